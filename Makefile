@@ -1,0 +1,37 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`.
+# Each creates .venv when it is missing or older than pyproject.toml / constraints.txt.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+PIP_INSTALL := $(PIP) install --disable-pip-version-check -q -c constraints.txt
+
+.PHONY: demo test install install-dev bench sample clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+# torch first, alone and pinned, so nothing can pull a CUDA build in its place.
+$(VENV)/.installed: $(VENV)/bin/python pyproject.toml constraints.txt
+	$(PIP_INSTALL) "torch==2.13.0"
+	$(PIP_INSTALL) -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(PIP_INSTALL) -e ".[dev,launchers]"
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+demo: $(VENV)/.installed
+	$(PY) scripts/run.py
+
+test: $(VENV)/.installed-dev
+	$(PY) -m pytest
+
+sample: $(VENV)/.installed
+	$(PY) scripts/make_sample_audio.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

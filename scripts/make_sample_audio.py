@@ -1,0 +1,66 @@
+"""Synthesize data/sample.wav deterministically: harmonic notes with envelopes plus a chirp.
+
+22050 Hz on purpose, so loading at the default 16 kHz really resamples. 4.5 s of 16-bit mono
+(~200 KB). Seconds 2-3, the reference segment, hold a note change and the rising chirp, which
+shows in both waveform and spectrogram plots.
+
+    python scripts/make_sample_audio.py [--out data/sample.wav]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+SAMPLE_RATE = 22050
+DURATION = 4.5
+# A short melody (Hz): each note lasts NOTE_SECONDS, with decaying harmonics.
+MELODY = (220.0, 277.18, 329.63, 440.0, 392.0, 329.63, 293.66, 246.94, 220.0)
+NOTE_SECONDS = 0.5
+HARMONICS = 8
+
+
+def note(freq: float, t: np.ndarray) -> np.ndarray:
+    """A plucked-string-like tone: harmonics at 1/n amplitude, higher ones decaying faster."""
+    attack = np.minimum(t / 0.01, 1.0)
+    tone = np.zeros_like(t)
+    for n in range(1, HARMONICS + 1):
+        tone += np.sin(2 * np.pi * n * freq * t) / n * np.exp(-t * (2.0 + 1.5 * n))
+    return attack * tone
+
+
+def chirp(t: np.ndarray, f0: float = 150.0, f1: float = 7000.0) -> np.ndarray:
+    """Exponential sweep from f0 to f1 over the span of t, with raised-cosine fades."""
+    span = t[-1] - t[0]
+    k = np.log(f1 / f0) / span
+    phase = 2 * np.pi * f0 * (np.exp(k * (t - t[0])) - 1) / k
+    fade = np.minimum(1.0, np.minimum(t - t[0], t[-1] - t) / 0.1)
+    return np.sin(phase) * 0.5 * (1 - np.cos(np.pi * fade))
+
+
+def synthesize() -> np.ndarray:
+    t = np.arange(int(SAMPLE_RATE * DURATION)) / SAMPLE_RATE
+    out = np.zeros_like(t)
+    for i, freq in enumerate(MELODY):
+        start = int(i * NOTE_SECONDS * SAMPLE_RATE)
+        local = t[: len(t) - start]
+        out[start:] += note(freq, local)
+    sweep = (t >= 1.5) & (t < 3.5)
+    out[sweep] += 0.25 * chirp(t[sweep])
+    return (0.9 * out / np.max(np.abs(out))).astype(np.float32)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("data/sample.wav"))
+    args = parser.parse_args()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    soundfile.write(str(args.out), synthesize(), SAMPLE_RATE, subtype="PCM_16")
+    print(f"wrote {args.out} ({DURATION} s at {SAMPLE_RATE} Hz)")
+
+
+if __name__ == "__main__":
+    main()

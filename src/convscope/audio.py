@@ -1,0 +1,132 @@
+"""Loading a segment of an audio file, and writing WAVs.
+
+Every way a file or a segment request can be wrong is turned into a ConvscopeError that names the
+file and the values, because librosa's own errors (or silent empty arrays) don't.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from convscope.atomic import atomic_path
+from convscope.config import DataConfig
+from convscope.errors import ConvscopeError
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A loaded stretch of audio: samples (channels, length) float32 at `sample_rate`."""
+
+    samples: np.ndarray
+    sample_rate: int
+    path: Path
+    start: float
+    end: float
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """The (N, C, L) shape the stack sees."""
+        return (1, *self.samples.shape)
+
+
+def resolve_path(path: str, base_dir: Path) -> Path:
+    candidate = Path(path).expanduser()
+    return candidate if candidate.is_absolute() else (base_dir / candidate)
+
+
+def file_duration(path: Path) -> float:
+    """Duration in seconds, read from the header (no decoding); raises for undecodable files."""
+    import soundfile
+
+    try:
+        info = soundfile.info(str(path))
+        return info.frames / info.samplerate
+    except Exception:  # soundfile can't read it: try librosa's fallback decoders before giving up
+        import librosa
+
+        try:
+            return float(librosa.get_duration(path=str(path)))
+        except Exception as exc:
+            raise ConvscopeError(
+                f"data.path: cannot decode {path} as audio ({type(exc).__name__}: {exc})") from exc
+
+
+def load_segment(cfg: DataConfig, base_dir: Path) -> Segment:
+    """Load [start, end) of cfg.path, resampled to cfg.sr, mono or all channels."""
+    path = resolve_path(cfg.path, base_dir)
+    _check_file(path)
+    duration = file_duration(path)
+    if duration <= 0:
+        raise ConvscopeError(f"data.path: {path} is empty (0 samples)")
+    end = duration if cfg.end is None else cfg.end
+    _check_segment(path, cfg.start, end, duration)
+    samples = _decode(path, cfg, end)
+    if samples.shape[-1] == 0:
+        raise ConvscopeError(
+            f"data.start/data.end: segment {cfg.start}-{end} s of {path} holds no samples at "
+            f"{cfg.sr} Hz")
+    bad = ~np.isfinite(samples)
+    if bad.any():
+        first = int(np.argwhere(bad)[0][-1])
+        raise ConvscopeError(
+            f"data.path: {path} holds {int(bad.sum())} non-finite samples (NaN or inf), the first "
+            f"at {cfg.start + first / cfg.sr:.6f} s")
+    return Segment(samples, cfg.sr, path, cfg.start, end)
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise ConvscopeError(f"data.path: {path} does not exist")
+    if path.is_dir():
+        raise ConvscopeError(f"data.path: {path} is a directory, not an audio file")
+    if path.stat().st_size == 0:
+        raise ConvscopeError(f"data.path: {path} is empty (0 bytes)")
+
+
+def _check_segment(path: Path, start: float, end: float, duration: float) -> None:
+    if start < 0:
+        raise ConvscopeError(f"data.start must be >= 0, got {start}")
+    if start >= end:
+        raise ConvscopeError(f"data.start must be smaller than data.end, got start={start} end={end}")
+    # A little slack: header durations and requested ends are both rounded to samples.
+    if end > duration + 1e-6:
+        raise ConvscopeError(
+            f"data.end: segment {start}-{end} s is past the end of {path}, which lasts "
+            f"{duration:.3f} s")
+
+
+def _decode(path: Path, cfg: DataConfig, end: float) -> np.ndarray:
+    import librosa
+
+    try:
+        samples, _ = librosa.load(str(path), sr=cfg.sr, mono=cfg.mono, offset=cfg.start,
+                                  duration=end - cfg.start, dtype=np.float32)
+    except Exception as exc:
+        raise ConvscopeError(
+            f"data.path: cannot decode {path} as audio ({type(exc).__name__}: {exc})") from exc
+    return np.atleast_2d(samples).astype(np.float32, copy=False)
+
+
+def clipping_gain(peak_in: float, target_peak: float) -> float:
+    """Scale down (never up) so the loudest sample is at most `target_peak`."""
+    if not math.isfinite(peak_in) or peak_in <= target_peak:
+        return 1.0
+    return target_peak / peak_in
+
+
+def write_wav(path: Path, samples: np.ndarray, sample_rate: int, subtype: str = "PCM_16",
+              gain: Optional[float] = None) -> None:
+    """Write (channels, length) or (length,) samples; atomically, so a crash leaves no WAV."""
+    import soundfile
+
+    data = np.asarray(samples, dtype=np.float32)
+    if gain is not None:
+        data = data * np.float32(gain)
+    frames = data.T if data.ndim == 2 else data  # soundfile wants (frames, channels)
+    with atomic_path(path) as tmp:
+        soundfile.write(str(tmp), frames, int(sample_rate), subtype=subtype, format="WAV")

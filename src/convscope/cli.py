@@ -1,0 +1,64 @@
+"""Shared behaviour of the Hydra entry scripts: one `error:` line and exit status 2 on bad input.
+
+Hydra normally catches exceptions itself, prints a multi-line report and exits 1, hiding the
+real error behind HYDRA_FULL_ERROR. We let exceptions reach us instead and word them as one line.
+`hydra.verbose=true` on the command line (or HYDRA_FULL_ERROR=1) shows the full traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, Callable, NoReturn
+
+from convscope.errors import ConvscopeError
+
+EXIT_USAGE = 2
+
+
+def fail(message: str) -> NoReturn:
+    """Print `error: message` as a single line on stderr and exit with status 2."""
+    one_line = " ".join(message.split())
+    print(f"error: {one_line}", file=sys.stderr)
+    sys.exit(EXIT_USAGE)
+
+
+def wants_traceback(argv: list[str]) -> bool:
+    if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        return True
+    return any(arg.startswith("hydra.verbose=") and arg.split("=", 1)[1] not in ("false", "False", "")
+               for arg in argv)
+
+
+def describe_config_error(exc: BaseException) -> str:
+    """Hydra/OmegaConf errors span several lines (and a cause); keep what names the culprit."""
+    parts: list[str] = []
+    for err in (exc, exc.__cause__):
+        if err is None:
+            continue
+        for line in str(err).splitlines():
+            line = line.strip()
+            if not line or line.startswith(("full_key:", "object_type", "reference_type")):
+                continue
+            if line not in parts:
+                parts.append(line)
+    return " ".join(parts) or type(exc).__name__
+
+
+def run_entry(hydra_main: Callable[[], Any]) -> None:
+    """Call a `@hydra.main` function, turning bad input of any kind into `error: ...`, exit 2."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    show_traceback = wants_traceback(sys.argv)
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # let exceptions propagate to us instead of Hydra's report
+    try:
+        hydra_main()
+    except ConvscopeError as exc:
+        if show_traceback:
+            raise
+        fail(str(exc))
+    except (HydraException, OmegaConfBaseException) as exc:
+        if show_traceback:
+            raise
+        fail(describe_config_error(exc))

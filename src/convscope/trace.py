@@ -1,0 +1,48 @@
+"""One forward pass with forward hooks that keep every layer's output."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class LayerTrace:
+    index: int
+    type: str
+    output: np.ndarray  # (N, C, L) float32
+
+
+def pick_device(requested: str) -> torch.device:
+    from convscope.errors import ConvscopeError
+
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise ConvscopeError("device: 'cuda' requested but torch.cuda.is_available() is False; "
+                             "use device=cpu or device=auto")
+    return torch.device(requested)
+
+
+def trace_stack(stack: nn.Sequential, x: np.ndarray, device: torch.device) -> list[LayerTrace]:
+    """Run `stack` on x (N, C, L) under no_grad; return each layer's output in order."""
+    traces: list[LayerTrace] = []
+
+    def record(index: int, module: nn.Module):
+        def hook(_module, _inputs, output):
+            traces.append(LayerTrace(index, type(module).__name__,
+                                     output.detach().to("cpu", torch.float32).numpy()))
+        return hook
+
+    handles = [module.register_forward_hook(record(i, module)) for i, module in enumerate(stack)]
+    try:
+        stack.to(device)
+        with torch.no_grad():
+            stack(torch.as_tensor(x, dtype=torch.float32, device=device))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return traces
