@@ -11,7 +11,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from convscope.cli import run_entry
+from convscope.cli import reports_errors, run_entry
 from convscope.config import register_configs, to_run_config
 from convscope.pipeline import run
 
@@ -19,6 +19,7 @@ register_configs()
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="run")
+@reports_errors
 def main(cfg: DictConfig) -> None:
     run(to_run_config(cfg), Path(HydraConfig.get().runtime.output_dir))
 

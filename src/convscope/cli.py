@@ -7,13 +7,15 @@ real error behind HYDRA_FULL_ERROR. We let exceptions reach us instead and word 
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
-from typing import Any, Callable, NoReturn
+from typing import Any, Callable, NoReturn, TypeVar
 
 from convscope.errors import ConvscopeError
 
 EXIT_USAGE = 2
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def fail(message: str) -> NoReturn:
@@ -24,6 +26,9 @@ def fail(message: str) -> NoReturn:
 
 
 def wants_traceback(argv: list[str]) -> bool:
+    decided = os.environ.get("CONVSCOPE_TRACEBACK")
+    if decided is not None:  # run_entry decided before it set HYDRA_FULL_ERROR itself
+        return decided == "1"
     if os.environ.get("HYDRA_FULL_ERROR") == "1":
         return True
     return any(arg.startswith("hydra.verbose=") and arg.split("=", 1)[1] not in ("false", "False", "")
@@ -38,11 +43,32 @@ def describe_config_error(exc: BaseException) -> str:
             continue
         for line in str(err).splitlines():
             line = line.strip()
+            if line.startswith("Config search path"):
+                break  # Hydra appends its search path: noise for a user who mistyped a name
             if not line or line.startswith(("full_key:", "object_type", "reference_type")):
                 continue
             if line not in parts:
                 parts.append(line)
     return " ".join(parts) or type(exc).__name__
+
+
+def reports_errors(task: F) -> F:
+    """Wrap a Hydra task so a ConvscopeError exits 2 with one line, inside the job.
+
+    Exiting from inside the job (SystemExit is not an Exception, so Hydra lets it through) avoids
+    Hydra's own "Error executing job with overrides" line on stderr.
+    """
+
+    @functools.wraps(task)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return task(*args, **kwargs)
+        except ConvscopeError as exc:
+            if wants_traceback(sys.argv):
+                raise
+            fail(str(exc))
+
+    return wrapper  # type: ignore[return-value]
 
 
 def run_entry(hydra_main: Callable[[], Any]) -> None:
@@ -51,6 +77,7 @@ def run_entry(hydra_main: Callable[[], Any]) -> None:
     from omegaconf.errors import OmegaConfBaseException
 
     show_traceback = wants_traceback(sys.argv)
+    os.environ["CONVSCOPE_TRACEBACK"] = "1" if show_traceback else "0"
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let exceptions propagate to us instead of Hydra's report
     try:
         hydra_main()

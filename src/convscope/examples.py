@@ -1,0 +1,394 @@
+"""Every worked example from the source tutorials (shared/WORKED_EXAMPLES.md), as data.
+
+Each example is an input, one or more layers and what the tutorial says comes out: numbers, or
+shapes for examples built on random tensors. `run_example` pushes it through convscope's own
+NumPy implementation (convscope.reference) and through torch and records every comparison.
+Random tensors come from fixed seeds, so every run prints the same numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import numpy as np
+import torch
+
+from convscope import reference
+from convscope.errors import ConvscopeError
+from convscope.lengths import conv1d_output_length
+
+Shape = tuple[int, ...]
+ATOL = 1e-4  # the tutorials print the 2D results to one decimal place (1.1 * 3 = 3.3)
+
+CONV1D, TRANSPOSE1D, TRANSPOSE2D = "conv1d", "conv_transpose1d", "conv_transpose2d"
+TORCH_CLASS = {CONV1D: "Conv1d", TRANSPOSE1D: "ConvTranspose1d", TRANSPOSE2D: "ConvTranspose2d"}
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """A tensor an example starts from: given numbers, or seeded uniform values in [low, 1)."""
+
+    shape: Shape
+    values: tuple[float, ...] | None = None  # row-major; None means random
+    seed: int = 0
+    low: float = 0.0
+
+    @property
+    def is_random(self) -> bool:
+        return self.values is None
+
+    def array(self) -> np.ndarray:
+        if self.values is None:
+            rng = np.random.default_rng(self.seed)
+            return rng.uniform(self.low, 1.0, size=self.shape)
+        return np.asarray(self.values, dtype=np.float64).reshape(self.shape)
+
+
+def given(values, shape: Shape) -> Tensor:
+    flat = tuple(float(v) for v in np.asarray(values, dtype=np.float64).ravel())
+    if len(flat) != int(np.prod(shape)):
+        raise ValueError(f"{len(flat)} values do not fill shape {shape}")
+    return Tensor(shape=tuple(shape), values=flat)
+
+
+def rand(shape: Shape, seed: int, low: float = 0.0) -> Tensor:
+    return Tensor(shape=tuple(shape), seed=seed, low=low)
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One Conv1d / ConvTranspose1d / ConvTranspose2d with its weights, in torch's layout."""
+
+    kind: str  # CONV1D, TRANSPOSE1D or TRANSPOSE2D
+    weight: Tensor
+    bias: Tensor | None = None
+    stride: int | tuple[int, int] = 1
+    padding: int | tuple[int, int] = 0
+    output_padding: int | tuple[int, int] = 0
+    dilation: int | tuple[int, int] = 1
+    groups: int = 1
+
+    @property
+    def in_channels(self) -> int:
+        shape = self.weight.shape
+        return shape[1] * self.groups if self.kind == CONV1D else shape[0]
+
+    @property
+    def out_channels(self) -> int:
+        shape = self.weight.shape
+        return shape[0] if self.kind == CONV1D else shape[1] * self.groups
+
+    @property
+    def kernel_size(self) -> int | tuple[int, ...]:
+        kernel = self.weight.shape[2:]
+        return kernel[0] if len(kernel) == 1 else kernel
+
+    def describe(self) -> str:
+        """The torch constructor call, showing only arguments that differ from the defaults."""
+        args = [str(self.in_channels), str(self.out_channels), f"kernel_size={self.kernel_size}"]
+        for name, default in (("stride", 1), ("padding", 0), ("output_padding", 0),
+                              ("dilation", 1), ("groups", 1)):
+            value = getattr(self, name)
+            if value != default and value != (default, default):
+                args.append(f"{name}={value}")
+        if self.bias is None:
+            args.append("bias=False")
+        return f"{TORCH_CLASS[self.kind]}({', '.join(args)})"
+
+    def reference(self, x: np.ndarray, method: str = "scatter") -> np.ndarray:
+        weight, bias = self.weight.array(), None if self.bias is None else self.bias.array()
+        common = dict(stride=self.stride, padding=self.padding, dilation=self.dilation,
+                      groups=self.groups)
+        if self.kind == CONV1D:
+            return reference.conv1d(x, weight, bias, **common)
+        transpose = (reference.conv_transpose1d if self.kind == TRANSPOSE1D
+                     else reference.conv_transpose2d)
+        return transpose(x, weight, bias, output_padding=self.output_padding, method=method,
+                         **common)
+
+    def torch_module(self) -> torch.nn.Module:
+        """The torch layer with this layer's weights copied in (float64, so results are exact)."""
+        cls = getattr(torch.nn, TORCH_CLASS[self.kind])
+        extra = {} if self.kind == CONV1D else {"output_padding": self.output_padding}
+        module = cls(self.in_channels, self.out_channels, self.kernel_size, stride=self.stride,
+                     padding=self.padding, dilation=self.dilation, groups=self.groups,
+                     bias=self.bias is not None, dtype=torch.float64, **extra)
+        with torch.no_grad():
+            module.weight.copy_(torch.from_numpy(self.weight.array()))
+            if self.bias is not None:
+                module.bias.copy_(torch.from_numpy(self.bias.array()))
+        return module
+
+
+@dataclass(frozen=True)
+class Example:
+    name: str
+    section: str
+    summary: str
+    input: Tensor
+    layers: tuple[Layer, ...]
+    expected: Tensor | None = None  # the tutorial's numbers for the last layer's output
+    expected_shapes: tuple[Shape, ...] = ()  # each layer's output shape
+    expected_weight_shapes: tuple[Shape, ...] = ()
+    expected_bias_shapes: tuple[Shape, ...] = ()
+    same_as: Layer | None = None  # an equivalent layer the tutorial names (dilation examples)
+    expected_simplified: Tensor | None = None  # what the tutorials' shortcut recipe gives
+    note: str = ""
+
+    @property
+    def layer(self) -> Layer:
+        return self.layers[0]
+
+
+@dataclass(frozen=True)
+class Check:
+    what: str
+    ok: bool
+
+
+@dataclass(frozen=True)
+class ExampleRun:
+    example: Example
+    input: np.ndarray
+    reference: tuple[np.ndarray, ...]  # each layer's output
+    torch: tuple[np.ndarray, ...]
+    checks: tuple[Check, ...] = field(default_factory=tuple)
+
+    @property
+    def matches(self) -> bool:
+        return all(check.ok for check in self.checks)
+
+
+# ---------------------------------------------------------------------------------------------
+# Running an example
+# ---------------------------------------------------------------------------------------------
+
+def run_example(example: Example) -> ExampleRun:
+    """Run an example through the reference implementation and torch and compare everything."""
+    x = example.input.array()
+    ref_outputs, torch_outputs = [], []
+    ref_in, torch_in = x, torch.from_numpy(x)
+    for layer in example.layers:
+        ref_in = layer.reference(ref_in)
+        with torch.no_grad():
+            torch_in = layer.torch_module()(torch_in)
+        ref_outputs.append(ref_in)
+        torch_outputs.append(torch_in.numpy())
+    checks = tuple(_checks(example, x, ref_outputs, torch_outputs))
+    return ExampleRun(example, x, tuple(ref_outputs), tuple(torch_outputs), checks)
+
+
+def _checks(example: Example, x: np.ndarray, ref_outputs: list[np.ndarray],
+            torch_outputs: list[np.ndarray]) -> Iterable[Check]:
+    ref, tch = ref_outputs[-1], torch_outputs[-1]
+    yield Check("reference = torch", close(ref, tch))
+    if example.expected is not None:
+        expected = example.expected.array()
+        yield Check("reference = tutorial", close(ref, expected))
+        yield Check("torch = tutorial", close(tch, expected))
+    if example.expected_shapes:
+        yield Check("output shapes = tutorial",
+                    _shapes(ref_outputs) == _shapes(torch_outputs) == example.expected_shapes)
+    modules = [layer.torch_module() for layer in example.layers]
+    if example.expected_weight_shapes:
+        yield Check("torch weight shapes = tutorial",
+                    tuple(tuple(m.weight.shape) for m in modules) == example.expected_weight_shapes)
+    if example.expected_bias_shapes:
+        yield Check("torch bias shapes = tutorial",
+                    tuple(tuple(m.bias.shape) for m in modules) == example.expected_bias_shapes)
+    if len(example.layers) == 1:
+        yield from _single_layer_checks(example, x, ref)
+
+
+def _single_layer_checks(example: Example, x: np.ndarray, output: np.ndarray) -> Iterable[Check]:
+    layer = example.layer
+    if layer.kind != CONV1D:
+        others = [m for m in _methods(layer.kind) if m != "scatter"]
+        if layer.kind == TRANSPOSE2D or output.size * x.size <= reference.MAX_MATRIX_ENTRIES:
+            agree = all(close(layer.reference(x, m), output) for m in others)
+            yield Check(f"scatter = {' = '.join(others)}", agree)
+    elif output.size <= 1000:
+        yield Check("every output = its sum of products", close(conv1d_by_hand(layer, x), output))
+    if example.same_as is not None:
+        yield Check(f"same as {example.same_as.describe()}",
+                    close(example.same_as.reference(x), output))
+    if example.expected_simplified is not None:
+        simplified = reference.simplified_recipe(x, layer.weight.array(), layer.stride,
+                                                 layer.padding)
+        expected = example.expected_simplified.array()
+        yield Check("simplified recipe gives the tutorial-style (wrong) numbers",
+                    close(simplified, expected) and not close(simplified, output))
+
+
+def conv1d_by_hand(layer: Layer, x: np.ndarray) -> np.ndarray:
+    """Every output of a Conv1d as an explicit sum of products, the way the tutorial checks one."""
+    weight = layer.weight.array()
+    bias = np.zeros(layer.out_channels) if layer.bias is None else layer.bias.array()
+    length = conv1d_output_length(x.shape[2], weight.shape[2], layer.stride, layer.padding,
+                                  layer.dilation)
+    y = np.zeros((x.shape[0], layer.out_channels, length))
+    for n, o, l in np.ndindex(*y.shape):
+        terms = reference.conv1d_terms(x, weight, layer.stride, layer.padding, layer.dilation,
+                                       layer.groups, n, o, l)
+        y[n, o, l] = sum(xv * wv for _, _, xv, _, wv in terms) + bias[o]
+    return y
+
+
+def close(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.shape == b.shape and bool(np.allclose(a, b, rtol=0.0, atol=ATOL))
+
+
+def _shapes(arrays: Iterable[np.ndarray]) -> tuple[Shape, ...]:
+    return tuple(tuple(a.shape) for a in arrays)
+
+
+def _methods(kind: str) -> tuple[str, ...]:
+    return reference.TRANSPOSE_METHODS_1D if kind == TRANSPOSE1D else reference.TRANSPOSE_METHODS_2D
+
+
+def find_example(name: str) -> Example:
+    for example in CATALOGUE:
+        if example.name == name:
+            return example
+    known = ", ".join(example.name for example in CATALOGUE)
+    raise ConvscopeError(f"example '{name}' is not in the catalogue; known: {known}")
+
+
+# ---------------------------------------------------------------------------------------------
+# The catalogue
+# ---------------------------------------------------------------------------------------------
+
+def _tconv1d(weight, shape: Shape | None = None, **params) -> Layer:
+    shape = shape or (1, 1, len(weight))
+    return Layer(TRANSPOSE1D, given(weight, shape), **params)
+
+
+def _conv1d(weight, shape: Shape, **params) -> Layer:
+    return Layer(CONV1D, given(weight, shape), **params)
+
+
+def _tconv2d(**params) -> Layer:
+    return Layer(TRANSPOSE2D, given([[1.1, 2.2], [3.3, 4.4]], (1, 1, 2, 2)), **params)
+
+
+def _row(values) -> Tensor:
+    return given(values, (1, 1, len(values)))
+
+
+def _grid(rows) -> Tensor:
+    return given(rows, (1, 1, len(rows), len(rows[0])))
+
+
+SCATTER = "ConvTranspose1d: the scatter view"
+AUDIO = "ConvTranspose1d: the audio demo and the zero-insertion view"
+ARTIFACTS = "ConvTranspose1d: uneven overlap (DESIGN.md)"
+T2D = "ConvTranspose2d"
+C1D = "Conv1d"
+BY_HAND = "Conv1d: reading one output by hand"
+
+ONES4 = _row([1, 1, 1, 1])
+T2D_INPUT = _grid([[0, 1], [2, 3]])
+STRIDE2_2D = [[0, 0, 1.1, 2.2], [0, 0, 3.3, 4.4], [2.2, 4.4, 3.3, 6.6], [6.6, 8.8, 9.9, 13.2]]
+C1D_INPUT = _row([1, 2, 3, 4, 5, 6])
+TWO_CHANNELS = given([[1, 2, 3, 4, 5, 6], [10, 20, 30, 40, 50, 60]], (1, 2, 6))
+SIX = np.arange(1, 7)
+
+CATALOGUE: tuple[Example, ...] = (
+    Example("tconv1d_basic", SCATTER,
+            "y1 feeds x1..x3 with w1..w3, y2 feeds x2..x4; overlapping contributions add",
+            ONES4, (_tconv1d([1, 1, 1]),), expected=_row([1, 2, 3, 3, 2, 1])),
+    Example("tconv1d_padding", SCATTER, "padding removes positions from the output's ends",
+            ONES4, (_tconv1d([1, 1, 1], padding=1),), expected=_row([2, 3, 3, 2])),
+    Example("tconv1d_stride", SCATTER, "stride spaces the kernel copies apart on the output side",
+            ONES4, (_tconv1d([1, 1, 1], stride=2, padding=1),),
+            expected=_row([1, 2, 1, 2, 1, 2, 1])),
+    Example("tconv1d_audio_demo", AUDIO,
+            "the demo stack on 1 s at 16 kHz doubles the length: (1,1,16000) -> (1,3,32000)",
+            rand((1, 1, 16000), seed=0, low=-1.0),
+            (Layer(TRANSPOSE1D, rand((1, 2, 3), seed=1, low=-1.0), rand((2,), seed=2, low=-1.0),
+                   stride=1, padding=1),
+             Layer(TRANSPOSE1D, rand((2, 3, 5), seed=3, low=-1.0), rand((3,), seed=4, low=-1.0),
+                   stride=2, padding=2, output_padding=1)),
+            expected_shapes=((1, 2, 16000), (1, 3, 32000)),
+            expected_weight_shapes=((1, 2, 3), (2, 3, 5)), expected_bias_shapes=((2,), (3,)),
+            note="seeded noise in [-1, 1) stands in for the WAV segment; weights are seeded too"),
+    Example("tconv1d_dilation2", AUDIO,
+            "dilation=2 spreads [w1,w2,w3] to [w1,0,w2,0,w3] (span 5), still 3 weights",
+            ONES4, (_tconv1d([1, 2, 3], dilation=2),), expected=_row([1, 1, 3, 3, 5, 5, 3, 3]),
+            same_as=_tconv1d([1, 0, 2, 0, 3])),
+    Example("tconv1d_dilation3", AUDIO,
+            "dilation=3 spreads [w1,w2,w3] to [w1,0,0,w2,0,0,w3] (span 7), still 3 weights",
+            ONES4, (_tconv1d([1, 2, 3], dilation=3),),
+            expected=_row([1, 1, 1, 3, 2, 2, 5, 3, 3, 3]), same_as=_tconv1d([1, 0, 0, 2, 0, 0, 3])),
+    Example("tconv1d_asymmetric_kernel", AUDIO,
+            "the tutorials' zero insertion + k-p-1 padding recipe skips the kernel flip: "
+            "fine for [1,1,1], wrong for [1,2,3]",
+            _row([1, 2, 3]), (_tconv1d([1, 2, 3]),), expected=_row([1, 4, 10, 12, 9]),
+            expected_simplified=_row([3, 8, 14, 8, 3])),
+    Example("tconv1d_checkerboard", ARTIFACTS,
+            "k=5 is not divisible by s=2: a constant input comes out as [2,2,3,2,3,...], "
+            "a tone at the new Nyquist frequency",
+            _row([1] * 8), (_tconv1d([1] * 5, stride=2, padding=2, output_padding=1),),
+            expected=_row([2, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 2, 1])),
+    Example("tconv1d_no_checkerboard", ARTIFACTS,
+            "k = 2*stride with p = (k-s)/2 overlaps evenly: a constant input stays constant inside",
+            _row([1] * 8), (_tconv1d([1] * 4, stride=2, padding=1),),
+            expected=_row([1] + [2] * 14 + [1])),
+    Example("tconv2d_basic", T2D, "each input pixel adds a weighted copy of the 2x2 kernel",
+            T2D_INPUT, (_tconv2d(),),
+            expected=_grid([[0, 1.1, 2.2], [2.2, 11, 11], [6.6, 18.7, 13.2]])),
+    Example("tconv2d_stride2", T2D, "stride 2: the four copies no longer overlap",
+            T2D_INPUT, (_tconv2d(stride=2),), expected=_grid(STRIDE2_2D)),
+    Example("tconv2d_stride3", T2D, "stride 3: the four 2x2 blocks with a row and column of "
+            "zeros between them", T2D_INPUT, (_tconv2d(stride=3),),
+            expected=_grid([[0, 0, 0, 1.1, 2.2], [0, 0, 0, 3.3, 4.4], [0, 0, 0, 0, 0],
+                            [2.2, 4.4, 0, 3.3, 6.6], [6.6, 8.8, 0, 9.9, 13.2]])),
+    Example("tconv2d_stride_1_2", T2D, "stride (1,2): overlap down the rows, none across",
+            T2D_INPUT, (_tconv2d(stride=(1, 2)),),
+            expected=_grid([[0, 0, 1.1, 2.2], [2.2, 4.4, 6.6, 11], [6.6, 8.8, 9.9, 13.2]])),
+    Example("tconv2d_dilation2", T2D, "dilation 2 equals dilation 1 with kernel "
+            "[[1.1,0,2.2],[0,0,0],[3.3,0,4.4]]", T2D_INPUT, (_tconv2d(dilation=2),),
+            expected=_grid([[0, 1.1, 0, 2.2], [2.2, 3.3, 4.4, 6.6], [0, 3.3, 0, 4.4],
+                            [6.6, 9.9, 8.8, 13.2]]),
+            same_as=Layer(TRANSPOSE2D, _grid([[1.1, 0, 2.2], [0, 0, 0], [3.3, 0, 4.4]]))),
+    Example("tconv2d_padding1", T2D, "padding 1 removes one ring from the basic output",
+            T2D_INPUT, (_tconv2d(padding=1),), expected=_grid([[11]])),
+    Example("tconv2d_output_padding", T2D, "output_padding 1 adds one row at the bottom and one "
+            "column at the right of the stride-2 output (half a ring)", T2D_INPUT,
+            (_tconv2d(stride=2, output_padding=1),),
+            expected=_grid([row + [0] for row in STRIDE2_2D] + [[0] * 5])),
+    Example("tconv2d_model", T2D, "ConvTranspose2d(32,64,k=4,s=2,p=1) doubles 16x16 to 32x32; "
+            "its weight is (in, out, kH, kW) = (32,64,4,4), not (out, in, ...)",
+            rand((1, 32, 16, 16), seed=5),
+            (Layer(TRANSPOSE2D, rand((32, 64, 4, 4), seed=6, low=-1.0),
+                   rand((64,), seed=7, low=-1.0), stride=2, padding=1),),
+            expected_shapes=((1, 64, 32, 32),), expected_weight_shapes=((32, 64, 4, 4),)),
+    Example("conv1d_k1", C1D, "k=1 scales every sample", C1D_INPUT,
+            (_conv1d([2], (1, 1, 1)),), expected=_row(2 * SIX)),
+    Example("conv1d_k2", C1D, "k=2 adds neighbours: L_out = L_in - k + 1", C1D_INPUT,
+            (_conv1d([2, 2], (1, 1, 2)),), expected=_row([6, 10, 14, 18, 22])),
+    Example("conv1d_k3", C1D, "k=3 sums windows of three", C1D_INPUT,
+            (_conv1d([2] * 3, (1, 1, 3)),), expected=_row([12, 18, 24, 30])),
+    Example("conv1d_k3_padding1", C1D, "padding 1 keeps the length ('same' for k=3)", C1D_INPUT,
+            (_conv1d([2] * 3, (1, 1, 3), padding=1),), expected=_row([6, 12, 18, 24, 30, 22])),
+    Example("conv1d_k5_padding2", C1D, "padding 2 keeps the length for k=5", C1D_INPUT,
+            (_conv1d([2] * 5, (1, 1, 5), padding=2),), expected=_row([12, 20, 30, 40, 36, 30])),
+    Example("conv1d_k3_stride3", C1D, "stride 3: windows do not overlap", C1D_INPUT,
+            (_conv1d([2] * 3, (1, 1, 3), stride=3),), expected=_row([12, 30])),
+    Example("conv1d_k3_dilation2", C1D, "dilation 2 reads every other sample (span 5)",
+            C1D_INPUT, (_conv1d([2] * 3, (1, 1, 3), dilation=2),), expected=_row([18, 24])),
+    Example("conv1d_groups2", C1D, "groups=2: each channel has its own kernel", TWO_CHANNELS,
+            (_conv1d([2, 4], (2, 1, 1), groups=2),),
+            expected=given([2 * SIX, 40 * SIX], (1, 2, 6))),
+    Example("conv1d_depthwise", C1D, "in=2 out=4 groups=2: two kernels per input channel",
+            TWO_CHANNELS, (_conv1d([2, 4, 6, 8], (4, 1, 1), groups=2),),
+            expected=given([2 * SIX, 4 * SIX, 60 * SIX, 80 * SIX], (1, 4, 6))),
+    Example("conv1d_by_hand", BY_HAND,
+            "Conv1d(2,3,k=5) on rand(4,2,6): y[0,0,0] = x[0,0,0:5]·w[0,0] + x[0,1,0:5]·w[0,1] "
+            "+ b[0]; L_out = L_in - k + 1 = 2",
+            rand((4, 2, 6), seed=8),
+            (Layer(CONV1D, rand((3, 2, 5), seed=9, low=-1.0), rand((3,), seed=10, low=-1.0)),),
+            expected_shapes=((4, 3, 2),), expected_weight_shapes=((3, 2, 5),),
+            expected_bias_shapes=((3,),)),
+)
