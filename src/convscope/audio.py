@@ -7,6 +7,7 @@ file and the values, because librosa's own errors (or silent empty arrays) don't
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -50,7 +51,9 @@ def file_duration(path: Path) -> float:
         import librosa
 
         try:
-            return float(librosa.get_duration(path=str(path)))
+            with warnings.catch_warnings():  # librosa warns that its audioread fallback is old
+                warnings.simplefilter("ignore")
+                return float(librosa.get_duration(path=str(path)))
         except Exception as exc:
             raise ConvscopeError(
                 f"data.path: cannot decode {path} as audio ({type(exc).__name__}: {exc})") from exc
@@ -70,12 +73,8 @@ def load_segment(cfg: DataConfig, base_dir: Path) -> Segment:
         raise ConvscopeError(
             f"data.start/data.end: segment {cfg.start}-{end} s of {path} holds no samples at "
             f"{cfg.sr} Hz")
-    bad = ~np.isfinite(samples)
-    if bad.any():
-        first = int(np.argwhere(bad)[0][-1])
-        raise ConvscopeError(
-            f"data.path: {path} holds {int(bad.sum())} non-finite samples (NaN or inf), the first "
-            f"at {cfg.start + first / cfg.sr:.6f} s")
+    if not np.isfinite(samples).all():
+        raise _non_finite_error(path, cfg.start, end)
     return Segment(samples, cfg.sr, path, cfg.start, end)
 
 
@@ -91,6 +90,9 @@ def _check_file(path: Path) -> None:
 def _check_segment(path: Path, start: float, end: float, duration: float) -> None:
     if start < 0:
         raise ConvscopeError(f"data.start must be >= 0, got {start}")
+    if start >= duration:
+        raise ConvscopeError(
+            f"data.start: {start} s is past the end of {path}, which lasts {duration:.3f} s")
     if start >= end:
         raise ConvscopeError(f"data.start must be smaller than data.end, got start={start} end={end}")
     # A little slack: header durations and requested ends are both rounded to samples.
@@ -104,12 +106,34 @@ def _decode(path: Path, cfg: DataConfig, end: float) -> np.ndarray:
     import librosa
 
     try:
-        samples, _ = librosa.load(str(path), sr=cfg.sr, mono=cfg.mono, offset=cfg.start,
-                                  duration=end - cfg.start, dtype=np.float32)
+        with warnings.catch_warnings():  # formats soundfile can't read go through audioread
+            warnings.filterwarnings("ignore", message="PySoundFile failed")
+            warnings.filterwarnings("ignore", category=FutureWarning, module="librosa")
+            samples, _ = librosa.load(str(path), sr=cfg.sr, mono=cfg.mono, offset=cfg.start,
+                                      duration=end - cfg.start, dtype=np.float32)
     except Exception as exc:
+        if "not finite" in str(exc):  # librosa checks this itself, without saying where
+            raise _non_finite_error(path, cfg.start, end) from exc
         raise ConvscopeError(
             f"data.path: cannot decode {path} as audio ({type(exc).__name__}: {exc})") from exc
     return np.atleast_2d(samples).astype(np.float32, copy=False)
+
+
+def _non_finite_error(path: Path, start: float, end: float) -> ConvscopeError:
+    """Say how many samples are NaN/inf and where the first one is, in the file's own time."""
+    import soundfile
+
+    with soundfile.SoundFile(str(path)) as f:
+        rate = f.samplerate
+        f.seek(int(start * rate))
+        raw = f.read(int(round((end - start) * rate)), dtype="float32", always_2d=True)
+    bad = ~np.isfinite(raw)
+    if not bad.any():  # only the resampled signal went non-finite
+        return ConvscopeError(f"data.path: {path} gives non-finite samples after resampling")
+    first = int(np.argwhere(bad)[0][0])
+    return ConvscopeError(
+        f"data.path: {path} holds {int(bad.any(axis=1).sum())} non-finite samples (NaN or inf) "
+        f"in {start}-{end} s, the first at {start + first / rate:.6f} s")
 
 
 def clipping_gain(peak_in: float, target_peak: float) -> float:
