@@ -214,7 +214,7 @@ def pad_or_crop(x: np.ndarray, left: Sequence[int], right: Sequence[int]) -> np.
 
 def transpose_edge_padding(kernel_size: int, padding: int, output_padding: int,
                            dilation: int) -> tuple[int, int]:
-    """Zeros on the left and right of the zero-inserted input: d*(k-1)-p and that + output_padding."""
+    """Zeros left and right of the zero-inserted input: d*(k-1)-p, and that + output_padding."""
     left = dilation * (kernel_size - 1) - padding
     return left, left + output_padding
 
@@ -347,8 +347,8 @@ def check_conv_args(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, 
         span = d * (k - 1) + 1
         if span > m + 2 * p:
             raise ConvscopeError(
-                f"kernel span dilation*(k-1)+1 = {d}*({k}-1)+1 = {span} is larger than the "
-                f"padded input length L+2*padding = {m}+2*{p} = {m + 2 * p}"
+                f"the weight's {k} taps span dilation*(k-1)+1 = {d}*({k}-1)+1 = {span} samples, "
+                f"more than the padded input's L+2*padding = {m}+2*{p} = {m + 2 * p}"
                 f"{_axis_note(axis, x.ndim)}")
 
 

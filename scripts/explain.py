@@ -1,0 +1,32 @@
+"""Check the tutorials' worked examples against torch, or walk through one step by step.
+
+    python scripts/explain.py                          # every example, ends "N/N examples match"
+    python scripts/explain.py example=tconv1d_stride   # every step, plus scatter.png
+    python scripts/explain.py input=[1,2,3] weight=[1,0,-1] stride=2 padding=1 output_padding=1
+    python scripts/explain.py conv=conv1d input=[1,2,3,4,5,6] weight=[2,2,2] padding=1
+
+Exit status: 0, 1 if an example does not match, 2 on bad input (one `error:` line on stderr).
+"""
+
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from convscope.cli import reports_errors, run_entry
+from convscope.explain import explain, register_explain_schema, to_explain_config
+
+register_explain_schema()
+
+
+@hydra.main(version_base="1.3", config_path="../configs", config_name="explain")
+@reports_errors
+def main(cfg: DictConfig) -> None:
+    status = explain(to_explain_config(cfg), Path(HydraConfig.get().runtime.output_dir))
+    if status:
+        raise SystemExit(status)
+
+
+if __name__ == "__main__":
+    run_entry(main)
