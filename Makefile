@@ -33,5 +33,9 @@ test: $(VENV)/.installed-dev
 sample: $(VENV)/.installed
 	$(PY) scripts/make_sample_audio.py
 
+# scripts/bench.py: reference example vs the tutorial's script, streamed vs one-shot, 1 min-1 h
+bench: $(VENV)/.installed
+	$(PY) scripts/bench.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

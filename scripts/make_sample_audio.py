@@ -5,6 +5,10 @@
 shows in both waveform and spectrogram plots.
 
     python scripts/make_sample_audio.py [--out data/sample.wav]
+
+`--kind tone` and `--kind constant` write the artifact probes data/tone.wav (a 1 kHz sine) and
+data/constant.wav (0.5 throughout), 1 s each at 16 kHz, the rate the stack sees, so loading
+doesn't resample them (a resampler would smear the constant's edges and the tone's purity).
 """
 
 from __future__ import annotations
@@ -53,13 +57,31 @@ def synthesize() -> np.ndarray:
     return (0.9 * out / np.max(np.abs(out))).astype(np.float32)
 
 
+PROBE_RATE, PROBE_SECONDS = 16000, 1.0
+TONE_HZ, PROBE_LEVEL = 1000.0, 0.5
+
+
+def probe(kind: str) -> np.ndarray:
+    """The artifact probes: a pure tone, or a constant (which an even kernel keeps constant)."""
+    t = np.arange(int(PROBE_RATE * PROBE_SECONDS)) / PROBE_RATE
+    if kind == "tone":
+        return (PROBE_LEVEL * np.sin(2 * np.pi * TONE_HZ * t)).astype(np.float32)
+    return np.full(len(t), PROBE_LEVEL, dtype=np.float32)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("data/sample.wav"))
+    parser.add_argument("--kind", choices=("sample", "tone", "constant"), default="sample")
+    parser.add_argument("--out", type=Path, help="default: data/<kind>.wav")
     args = parser.parse_args()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    soundfile.write(str(args.out), synthesize(), SAMPLE_RATE, subtype="PCM_16")
-    print(f"wrote {args.out} ({DURATION} s at {SAMPLE_RATE} Hz)")
+    out = args.out or Path(f"data/{args.kind}.wav")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if args.kind == "sample":
+        samples, rate, seconds = synthesize(), SAMPLE_RATE, DURATION
+    else:
+        samples, rate, seconds = probe(args.kind), PROBE_RATE, PROBE_SECONDS
+    soundfile.write(str(out), samples, rate, subtype="PCM_16")
+    print(f"wrote {out} ({seconds} s at {rate} Hz)")
 
 
 if __name__ == "__main__":

@@ -83,7 +83,7 @@ def sample(_tmp_path):
 
 BAD_INPUTS = [
     (lambda t: t / "missing.wav", [], ["data.path", "missing.wav", "does not exist"]),
-    (lambda t: t, [], ["data.path", "is a directory"]),
+    (lambda t: t, [], ["data.path", "is a directory with no audio files"]),
     (corrupt, [], ["data.path", "corrupt.wav", "cannot decode"]),
     (empty, [], ["data.path", "empty.wav", "empty"]),
     (with_nan, ["data.start=0", "data.end=2.5"], ["inf.wav", "non-finite", "2.062500 s"]),

@@ -71,7 +71,7 @@ def test_value_checks_name_their_key():
 def test_stages_can_be_switched_off(tmp_path):
     """Compose with Hydra's config (as the entry script sees it) and run into tmp_path."""
     cfg = compose_run("plots.enabled=false", "audio.enabled=false", "save.weights=false",
-                      "report=false",
+                      "report=false", "evaluate.enabled=false",
                       f"hydra.run.dir={tmp_path}", hydra_config=True)
     HydraConfig().set_config(cfg)
     result = run(to_run_config(cfg), tmp_path, base_dir=REPO)

@@ -59,11 +59,16 @@ def test_plan_matches_torch_on_random_stacks(seed):
         with pytest.raises(RuntimeError):
             build_stack(plan_stack_unchecked(specs, x), 0)(x)
         return
+    from torch.utils.flop_counter import FlopCounterMode
+
     stack = build_stack(plans, 0)
     shape = x.shape
     for plan, layer in zip(plans, stack):
-        x = layer(x)
+        with FlopCounterMode(display=False) as counter:
+            x = layer(x)
         assert tuple(x.shape) == plan.output_shape, (plan.key, plan.formula)
+        # count_macs is arithmetic (FlopCounterMode costs 2 s of imports): same count as torch's
+        assert count_macs(plan) == counter.get_total_flops() // 2, plan.key
     assert tuple(shape) == plans[0].input_shape
 
 

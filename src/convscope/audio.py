@@ -103,6 +103,16 @@ def _check_segment(path: Path, start: float, end: float, duration: float) -> Non
 
 
 def _decode(path: Path, cfg: DataConfig, end: float) -> np.ndarray:
+    from convscope.blockio import can_stream_file, read_segment
+
+    if can_stream_file(path):
+        # soundfile + soxr give librosa.load's exact samples (tests/test_bench.py) without
+        # importing librosa and numba, which cost ~1.5 s of a 1 s example's run time
+        try:
+            return read_segment(path, cfg, end)
+        except Exception as exc:
+            raise ConvscopeError(
+                f"data.path: cannot decode {path} as audio ({type(exc).__name__}: {exc})") from exc
     import librosa
 
     try:

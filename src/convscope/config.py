@@ -17,6 +17,9 @@ from omegaconf.errors import OmegaConfBaseException
 from convscope.errors import ConvscopeError
 
 DEVICES = ("cpu", "cuda", "auto")
+STREAM_MODES = ("auto", "true", "false")
+EVALUATE_MODES = ("auto", "true", "false")
+REFERENCE_RESAMPLERS = ("soxr_vhq", "soxr_hq", "soxr_mq", "soxr_lq", "polyphase", "fft")
 
 
 @dataclass
@@ -26,6 +29,9 @@ class DataConfig:
     start: float = 2.0
     end: Optional[float] = 3.0  # None: to the end of the file
     mono: bool = True
+    # A folder or glob in `path` is a corpus (convscope.corpus); these split its sorted file list
+    shard: int = 0
+    num_shards: int = 1
 
 
 @dataclass
@@ -45,6 +51,14 @@ class LayerConfig:
     padding_mode: Optional[str] = None
     negative_slope: Optional[float] = None  # LeakyReLU
     alpha: Optional[float] = None  # ELU
+    # Conv weights: default (torch's seeded random) | linear | nearest | sinc | identity | box;
+    # the kernel math and the geometry each needs are in convscope.inits
+    init: Optional[str] = None
+    sinc_window: Optional[str] = None  # kaiser | hann | blackman | rect
+    sinc_beta: Optional[float] = None  # Kaiser beta
+    sinc_cutoff: Optional[float] = None  # fraction of the input Nyquist, (0, 1]
+    scale_factor: Optional[int] = None  # Upsample
+    mode: Optional[str] = None  # Upsample: nearest | linear | nearest-exact
 
 
 @dataclass
@@ -61,6 +75,9 @@ class PlotsConfig:
     width_inches: float = 12.0
     max_channels: int = 8  # output channels drawn per layer figure
     window_ms: float = 32.0  # spectrogram window length (same duration at every rate)
+    # Streamed (long) runs: the spectrogram shows this stretch only, seconds from the segment start
+    spectrogram_start: float = 0.0
+    spectrogram_seconds: float = 10.0
 
 
 @dataclass
@@ -68,6 +85,44 @@ class AudioConfig:
     enabled: bool = True
     subtype: str = "PCM_16"
     peak: float = 0.99  # output WAVs are scaled down (never up) so no sample exceeds this
+
+
+@dataclass
+class StreamConfig:
+    """Block-by-block processing of long segments (convscope.streamed_run)."""
+
+    enabled: str = "auto"  # auto: stream segments longer than auto_seconds; true; false
+    block_seconds: float = 1.0  # output seconds per block: small blocks stay in CPU caches
+    # Measured (scripts/bench.py): up to a minute the one-shot path costs < 1 s and ~420 MB and
+    # keeps PCM WAVs with one peak gain, full traces and whole-segment metrics; beyond, its
+    # memory grows ~3 MB per audio second (11 GB per hour) while streaming stays at ~260 MB.
+    auto_seconds: float = 60.0
+    subtype: str = "FLOAT"  # streamed WAVs: float needs no global peak, so no gain is applied
+    # torch threads while streaming (0: torch's default). Per-block ops are small: on a shared
+    # 2-core machine one thread measured 1.5-7x faster than two, which spin-wait on each other.
+    threads: int = 1
+
+
+@dataclass
+class EvaluateConfig:
+    """Compare one output channel with a real resampler (convscope.evaluate)."""
+
+    enabled: str = "auto"  # auto: when the output rate differs from the input rate; true; false
+    channel: int = 0  # output channel compared with the reference
+    reference: str = "soxr_hq"  # librosa.resample res_type
+    edge_ms: float = 20.0  # left out of every metric at both ends, where zero padding shows
+
+
+@dataclass
+class LearnConfig:
+    """Fit the stack to the reference resampler with Adam (convscope.learn, scripts/learn.py)."""
+
+    steps: int = 500
+    lr: float = 0.05
+    waveform_weight: float = 1.0  # error power / reference power (1/SNR)
+    spectral_weight: float = 0.0  # multi-resolution STFT distance (off: ~3x slower per step)
+    fft_sizes: List[int] = field(default_factory=lambda: [256, 1024])
+    progress: bool = True  # tqdm bar on stderr
 
 
 @dataclass
@@ -83,24 +138,35 @@ class RunConfig:
     plots: PlotsConfig = field(default_factory=PlotsConfig)
     audio: AudioConfig = field(default_factory=AudioConfig)
     save: SaveConfig = field(default_factory=SaveConfig)
+    stream: StreamConfig = field(default_factory=StreamConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     seed: int = 0
     device: str = "cpu"
+    report: bool = True  # index.html in the run dir
+
+
+@dataclass
+class LearnRunConfig(RunConfig):
+    """scripts/learn.py's schema (configs/learn.yaml): a run plus the fitting settings."""
+
+    learn: LearnConfig = field(default_factory=LearnConfig)
 
 
 def register_configs() -> None:
-    """Put the schema in Hydra's ConfigStore; configs/run.yaml lists it first in its defaults."""
+    """Put the schemas in Hydra's ConfigStore; configs/run.yaml and learn.yaml list theirs first."""
     from hydra.core.config_store import ConfigStore
 
     ConfigStore.instance().store(name="run_schema", node=RunConfig)
+    ConfigStore.instance().store(name="learn_schema", node=LearnRunConfig)
 
 
 def to_run_config(cfg: DictConfig | dict) -> RunConfig:
     """Validate a composed config (Hydra's node, if present, is ignored) and return dataclasses."""
     if isinstance(cfg, DictConfig):
-        container = OmegaConf.to_container(cfg, resolve=True)
+        ours = OmegaConf.masked_copy(cfg, [key for key in cfg.keys() if key != "hydra"])
+        container = OmegaConf.to_container(ours, resolve=True)
     else:
-        container = dict(cfg)
-    container.pop("hydra", None)
+        container = {key: value for key, value in cfg.items() if key != "hydra"}
     try:
         merged = OmegaConf.merge(OmegaConf.structured(RunConfig), container)
         run_cfg = OmegaConf.to_object(merged)
@@ -110,6 +176,26 @@ def to_run_config(cfg: DictConfig | dict) -> RunConfig:
         raise ConvscopeError(f"config {where}{str(exc).splitlines()[0]}") from exc
     check_values(run_cfg)
     return run_cfg
+
+
+def to_learn_config(cfg: DictConfig | dict) -> tuple[RunConfig, LearnConfig]:
+    """Validate scripts/learn.py's composed config: the run part, then the `learn` section."""
+    if isinstance(cfg, DictConfig):
+        ours = OmegaConf.masked_copy(cfg, [key for key in cfg.keys() if key != "hydra"])
+        container = OmegaConf.to_container(ours, resolve=True)
+    else:
+        container = {key: value for key, value in cfg.items() if key != "hydra"}
+    learn_section = container.pop("learn", None) or {}
+    run_cfg = to_run_config(container)
+    try:
+        learn_cfg = OmegaConf.to_object(
+            OmegaConf.merge(OmegaConf.structured(LearnConfig), learn_section))
+    except OmegaConfBaseException as exc:
+        key = getattr(exc, "full_key", None)
+        where = f"learn.{key}: " if key else "learn: "
+        raise ConvscopeError(f"config {where}{str(exc).splitlines()[0]}") from exc
+    check_learn(learn_cfg)
+    return run_cfg, learn_cfg
 
 
 def check_values(cfg: RunConfig) -> None:
@@ -125,6 +211,9 @@ def check_values(cfg: RunConfig) -> None:
         if data.end <= data.start:
             raise ConvscopeError(
                 f"data.end must be greater than data.start, got start={data.start} end={data.end}")
+    if data.num_shards < 1 or not 0 <= data.shard < data.num_shards:
+        raise ConvscopeError(f"data.shard must satisfy 0 <= data.shard < data.num_shards, got "
+                             f"shard={data.shard} num_shards={data.num_shards}")
     if not cfg.model.layers:
         raise ConvscopeError("model.layers is empty: give at least one layer")
     if cfg.device not in DEVICES:
@@ -132,6 +221,8 @@ def check_values(cfg: RunConfig) -> None:
     if not 0 < cfg.audio.peak <= 1:
         raise ConvscopeError(f"audio.peak must be in (0, 1], got {cfg.audio.peak}")
     _check_subtype(cfg.audio.subtype)
+    _check_stream(cfg.stream)
+    _check_evaluate(cfg.evaluate)
     if cfg.plots.dpi <= 0 or cfg.plots.width_inches <= 0:
         raise ConvscopeError(
             f"plots.dpi and plots.width_inches must be positive, got {cfg.plots.dpi} and "
@@ -140,12 +231,58 @@ def check_values(cfg: RunConfig) -> None:
         raise ConvscopeError(f"plots.max_channels must be >= 1, got {cfg.plots.max_channels}")
     if cfg.plots.window_ms <= 0:
         raise ConvscopeError(f"plots.window_ms must be positive, got {cfg.plots.window_ms}")
+    if cfg.plots.spectrogram_start < 0 or cfg.plots.spectrogram_seconds <= 0:
+        raise ConvscopeError(
+            f"plots.spectrogram_start must be >= 0 and plots.spectrogram_seconds > 0, got "
+            f"{cfg.plots.spectrogram_start} and {cfg.plots.spectrogram_seconds}")
 
 
-def _check_subtype(subtype: str) -> None:
+def _check_stream(stream: StreamConfig) -> None:
+    stream.enabled = str(stream.enabled).lower()  # YAML true/false arrive as "True"/"False"
+    if stream.enabled not in STREAM_MODES:
+        raise ConvscopeError(
+            f"stream.enabled must be one of {', '.join(STREAM_MODES)}, got {stream.enabled!r}")
+    for name in ("block_seconds", "auto_seconds"):
+        value = getattr(stream, name)
+        if not math.isfinite(value) or value <= 0:
+            raise ConvscopeError(f"stream.{name} must be a positive number of seconds, got {value}")
+    _check_subtype(stream.subtype, "stream.subtype")
+    if stream.threads < 0:
+        raise ConvscopeError(f"stream.threads must be >= 0 (0: torch's default), got {stream.threads}")
+
+
+def _check_evaluate(evaluate: EvaluateConfig) -> None:
+    evaluate.enabled = str(evaluate.enabled).lower()  # YAML true/false arrive as "True"/"False"
+    if evaluate.enabled not in EVALUATE_MODES:
+        raise ConvscopeError(f"evaluate.enabled must be one of {', '.join(EVALUATE_MODES)}, got "
+                             f"{evaluate.enabled!r}")
+    if evaluate.channel < 0:
+        raise ConvscopeError(f"evaluate.channel must be >= 0, got {evaluate.channel}")
+    if evaluate.reference not in REFERENCE_RESAMPLERS:
+        raise ConvscopeError(f"evaluate.reference must be one of "
+                             f"{', '.join(REFERENCE_RESAMPLERS)}, got {evaluate.reference!r}")
+    if not math.isfinite(evaluate.edge_ms) or evaluate.edge_ms < 0:
+        raise ConvscopeError(f"evaluate.edge_ms must be >= 0, got {evaluate.edge_ms}")
+
+
+def check_learn(learn: LearnConfig) -> None:
+    if learn.steps < 1:
+        raise ConvscopeError(f"learn.steps must be >= 1, got {learn.steps}")
+    if not math.isfinite(learn.lr) or learn.lr <= 0:
+        raise ConvscopeError(f"learn.lr must be a positive number, got {learn.lr}")
+    weights = (learn.waveform_weight, learn.spectral_weight)
+    if min(weights) < 0 or max(weights) <= 0:
+        raise ConvscopeError(f"learn.waveform_weight and learn.spectral_weight must be >= 0 and "
+                             f"not both 0, got {weights[0]} and {weights[1]}")
+    if learn.spectral_weight > 0 and (not learn.fft_sizes or min(learn.fft_sizes) < 16):
+        raise ConvscopeError(f"learn.fft_sizes must list sizes >= 16 when learn.spectral_weight "
+                             f"> 0, got {list(learn.fft_sizes)}")
+
+
+def _check_subtype(subtype: str, key: str = "audio.subtype") -> None:
     import soundfile
 
     known = soundfile.available_subtypes("WAV")
     if subtype not in known:
         raise ConvscopeError(
-            f"audio.subtype must be a WAV subtype ({', '.join(sorted(known))}), got {subtype!r}")
+            f"{key} must be a WAV subtype ({', '.join(sorted(known))}), got {subtype!r}")

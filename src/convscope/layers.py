@@ -15,6 +15,7 @@ from torch import nn
 
 from convscope.config import LayerConfig
 from convscope.errors import ConvscopeError
+from convscope.inits import DEFAULT_INIT, SINC_PARAMS, InitSpec, apply_init, check_init, init_spec
 from convscope.lengths import (conv1d_formula, conv1d_output_length, conv_transpose1d_formula,
                                conv_transpose1d_output_length)
 
@@ -25,10 +26,12 @@ ACTIVATIONS: dict[str, tuple[str, ...]] = {
     "SiLU": (), "ELU": ("alpha",),
 }
 CONV_KEYS = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
-             "groups", "bias", "padding_mode")
+             "groups", "bias", "padding_mode", "init") + SINC_PARAMS
+UPSAMPLE_MODES = ("nearest", "linear", "nearest-exact")
 LAYER_KEYS: dict[str, tuple[str, ...]] = {
     "Conv1d": CONV_KEYS,
     "ConvTranspose1d": CONV_KEYS + ("output_padding",),
+    "Upsample": ("scale_factor", "mode"),
     **ACTIVATIONS,
 }
 CONV1D_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
@@ -45,6 +48,7 @@ class LayerPlan:
     output_shape: tuple[int, int, int]
     formula: str
     stride_ratio: tuple[int, int]  # (up, down): how this layer scales the sample rate
+    init: InitSpec = DEFAULT_INIT  # conv weights: torch's seeded default or an interpolator
 
     @property
     def key(self) -> str:
@@ -78,7 +82,22 @@ def _plan_layer(index: int, spec: LayerConfig, shape: tuple[int, int, int]) -> L
                   if getattr(spec, name) is not None}
         return LayerPlan(index, spec.type, kwargs, shape, shape, "L_out = L_in (pointwise)",
                          (1, 1))
+    if spec.type == "Upsample":
+        return _plan_upsample(index, spec, shape)
     return _plan_conv(index, spec, shape)
+
+
+def _plan_upsample(index: int, spec: LayerConfig, shape: tuple[int, int, int]) -> LayerPlan:
+    key = f"model.layers.{index}"
+    scale, mode = spec.scale_factor, _default(spec.mode, "nearest")
+    if not isinstance(scale, int) or isinstance(scale, bool) or scale < 1:
+        raise ConvscopeError(f"{key}.scale_factor: Upsample needs an integer >= 1, got {scale!r}")
+    if mode not in UPSAMPLE_MODES:
+        raise ConvscopeError(f"{key}.mode must be one of {', '.join(UPSAMPLE_MODES)}, got {mode!r}")
+    batch, channels, length = shape
+    formula = f"L_out = L_in * scale_factor = {length}*{scale} = {length * scale}"
+    return LayerPlan(index, spec.type, dict(scale_factor=scale, mode=mode), shape,
+                     (batch, channels, length * scale), formula, (scale, 1))
 
 
 def _reject_foreign_keys(key: str, spec: LayerConfig) -> None:
@@ -116,8 +135,10 @@ def _plan_conv(index: int, spec: LayerConfig, shape: tuple[int, int, int]) -> La
         raise ConvscopeError(
             f"{key}: {spec.type} output length would be {length_out} (< 1): {formula}")
     ratio = (kw["stride"], 1) if transposed else (1, kw["stride"])
+    init = init_spec(key, spec.init, spec.sinc_window, spec.sinc_beta, spec.sinc_cutoff)
+    check_init(key, init, spec.type, kw)
     return LayerPlan(index, spec.type, kw, shape, (batch, kw["out_channels"], length_out),
-                     formula, ratio)
+                     formula, ratio, init)
 
 
 def _default(value, default):
@@ -183,9 +204,15 @@ def _conv_length(key: str, kw: dict, length: int) -> tuple[int, str]:
 
 
 def build_stack(plans: list[LayerPlan], seed: int) -> nn.Sequential:
-    """Construct the planned layers with a fixed seed: same seed, bit-identical weights."""
+    """Construct the planned layers with a fixed seed: same seed, bit-identical weights.
+
+    Interpolating inits overwrite weights after every layer is built, so they leave the random
+    draws (and so the weights) of the layers that keep torch's default unchanged.
+    """
     torch.manual_seed(seed)
     modules = [getattr(nn, plan.type)(**plan.kwargs) for plan in plans]
+    for plan, module in zip(plans, modules):
+        apply_init(module, plan.init)
     return nn.Sequential(*modules)
 
 
@@ -199,20 +226,21 @@ def output_sample_rate(plans: list[LayerPlan], input_rate: int) -> float:
 
 
 def count_macs(plan: LayerPlan) -> int:
-    """Multiply-accumulates of one layer, counted by torch's FlopCounterMode on meta tensors.
+    """Multiply-accumulates of one layer, as torch's FlopCounterMode counts them (flops / 2).
 
-    Meta tensors carry shapes only, so this costs nothing even for hours of audio. Flops are two
-    per multiply-accumulate. Activations count zero.
+    torch.utils.flop_counter.conv_flop_count: batch x conv length x prod(weight shape), where the
+    conv length is the output's for Conv1d and the *input's* for ConvTranspose1d (each input
+    sample scatters one weighted kernel copy). Computed here from the plan because importing
+    FlopCounterMode pulls in torch._dynamo, about 2 s of every run's start-up;
+    tests/test_bench.py checks the two agree. Bias adds and activations count zero.
     """
     if plan.type not in CONV_TYPES:
         return 0
-    from torch.utils.flop_counter import FlopCounterMode
-
-    layer = getattr(nn, plan.type)(**plan.kwargs, device="meta")
-    x = torch.empty(plan.input_shape, device="meta")
-    with FlopCounterMode(display=False) as counter:
-        layer(x)
-    return counter.get_total_flops() // 2
+    kw = plan.kwargs
+    weight_size = kw["in_channels"] * (kw["out_channels"] // kw["groups"]) * kw["kernel_size"]
+    transposed = plan.type == "ConvTranspose1d"
+    length = plan.input_shape[-1] if transposed else plan.output_shape[-1]
+    return plan.input_shape[0] * length * weight_size
 
 
 def weight_and_bias_shapes(module: nn.Module) -> tuple[Optional[list[int]], Optional[list[int]]]:

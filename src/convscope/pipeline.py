@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 import torch
@@ -18,9 +18,14 @@ import torch
 from convscope.atomic import atomic_path
 from convscope.audio import Segment, clipping_gain, load_segment, write_wav
 from convscope.config import RunConfig
+from convscope.evaluate import plan_evaluation, run_evaluation
 from convscope.layers import build_stack, output_sample_rate, plan_stack
+from convscope.report import RunCommand, write_report
 from convscope.summary import LayerRow, format_table, layer_rows, shapes_document, write_shapes
 from convscope.trace import LayerTrace, pick_device, trace_stack
+
+if TYPE_CHECKING:  # streamed_run imports this module: no import cycle at run time
+    from convscope.streamed_run import StreamedRun
 
 log = logging.getLogger("convscope")
 
@@ -35,15 +40,23 @@ class RunResult:
     shapes: dict
 
 
-def run(cfg: RunConfig, out_dir: Path, base_dir: Optional[Path] = None) -> RunResult:
+def run(cfg: RunConfig, out_dir: Path, base_dir: Optional[Path] = None,
+        command: Optional[RunCommand] = None) -> RunResult | StreamedRun:
     out_dir = Path(out_dir)
     device = pick_device(cfg.device)
+    # Long segments go block by block in bounded memory, with the same results (streamed_run)
+    from convscope.streamed_run import maybe_run_streamed
+
+    streamed = maybe_run_streamed(cfg, out_dir, base_dir or Path.cwd(), command)
+    if streamed is not None:
+        return streamed
     segment = load_segment(cfg.data, base_dir or Path.cwd())
     log.info("input: %s, %.3f-%.3f s at %d Hz, shape %s", segment.path, segment.start,
              segment.end, segment.sample_rate, list(segment.shape))
     plans = plan_stack(cfg.model.layers, segment.shape)
     exact_rate = output_sample_rate(plans, segment.sample_rate)
     output_rate = int(round(exact_rate))
+    evaluation_plan = plan_evaluation(cfg.evaluate, plans, segment.sample_rate, output_rate)
     stack = build_stack(plans, cfg.seed)
     traces = trace_stack(stack, segment.samples[None], device)
     rows = layer_rows(plans, stack)
@@ -57,11 +70,16 @@ def run(cfg: RunConfig, out_dir: Path, base_dir: Optional[Path] = None) -> RunRe
     if cfg.save.weights:
         with atomic_path(out_dir / "weights.pt") as tmp:
             torch.save(stack.state_dict(), tmp)
+    if evaluation_plan is not None:  # vs a real resampler: metrics.json, spectrum, reference.wav
+        run_evaluation(evaluation_plan, segment, traces[-1].output[0], out_dir, cfg.audio,
+                       cfg.plots)
     shapes = shapes_document(segment, rows, output_rate, audio_info)
     if exact_rate != output_rate:
         shapes["output"]["sample_rate_exact"] = exact_rate
     if cfg.save.shapes:
         write_shapes(out_dir / "shapes.json", shapes)
+    if cfg.report:  # after shapes.json: the page reads the files the run left on disk
+        write_report(out_dir, shapes, command)
     log.info("outputs written to %s", out_dir)
     return RunResult(out_dir, segment, rows, traces, output_rate, shapes)
 

@@ -14,7 +14,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 import numpy as np  # noqa: E402
-from scipy import signal  # noqa: E402
+# NumPy copy of scipy.signal.spectrogram: importing scipy.signal costs ~1 s of start-up
+from convscope.spectral import spectrogram_magnitude  # noqa: E402
 
 from convscope.atomic import atomic_path  # noqa: E402
 from convscope.config import PlotsConfig  # noqa: E402
@@ -29,13 +30,14 @@ class Envelope:
     times: np.ndarray
     low: np.ndarray
     high: np.ndarray
+    duration: float  # seconds the whole signal lasts (the x-axis span)
 
 
 def minmax_envelope(x: np.ndarray, sample_rate: float, max_bins: int) -> Envelope:
     x = np.asarray(x)
     if len(x) <= 2 * max_bins:
         times = np.arange(len(x)) / sample_rate
-        return Envelope(times, x, x)
+        return Envelope(times, x, x, len(x) / sample_rate)
     bin_size = int(np.ceil(len(x) / max_bins))
     n_bins = len(x) // bin_size
     body = x[: n_bins * bin_size].reshape(n_bins, bin_size)
@@ -44,16 +46,17 @@ def minmax_envelope(x: np.ndarray, sample_rate: float, max_bins: int) -> Envelop
         tail = x[n_bins * bin_size:]
         low, high = np.append(low, tail.min()), np.append(high, tail.max())
     times = (np.arange(len(low)) * bin_size + bin_size / 2) / sample_rate
-    return Envelope(times, low, high)
+    return Envelope(times, low, high, len(x) / sample_rate)
 
 
-def _draw(ax, x: np.ndarray, sample_rate: float, max_bins: int, color: str) -> None:
-    env = minmax_envelope(x, sample_rate, max_bins)
+def _draw(ax, x: np.ndarray | Envelope, sample_rate: float, max_bins: int, color: str) -> None:
+    # streamed runs pass envelopes accumulated block by block (convscope.envelopes)
+    env = x if isinstance(x, Envelope) else minmax_envelope(x, sample_rate, max_bins)
     if env.low is env.high:
         ax.plot(env.times, env.low, color=color, linewidth=0.6)
     else:
         ax.fill_between(env.times, env.low, env.high, color=color, linewidth=0.4)
-    ax.set_xlim(0, len(x) / sample_rate)
+    ax.set_xlim(0, env.duration)
     ax.grid(alpha=0.3)
 
 
@@ -74,7 +77,7 @@ def plot_layer(path: Path, title: str, input_signal: np.ndarray, input_rate: flo
     hidden = len(outputs) - len(shown)
     fig.suptitle(title + (f"  (+{hidden} channels not drawn)" if hidden else ""), fontsize=10)
     fig.tight_layout()
-    _save(fig, path, cfg.dpi)
+    save_figure(fig, path, cfg.dpi)
 
 
 def spectrogram_db(x: np.ndarray, sample_rate: float, window_ms: float):
@@ -84,8 +87,7 @@ def spectrogram_db(x: np.ndarray, sample_rate: float, window_ms: float):
     noverlap = max(0, n_fft - hop) if hop < n_fft else 0
     if len(x) < n_fft:
         x = np.pad(x, (0, n_fft - len(x)))
-    freqs, times, power = signal.spectrogram(x, fs=sample_rate, nperseg=n_fft, noverlap=noverlap,
-                                             mode="magnitude", window="hann")
+    freqs, times, power = spectrogram_magnitude(x, sample_rate, n_fft, noverlap)
     return freqs, times, 20 * np.log10(np.maximum(power, 1e-10))
 
 
@@ -109,10 +111,11 @@ def plot_spectrograms(path: Path, input_signal: np.ndarray, input_rate: float,
                     va="bottom", transform=ax.get_yaxis_transform())
     axes[0, 0].set_ylabel("frequency (kHz)")
     fig.colorbar(image, ax=axes[0].tolist(), label="dB", fraction=0.03)
-    _save(fig, path, cfg.dpi)
+    save_figure(fig, path, cfg.dpi)
 
 
-def _save(fig, path: Path, dpi: int) -> None:
+def save_figure(fig, path: Path, dpi: int) -> None:
+    """Save atomically and always close the figure (pyplot keeps every open figure alive)."""
     try:
         with atomic_path(path) as tmp:
             fig.savefig(tmp, dpi=dpi)

@@ -1,0 +1,67 @@
+"""Bounded summaries of signals seen block by block: min/max envelopes and a captured window.
+
+`EnvelopeAccumulator` gives exactly what `plots.minmax_envelope` gives for the whole signal (same
+bins, same values), while holding only one min and one max per bin, so plotting an hour of audio
+costs what plotting a second does.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+class EnvelopeAccumulator:
+    """Per-channel min/max envelope of a signal of known length, fed in order in blocks."""
+
+    def __init__(self, channels: int, length: int, sample_rate: float, max_bins: int):
+        self.length, self.sample_rate = length, sample_rate
+        self.keep_all = length <= 2 * max_bins  # minmax_envelope draws short signals as they are
+        self.bin_size = 1 if self.keep_all else math.ceil(length / max_bins)
+        n_bins = math.ceil(length / self.bin_size)
+        self.low = np.full((channels, n_bins), np.inf, dtype=np.float32)
+        self.high = np.full((channels, n_bins), -np.inf, dtype=np.float32)
+
+    def add(self, start: int, block: np.ndarray) -> None:
+        """Samples [start, start + n) of every channel: block is (channels, n)."""
+        n = block.shape[-1]
+        if n == 0:
+            return
+        first_bin = start // self.bin_size
+        # offsets in the block where a new bin begins: the block start, then each bin boundary
+        boundaries = np.arange((first_bin + 1) * self.bin_size, start + n, self.bin_size) - start
+        starts = np.concatenate(([0], boundaries)).astype(np.intp)
+        bins = slice(first_bin, first_bin + len(starts))
+        np.minimum(self.low[:, bins], np.minimum.reduceat(block, starts, axis=-1),
+                   out=self.low[:, bins])
+        np.maximum(self.high[:, bins], np.maximum.reduceat(block, starts, axis=-1),
+                   out=self.high[:, bins])
+
+    def envelopes(self) -> list:
+        """One plots.Envelope per channel, as minmax_envelope would draw the whole signal."""
+        from convscope.plots import Envelope
+
+        if self.keep_all:
+            times = np.arange(self.length) / self.sample_rate
+            return [Envelope(times, row, row, self.length / self.sample_rate) for row in self.low]
+        n_bins = self.low.shape[-1]
+        times = (np.arange(n_bins) * self.bin_size + self.bin_size / 2) / self.sample_rate
+        return [Envelope(times, low, high, self.length / self.sample_rate)
+                for low, high in zip(self.low, self.high)]
+
+
+class WindowCapture:
+    """Keeps samples [first, stop) of some channels (rows of `samples`, in the order given) of a
+    signal fed in order in blocks (channels, n)."""
+
+    def __init__(self, channels: list[int], first: int, stop: int):
+        self.channels = channels
+        self.first, self.stop = first, max(first, stop)
+        self.samples = np.zeros((len(channels), self.stop - self.first), dtype=np.float32)
+
+    def add(self, start: int, block: np.ndarray) -> None:
+        lo, hi = max(start, self.first), min(start + block.shape[-1], self.stop)
+        if hi > lo:
+            self.samples[:, lo - self.first: hi - self.first] = \
+                block[self.channels, lo - start: hi - start]
