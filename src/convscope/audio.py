@@ -7,6 +7,7 @@ file and the values, because librosa's own errors (or silent empty arrays) don't
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +48,7 @@ def file_duration(path: Path) -> float:
     try:
         info = soundfile.info(str(path))
         return info.frames / info.samplerate
-    except Exception:  # soundfile can't read it: try librosa's fallback decoders before giving up
+    except Exception as soundfile_exc:  # try librosa's fallback decoders before giving up
         import librosa
 
         try:
@@ -55,8 +56,10 @@ def file_duration(path: Path) -> float:
                 warnings.simplefilter("ignore")
                 return float(librosa.get_duration(path=str(path)))
         except Exception as exc:
+            # audioread's errors are often empty (NoBackendError()); soundfile's say what it saw
+            reason = re.sub(r"^Error opening .*?: ", "", str(soundfile_exc)) or type(exc).__name__
             raise ConvscopeError(
-                f"data.path: cannot decode {path} as audio ({type(exc).__name__}: {exc})") from exc
+                f"data.path: cannot decode {path} as audio: {reason}") from exc
 
 
 def load_segment(cfg: DataConfig, base_dir: Path) -> Segment:
