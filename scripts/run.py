@@ -15,10 +15,9 @@ from omegaconf import DictConfig
 
 from convscope.cli import fail, reports_errors, run_entry
 from convscope.config import register_configs, to_run_config
-from convscope.corpus import is_corpus, run_corpus
-from convscope.sweep_summary import failed_jobs_message, sweep_job_errors_recorded
-from convscope.pipeline import run
+from convscope.jobs import run_job
 from convscope.report import RunCommand
+from convscope.sweep_summary import failed_jobs_message, sweep_job_errors_recorded
 
 register_configs()
 
@@ -35,11 +34,7 @@ def main(cfg: DictConfig) -> None:
                          cwd=str(user_dir))
     out_dir = Path(hydra_cfg.runtime.output_dir)
     with sweep_job_errors_recorded(out_dir):  # -m: a bad sweep point must not stop the others
-        run_cfg = to_run_config(cfg)
-        if is_corpus(run_cfg.data.path, user_dir):  # a folder or glob: one subfolder per file
-            run_corpus(run_cfg, out_dir, user_dir, command)
-        else:
-            run(run_cfg, out_dir, base_dir=user_dir, command=command)
+        run_job(to_run_config(cfg), out_dir, user_dir, command)
 
 
 if __name__ == "__main__":
