@@ -19,11 +19,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Optional
 
-import librosa
 import numpy as np
 
 from convscope.atomic import write_text
@@ -93,8 +92,16 @@ def model_upsampler(name: str, stack=None) -> Upsampler:
     return upsample
 
 
-def resampler(res_type: str) -> Upsampler:
-    return lambda x: librosa.resample(x, orig_sr=RATE_IN, target_sr=RATE_OUT, res_type=res_type)
+def resampler(res_type: str, signals: dict) -> Upsampler:
+    """librosa.resample(x, res_type=...) as the evaluate stage computes it (soxr without librosa)."""
+    plan = replace(signals["plan"], reference=res_type)
+
+    def upsample(x: np.ndarray) -> np.ndarray:
+        if x is signals["speech"] and plan == signals["plan"]:
+            return signals["speech_reference"]  # computed once in load_signals
+        return reference_signal(plan, x[None])
+
+    return upsample
 
 
 def describe(name: str) -> str:
@@ -167,7 +174,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     args = parser.parse_args(argv)
     started = time.perf_counter()
     signals = load_signals()
-    rows = [measure(r, "librosa.resample", resampler(r), signals) for r in RESAMPLERS]
+    rows = [measure(r, "librosa.resample", resampler(r, signals), signals) for r in RESAMPLERS]
     rows += [measure(m, describe(m), model_upsampler(m), signals) for m in MODELS]
     if not args.skip_learn:
         rows.append(learned_row(signals))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from convscope.audio import load_segment
+from convscope.audio import Segment, load_segment
 from convscope.metrics import image_level_db, tone_level_db, trim_edges
 from convscope.presets import data_preset, model_preset, run_model
 from convscope.quality_plots import ArtifactCase, plot_artifacts
@@ -25,9 +25,13 @@ CASES = (("artifact_k5s2", "k=5, s=2: uneven overlap"),
 TONE_HZ = 1000.0  # scripts/make_sample_audio.py's probe tone
 
 
-def artifact_case(model_name: str, title: str) -> ArtifactCase:
+def load_probes() -> dict[str, Segment]:
+    """data/constant.wav and data/tone.wav, loaded once for every model."""
+    return {name: load_segment(data_preset(name), REPO) for name in ("constant", "tone")}
+
+
+def artifact_case(model_name: str, title: str, probes: dict[str, Segment]) -> ArtifactCase:
     model = model_preset(model_name)
-    probes = {name: load_segment(data_preset(name), REPO) for name in ("constant", "tone")}
     runs = {name: run_model(model, seg.samples[0], seg.sample_rate) for name, seg in probes.items()}
     constant, tone = runs["constant"], runs["tone"]
     edge = constant.output_rate // 50  # 20 ms, as the evaluate stage
@@ -45,7 +49,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "images" / "artifacts.png")
     args = parser.parse_args()
-    cases = [artifact_case(name, title) for name, title in CASES]
+    probes = load_probes()
+    cases = [artifact_case(name, title, probes) for name, title in CASES]
     plot_artifacts(args.out, cases)
     for case in cases:
         print(f"{case.title}: stride tone on the constant {case.tone_db:.1f} dB, images of the "

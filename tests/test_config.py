@@ -6,7 +6,8 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
 
-from convscope.config import register_configs, to_run_config
+from convscope.config import (LearnConfig, register_configs, to_dataclass, to_learn_config,
+                              to_run_config)
 from convscope.errors import ConvscopeError
 from convscope.layers import plan_stack
 from convscope.pipeline import run
@@ -66,6 +67,26 @@ def test_value_checks_name_their_key():
         to_run_config(compose_run("data.start=2", "data.end=1"))
     with pytest.raises(ConvscopeError, match="audio.subtype"):
         to_run_config(compose_run("audio.subtype=MP3"))
+
+
+def test_type_errors_name_their_key_in_every_conversion():
+    """to_run_config, to_learn_config and the presets share config.to_dataclass's messages."""
+    layers = [{"type": "Tanh"}]
+    with pytest.raises(ConvscopeError, match=r"^config data\.sr: Value 'abc' of type 'str'"):
+        to_run_config({"model": {"layers": layers}, "data": {"sr": "abc"}})
+    with pytest.raises(ConvscopeError, match=r"^config bogus: Key 'bogus' not in 'RunConfig'"):
+        to_run_config({"model": {"layers": layers}, "bogus": 1})
+    with pytest.raises(ConvscopeError, match=r"^config learn\.steps: Value 'x' of type 'str'"):
+        to_learn_config({"model": {"layers": layers}, "learn": {"steps": "x"}})
+    with pytest.raises(ConvscopeError, match=r"^model=m: Value 'x' of type 'str'"):
+        to_dataclass({"steps": "x"}, LearnConfig, key_prefix="learn", where="model=m")
+    assert to_dataclass({"steps": 3, "hydra": {"a": 1}}, LearnConfig).steps == 3
+
+
+def test_hydra_node_is_dropped_before_resolving():
+    """hydra.sweep.subdir interpolates ${hydra.job.num}, which compose leaves missing."""
+    cfg = compose_run("seed=3", hydra_config=True)
+    assert "hydra" in cfg and to_run_config(cfg).seed == 3
 
 
 def test_stages_can_be_switched_off(tmp_path):

@@ -17,10 +17,11 @@ from convscope.explain import (ExplainConfig, explain, register_explain_schema,
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
-def composed(*overrides: str) -> ExplainConfig:
+def composed(*overrides: str, hydra_config: bool = False) -> ExplainConfig:
     register_explain_schema()
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        return to_explain_config(compose("explain", overrides=list(overrides)))
+        return to_explain_config(compose("explain", overrides=list(overrides),
+                                         return_hydra_config=hydra_config))
 
 
 def run(cfg: ExplainConfig, out_dir: Path | None = None) -> tuple[int, str]:
@@ -33,6 +34,16 @@ def test_config_composes_with_typed_values():
     cfg = composed("input=[1,2,3]", "weight=[1,0,-1]", "stride=2", "bias=0.5")
     assert cfg.input == [1.0, 2.0, 3.0] and cfg.stride == 2 and cfg.bias == 0.5
     assert composed() == ExplainConfig()
+
+
+def test_config_ignores_hydra_node_with_unresolved_job_keys():
+    """hydra.sweep.subdir interpolates ${hydra.job.num}, missing at compose time."""
+    assert composed("stride=2", hydra_config=True) == ExplainConfig(stride=2)
+
+
+def test_plain_dict_errors_name_their_key():
+    with pytest.raises(ConvscopeError, match=r"^config stride: Value 'abc' of type 'str'"):
+        to_explain_config({"stride": "abc", "hydra": {}})
 
 
 @pytest.mark.parametrize("override", ["stride=abc", "input=5", "nonsense=1"])

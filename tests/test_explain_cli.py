@@ -40,6 +40,7 @@ def test_one_example_step_by_step_with_picture(tmp_path):
     image = matplotlib.image.imread(picture)
     assert image.shape[0] > 100 and image.shape[1] > 100
     assert not list(tmp_path.glob(".*.tmp"))
+    assert not list(tmp_path.glob(".*partial*"))  # convscope.atomic's temp name
 
 
 def test_custom_input_says_where_the_shortcut_breaks(tmp_path):

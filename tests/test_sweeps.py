@@ -1,15 +1,21 @@
 """Sweeps through Hydra launchers: jobs run in parallel (joblib) or as submitit jobs, and the
-SweepSummary callback writes summary.csv and summary.png at the sweep root."""
+SweepReport callback writes summary.csv, summary.png and index.html at the sweep root, all from one
+scan of the sweep dir."""
 
 from __future__ import annotations
 
 import csv
 import json
+import logging
+from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile
 
-from convscope.sweep_summary import summarize_sweep
+from convscope.callbacks import write_sweep_report
+from convscope.sweep_summary import scan_sweep, summarize_sweep
 
 from conftest import run_script
 
@@ -21,6 +27,47 @@ TINY = ("data.end=2.1", "plots.enabled=false", "report=false")
 
 def read_summary(sweep_dir: Path) -> list[dict]:
     return list(csv.DictReader((sweep_dir / "summary.csv").open()))
+
+
+class SweepTable(HTMLParser):
+    """The rows of the index's table.sweep as cell texts, and each row's first link."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self.links: list[str] = []
+        self._in_table = False
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "table" and "sweep" in (attrs.get("class") or ""):
+            self._in_table = True
+        elif self._in_table and tag == "tr":
+            self.rows.append([])
+        elif self._in_table and tag == "td":
+            self._cell = []
+        elif self._in_table and tag == "a" and self.rows and not self.rows[-1] \
+                and self._cell is not None:
+            self.links.append(attrs.get("href"))
+
+    def handle_endtag(self, tag):
+        if tag == "table":
+            self._in_table = False
+        elif tag == "td" and self._cell is not None:
+            self.rows[-1].append(" ".join("".join(self._cell).split()))
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def index_table(sweep_dir: Path) -> SweepTable:
+    parser = SweepTable()
+    parser.feed((sweep_dir / "index.html").read_text(encoding="utf-8"))
+    parser.rows = [row for row in parser.rows if row]  # the header row has th cells only
+    return parser
 
 
 @pytest.mark.parametrize("launcher", ["joblib", "submitit_local"])
@@ -49,6 +96,41 @@ def test_a_bad_sweep_point_is_reported_and_the_others_finish(tmp_path):
     rows = read_summary(sweep)
     assert [row["status"] for row in rows] == ["error", "ok"]
     assert "output_padding=1 must be smaller than stride=1" in rows[0]["error"]
+    # the index, from the same scan: the failed job's error on its row, the other ok
+    table = index_table(sweep)
+    assert [row[0] for row in table.rows] == ["0", "1"]
+    assert table.rows[0][2].startswith("error:")
+    assert "output_padding=1 must be smaller than stride=1" in table.rows[0][2]
+    assert table.rows[1][2] == "ok"
+
+
+def write_tone(path: Path, seconds: float, sr: int = 8000) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t = np.arange(int(seconds * sr)) / sr
+    soundfile.write(str(path), 0.3 * np.sin(2 * np.pi * 440 * t), sr)
+
+
+def test_corpus_sweep_index_lists_the_jobs_not_the_files(tmp_path):
+    """Shards of a corpus: each job runs files into subfolders (each with shapes.json); the index
+    and the summary both list the two jobs, ok, and not the files as jobs."""
+    corpus = tmp_path / "corpus"
+    for name in ("a.wav", "b.wav", "sub/c.wav"):
+        write_tone(corpus / name, 0.2)
+    sweep = tmp_path / "sweep"
+    proc = run_script("run.py", "-m", "data.shard=0,1", "data.num_shards=2", f"data.path={corpus}",
+                      "data.start=0", "data.end=null", "data.sr=8000", "plots.enabled=false",
+                      "evaluate.enabled=false", f"hydra.sweep.dir={sweep}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (sweep / "0" / "a.wav" / "shapes.json").exists()  # the files' own results
+    assert [(row["job"], row["status"], row["files"]) for row in read_summary(sweep)] == [
+        ("0", "ok", "2"), ("1", "ok", "1")]
+    table = index_table(sweep)
+    assert [row[0] for row in table.rows] == ["0", "1"]
+    assert [row[2] for row in table.rows] == ["ok", "ok"]
+    assert "data.shard=1" in table.rows[1][1]
+    assert table.links == ["0", "1"]
+    page = (sweep / "index.html").read_text(encoding="utf-8")
+    assert "2 jobs, 2 ok" in page and "failed" not in page
 
 
 def test_summary_of_a_sweep_dir_on_disk(tmp_path):
@@ -72,6 +154,30 @@ def test_summary_of_a_sweep_dir_on_disk(tmp_path):
     assert saved[0]["output_shape"] == "1x2x20" and saved[0]["snr_db"] == "3.5"
     assert list(saved[0])[-1] == "error" and saved[1]["error"] == "data.end: past the end"
     assert (tmp_path / "summary.png").exists()
+    jobs = scan_sweep(tmp_path)
+    assert [(job.name, job.number, job.status, job.error) for job in jobs] == [
+        ("0", 0, "ok", None), ("1", 1, "error", "data.end: past the end"),
+        ("2", 2, "1 files failed", None), ("10", 10, "unfinished", None)]
+
+
+def test_one_failed_step_does_not_stop_the_others(tmp_path, caplog):
+    """The callback scans once; a summary.csv it can't write is a warning, and the plot and the
+    index are still written, the index showing the error.json job's error."""
+    for name, overrides, files in [("0", ["seed=1"], {"error": {"error": "data.end: past the end"}}),
+                                   ("1", ["seed=2"], {})]:
+        (tmp_path / name / ".hydra").mkdir(parents=True)
+        (tmp_path / name / ".hydra" / "overrides.yaml").write_text(
+            "".join(f"- {o}\n" for o in overrides))
+        for file, content in files.items():
+            (tmp_path / name / f"{file}.json").write_text(json.dumps(content))
+    (tmp_path / "summary.csv").mkdir()  # writing the CSV fails
+    with caplog.at_level(logging.WARNING, logger="convscope"):
+        write_sweep_report(tmp_path)
+    assert any("could not write summary.csv" in r.getMessage() for r in caplog.records)
+    assert (tmp_path / "summary.png").is_file()
+    table = index_table(tmp_path)
+    assert table.rows[0][2] == "error: data.end: past the end"
+    assert table.rows[1][2].startswith("unfinished")
 
 
 def test_slurm_launcher_config_composes():
@@ -81,4 +187,6 @@ def test_slurm_launcher_config_composes():
     assert proc.returncode == 0, proc.stderr
     assert "submitit_launcher.SlurmLauncher" in proc.stdout
     assert "partition: gpu" in proc.stdout and "timeout_min: 30" in proc.stdout
-    assert "convscope.sweep_summary.SweepSummary" in proc.stdout
+    # one end-of-sweep callback (it used to be two, SweepSummary and SweepIndex)
+    assert "convscope.callbacks.SweepReport" in proc.stdout
+    assert "SweepSummary" not in proc.stdout and "SweepIndex" not in proc.stdout

@@ -41,13 +41,26 @@ def resolve_path(path: str, base_dir: Path) -> Path:
     return candidate if candidate.is_absolute() else (base_dir / candidate)
 
 
-def file_duration(path: Path) -> float:
-    """Duration in seconds, read from the header (no decoding); raises for undecodable files."""
+def read_header(path: Path):
+    """soundfile's header of the file (frames, rate, channels), or None if soundfile can't read it
+    (librosa's audioread fallback may still decode it). Read once and passed on."""
     import soundfile
 
     try:
-        info = soundfile.info(str(path))
-        return info.frames / info.samplerate
+        return soundfile.info(str(path))
+    except Exception:
+        return None
+
+
+def file_duration(path: Path, header=None) -> float:
+    """Duration in seconds from the header (no decoding); raises for undecodable files."""
+    if header is not None:
+        return header.frames / header.samplerate
+    import soundfile
+
+    try:
+        header = soundfile.info(str(path))
+        return header.frames / header.samplerate
     except Exception as soundfile_exc:  # try librosa's fallback decoders before giving up
         import librosa
 
@@ -66,12 +79,13 @@ def load_segment(cfg: DataConfig, base_dir: Path) -> Segment:
     """Load [start, end) of cfg.path, resampled to cfg.sr, mono or all channels."""
     path = resolve_path(cfg.path, base_dir)
     _check_file(path)
-    duration = file_duration(path)
+    header = read_header(path)
+    duration = file_duration(path, header)
     if duration <= 0:
         raise ConvscopeError(f"data.path: {path} is empty (0 samples)")
     end = duration if cfg.end is None else cfg.end
     _check_segment(path, cfg.start, end, duration)
-    samples = _decode(path, cfg, end)
+    samples = _decode(path, cfg, end, header)
     if samples.shape[-1] == 0:
         raise ConvscopeError(
             f"data.start/data.end: segment {cfg.start}-{end} s of {path} holds no samples at "
@@ -105,14 +119,14 @@ def _check_segment(path: Path, start: float, end: float, duration: float) -> Non
             f"{duration:.3f} s")
 
 
-def _decode(path: Path, cfg: DataConfig, end: float) -> np.ndarray:
-    from convscope.blockio import can_stream_file, read_segment
+def _decode(path: Path, cfg: DataConfig, end: float, header) -> np.ndarray:
+    from convscope.blockio import read_segment
 
-    if can_stream_file(path):
+    if header is not None:
         # soundfile + soxr give librosa.load's exact samples (tests/test_bench.py) without
         # importing librosa and numba, which cost ~1.5 s of a 1 s example's run time
         try:
-            return read_segment(path, cfg, end)
+            return read_segment(path, cfg, end, header)
         except Exception as exc:
             raise ConvscopeError(
                 f"data.path: cannot decode {path} as audio ({type(exc).__name__}: {exc})") from exc

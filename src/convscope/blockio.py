@@ -4,7 +4,7 @@
 in blocks: it seeks and counts frames as librosa does, mixes to mono by the channel mean and
 resamples with soxr's streaming resampler at the quality librosa uses ('HQ' = soxr_hq), whose
 output is bit-identical to soxr's one-shot call; the length is then fixed to ceil(n * ratio) as
-librosa does. Only soundfile-readable files can be streamed (`can_stream_file`).
+librosa does. Only soundfile-readable files can be streamed (`audio.read_header` is not None).
 """
 
 from __future__ import annotations
@@ -25,23 +25,12 @@ from convscope.errors import ConvscopeError
 WAV_LIMIT_BYTES = 2**32 - 1  # RIFF sizes are 32-bit: bigger outputs go to RF64
 
 
-def can_stream_file(path: Path) -> bool:
-    import soundfile
-
-    try:
-        soundfile.info(str(path))
-        return True
-    except Exception:
-        return False
-
-
 @dataclass(frozen=True)
 class SegmentSpan:
     """Where a segment lies in its file, in the file's frames, and its length at the target rate."""
 
     path: Path
     file_rate: int
-    file_channels: int
     first_frame: int
     frames: int
     sample_rate: int
@@ -55,25 +44,27 @@ class SegmentSpan:
         return (1, self.channels, self.length)
 
 
-def segment_span(path: Path, cfg: DataConfig, end: float) -> SegmentSpan:
-    """Frame arithmetic exactly as librosa.load does it (int() truncation included)."""
-    import soundfile
+def segment_span(path: Path, cfg: DataConfig, end: float, info=None) -> SegmentSpan:
+    """Frame arithmetic exactly as librosa.load does it (int() truncation included).
+    `info`: the file's soundfile header when the caller has read it already."""
+    if info is None:
+        import soundfile
 
-    info = soundfile.info(str(path))
+        info = soundfile.info(str(path))
     first = int(cfg.start * info.samplerate) if cfg.start else 0
     frames = min(int((end - cfg.start) * info.samplerate), info.frames - first)
     length = frames if info.samplerate == cfg.sr else math.ceil(frames * cfg.sr / info.samplerate)
     channels = 1 if cfg.mono else info.channels
-    return SegmentSpan(path, info.samplerate, info.channels, first, frames, cfg.sr, channels,
-                       length, cfg.start, end)
+    return SegmentSpan(path, info.samplerate, first, frames, cfg.sr, channels, length, cfg.start,
+                       end)
 
 
-def read_segment(path: Path, cfg: DataConfig, end: float) -> np.ndarray:
+def read_segment(path: Path, cfg: DataConfig, end: float, info=None) -> np.ndarray:
     """The whole segment at once, (channels, n): librosa.load's samples without librosa.
 
     The caller checks for NaN/inf (the resampler spreads them, so the check comes after it).
     """
-    span = segment_span(path, cfg, end)
+    span = segment_span(path, cfg, end, info)
     blocks = list(audio_blocks(span, max(1, span.frames), check_finite=False))
     if not blocks:
         return np.zeros((span.channels, 0), dtype=np.float32)

@@ -79,6 +79,11 @@ class PlotsConfig:
     spectrogram_start: float = 0.0
     spectrogram_seconds: float = 10.0
 
+    def spectrogram_channels(self, available: int) -> int:
+        """Output channels the spectrogram figure draws beside the input (at most 3: wider
+        panels stop being readable)."""
+        return min(available, self.max_channels, 3)
+
 
 @dataclass
 class AudioConfig:
@@ -162,40 +167,54 @@ def register_configs() -> None:
 
 def to_run_config(cfg: DictConfig | dict) -> RunConfig:
     """Validate a composed config (Hydra's node, if present, is ignored) and return dataclasses."""
-    if isinstance(cfg, DictConfig):
-        ours = OmegaConf.masked_copy(cfg, [key for key in cfg.keys() if key != "hydra"])
-        container = OmegaConf.to_container(ours, resolve=True)
-    else:
-        container = {key: value for key, value in cfg.items() if key != "hydra"}
-    try:
-        merged = OmegaConf.merge(OmegaConf.structured(RunConfig), container)
-        run_cfg = OmegaConf.to_object(merged)
-    except OmegaConfBaseException as exc:
-        key = getattr(exc, "full_key", None)
-        where = f"{key}: " if key else ""
-        raise ConvscopeError(f"config {where}{str(exc).splitlines()[0]}") from exc
+    run_cfg = to_dataclass(cfg, RunConfig)
     check_values(run_cfg)
     return run_cfg
 
 
 def to_learn_config(cfg: DictConfig | dict) -> tuple[RunConfig, LearnConfig]:
     """Validate scripts/learn.py's composed config: the run part, then the `learn` section."""
-    if isinstance(cfg, DictConfig):
-        ours = OmegaConf.masked_copy(cfg, [key for key in cfg.keys() if key != "hydra"])
-        container = OmegaConf.to_container(ours, resolve=True)
-    else:
-        container = {key: value for key, value in cfg.items() if key != "hydra"}
+    container = without_hydra(cfg)
     learn_section = container.pop("learn", None) or {}
     run_cfg = to_run_config(container)
-    try:
-        learn_cfg = OmegaConf.to_object(
-            OmegaConf.merge(OmegaConf.structured(LearnConfig), learn_section))
-    except OmegaConfBaseException as exc:
-        key = getattr(exc, "full_key", None)
-        where = f"learn.{key}: " if key else "learn: "
-        raise ConvscopeError(f"config {where}{str(exc).splitlines()[0]}") from exc
+    learn_cfg = to_dataclass(learn_section, LearnConfig, key_prefix="learn")
     check_learn(learn_cfg)
     return run_cfg, learn_cfg
+
+
+def without_hydra(cfg: DictConfig | dict) -> dict:
+    """A composed config as a plain dict, without Hydra's own `hydra` node.
+
+    The node is dropped before anything is resolved: some of its values interpolate keys Hydra
+    only sets when a job runs (hydra.sweep.subdir is ${hydra.job.num}), missing at compose time.
+    """
+    if isinstance(cfg, DictConfig):
+        ours = OmegaConf.masked_copy(cfg, [key for key in cfg.keys() if key != "hydra"])
+        return OmegaConf.to_container(ours, resolve=True)
+    if hasattr(cfg, "items"):
+        return {key: value for key, value in cfg.items() if key != "hydra"}
+    return cfg  # not a mapping: left for OmegaConf.merge to reject
+
+
+def to_dataclass(cfg: DictConfig | dict, schema: type, key_prefix: str = "",
+                 where: Optional[str] = None) -> Any:
+    """`cfg` (without its `hydra` node) merged into the dataclass `schema`, as that dataclass.
+
+    OmegaConf's type and unknown-key errors become ConvscopeErrors naming the key:
+    "config <key_prefix>.<key>: <first line of OmegaConf's message>" ("config <key_prefix>: ..."
+    when OmegaConf names no key). With `where` (a preset file, say) the message is
+    "<where>: <first line>" instead.
+    """
+    container = without_hydra(cfg)
+    try:
+        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), container))
+    except OmegaConfBaseException as exc:
+        reason = str(exc).splitlines()[0]
+        if where is not None:
+            raise ConvscopeError(f"{where}: {reason}") from exc
+        key = ".".join(part for part in (key_prefix, str(getattr(exc, "full_key", None) or ""))
+                       if part)
+        raise ConvscopeError(f"config {key}: {reason}" if key else f"config {reason}") from exc
 
 
 def check_values(cfg: RunConfig) -> None:

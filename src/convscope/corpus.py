@@ -12,9 +12,7 @@ shard, so N jobs (a Hydra sweep over data.shard) split a corpus deterministicall
 
 from __future__ import annotations
 
-import csv
 import glob
-import io
 import json
 import logging
 import re
@@ -28,6 +26,7 @@ from convscope.audio import resolve_path
 from convscope.config import RunConfig
 from convscope.errors import ConvscopeError
 from convscope.report import RunCommand
+from convscope.sweep_summary import csv_cell, shape_cell, write_csv
 
 log = logging.getLogger("convscope")
 # What soundfile (libsndfile) and librosa's audioread fallback read; other files are not audio.
@@ -161,25 +160,12 @@ SUMMARY_COLUMNS = ("file", "subdir", "status", "duration", "input_shape", "outpu
 def write_summary(out_dir: Path, outcomes: list[FileOutcome]) -> None:
     rows = [asdict(o) for o in outcomes]
     write_text(out_dir / "summary.json", json.dumps(rows, indent=2) + "\n")
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=SUMMARY_COLUMNS)
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({key: _cell(value) for key, value in row.items()})
-    write_text(out_dir / "summary.csv", buffer.getvalue())
-
-
-def _cell(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, list):
-        return "x".join(str(n) for n in value)
-    return str(value)
+    write_csv(out_dir / "summary.csv", rows, SUMMARY_COLUMNS)
 
 
 def format_summary(outcomes: list[FileOutcome]) -> str:
     header = ("file", "duration s", "output", "seconds", "status")
-    body = [(o.file, _cell(o.duration), _cell(o.output_shape), f"{o.seconds:.2f}",
+    body = [(o.file, csv_cell(o.duration), shape_cell(o.output_shape), f"{o.seconds:.2f}",
              o.status if o.status == "ok" else f"error: {o.error}") for o in outcomes]
     widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header) - 1)]
     lines = ["  ".join([*(cell.ljust(w) for cell, w in zip(line, widths)), line[-1]])

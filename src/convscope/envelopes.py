@@ -1,8 +1,8 @@
 """Bounded summaries of signals seen block by block: min/max envelopes and a captured window.
 
-`EnvelopeAccumulator` gives exactly what `plots.minmax_envelope` gives for the whole signal (same
-bins, same values), while holding only one min and one max per bin, so plotting an hour of audio
-costs what plotting a second does.
+`EnvelopeAccumulator` holds the one binning rule for drawn signals: `plots.minmax_envelope` runs it
+on a whole signal in one block, streamed runs feed it block by block, holding only one min and one
+max per bin, so plotting an hour of audio costs what plotting a second does.
 """
 
 from __future__ import annotations
@@ -13,15 +13,21 @@ import numpy as np
 
 
 class EnvelopeAccumulator:
-    """Per-channel min/max envelope of a signal of known length, fed in order in blocks."""
+    """Per-channel min/max envelope of a signal of known length, fed in order in blocks.
 
-    def __init__(self, channels: int, length: int, sample_rate: float, max_bins: int):
+    Signals of at most 2 * max_bins samples are kept as they are; longer ones are cut into bins of
+    ceil(length / max_bins) samples (the ragged tail is a bin of its own), each drawn at its centre.
+    """
+
+    def __init__(self, channels: int, length: int, sample_rate: float, max_bins: int,
+                 dtype=np.float32):
         self.length, self.sample_rate = length, sample_rate
-        self.keep_all = length <= 2 * max_bins  # minmax_envelope draws short signals as they are
+        self.keep_all = length <= 2 * max_bins  # short signals are drawn as they are
         self.bin_size = 1 if self.keep_all else math.ceil(length / max_bins)
         n_bins = math.ceil(length / self.bin_size)
-        self.low = np.full((channels, n_bins), np.inf, dtype=np.float32)
-        self.high = np.full((channels, n_bins), -np.inf, dtype=np.float32)
+        bottom, top = _value_range(np.dtype(dtype))
+        self.low = np.full((channels, n_bins), top, dtype=dtype)
+        self.high = np.full((channels, n_bins), bottom, dtype=dtype)
 
     def add(self, start: int, block: np.ndarray) -> None:
         """Samples [start, start + n) of every channel: block is (channels, n)."""
@@ -39,7 +45,7 @@ class EnvelopeAccumulator:
                    out=self.high[:, bins])
 
     def envelopes(self) -> list:
-        """One plots.Envelope per channel, as minmax_envelope would draw the whole signal."""
+        """One plots.Envelope per channel: low is high (one array) for signals kept as they are."""
         from convscope.plots import Envelope
 
         if self.keep_all:
@@ -49,6 +55,15 @@ class EnvelopeAccumulator:
         times = (np.arange(n_bins) * self.bin_size + self.bin_size / 2) / self.sample_rate
         return [Envelope(times, low, high, self.length / self.sample_rate)
                 for low, high in zip(self.low, self.high)]
+
+
+def _value_range(dtype: np.dtype) -> tuple:
+    """The lowest and highest value of a dtype: where running maxima and minima start."""
+    if dtype.kind == "b":
+        return False, True
+    if dtype.kind in "iu":
+        return np.iinfo(dtype).min, np.iinfo(dtype).max
+    return -np.inf, np.inf
 
 
 class WindowCapture:

@@ -17,10 +17,10 @@ from typing import Optional
 import numpy as np
 
 from convscope.atomic import write_text
-from convscope.audio import Segment, clipping_gain, write_wav
+from convscope.audio import clipping_gain, write_wav
 from convscope.config import AudioConfig, EvaluateConfig, PlotsConfig
 from convscope.errors import ConvscopeError
-from convscope.layers import LayerPlan
+from convscope.layers import LayerPlan, upsampling_factor
 from convscope.metrics import Metrics, compare, image_level_db, tone_frequencies
 
 log = logging.getLogger("convscope")
@@ -59,7 +59,7 @@ def plan_evaluation(cfg: EvaluateConfig, plans: list[LayerPlan], input_rate: int
     if cfg.channel >= out_channels:
         raise ConvscopeError(f"evaluate.channel: {cfg.channel} but the last layer gives "
                              f"{out_channels} channel(s), 0..{out_channels - 1}")
-    upsampling = int(np.prod([plan.stride_ratio[0] for plan in plans]))
+    upsampling = upsampling_factor(plans)
     edge = int(round(cfg.edge_ms * output_rate / 1000))
     return EvaluationPlan(cfg.channel, cfg.reference, input_rate, output_rate, upsampling, edge)
 
@@ -83,9 +83,9 @@ def reference_signal(plan: EvaluationPlan, samples: np.ndarray) -> np.ndarray:
                             res_type=plan.reference).astype(np.float32)
 
 
-def evaluate_output(plan: EvaluationPlan, outputs: np.ndarray, reference: np.ndarray) -> Evaluation:
-    """Metrics of outputs[channel] (outputs: channels x length) against the reference."""
-    output = np.asarray(outputs[plan.channel])
+def evaluate_output(plan: EvaluationPlan, output: np.ndarray, reference: np.ndarray) -> Evaluation:
+    """Metrics of the compared output channel (1-D, channel plan.channel) against the reference."""
+    output = np.asarray(output)
     metrics = compare(output, reference, plan.output_rate, plan.input_rate, plan.upsampling,
                       plan.edge)
     return Evaluation(plan, metrics, output, reference)
@@ -117,10 +117,11 @@ def write_reference_audio(path: Path, evaluation: Evaluation, audio: AudioConfig
     write_wav(path, reference, evaluation.plan.output_rate, audio.subtype, gain)
 
 
-def run_evaluation(plan: EvaluationPlan, segment: Segment, outputs: np.ndarray, out_dir: Path,
-                   audio: AudioConfig, plots: PlotsConfig) -> Evaluation:
-    """The pipeline stage: compare, log, write metrics.json, the spectrum plot and the WAV."""
-    evaluation = evaluate_output(plan, outputs, reference_signal(plan, segment.samples))
+def run_evaluation(plan: EvaluationPlan, input_samples: np.ndarray, output: np.ndarray,
+                   out_dir: Path, audio: AudioConfig, plots: PlotsConfig) -> Evaluation:
+    """The pipeline stage: compare output channel plan.channel (1-D) with the reference of the
+    input samples (channels, length); log, write metrics.json, the spectrum plot and the WAV."""
+    evaluation = evaluate_output(plan, output, reference_signal(plan, input_samples))
     log.info("%s", format_metrics(evaluation))
     if plots.enabled:
         from convscope.quality_plots import plot_spectrum

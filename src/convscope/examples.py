@@ -224,14 +224,14 @@ def _single_layer_checks(example: Example, x: np.ndarray, output: np.ndarray) ->
 def conv1d_by_hand(layer: Layer, x: np.ndarray) -> np.ndarray:
     """Every output of a Conv1d as an explicit sum of products, the way the tutorial checks one."""
     weight = layer.weight.array()
-    bias = np.zeros(layer.out_channels) if layer.bias is None else layer.bias.array()
+    bias = None if layer.bias is None else layer.bias.array()
     length = conv1d_output_length(x.shape[2], weight.shape[2], layer.stride, layer.padding,
                                   layer.dilation)
     y = np.zeros((x.shape[0], layer.out_channels, length))
-    for n, o, l in np.ndindex(*y.shape):
-        terms = reference.conv1d_terms(x, weight, layer.stride, layer.padding, layer.dilation,
-                                       layer.groups, n, o, l)
-        y[n, o, l] = sum(xv * wv for _, _, xv, _, wv in terms) + bias[o]
+    for n in range(x.shape[0]):
+        for o, l, _, value in reference.conv1d_sums(x, weight, bias, layer.stride, layer.padding,
+                                                    layer.dilation, layer.groups, n):
+            y[n, o, l] = value
     return y
 
 

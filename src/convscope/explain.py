@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, TextIO
 
-from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf import DictConfig
 
+from convscope.config import to_dataclass
 from convscope.errors import ConvscopeError
 from convscope.examples import (CATALOGUE, CONV1D, TRANSPOSE1D, Example, ExampleRun, Layer,
                                 find_example, given, run_example)
@@ -54,18 +54,7 @@ def register_explain_schema() -> None:
 
 def to_explain_config(cfg: DictConfig | dict) -> ExplainConfig:
     """Validate a composed config (Hydra's node, if present, is ignored) into the dataclass."""
-    if isinstance(cfg, DictConfig):
-        container = OmegaConf.to_container(cfg, resolve=True)
-    else:
-        container = dict(cfg)
-    container.pop("hydra", None)
-    try:
-        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(ExplainConfig),
-                                                   container))
-    except OmegaConfBaseException as exc:
-        key = getattr(exc, "full_key", None)
-        where = f"{key}: " if key else ""
-        raise ConvscopeError(f"config {where}{str(exc).splitlines()[0]}") from exc
+    return to_dataclass(cfg, ExplainConfig)
 
 
 def explain(cfg: ExplainConfig, out_dir: Path | None, out: TextIO = sys.stdout) -> int:

@@ -7,7 +7,6 @@ pyplot, so no global state and no display needed) and written to a temporary nam
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import matplotlib
@@ -17,8 +16,10 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from convscope import reference as ref
+from convscope.atomic import atomic_path
 from convscope.examples import CONV1D, TRANSPOSE1D, Layer, given
 from convscope.formatting import fmt_number
+from convscope.lengths import conv1d_output_length
 from convscope.steps_transpose1d import scatter_canvas
 from convscope.steps_transpose2d import scatter_panels
 
@@ -88,7 +89,7 @@ def window_figure(x: np.ndarray, layer: Layer, note: str) -> Figure:
     w = layer.weight.array()
     s, p, d = layer.stride, layer.padding, layer.dilation
     padded = ref.pad_or_crop(x, (p,), (p,))[0, 0]
-    n_out = (len(padded) - d * (w.shape[2] - 1) - 1) // s + 1
+    n_out = conv1d_output_length(len(padded), w.shape[2], s, 0, d)
     products = np.zeros((n_out, len(padded)))
     reached = np.zeros_like(products, dtype=bool)
     for j in range(w.shape[2]):
@@ -190,11 +191,6 @@ def new_figure(width: float, height: float) -> Figure:
 
 def save_atomically(figure: Figure, path: Path) -> Path:
     """Write to a temporary name beside `path`, then rename: never a half-written PNG."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    try:
-        figure.savefig(temporary, format="png", dpi=110)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=110)
     return path

@@ -14,6 +14,8 @@ from pathlib import Path, PurePath
 from typing import Optional, Sequence
 from urllib.parse import quote
 
+from convscope.summary import shape_text  # noqa: F401  (re-exported: the pages import it here)
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp")
 
 
@@ -31,11 +33,6 @@ def href(relative: PurePath | str) -> str:
     return text(quote(PurePath(relative).as_posix(), safe="/"))
 
 
-def shape_text(shape: Optional[Sequence[int]]) -> str:
-    """[1,3,32000], the way the log table writes shapes; '-' for none."""
-    return "-" if shape is None else "[" + ",".join(str(n) for n in shape) + "]"
-
-
 def number_text(value: object) -> str:
     """Integers with thousands separators, floats to 2 decimals; anything else as it is."""
     if isinstance(value, bool):
@@ -50,6 +47,15 @@ def number_text(value: object) -> str:
 def natural_key(name: str) -> list:
     """Sort key that puts layer2 before layer10."""
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+
+
+def list_files(directory: Path, suffixes: Sequence[str]) -> list[Path]:
+    """The files in `directory` whose suffix (any case) is one of `suffixes`, hidden ones left
+    out, in natural order; [] when there is no such directory."""
+    if not directory.is_dir():
+        return []
+    return sorted((p for p in directory.iterdir() if p.suffix.lower() in suffixes
+                   and not p.name.startswith(".")), key=lambda p: natural_key(p.name))
 
 
 def png_size(path: Path) -> Optional[tuple[int, int]]:

@@ -88,13 +88,12 @@ def init_spec(key: str, name: Optional[str], window: Optional[str], beta: Option
     return spec
 
 
-def check_init(key: str, spec: InitSpec, layer_type: str, kw: dict) -> None:
-    """Reject an init the layer's geometry can't hold without truncating or delaying it."""
+def check_init(key: str, spec: InitSpec, layer_type: str, kw: dict, p: int) -> None:
+    """Reject an init the layer's geometry can't hold without truncating or delaying it.
+    `p`: the layer's left padding in samples (LayerPlan.left_padding)."""
     if spec.is_default:
         return
-    k, s, p = kw["kernel_size"], kw["stride"], kw["padding"]
-    if p == "same":  # Conv1d 'same' (stride 1) pads (k-1)//2 on the left
-        p = (k - 1) // 2
+    k, s = kw["kernel_size"], kw["stride"]
     where = f"{key}.init: {spec.name!r} on {layer_type}(kernel_size={k}, stride={s}, padding={p})"
     if layer_type != "ConvTranspose1d" and spec.name in TRANSPOSED_ONLY:
         raise ConvscopeError(f"{where}: {spec.name} interpolates by the stride, so it needs a "
@@ -168,13 +167,13 @@ def sinc_window(spec: InitSpec, length: int) -> np.ndarray:
     return {"hann": np.hanning, "blackman": np.blackman}[spec.sinc_window](length + 2)[1:-1]
 
 
-def apply_init(module: nn.Module, spec: InitSpec, padding: Optional[int] = None) -> None:
-    """Overwrite a conv module's weights with the interpolator and zero its bias."""
+def apply_init(module: nn.Module, spec: InitSpec, p: int) -> None:
+    """Overwrite a conv module's weights with the interpolator and zero its bias.
+    `p`: the layer's left padding in samples (LayerPlan.left_padding)."""
     if spec.is_default:
         return
     transposed = isinstance(module, nn.ConvTranspose1d)
     k, s = module.kernel_size[0], module.stride[0]
-    p = _effective_padding(module) if padding is None else padding
     kernel = interpolator(spec, s, k, p, transposed)
     # Weight layouts: ConvTranspose1d (in, out/groups, k); Conv1d (out, in/groups, k).
     inputs_per_output = module.in_channels // module.groups
@@ -183,11 +182,3 @@ def apply_init(module: nn.Module, spec: InitSpec, padding: Optional[int] = None)
                                             dtype=module.weight.dtype).expand_as(module.weight))
         if module.bias is not None:
             module.bias.zero_()
-
-
-def _effective_padding(module: nn.Module) -> int:
-    """Left padding in samples; Conv1d's 'same' pads (k-1)//2 on the left (dilation 1)."""
-    padding = module.padding
-    if isinstance(padding, str):
-        return 0 if padding == "valid" else (module.kernel_size[0] - 1) // 2
-    return padding[0]

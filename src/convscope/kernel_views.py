@@ -11,9 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from convscope.layers import LayerPlan
-
-CONV_TYPES = ("Conv1d", "ConvTranspose1d")
+from convscope.layers import CONV_TYPES, LayerPlan, layer_rates
 
 
 @dataclass(frozen=True)
@@ -35,9 +33,7 @@ def kernel_views(plans: list[LayerPlan], stack: nn.Sequential, input_rate: float
                  channel: int) -> list[KernelView]:
     """Each conv layer's kernels (the last layer's that feed `channel`), then the whole stack's
     impulse response for `channel`: the interpolation kernel the stack has learned."""
-    from convscope.pipeline import plans_rates
-
-    rates = plans_rates(plans, int(input_rate))
+    rates = layer_rates(plans, int(input_rate))
     views = []
     last_conv = max((i for i, p in enumerate(plans) if p.type in CONV_TYPES),
                     default=-1)
@@ -52,22 +48,33 @@ def kernel_views(plans: list[LayerPlan], stack: nn.Sequential, input_rate: float
 
 def _layer_view(plan: LayerPlan, module: nn.Module, rate: float, input_rate: float,
                 channel: Optional[int]) -> KernelView:
-    weight = module.weight.detach().numpy()
     transposed = plan.type == "ConvTranspose1d"
-    # Layouts: ConvTranspose1d (in, out/groups, k), Conv1d (out, in/groups, k).
-    by_pair = {(i, o): weight[i, o] for i in range(weight.shape[0])
-               for o in range(weight.shape[1])} if transposed else \
-        {(i, o): weight[o, i] for o in range(weight.shape[0]) for i in range(weight.shape[1])}
+    by_pair = kernels_by_channel_pair(plan, module.weight.detach().numpy())
     pairs = [pair for pair in by_pair if channel is None or pair[1] == channel]
     pairs = sorted(pairs)[:MAX_KERNEL_ROWS]
     taps = np.stack([by_pair[pair] for pair in pairs])
     labels = [f"in {i} -> out {o}" for i, o in pairs]
-    padding = plan.kwargs["padding"] if isinstance(plan.kwargs["padding"], int) else \
-        (plan.kwargs["kernel_size"] - 1) // 2
+    padding = plan.left_padding
     kernel_rate = rate if transposed else rate * plan.kwargs["stride"]
     title = f"layer {plan.index} {plan.type} (k={plan.kwargs['kernel_size']}, " \
             f"s={plan.kwargs['stride']})"
     return KernelView(title, taps, labels, padding, kernel_rate, input_rate)
+
+
+def kernels_by_channel_pair(plan: LayerPlan, weight: np.ndarray) -> dict:
+    """{(input channel, output channel): taps} for every pair a kernel connects. Layouts:
+    ConvTranspose1d (in, out/groups, k), Conv1d (out, in/groups, k); with groups, input
+    channel i only reaches the outputs of its own group."""
+    kw = plan.kwargs
+    in_per, out_per = kw["in_channels"] // kw["groups"], kw["out_channels"] // kw["groups"]
+    pairs = {}
+    for i in range(kw["in_channels"]):
+        group = i // in_per
+        for o_in_group in range(out_per):
+            o = group * out_per + o_in_group
+            pairs[(i, o)] = (weight[i, o_in_group] if plan.type == "ConvTranspose1d"
+                             else weight[o, i - group * in_per])
+    return pairs
 
 
 IMPULSE_INPUT_SAMPLES = 512  # room for kernels of several hundred taps

@@ -54,6 +54,15 @@ class LayerPlan:
     def key(self) -> str:
         return f"model.layers.{self.index}"
 
+    @property
+    def left_padding(self) -> int:
+        """Samples of padding before the first input sample. Conv1d 'same' puts d*(k-1)//2 on the
+        left (torch adds the odd sample on the right); 'valid' is 0 by the time it is planned."""
+        padding = self.kwargs.get("padding", 0)
+        if padding == "same":
+            return self.kwargs["dilation"] * (self.kwargs["kernel_size"] - 1) // 2
+        return int(padding)
+
 
 def allowed_types() -> tuple[str, ...]:
     return tuple(LAYER_KEYS)
@@ -135,10 +144,11 @@ def _plan_conv(index: int, spec: LayerConfig, shape: tuple[int, int, int]) -> La
         raise ConvscopeError(
             f"{key}: {spec.type} output length would be {length_out} (< 1): {formula}")
     ratio = (kw["stride"], 1) if transposed else (1, kw["stride"])
-    init = init_spec(key, spec.init, spec.sinc_window, spec.sinc_beta, spec.sinc_cutoff)
-    check_init(key, init, spec.type, kw)
-    return LayerPlan(index, spec.type, kw, shape, (batch, kw["out_channels"], length_out),
-                     formula, ratio, init)
+    plan = LayerPlan(index, spec.type, kw, shape, (batch, kw["out_channels"], length_out),
+                     formula, ratio,
+                     init_spec(key, spec.init, spec.sinc_window, spec.sinc_beta, spec.sinc_cutoff))
+    check_init(key, plan.init, spec.type, kw, plan.left_padding)
+    return plan
 
 
 def _default(value, default):
@@ -195,7 +205,7 @@ def _conv_length(key: str, kw: dict, length: int) -> tuple[int, str]:
                 f"{key}.padding: 'same' needs stride=1, got stride={kw['stride']}")
         return length, f"L_out = L_in = {length} (padding='same')"
     padding = _check_int_padding(key, kw)
-    if kw["padding_mode"] != "zeros" and padding >= length and kw["padding_mode"] == "reflect":
+    if kw["padding_mode"] == "reflect" and padding >= length:
         raise ConvscopeError(
             f"{key}.padding: reflect padding={padding} must be smaller than the input length "
             f"{length}")
@@ -212,17 +222,32 @@ def build_stack(plans: list[LayerPlan], seed: int) -> nn.Sequential:
     torch.manual_seed(seed)
     modules = [getattr(nn, plan.type)(**plan.kwargs) for plan in plans]
     for plan, module in zip(plans, modules):
-        apply_init(module, plan.init)
+        apply_init(module, plan.init, plan.left_padding)
     return nn.Sequential(*modules)
 
 
-def output_sample_rate(plans: list[LayerPlan], input_rate: int) -> float:
-    """Input rate × product of transposed strides ÷ product of Conv1d strides."""
-    rate = float(input_rate)
+def layer_rates(plans: list[LayerPlan], input_rate: float) -> list[float]:
+    """Each layer's output sample rate: transposed strides and Upsample multiply, Conv1d
+    strides divide."""
+    rates, rate = [], float(input_rate)
     for plan in plans:
         up, down = plan.stride_ratio
         rate = rate * up / down
-    return rate
+        rates.append(rate)
+    return rates
+
+
+def output_sample_rate(plans: list[LayerPlan], input_rate: float) -> float:
+    """Input rate x product of upsampling strides / product of Conv1d strides."""
+    return layer_rates(plans, input_rate)[-1] if plans else float(input_rate)
+
+
+def upsampling_factor(plans: list[LayerPlan]) -> int:
+    """Product of the upsampling strides: the stride tone sits at output_rate / this."""
+    factor = 1
+    for plan in plans:
+        factor *= plan.stride_ratio[0]
+    return factor
 
 
 def count_macs(plan: LayerPlan) -> int:
@@ -232,7 +257,8 @@ def count_macs(plan: LayerPlan) -> int:
     conv length is the output's for Conv1d and the *input's* for ConvTranspose1d (each input
     sample scatters one weighted kernel copy). Computed here from the plan because importing
     FlopCounterMode pulls in torch._dynamo, about 2 s of every run's start-up;
-    tests/test_bench.py checks the two agree. Bias adds and activations count zero.
+    tests/test_layers.py checks the two agree on random stacks. Bias adds and activations count
+    zero.
     """
     if plan.type not in CONV_TYPES:
         return 0

@@ -7,6 +7,7 @@ plot of an hour of audio costs the same as a plot of a second and still shows ev
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 from pathlib import Path
 
 import matplotlib
@@ -34,19 +35,13 @@ class Envelope:
 
 
 def minmax_envelope(x: np.ndarray, sample_rate: float, max_bins: int) -> Envelope:
+    """The envelope of a whole 1-D signal: convscope.envelopes' binning rule, in one block."""
+    from convscope.envelopes import EnvelopeAccumulator  # it imports plots in a function: no cycle
+
     x = np.asarray(x)
-    if len(x) <= 2 * max_bins:
-        times = np.arange(len(x)) / sample_rate
-        return Envelope(times, x, x, len(x) / sample_rate)
-    bin_size = int(np.ceil(len(x) / max_bins))
-    n_bins = len(x) // bin_size
-    body = x[: n_bins * bin_size].reshape(n_bins, bin_size)
-    low, high = body.min(axis=1), body.max(axis=1)
-    if n_bins * bin_size < len(x):  # the ragged tail is a bin of its own
-        tail = x[n_bins * bin_size:]
-        low, high = np.append(low, tail.min()), np.append(high, tail.max())
-    times = (np.arange(len(low)) * bin_size + bin_size / 2) / sample_rate
-    return Envelope(times, low, high, len(x) / sample_rate)
+    accumulator = EnvelopeAccumulator(1, len(x), sample_rate, max_bins, dtype=x.dtype)
+    accumulator.add(0, x[None])
+    return accumulator.envelopes()[0]
 
 
 def _draw(ax, x: np.ndarray | Envelope, sample_rate: float, max_bins: int, color: str) -> None:
@@ -60,9 +55,11 @@ def _draw(ax, x: np.ndarray | Envelope, sample_rate: float, max_bins: int, color
     ax.grid(alpha=0.3)
 
 
-def plot_layer(path: Path, title: str, input_signal: np.ndarray, input_rate: float,
-               outputs: np.ndarray, output_rate: float, cfg: PlotsConfig) -> None:
-    """The input waveform above each output channel of one layer (channels, length)."""
+def plot_layer(path: Path, title: str, input_signal: np.ndarray | Envelope, input_rate: float,
+               outputs: np.ndarray | list[Envelope], output_rate: float, cfg: PlotsConfig,
+               total_channels: Optional[int] = None) -> None:
+    """The input waveform above each output channel of one layer (channels, length), or above
+    envelopes of the first channels when `total_channels` says how many the layer has."""
     shown = outputs[: cfg.max_channels]
     rows = 1 + len(shown)
     fig, axes = plt.subplots(rows, 1, figsize=(cfg.width_inches, 1.6 * rows + 0.6), sharex=True,
@@ -74,7 +71,7 @@ def plot_layer(path: Path, title: str, input_signal: np.ndarray, input_rate: flo
         _draw(ax, x, output_rate, max_bins, f"C{channel % 10}")
         ax.set_ylabel(f"ch {channel}")
     axes[-1, 0].set_xlabel("time (s)")
-    hidden = len(outputs) - len(shown)
+    hidden = (len(outputs) if total_channels is None else total_channels) - len(shown)
     fig.suptitle(title + (f"  (+{hidden} channels not drawn)" if hidden else ""), fontsize=10)
     fig.tight_layout()
     save_figure(fig, path, cfg.dpi)
@@ -94,7 +91,7 @@ def spectrogram_db(x: np.ndarray, sample_rate: float, window_ms: float):
 def plot_spectrograms(path: Path, input_signal: np.ndarray, input_rate: float,
                       outputs: np.ndarray, output_rate: float, cfg: PlotsConfig) -> None:
     """Input and final-output channels side by side, one colour scale, old Nyquist marked."""
-    shown = outputs[: min(cfg.max_channels, 3)]
+    shown = outputs[: cfg.spectrogram_channels(len(outputs))]
     panels = [("input", input_signal, input_rate)]
     panels += [(f"output ch {k}", x, output_rate) for k, x in enumerate(shown)]
     specs = [spectrogram_db(x, rate, cfg.window_ms) for _, x, rate in panels]

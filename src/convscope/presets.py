@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
-from convscope.config import DataConfig, ModelConfig
+from convscope.config import DataConfig, ModelConfig, to_dataclass
 from convscope.errors import ConvscopeError
-from convscope.layers import LayerPlan, build_stack, output_sample_rate, plan_stack
+from convscope.layers import (LayerPlan, build_stack, output_sample_rate, plan_stack,
+                              upsampling_factor)
 
 CONFIGS_DIR = Path(__file__).resolve().parents[2] / "configs"
 
@@ -29,20 +29,14 @@ def _preset(group: str, name: str, configs_dir: Path) -> dict:
     return OmegaConf.to_container(OmegaConf.load(path), resolve=True)
 
 
-def model_preset(name: str, configs_dir: Path = CONFIGS_DIR) -> ModelConfig:
+def model_preset(name: str) -> ModelConfig:
     """configs/model/<name>.yaml as a ModelConfig (its layers are checked when planned)."""
-    return _typed(ModelConfig, _preset("model", name, configs_dir), f"model={name}")
+    return to_dataclass(_preset("model", name, CONFIGS_DIR), ModelConfig, where=f"model={name}")
 
 
-def data_preset(name: str, configs_dir: Path = CONFIGS_DIR) -> DataConfig:
-    return _typed(DataConfig, _preset("data", name, configs_dir), f"data={name}")
-
-
-def _typed(schema: type, values: dict, where: str):
-    try:
-        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), values))
-    except OmegaConfBaseException as exc:
-        raise ConvscopeError(f"{where}: {str(exc).splitlines()[0]}") from exc
+def data_preset(name: str) -> DataConfig:
+    """configs/data/<name>.yaml as a DataConfig."""
+    return to_dataclass(_preset("data", name, CONFIGS_DIR), DataConfig, where=f"data={name}")
 
 
 @dataclass(frozen=True)
@@ -61,6 +55,6 @@ def run_model(model: ModelConfig, samples: np.ndarray, sample_rate: int, seed: i
     stack = build_stack(plans, seed)
     with torch.no_grad():
         outputs = stack(torch.as_tensor(x))[0].numpy()
-    upsampling = int(np.prod([plan.stride_ratio[0] for plan in plans]))
+    upsampling = upsampling_factor(plans)
     rate = int(round(output_sample_rate(plans, sample_rate)))
     return StackRun(outputs, rate, upsampling, plans, stack)

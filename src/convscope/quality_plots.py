@@ -26,10 +26,15 @@ if TYPE_CHECKING:
 SPECTRUM_RANGE_DB = 160.0
 
 
+def power_db(x: np.ndarray, sample_rate: float):
+    """Welch spectrum in absolute dB."""
+    freqs, psd = power_spectrum(x, sample_rate)
+    return freqs, 10 * np.log10(np.maximum(psd, 1e-300))
+
+
 def spectrum_db(x: np.ndarray, sample_rate: float, top: float | None = None):
     """Welch spectrum in dB relative to `top` (default: its own peak)."""
-    freqs, psd = power_spectrum(x, sample_rate)
-    db = 10 * np.log10(np.maximum(psd, 1e-300))
+    freqs, db = power_db(x, sample_rate)
     return freqs, db - (db.max() if top is None else top)
 
 
@@ -53,9 +58,9 @@ def plot_spectrum(path: Path, evaluation: "Evaluation", cfg: PlotsConfig) -> Non
     plan, m = evaluation.plan, evaluation.metrics
     output = trim_edges(evaluation.output, plan.edge)
     reference = trim_edges(evaluation.reference, plan.edge)
-    ref_freqs, ref_db = spectrum_db(reference, plan.output_rate)
-    top = float(np.max(10 * np.log10(np.maximum(power_spectrum(reference, plan.output_rate)[1],
-                                                 1e-300))))
+    ref_freqs, ref_db = power_db(reference, plan.output_rate)
+    top = float(ref_db.max())  # both curves in dB below the reference's peak
+    ref_db = ref_db - top
     out_freqs, out_db = spectrum_db(output, plan.output_rate, top)
     fig, ax = plt.subplots(figsize=(cfg.width_inches, 4.2))
     ax.plot(ref_freqs / 1000, ref_db, color="tab:gray", linewidth=1.0,
@@ -151,18 +156,20 @@ def plot_artifacts(path: Path, cases: Sequence[ArtifactCase], dpi: int = 90) -> 
         row[0].set(xlabel="sample", ylim=(0, 1.3 * max(float(np.max(zoom)), 1e-3)))
         row[0].set_title(f"{case.title}\nconstant 0.5 in: output samples", fontsize=10)
         _spectrum_panel(row[1], case.constant_output, case,
-                        f"constant in: stride tone {_level(case.tone_db)}")
+                        f"constant in: stride tone {_level(case.tone_db)}",
+                        case.rate / 2, "stride tone")
         _spectrum_panel(row[2], case.tone_output, case,
-                        f"{case.tone_hz / 1000:g} kHz tone in: images {_level(case.image_db)}")
-        _annotate_line(row[1], case.constant_output, case, case.rate / 2, "stride tone")
-        _annotate_line(row[2], case.tone_output, case, case.input_rate - case.tone_hz, "image")
+                        f"{case.tone_hz / 1000:g} kHz tone in: images {_level(case.image_db)}",
+                        case.input_rate - case.tone_hz, "image")
         for ax in row:
             ax.grid(alpha=0.3)
     fig.tight_layout()
     save_figure(fig, path, dpi)
 
 
-def _spectrum_panel(ax, x: np.ndarray, case: ArtifactCase, title: str) -> None:
+def _spectrum_panel(ax, x: np.ndarray, case: ArtifactCase, title: str, line_hz: float,
+                    line_name: str) -> None:
+    """The spectrum of x, with the line at `line_hz` labelled."""
     freqs, db = spectrum_db(trim_edges(x, len(x) // 20), case.rate)
     ax.plot(freqs / 1000, db, linewidth=1.2)
     # A little room past 0 and Nyquist, where the constant's only two lines are.
@@ -170,11 +177,11 @@ def _spectrum_panel(ax, x: np.ndarray, case: ArtifactCase, title: str) -> None:
            xlabel="frequency (kHz)", ylabel="dB re peak")
     mark_input_nyquist(ax, case.input_rate)
     mark_tones(ax, tone_frequencies(case.rate, case.upsampling))
+    _annotate_line(ax, freqs, db, line_hz, line_name)
 
 
-def _annotate_line(ax, x: np.ndarray, case: ArtifactCase, freq: float, name: str) -> None:
+def _annotate_line(ax, freqs: np.ndarray, db: np.ndarray, freq: float, name: str) -> None:
     """Label the spectrum's level at `freq` (if there is anything there to label)."""
-    freqs, db = spectrum_db(trim_edges(x, len(x) // 20), case.rate)
     level = float(db[np.argmin(np.abs(freqs - freq))])
     if level < -120:
         return

@@ -20,12 +20,13 @@ of scripts/explain.py, so those messages reach the user as they are.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
 from convscope.errors import ConvscopeError
-from convscope.lengths import conv1d_output_length, conv_transpose1d_output_length
+from convscope.lengths import (conv1d_output_length, conv_transpose1d_formula,
+                               conv_transpose1d_output_length)
 
 IntOrInts = int | Sequence[int]
 Ints = tuple[int, ...]
@@ -43,12 +44,6 @@ def conv1d(x, weight, bias=None, stride: IntOrInts = 1, padding: IntOrInts = 0,
            dilation: IntOrInts = 1, groups: int = 1) -> np.ndarray:
     """torch.nn.functional.conv1d: y[n,o,l] = b[o] + sum_{i,j} w[o,i,j] * x_pad[n,i,l*s + j*d]."""
     return _conv(x, weight, bias, stride, padding, dilation, groups, dims=1)
-
-
-def conv2d(x, weight, bias=None, stride: IntOrInts = 1, padding: IntOrInts = 0,
-           dilation: IntOrInts = 1, groups: int = 1) -> np.ndarray:
-    """torch.nn.functional.conv2d (used by the zero-insertion view of conv_transpose2d)."""
-    return _conv(x, weight, bias, stride, padding, dilation, groups, dims=2)
 
 
 def conv_transpose1d(x, weight, bias=None, stride: IntOrInts = 1, padding: IntOrInts = 0,
@@ -159,7 +154,7 @@ def _matrix_transpose1d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | No
 def full_canvas_shape(length: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
                       output_padding: Sequence[int], dilation: Sequence[int]) -> Ints:
     """Where the scatter writes before padding crops: (L-1)*s + d*(k-1) + 1, + output_padding."""
-    return tuple((m - 1) * s + d * (k - 1) + 1 + op
+    return tuple(conv_transpose1d_output_length(m, k, s, 0, op, d)
                  for m, k, s, op, d in zip(length, kernel, stride, output_padding, dilation))
 
 
@@ -310,6 +305,21 @@ def conv1d_terms(x, weight, stride: int = 1, padding: int = 0, dilation: int = 1
     return terms
 
 
+def conv1d_sums(x, weight, bias=None, stride: int = 1, padding: int = 0, dilation: int = 1,
+                groups: int = 1, n: int = 0) -> Iterator[tuple[int, int, list, float]]:
+    """Every output y[n, o, l] of a conv1d as its sum of products: (o, l, terms, value).
+
+    Outputs come channel by channel, l fastest; `terms` is conv1d_terms' list and `value` its
+    sum plus bias[o] (no bias when `bias` is None). Lazy, so a caller may stop early.
+    """
+    length = conv1d_output_length(np.shape(x)[2], np.shape(weight)[2], stride, padding,
+                                  dilation)
+    for o, l in np.ndindex(np.shape(weight)[0], length):
+        terms = conv1d_terms(x, weight, stride, padding, dilation, groups, n, o, l)
+        value = sum(xv * wv for _, _, xv, _, wv in terms)
+        yield o, l, terms, value + (0.0 if bias is None else float(bias[o]))
+
+
 def simplified_recipe(x, weight, stride: int = 1, padding: int = 0) -> np.ndarray:
     """The tutorials' three steps for conv_transpose1d, kept to show where they break.
 
@@ -376,8 +386,8 @@ def check_conv_transpose_args(x: np.ndarray, weight: np.ndarray, bias: np.ndarra
         out = conv_transpose1d_output_length(m, k, s, p, op, d)
         if out < 1:
             raise ConvscopeError(
-                f"padding={p} leaves no output: L_out = ({m}-1)*{s} - 2*{p} + {d}*({k}-1) + {op}"
-                f" + 1 = {out}{where}")
+                f"padding={p} leaves no output: "
+                f"{conv_transpose1d_formula(m, k, s, p, op, d)}{where}")
 
 
 def _check_common(x: np.ndarray, weight: np.ndarray, stride: Ints, padding: Ints,

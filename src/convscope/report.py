@@ -17,9 +17,10 @@ from pathlib import Path, PurePath
 from typing import Optional
 
 from convscope.atomic import write_text
-from convscope.html_page import (IMAGE_SUFFIXES, href, image_tag, natural_key, number_text, page,
-                                 section, shape_text, table, text)
+from convscope.html_page import (IMAGE_SUFFIXES, href, image_tag, list_files, page, section, table,
+                                 text)
 from convscope.report_metrics import METRICS_NAME, metrics_context, metrics_table, read_metrics
+from convscope.summary import TABLE_HEADER, row_cells, shape_text
 
 log = logging.getLogger("convscope")
 
@@ -148,18 +149,15 @@ def segment_html(source: dict) -> str:
 
 
 def layers_html(layers: list[dict], output: dict) -> str:
-    header = ("#", "type", "weight", "bias", "params", "MACs", "input", "output")
-    rows = [[str(row["index"]), text(row["type"]),
-             _code(shape_text(row["weight_shape"])), _code(shape_text(row["bias_shape"])),
-             number_text(row["params"]), number_text(row["macs"]),
-             _code(shape_text(row["input_shape"])), _code(shape_text(row["output_shape"]))]
-            for row in layers]
+    shape_columns = {TABLE_HEADER.index(name) for name in ("weight", "bias", "input", "output")}
+    rows = [[_code(cell) if i in shape_columns else text(cell)
+             for i, cell in enumerate(row_cells(row))] for row in layers]
     formulas = "".join(f"<li>layer {row['index']} {text(row['type'])}: "
                        f"<code>{text(row['formula'])}</code></li>" for row in layers)
     rate = f"{output['sample_rate']:,} Hz"
     if "sample_rate_exact" in output:
         rate += f" (exactly {output['sample_rate_exact']:.3f} Hz; the WAVs use {rate})"
-    return (table(header, rows, numeric=(0, 4, 5), css_class="layers") +
+    return (table(TABLE_HEADER, rows, numeric=(0, 4, 5), css_class="layers") +
             f'<ul class="formulas">{formulas}</ul>' +
             f'<p class="note">Output <code>{text(shape_text(output["shape"]))}</code> at {rate}. '
             "Weights are laid out (out, in/groups, k) for Conv1d and (in, out/groups, k) for "
@@ -189,10 +187,7 @@ def gain_note(audio: dict) -> str:
 
 def ordered_wavs(audio_dir: Path, listed: list[str]) -> list[Path]:
     """input.wav, the soxr reference, the output channels in order, then anything else."""
-    if not audio_dir.is_dir():
-        return []
-    present = sorted((p for p in audio_dir.iterdir() if p.suffix.lower() == ".wav"
-                      and not p.name.startswith(".")), key=lambda p: natural_key(p.name))
+    present = list_files(audio_dir, (".wav",))
     rank = {"input.wav": 0, REFERENCE_WAV: 1}
     listed_names = [PurePath(f).name for f in listed]
     def order(path: Path) -> tuple:
@@ -243,9 +238,7 @@ def _scatter(run_dir: Path) -> Optional[PurePath]:
 
 def plots_html(run_dir: Path) -> str:
     plot_dir = run_dir / "plots"
-    images = sorted((p for p in plot_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
-                     and not p.name.startswith(".")), key=lambda p: natural_key(p.name)) \
-        if plot_dir.is_dir() else []
+    images = list_files(plot_dir, IMAGE_SUFFIXES)
     if not images:
         return '<p class="note">No plots in this run (plots.enabled=false).</p>'
     return "\n".join(_figure(run_dir, p.relative_to(run_dir), p.name) for p in images)

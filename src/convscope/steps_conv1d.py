@@ -7,7 +7,6 @@ import numpy as np
 from convscope import reference as ref
 from convscope.examples import Layer
 from convscope.formatting import fmt_number, fmt_operand, fmt_shape, fmt_tensor, fmt_vector
-from convscope.lengths import conv1d_output_length
 from convscope.steps_common import layer_header, length_formulas
 
 
@@ -38,14 +37,9 @@ def conv1d_walkthrough(x: np.ndarray, layer: Layer) -> list[str]:
 
 def conv1d_output_lines(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, layer: Layer,
                         one_channel: bool) -> list[str]:
-    length = conv1d_output_length(x.shape[2], w.shape[2], layer.stride, layer.padding,
-                                  layer.dilation)
     lines = []
-    for o, l in np.ndindex(layer.out_channels, length):
-        terms = ref.conv1d_terms(x, w, layer.stride, layer.padding, layer.dilation,
-                                 layer.groups, n=0, o=o, l=l)
-        bias = 0.0 if b is None else float(b[o])
-        value = sum(xv * wv for _, _, xv, _, wv in terms) + bias
+    for o, l, terms, value in ref.conv1d_sums(x, w, b, layer.stride, layer.padding,
+                                              layer.dilation, layer.groups, n=0):
         name = f"y[{l}]" if one_channel else f"y[0,{o},{l}]"
         lines.append(f"{name} = {_terms_text(terms, o, b, one_channel)} = {fmt_number(value)}")
     return lines

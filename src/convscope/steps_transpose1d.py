@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import islice
 
 import numpy as np
 
@@ -128,11 +129,10 @@ def sum_of_products_lines(x: np.ndarray, w: np.ndarray, b: float | None, stride:
     """y[l] = 1·1 + 0·2 + ... = value for each output of a one-channel convolution."""
     length = conv1d_output_length(x.shape[2], w.shape[2], stride, padding, dilation)
     lines = []
-    for l in range(min(length, MAX_LINES_PER_STEP)):
-        terms = ref.conv1d_terms(x, w, stride, padding, dilation, l=l)
+    sums = ref.conv1d_sums(x, w, None if b is None else (b,), stride, padding, dilation)
+    for _, l, terms, value in islice(sums, MAX_LINES_PER_STEP):
         products = " + ".join(f"{fmt_operand(xv)}·{fmt_operand(wv)}"
                               for _, _, xv, _, wv in terms)
-        value = sum(xv * wv for _, _, xv, _, wv in terms) + (b or 0.0)
         bias = "" if b is None else f" + {fmt_operand(b)}"
         lines.append(f"y[{l}] = {products}{bias} = {fmt_number(value)}")
     if length > MAX_LINES_PER_STEP:

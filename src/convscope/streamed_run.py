@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
-from contextlib import contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
@@ -21,18 +21,17 @@ from typing import Iterator, Optional
 import numpy as np
 import torch
 
-from convscope.atomic import atomic_path
-from convscope.audio import Segment, _check_file, _check_segment, file_duration, resolve_path
-from convscope.blockio import SegmentSpan, WavWriters, audio_blocks, can_stream_file, segment_span
+from convscope.audio import _check_segment, file_duration, read_header, resolve_path
+from convscope.blockio import SegmentSpan, WavWriters, audio_blocks, segment_span
 from convscope.config import RunConfig
 from convscope.envelopes import EnvelopeAccumulator, WindowCapture
-from convscope.evaluate import EvaluationPlan, plan_evaluation, run_evaluation
-from convscope.layers import LayerPlan, build_stack, output_sample_rate, plan_stack
-from convscope.pipeline import plans_rates
-from convscope.report import RunCommand, write_report
+from convscope.evaluate import EvaluationPlan, run_evaluation
+from convscope.layers import LayerPlan, layer_rates, plan_stack
+from convscope.pipeline import finish_run, prepare_stack
+from convscope.report import RunCommand
 from convscope.streaming import layer_rules, stream_forward, unsupported_reason
-from convscope.summary import LayerRow, format_table, layer_rows, shapes_document, write_shapes
-from convscope.trace import pick_device
+from convscope.summary import LayerRow
+from convscope.trace import torch_threads
 
 log = logging.getLogger("convscope")
 PROGRESS_MIN_SECONDS = 30.0  # shorter segments finish before a progress bar says anything
@@ -56,19 +55,20 @@ def streaming_decision(cfg: RunConfig, base_dir: Path) -> tuple[Optional[Segment
     if mode == "false":
         return None, "stream.enabled=false"
     path = resolve_path(cfg.data.path, base_dir)
-    if not path.is_file() or not can_stream_file(path):  # the one-shot loader words the error
+    header = read_header(path) if path.is_file() else None
+    if header is None:  # the one-shot loader words the error, or decodes it with librosa
         return None, f"{path} is not a file soundfile can read block by block"
-    duration = file_duration(path)
+    duration = file_duration(path, header)
     end = duration if cfg.data.end is None else cfg.data.end
-    _check_file(path)
     _check_segment(path, cfg.data.start, end, duration)
     seconds = end - cfg.data.start
     if mode == "auto" and seconds <= cfg.stream.auto_seconds:
         return None, f"segment of {seconds:.1f} s <= stream.auto_seconds={cfg.stream.auto_seconds}"
-    return segment_span(path, cfg.data, end), f"stream.enabled={mode}, segment of {seconds:.1f} s"
+    reason = f"stream.enabled={mode}, segment of {seconds:.1f} s"
+    return segment_span(path, cfg.data, end, header), reason
 
 
-def maybe_run_streamed(cfg: RunConfig, out_dir: Path, base_dir: Path,
+def maybe_run_streamed(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.device,
                        command: Optional[RunCommand] = None) -> Optional[StreamedRun]:
     """Run streamed when the config and the segment call for it; None means: run one-shot."""
     span, reason = streaming_decision(cfg, base_dir)
@@ -82,59 +82,31 @@ def maybe_run_streamed(cfg: RunConfig, out_dir: Path, base_dir: Path,
         log.warning("streaming off (one-shot forward of the whole segment): %s", unsupported)
         return None
     log.info("streaming block by block: %s", reason)
-    return run_streamed(cfg, Path(out_dir), span, plans, command)
+    return run_streamed(cfg, Path(out_dir), span, plans, device, command)
 
 
 def run_streamed(cfg: RunConfig, out_dir: Path, span: SegmentSpan, plans: list[LayerPlan],
-                 command: Optional[RunCommand] = None) -> StreamedRun:
-    device = pick_device(cfg.device)
-    log.info("input: %s, %.3f-%.3f s at %d Hz, shape %s", span.path, span.start, span.end,
-             span.sample_rate, list(span.shape))
-    exact_rate = output_sample_rate(plans, span.sample_rate)
-    output_rate = int(round(exact_rate))
-    evaluation_plan = plan_evaluation(cfg.evaluate, plans, span.sample_rate, output_rate)
-    stack = build_stack(plans, cfg.seed).to(device).eval()
-    rows = layer_rows(plans, stack)
-    log.info("layers (seed %d, model %s):\n%s", cfg.seed, cfg.model.name, format_table(rows))
-    block_length = max(1, round(cfg.stream.block_seconds * exact_rate))
-    consumers = Consumers(cfg, out_dir, span, plans, output_rate)
+                 device: torch.device, command: Optional[RunCommand] = None) -> StreamedRun:
+    prepared = prepare_stack(cfg, span, plans)
+    stack = prepared.stack.to(device).eval()
+    block_length = max(1, round(cfg.stream.block_seconds * prepared.exact_rate))
+    consumers = Consumers(cfg, out_dir, span, plans, prepared.output_rate)
     with consumers, torch_threads(cfg.stream.threads):
         blocks = consumers.tap_input(audio_blocks(span, _read_block_frames(span)), device)
         stream_forward(layer_rules(plans, stack), blocks, block_length, consumers.on_output)
     n_blocks = math.ceil(plans[-1].output_shape[-1] / block_length)
-    log.info("output: shape %s at %g Hz, %d blocks of %d samples", rows[-1].output_shape,
-             exact_rate, n_blocks, block_length)
+    log.info("output: shape %s at %g Hz, %d blocks of %d samples", prepared.rows[-1].output_shape,
+             prepared.exact_rate, n_blocks, block_length)
     audio_info = consumers.audio_info()
     if cfg.plots.enabled:
         consumers.write_plots(out_dir / "plots")
-    if cfg.save.weights:
-        with atomic_path(out_dir / "weights.pt") as tmp:
-            torch.save(stack.state_dict(), tmp)
-    if evaluation_plan is not None:
-        consumers.evaluate(evaluation_plan, out_dir)
-    shapes = shapes_document(span, rows, output_rate, audio_info)
-    if exact_rate != output_rate:
-        shapes["output"]["sample_rate_exact"] = exact_rate
-    shapes["stream"] = {"block_seconds": cfg.stream.block_seconds, "block_samples": block_length,
-                        "blocks": n_blocks, "device": str(device)}
-    if cfg.save.shapes:
-        write_shapes(out_dir / "shapes.json", shapes)
-    if cfg.report:  # after shapes.json: the page reads the files the run left on disk
-        write_report(out_dir, shapes, command)
-    log.info("outputs written to %s", out_dir)
-    return StreamedRun(out_dir, span, rows, output_rate, shapes)
-
-
-@contextmanager
-def torch_threads(threads: int) -> Iterator[None]:
-    """Use `threads` intra-op threads inside the block, torch's previous setting after it."""
-    previous = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
+    if prepared.evaluation is not None:
+        consumers.evaluate(prepared.evaluation, out_dir)
+    stream_info = {"block_seconds": cfg.stream.block_seconds, "block_samples": block_length,
+                   "blocks": n_blocks, "device": str(device)}
+    shapes = finish_run(cfg, out_dir, span, prepared, audio_info, command,
+                        extra={"stream": stream_info})
+    return StreamedRun(out_dir, span, prepared.rows, prepared.output_rate, shapes)
 
 
 def _read_block_frames(span: SegmentSpan) -> int:
@@ -147,17 +119,20 @@ class Consumers:
     def __init__(self, cfg: RunConfig, out_dir: Path, span: SegmentSpan, plans: list[LayerPlan],
                  output_rate: int):
         self.cfg, self.span, self.plans, self.output_rate = cfg, span, plans, output_rate
-        self.rates = plans_rates(plans, span.sample_rate)
+        self.rates = layer_rates(plans, span.sample_rate)
         self.audio_dir = out_dir / "audio"
         max_bins = int(cfg.plots.width_inches * cfg.plots.dpi)
         shown = cfg.plots.max_channels
-        self.input_envelope = EnvelopeAccumulator(1, span.length, span.sample_rate, max_bins)
+        # feature-map plots only: one envelope for the input, one per layer (drawn channels only)
+        self.input_envelope = EnvelopeAccumulator(1, span.length, span.sample_rate, max_bins) \
+            if cfg.plots.enabled else None
         self.envelopes = [EnvelopeAccumulator(min(p.output_shape[1], shown), p.output_shape[-1],
-                                              rate, max_bins) for p, rate in zip(plans, self.rates)]
-        # the output window keeps what the spectrogram draws (up to 3 channels) and the channel
-        # the evaluate stage compares, not all of a wide last layer
+                                              rate, max_bins) for p, rate in zip(plans, self.rates)
+                          ] if cfg.plots.enabled else []
+        # the output window keeps what the spectrogram draws and the channel the evaluate stage
+        # compares, not all of a wide last layer
         out_channels = plans[-1].output_shape[1]
-        drawn = list(range(min(out_channels, shown, 3)))
+        drawn = list(range(cfg.plots.spectrogram_channels(out_channels)))
         evaluated = min(cfg.evaluate.channel, out_channels - 1)
         self.windows = (self._window(list(range(span.channels)), span.length, span.sample_rate),
                         self._window(drawn + [evaluated] * (evaluated not in drawn),
@@ -168,6 +143,7 @@ class Consumers:
         self.last = len(plans) - 1
         self.progress = None
         self._writers: list[WavWriters] = []
+        self._open = ExitStack()  # closes (and cleans up) whatever was opened, even on failure
 
     def _window(self, channels: list[int], length: int, rate: float) -> WindowCapture:
         first = min(length, round(self.cfg.plots.spectrogram_start * rate))
@@ -185,7 +161,7 @@ class Consumers:
                 WavWriters([self.audio_dir / name for name in names], self.output_rate,
                            self.subtype, out[-1])]
         for writer in self._writers:
-            writer.__enter__()
+            self._open.enter_context(writer)
         seconds = self.span.end - self.span.start
         if seconds >= PROGRESS_MIN_SECONDS:
             from tqdm import tqdm
@@ -200,16 +176,15 @@ class Consumers:
     def __exit__(self, *exc_info) -> bool:
         if self.progress is not None:
             self.progress.close()
-        for writer in reversed(self._writers):
-            writer.__exit__(*exc_info)
-        return False
+        return self._open.__exit__(*exc_info)
 
     def tap_input(self, blocks: Iterator[np.ndarray], device: torch.device
                   ) -> Iterator[torch.Tensor]:
         """Pass input blocks on to the stack, feeding input.wav, its envelope and window."""
         start = 0
         for block in blocks:
-            self.input_envelope.add(start, block[:1])
+            if self.input_envelope is not None:
+                self.input_envelope.add(start, block[:1])
             self.windows[0].add(start, block)
             self.peaks[0] = max(self.peaks[0], float(np.abs(block).max()))
             if self._writers:
@@ -218,11 +193,15 @@ class Consumers:
             yield torch.from_numpy(block)[None].to(device)
 
     def on_output(self, layer: int, start: int, samples: torch.Tensor) -> None:
-        block = samples[0].to("cpu", torch.float32).numpy()
-        envelope = self.envelopes[layer]
-        envelope.add(start, block[: envelope.low.shape[0]])
-        if layer != self.last:
+        if layer != self.last:  # intermediate layers only feed the feature-map envelopes
+            if self.envelopes:
+                envelope = self.envelopes[layer]
+                # slice on the device: only the drawn channels cross to the host
+                envelope.add(start, _host(samples[0, : envelope.low.shape[0]]))
             return
+        block = _host(samples[0])
+        if self.envelopes:
+            self.envelopes[layer].add(start, block[: self.envelopes[layer].low.shape[0]])
         self.windows[1].add(start, block)
         self.peaks[1] = max(self.peaks[1], float(np.abs(block).max()))
         if self._writers:
@@ -260,16 +239,10 @@ class Consumers:
         """The evaluate stage on the captured window: whole-signal metrics would need it all."""
         window_in, window_out = self.windows
         rate = self.span.sample_rate
-        start = self.span.start + window_in.first / rate
-        segment = Segment(window_in.samples, rate, self.span.path, start,
-                          self.span.start + window_in.stop / rate)
         log.info("evaluate: streamed run, metrics over %.3f-%.3f s of the file (the plots window)",
-                 segment.start, segment.end)
-        # evaluate reads outputs[plan.channel]; np.zeros maps large arrays lazily, so the rows
-        # before it (never written) take no memory
-        outputs = np.zeros((plan.channel + 1, window_out.samples.shape[-1]), dtype=np.float32)
-        outputs[plan.channel] = window_out.samples[window_out.channels.index(plan.channel)]
-        run_evaluation(plan, segment, outputs, out_dir, self.cfg.audio, self.cfg.plots)
+                 self.span.start + window_in.first / rate, self.span.start + window_in.stop / rate)
+        output = window_out.samples[window_out.channels.index(plan.channel)]
+        run_evaluation(plan, window_in.samples, output, out_dir, self.cfg.audio, self.cfg.plots)
 
     def write_plots(self, plot_dir: Path) -> None:
         from convscope.plots import plot_layer, plot_spectrograms
@@ -277,18 +250,20 @@ class Consumers:
         cfg, span = self.cfg.plots, self.span
         input_envelope = self.input_envelope.envelopes()[0]
         for plan, envelope, rate in zip(self.plans, self.envelopes, self.rates):
-            # plot_layer draws the first max_channels and counts the rest: None stands for those
-            channels = envelope.envelopes() + [None] * (plan.output_shape[1] - envelope.low.shape[0])
             title = (f"layer {plan.index}: {plan.type}  {list(plan.output_shape)} at {rate:g} Hz  "
                      f"(input {list(span.shape)} at {span.sample_rate} Hz)")
             plot_layer(plot_dir / f"layer{plan.index}_{plan.type}.png", title, input_envelope,
-                       span.sample_rate, channels, rate, cfg)
+                       span.sample_rate, envelope.envelopes(), rate, cfg, plan.output_shape[1])
         if cfg.spectrogram:
             window_in, window_out = self.windows
-            drawn = min(self.plans[-1].output_shape[1], cfg.max_channels, 3)
+            drawn = cfg.spectrogram_channels(self.plans[-1].output_shape[1])
             plot_spectrograms(plot_dir / "spectrogram.png", window_in.samples[0], span.sample_rate,
                               window_out.samples[:drawn], self.rates[-1], cfg)
             log.info("spectrogram of %.3f-%.3f s of the segment (plots.spectrogram_start, "
                      "plots.spectrogram_seconds)", window_in.first / span.sample_rate,
                      window_in.stop / span.sample_rate)
         log.info("plots in %s", plot_dir)
+
+
+def _host(samples: torch.Tensor) -> np.ndarray:
+    return samples.to("cpu", torch.float32).numpy()

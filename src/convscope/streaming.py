@@ -79,10 +79,7 @@ class Conv1dRule(LayerRule):
 
     @property
     def left_pad(self) -> int:
-        padding, kw = self.plan.kwargs["padding"], self.plan.kwargs
-        if padding == "same":  # torch puts the odd sample of 'same' padding on the right
-            return kw["dilation"] * (kw["kernel_size"] - 1) // 2
-        return 0 if padding == "valid" else int(padding)
+        return self.plan.left_padding
 
     def padded_input(self, out: Range) -> Range:
         kw = self.plan.kwargs
@@ -210,9 +207,10 @@ class UpsampleRule(LayerRule):
 
 
 def layer_rules(plans: list[LayerPlan], stack: nn.Sequential) -> list[LayerRule]:
+    """One rule per layer; unsupported_reason has already turned away any other type."""
     rules = {"Conv1d": Conv1dRule, "ConvTranspose1d": ConvTranspose1dRule,
-             "Upsample": UpsampleRule}
-    return [rules.get(plan.type, PointwiseRule)(plan, module) for plan, module in zip(plans, stack)]
+             "Upsample": UpsampleRule, **{name: PointwiseRule for name in ACTIVATIONS}}
+    return [rules[plan.type](plan, module) for plan, module in zip(plans, stack)]
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,13 @@
 """index.html at a sweep root: one row per job, linking each job's own page.
 
 Jobs are found on disk rather than collected from Hydra's job returns, so the page is right for any
-launcher (joblib and submitit run jobs in other processes) and can be rebuilt for an old sweep.
+launcher (joblib and submitit run jobs in other processes) and can be rebuilt for an old sweep. The
+jobs are the ones convscope.sweep_summary.scan_sweep finds, the same records summary.csv is made of.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Optional
 
@@ -16,48 +15,10 @@ from convscope.atomic import write_text
 from convscope.html_page import (IMAGE_SUFFIXES, href, image_tag, natural_key, number_text, page,
                                  section, shape_text, table, text)
 from convscope.report import REPORT_NAME
-from convscope.report_metrics import CONTEXT_KEYS, metric_label, read_metrics
+from convscope.report_metrics import CONTEXT_KEYS, metric_label
+from convscope.sweep_summary import SweepJob, scan_sweep
 
 log = logging.getLogger("convscope")
-
-
-@dataclass(frozen=True)
-class SweepJob:
-    """What the index shows of one job: where it is, what changed, what came out."""
-
-    directory: Path
-    number: Optional[int]
-    overrides: tuple[str, ...]
-    shapes: Optional[dict]  # None: the job failed or is unfinished (shapes.json is written last)
-    metrics: Optional[dict]
-
-
-def find_jobs(sweep_dir: Path) -> list[SweepJob]:
-    """Every job dir under the sweep: the ones Hydra recorded (.hydra/) or that wrote shapes.json."""
-    sweep_dir = Path(sweep_dir)
-    marked = {p.parent.parent for p in sweep_dir.glob("**/.hydra/overrides.yaml")}
-    marked |= {p.parent for p in sweep_dir.glob("**/shapes.json")}
-    marked.discard(sweep_dir)
-    jobs = [read_job(d) for d in marked]
-    return sorted(jobs, key=lambda j: (j.number is None, j.number or 0, natural_key(str(j.directory))))
-
-
-def read_job(directory: Path) -> SweepJob:
-    import yaml
-
-    hydra_dir = directory / ".hydra"
-    overrides: list = []
-    number: Optional[int] = int(directory.name) if directory.name.isdigit() else None
-    if (hydra_dir / "overrides.yaml").is_file():
-        overrides = yaml.safe_load((hydra_dir / "overrides.yaml").read_text(encoding="utf-8")) or []
-    if (hydra_dir / "hydra.yaml").is_file():
-        recorded = yaml.safe_load((hydra_dir / "hydra.yaml").read_text(encoding="utf-8")) or {}
-        num = recorded.get("hydra", {}).get("job", {}).get("num")
-        number = num if isinstance(num, int) else number
-    shapes_path = directory / "shapes.json"
-    shapes = json.loads(shapes_path.read_text(encoding="utf-8")) if shapes_path.is_file() else None
-    return SweepJob(directory, number, tuple(str(o) for o in overrides), shapes,
-                    read_metrics(directory))
 
 
 def metric_cells(metrics: Optional[dict]) -> dict[str, object]:
@@ -85,12 +46,13 @@ def render_sweep_index(sweep_dir: Path, jobs: list[SweepJob]) -> str:
     metric_names: list[str] = []
     for job in jobs:
         metric_names += [m for m in metric_cells(job.metrics) if m not in metric_names]
-    header = ["job", "overrides", "output shape", "output rate", *(metric_label(m, short=True) for m in metric_names)]
+    header = ["job", "overrides", "status", "output shape", "output rate",
+              *(metric_label(m, short=True) for m in metric_names)]
     rows = [_job_row(sweep_dir, job, metric_names) for job in jobs]
-    finished = sum(job.shapes is not None for job in jobs)
-    body = table(header, rows, numeric=[0, 3, *range(4, 4 + len(metric_names))], css_class="sweep") \
+    finished = sum(job.status == "ok" for job in jobs)
+    body = table(header, rows, numeric=[0, 4, *range(5, 5 + len(metric_names))], css_class="sweep") \
         if jobs else '<p class="note">No job dirs found under this sweep.</p>'
-    subtitle = f"{len(jobs)} job{'s' if len(jobs) != 1 else ''}, {finished} finished"
+    subtitle = f"{len(jobs)} job{'s' if len(jobs) != 1 else ''}, {finished} ok"
     sections = [("jobs", "Jobs", body)]
     extras = root_files_html(sweep_dir)
     if extras:
@@ -120,19 +82,31 @@ def _job_row(sweep_dir: Path, job: SweepJob, metric_names: list[str]) -> list[st
     target = relative / REPORT_NAME if (job.directory / REPORT_NAME).is_file() else relative
     link = f'<a href="{href(target)}">{label}</a>'
     overrides = " ".join(f'<span class="tag mono">{text(o)}</span>' for o in job.overrides) or "-"
-    if job.shapes is None:
-        missing = '<span class="note">no shapes.json: failed or unfinished</span>'
-        return [link, overrides, missing, "-", *["-"] * len(metric_names)]
-    output = job.shapes["output"]
     metrics = metric_cells(job.metrics)
-    return [link, overrides, f"<code>{text(shape_text(output['shape']))}</code>",
-            text(f"{output['sample_rate']:,} Hz"),
-            *[text(number_text(metrics.get(name, "-"))) for name in metric_names]]
+    metric_texts = [text(number_text(metrics.get(name, "-"))) for name in metric_names]
+    if job.shapes is not None:
+        output = job.shapes["output"]
+        rate = output.get("sample_rate")
+        return [link, overrides, text(job.status), f"<code>{text(shape_text(output['shape']))}</code>",
+                text(f"{rate:,} Hz" if isinstance(rate, (int, float)) else "-"), *metric_texts]
+    if job.corpus is not None:  # one output per file: the job's own summary.csv lists them
+        files = len(job.corpus)
+        csv_link = f'<a href="{href(relative / "summary.csv")}">summary.csv</a>' \
+            if (job.directory / "summary.csv").is_file() else "summary.json"
+        return [link, overrides, text(job.status),
+                f'{text(files)} file{"s" if files != 1 else ""}: {csv_link}', "-", *metric_texts]
+    if job.error is not None:
+        status = f'<span class="mono">error:</span> {text(job.error) or "(no message)"}'
+    else:
+        status = '<span class="note">unfinished: no shapes.json (failed or still running)</span>'
+    return [link, overrides, status, "-", "-", *metric_texts]
 
 
-def write_sweep_index(sweep_dir: Path) -> Path:
+def write_sweep_index(sweep_dir: Path, jobs: Optional[list[SweepJob]] = None) -> Path:
+    """index.html at the sweep root; `jobs` from scan_sweep (scanned here when not given)."""
     sweep_dir = Path(sweep_dir)
     path = sweep_dir / REPORT_NAME
-    write_text(path, render_sweep_index(sweep_dir, find_jobs(sweep_dir)))
+    jobs = scan_sweep(sweep_dir) if jobs is None else jobs
+    write_text(path, render_sweep_index(sweep_dir, jobs))
     log.info("sweep index: %s", path)
     return path

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -46,3 +48,19 @@ def trace_stack(stack: nn.Sequential, x: np.ndarray, device: torch.device) -> li
         for handle in handles:
             handle.remove()
     return traces
+
+
+@contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """Use `threads` intra-op threads inside the block (0: leave torch's setting), then restore.
+
+    Small convolutions (per-block streaming, the learn stage) lose more to thread
+    synchronisation than they gain, and oversubscribe a shared machine.
+    """
+    previous = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
