@@ -58,9 +58,10 @@ def load() -> str:
 def worker(mode: str, seconds: float) -> None:
     import torch
 
-    from convscope.config import LayerConfig
-    from convscope.layers import build_stack, plan_stack
-    from convscope.streaming import layer_rules, stream_forward
+    from convscope.config.schema import LayerConfig
+    from convscope.stack.build import build_stack
+    from convscope.stack.plan import plan_stack
+    from convscope.stack.streaming import layer_rules, stream_forward
 
     T = "ConvTranspose1d"
     specs = [LayerConfig(type=T, in_channels=1, out_channels=2, kernel_size=3, stride=1,

@@ -25,12 +25,13 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from convscope.atomic import write_text
-from convscope.audio import load_segment
-from convscope.config import EvaluateConfig, LearnConfig
-from convscope.evaluate import EvaluationPlan, plan_evaluation, reference_signal
-from convscope.metrics import FLOOR_DB, Metrics, compare, snr_db, tone_level_db, trim_edges
-from convscope.presets import data_preset, model_preset, run_model
+from convscope.audio.segment import load_segment
+from convscope.config.presets import data_preset, model_preset
+from convscope.config.schema import EvaluateConfig, LearnConfig
+from convscope.files import write_text
+from convscope.quality.evaluate import EvaluationPlan, plan_evaluation, reference_signal
+from convscope.quality.metrics import FLOOR_DB, Metrics, compare, snr_db, tone_level_db, trim_edges
+from convscope.stack.run_model import run_model
 
 REPO = Path(__file__).resolve().parents[1]
 RATE_IN, RATE_OUT = 16000, 32000
@@ -117,7 +118,7 @@ def learned_row(signals: dict) -> Row:
     """seed_example fitted to soxr_hq on the speech clip with scripts/learn.py's defaults."""
     import torch
 
-    from convscope.learn import fit
+    from convscope.quality.fit import fit
 
     run = run_model(model_preset("seed_example"), signals["speech"], RATE_IN)
     x = torch.as_tensor(signals["speech"][None, None])

@@ -15,7 +15,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from convscope.cli import reports_errors, run_entry
-from convscope.explain import explain, register_explain_schema, to_explain_config
+from convscope.explainer.explain import explain, register_explain_schema, to_explain_config
 
 register_explain_schema()
 

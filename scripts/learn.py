@@ -16,9 +16,9 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from convscope.cli import reports_errors, run_entry
-from convscope.config import register_configs, to_learn_config
-from convscope.learn import run_learn
-from convscope.report import RunCommand
+from convscope.config.convert import register_configs, to_learn_config
+from convscope.pipeline.learn import run_learn
+from convscope.report.page import RunCommand
 
 register_configs()
 

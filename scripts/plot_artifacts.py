@@ -14,10 +14,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from convscope.audio import Segment, load_segment
-from convscope.metrics import image_level_db, tone_level_db, trim_edges
-from convscope.presets import data_preset, model_preset, run_model
-from convscope.quality_plots import ArtifactCase, plot_artifacts
+from convscope.audio.segment import Segment, load_segment
+from convscope.config.presets import data_preset, model_preset
+from convscope.plots.quality import ArtifactCase, plot_artifacts
+from convscope.quality.metrics import image_level_db, tone_level_db, trim_edges
+from convscope.stack.run_model import run_model
 
 REPO = Path(__file__).resolve().parents[1]
 CASES = (("artifact_k5s2", "k=5, s=2: uneven overlap"),

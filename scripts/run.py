@@ -14,10 +14,10 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from convscope.cli import fail, reports_errors, run_entry
-from convscope.config import register_configs, to_run_config
-from convscope.jobs import run_job
-from convscope.report import RunCommand
-from convscope.sweep_summary import failed_jobs_message, sweep_job_errors_recorded
+from convscope.config.convert import register_configs, to_run_config
+from convscope.pipeline.jobs import run_job
+from convscope.report.page import RunCommand
+from convscope.sweep.failures import failed_jobs_message, sweep_job_errors_recorded
 
 register_configs()
 

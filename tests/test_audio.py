@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import soundfile
 
-from convscope.audio import clipping_gain, load_segment, write_wav
-from convscope.config import DataConfig
+from convscope.audio.segment import load_segment
+from convscope.audio.wav import clipping_gain, write_wav
+from convscope.config.schema import DataConfig
 from convscope.errors import ConvscopeError
 
 

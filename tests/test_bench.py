@@ -11,12 +11,12 @@ import pytest
 import torch
 from torch import nn
 
-from convscope.audio import load_segment
-from convscope.config import DataConfig, LayerConfig
-from convscope.evaluate import EvaluationPlan, reference_signal
-from convscope.layers import count_macs, plan_stack
-
 from conftest import REPO
+from convscope.audio.segment import load_segment
+from convscope.config.schema import DataConfig, LayerConfig
+from convscope.quality.evaluate import EvaluationPlan, reference_signal
+from convscope.stack.plan import plan_stack
+from convscope.stack.rows import count_macs
 
 
 @pytest.mark.parametrize("sr,start,end,mono", [(16000, 2.0, 3.0, True), (22050, 0.3, None, True),
@@ -74,7 +74,7 @@ def test_count_macs_equals_flop_counter_mode():
 def test_numpy_spectra_equal_scipy_signal(length, nperseg, noverlap):
     from scipy import signal
 
-    from convscope import spectral
+    from convscope.quality import spectral
 
     x = np.random.default_rng(3).standard_normal(length)
     f, t, s = signal.spectrogram(x.astype(np.float32), fs=16000, nperseg=nperseg,

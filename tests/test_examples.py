@@ -7,9 +7,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-from convscope import reference
 from convscope.errors import ConvscopeError
-from convscope.examples import CATALOGUE, find_example, given, run_example
+from convscope.explainer import reference
+from convscope.explainer.catalogue import CATALOGUE, find_example
+from convscope.explainer.examples import given, run_example
 
 # Every example in shared/WORKED_EXAMPLES.md (names given there, or ours for the unnamed ones),
 # hard-coded so the test does not depend on the shared/ directory.

@@ -11,8 +11,12 @@ from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 
 from convscope.errors import ConvscopeError
-from convscope.explain import (ExplainConfig, explain, register_explain_schema,
-                               to_explain_config)
+from convscope.explainer.explain import (
+    ExplainConfig,
+    explain,
+    register_explain_schema,
+    to_explain_config,
+)
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 

@@ -7,12 +7,15 @@ import pytest
 import torch
 from torch import nn
 
-from convscope.config import LayerConfig
+from convscope.config.presets import model_preset
+from convscope.config.schema import LayerConfig
 from convscope.errors import ConvscopeError
-from convscope.inits import InitSpec, interpolator
-from convscope.layers import build_stack, output_sample_rate, plan_stack
-from convscope.metrics import image_level_db, snr_db, trim_edges
-from convscope.presets import model_preset, run_model
+from convscope.quality.metrics import image_level_db, snr_db, trim_edges
+from convscope.stack.build import build_stack
+from convscope.stack.inits import InitSpec, interpolator
+from convscope.stack.plan import plan_stack
+from convscope.stack.rates import output_sample_rate
+from convscope.stack.run_model import run_model
 
 
 def upsample(layer: dict, x: np.ndarray) -> np.ndarray:

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from convscope.config import LayerConfig
-from convscope.kernel_views import kernels_by_channel_pair
-from convscope.layers import build_stack, plan_stack
+from convscope.config.schema import LayerConfig
+from convscope.quality.kernel_views import kernels_by_channel_pair
+from convscope.stack.build import build_stack
+from convscope.stack.plan import plan_stack
 
 
 @pytest.mark.parametrize("layer_type", ["Conv1d", "ConvTranspose1d"])

@@ -5,9 +5,12 @@ import random
 import pytest
 import torch
 
-from convscope.config import LayerConfig
+from convscope.config.schema import LayerConfig
 from convscope.errors import ConvscopeError
-from convscope.layers import (build_stack, count_macs, output_sample_rate, plan_stack)
+from convscope.stack.build import build_stack
+from convscope.stack.plan import plan_stack
+from convscope.stack.rates import output_sample_rate
+from convscope.stack.rows import count_macs
 
 REFERENCE = [
     LayerConfig(type="ConvTranspose1d", in_channels=1, out_channels=2, kernel_size=3, stride=1,
@@ -74,7 +77,7 @@ def test_plan_matches_torch_on_random_stacks(seed):
 
 def plan_stack_unchecked(specs, x):
     """Build the torch layers without the plan's checks, to see torch fail too."""
-    from convscope.layers import LayerPlan
+    from convscope.stack.plan import LayerPlan
 
     plans = []
     for i, spec in enumerate(specs):

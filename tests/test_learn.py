@@ -11,15 +11,16 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import HydraException
 
-from convscope.audio import load_segment
-from convscope.config import (DataConfig, EvaluateConfig, LearnConfig, register_configs,
-                              to_learn_config, to_run_config)
-from convscope.errors import ConvscopeError
-from convscope.evaluate import plan_evaluation, reference_signal
-from convscope.learn import fit, run_learn
-from convscope.presets import model_preset, run_model
-
 from conftest import REPO, run_script
+from convscope.audio.segment import load_segment
+from convscope.config.convert import register_configs, to_learn_config, to_run_config
+from convscope.config.presets import model_preset
+from convscope.config.schema import DataConfig, EvaluateConfig, LearnConfig
+from convscope.errors import ConvscopeError
+from convscope.pipeline.learn import run_learn
+from convscope.quality.evaluate import plan_evaluation, reference_signal
+from convscope.quality.fit import fit
+from convscope.stack.run_model import run_model
 
 SHORT_SPEECH = DataConfig(path="data/speech.wav", sr=16000, start=0.5, end=1.0)
 TINY = LearnConfig(steps=40, lr=0.05, progress=False)

@@ -5,8 +5,12 @@ import itertools
 import pytest
 import torch
 
-from convscope.lengths import (conv1d_formula, conv1d_output_length, conv_transpose1d_formula,
-                               conv_transpose1d_output_length)
+from convscope.stack.lengths import (
+    conv1d_formula,
+    conv1d_output_length,
+    conv_transpose1d_formula,
+    conv_transpose1d_output_length,
+)
 
 
 def test_reference_example_formula_reads_as_documented():

@@ -6,8 +6,17 @@ import numpy as np
 import pytest
 import torch
 
-from convscope.metrics import (FLOOR_DB, compare, image_level_db, log_spectral_distance_db,
-                               ratio_db, snr_db, tone_frequencies, tone_level_db, trim_edges)
+from convscope.quality.metrics import (
+    FLOOR_DB,
+    compare,
+    image_level_db,
+    log_spectral_distance_db,
+    ratio_db,
+    snr_db,
+    tone_frequencies,
+    tone_level_db,
+    trim_edges,
+)
 
 RATE = 32000
 

@@ -1,7 +1,6 @@
 """pipeline.run on the bundled sample: shapes.json, WAVs, plots, weights, determinism."""
 
 import json
-from pathlib import Path
 
 import matplotlib.image
 import numpy as np
@@ -9,11 +8,10 @@ import pytest
 import soundfile
 import torch
 
-from convscope.config import LayerConfig, ModelConfig, RunConfig
-from convscope.pipeline import run
-from convscope.plots import minmax_envelope
-
 from conftest import REPO
+from convscope.config.schema import LayerConfig, ModelConfig, RunConfig
+from convscope.pipeline.single import run
+from convscope.plots.envelopes import minmax_envelope
 
 
 @pytest.fixture(scope="module")

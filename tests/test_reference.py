@@ -9,9 +9,9 @@ import torch.nn.functional as F
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from convscope import reference as ref
 from convscope.errors import ConvscopeError
-from convscope.lengths import conv1d_output_length, conv_transpose1d_output_length
+from convscope.explainer import reference as ref
+from convscope.stack.lengths import conv1d_output_length, conv_transpose1d_output_length
 
 TOL = 1e-5
 PROPERTY = settings(max_examples=120, deadline=None, derandomize=True,

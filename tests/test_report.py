@@ -22,13 +22,14 @@ from urllib.parse import unquote, urlparse
 import pytest
 from hydra import compose, initialize_config_dir
 
-from convscope.config import RunConfig, register_configs, to_run_config
-from convscope.html_page import shape_text
-from convscope.pipeline import RunResult, run
-from convscope.report import RunCommand, refresh_report
-from convscope.sweep_report import write_sweep_index
-
 from conftest import REPO, run_script
+from convscope.config.convert import register_configs, to_run_config
+from convscope.config.schema import RunConfig
+from convscope.pipeline.results import RunResult
+from convscope.pipeline.single import run
+from convscope.report.page import RunCommand, refresh_report
+from convscope.sweep.index import write_sweep_index
+from convscope.text import shape_text
 
 # If a page ever runs this, window.pwned is set and the title changes: the browser test checks both.
 SCRIPT_PATH = "a<script>window.pwned=1;document.title='pwned'</script>.wav"

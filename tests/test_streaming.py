@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import random
-from pathlib import Path
 
 import librosa
 import numpy as np
@@ -14,17 +13,23 @@ import soundfile
 import torch
 from omegaconf import OmegaConf
 
-from convscope.blockio import audio_blocks, segment_span
-from convscope.config import (AudioConfig, DataConfig, LayerConfig, ModelConfig, RunConfig,
-                              StreamConfig, to_run_config)
-from convscope.envelopes import EnvelopeAccumulator
-from convscope.errors import ConvscopeError
-from convscope.layers import plan_stack, build_stack
-from convscope.pipeline import run
-from convscope.plots import minmax_envelope
-from convscope.streaming import layer_rules, stream_forward, unsupported_reason
-
 from conftest import REPO
+from convscope.audio.blockio import audio_blocks, segment_span
+from convscope.config.convert import to_run_config
+from convscope.config.schema import (
+    AudioConfig,
+    DataConfig,
+    LayerConfig,
+    ModelConfig,
+    RunConfig,
+    StreamConfig,
+)
+from convscope.errors import ConvscopeError
+from convscope.pipeline.single import run
+from convscope.plots.envelopes import EnvelopeAccumulator, minmax_envelope
+from convscope.stack.build import build_stack
+from convscope.stack.plan import plan_stack
+from convscope.stack.streaming import layer_rules, stream_forward, unsupported_reason
 
 T = "ConvTranspose1d"
 REFERENCE = [
@@ -269,7 +274,7 @@ def test_yaml_booleans_are_accepted_for_stream_enabled():
 
 
 def test_auto_device_picks_cuda_exactly_when_it_is_available():
-    from convscope.trace import pick_device
+    from convscope.stack.trace import pick_device
 
     assert pick_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
 
@@ -295,7 +300,7 @@ def test_cuda_runs_match_cpu_one_shot_and_streamed(tmp_path):
 
 
 def test_float_wav_writer_round_trips_and_leaves_nothing_on_error(tmp_path):
-    from convscope.blockio import WavWriters
+    from convscope.audio.blockio import WavWriters
 
     block = np.random.default_rng(4).standard_normal((2, 1000)).astype(np.float32)
     with WavWriters([tmp_path / "st.wav"], 16000, "FLOAT", 2000, channels=2) as writers:

@@ -14,10 +14,9 @@ import numpy as np
 import pytest
 import soundfile
 
-from convscope.callbacks import write_sweep_report
-from convscope.sweep_summary import scan_sweep, summarize_sweep
-
 from conftest import run_script
+from convscope.sweep.callbacks import write_sweep_report
+from convscope.sweep.summary import scan_sweep, summarize_sweep
 
 pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
 pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
@@ -188,5 +187,5 @@ def test_slurm_launcher_config_composes():
     assert "submitit_launcher.SlurmLauncher" in proc.stdout
     assert "partition: gpu" in proc.stdout and "timeout_min: 30" in proc.stdout
     # one end-of-sweep callback (it used to be two, SweepSummary and SweepIndex)
-    assert "convscope.callbacks.SweepReport" in proc.stdout
+    assert "convscope.sweep.callbacks.SweepReport" in proc.stdout
     assert "SweepSummary" not in proc.stdout and "SweepIndex" not in proc.stdout

@@ -1,0 +1,1 @@
+"""Typed configuration: dataclass schemas, conversion from Hydra's config, value checks, presets."""

@@ -1,0 +1,107 @@
+"""Value checks that types alone can't express; each error names its key."""
+
+from __future__ import annotations
+
+import math
+
+from convscope.config.schema import (
+    DEVICES,
+    EVALUATE_MODES,
+    REFERENCE_RESAMPLERS,
+    STREAM_MODES,
+    EvaluateConfig,
+    LearnConfig,
+    RunConfig,
+    StreamConfig,
+)
+from convscope.errors import ConvscopeError
+
+
+def check_values(cfg: RunConfig) -> None:
+    """Value checks that types alone can't express; each error names its key."""
+    data = cfg.data
+    if data.sr <= 0:
+        raise ConvscopeError(f"data.sr must be a positive sample rate, got {data.sr}")
+    if not math.isfinite(data.start) or data.start < 0:
+        raise ConvscopeError(f"data.start must be >= 0 seconds, got {data.start}")
+    if data.end is not None:
+        if not math.isfinite(data.end):
+            raise ConvscopeError(f"data.end must be a finite number of seconds or null, got {data.end}")
+        if data.end <= data.start:
+            raise ConvscopeError(
+                f"data.end must be greater than data.start, got start={data.start} end={data.end}")
+    if data.num_shards < 1 or not 0 <= data.shard < data.num_shards:
+        raise ConvscopeError(f"data.shard must satisfy 0 <= data.shard < data.num_shards, got "
+                             f"shard={data.shard} num_shards={data.num_shards}")
+    if not cfg.model.layers:
+        raise ConvscopeError("model.layers is empty: give at least one layer")
+    if cfg.device not in DEVICES:
+        raise ConvscopeError(f"device must be one of {', '.join(DEVICES)}, got {cfg.device!r}")
+    if not 0 < cfg.audio.peak <= 1:
+        raise ConvscopeError(f"audio.peak must be in (0, 1], got {cfg.audio.peak}")
+    _check_subtype(cfg.audio.subtype)
+    _check_stream(cfg.stream)
+    _check_evaluate(cfg.evaluate)
+    if cfg.plots.dpi <= 0 or cfg.plots.width_inches <= 0:
+        raise ConvscopeError(
+            f"plots.dpi and plots.width_inches must be positive, got {cfg.plots.dpi} and "
+            f"{cfg.plots.width_inches}")
+    if cfg.plots.max_channels < 1:
+        raise ConvscopeError(f"plots.max_channels must be >= 1, got {cfg.plots.max_channels}")
+    if cfg.plots.window_ms <= 0:
+        raise ConvscopeError(f"plots.window_ms must be positive, got {cfg.plots.window_ms}")
+    if cfg.plots.spectrogram_start < 0 or cfg.plots.spectrogram_seconds <= 0:
+        raise ConvscopeError(
+            f"plots.spectrogram_start must be >= 0 and plots.spectrogram_seconds > 0, got "
+            f"{cfg.plots.spectrogram_start} and {cfg.plots.spectrogram_seconds}")
+
+
+def _check_stream(stream: StreamConfig) -> None:
+    stream.enabled = str(stream.enabled).lower()  # YAML true/false arrive as "True"/"False"
+    if stream.enabled not in STREAM_MODES:
+        raise ConvscopeError(
+            f"stream.enabled must be one of {', '.join(STREAM_MODES)}, got {stream.enabled!r}")
+    for name in ("block_seconds", "auto_seconds"):
+        value = getattr(stream, name)
+        if not math.isfinite(value) or value <= 0:
+            raise ConvscopeError(f"stream.{name} must be a positive number of seconds, got {value}")
+    _check_subtype(stream.subtype, "stream.subtype")
+    if stream.threads < 0:
+        raise ConvscopeError(f"stream.threads must be >= 0 (0: torch's default), got {stream.threads}")
+
+
+def _check_evaluate(evaluate: EvaluateConfig) -> None:
+    evaluate.enabled = str(evaluate.enabled).lower()  # YAML true/false arrive as "True"/"False"
+    if evaluate.enabled not in EVALUATE_MODES:
+        raise ConvscopeError(f"evaluate.enabled must be one of {', '.join(EVALUATE_MODES)}, got "
+                             f"{evaluate.enabled!r}")
+    if evaluate.channel < 0:
+        raise ConvscopeError(f"evaluate.channel must be >= 0, got {evaluate.channel}")
+    if evaluate.reference not in REFERENCE_RESAMPLERS:
+        raise ConvscopeError(f"evaluate.reference must be one of "
+                             f"{', '.join(REFERENCE_RESAMPLERS)}, got {evaluate.reference!r}")
+    if not math.isfinite(evaluate.edge_ms) or evaluate.edge_ms < 0:
+        raise ConvscopeError(f"evaluate.edge_ms must be >= 0, got {evaluate.edge_ms}")
+
+
+def check_learn(learn: LearnConfig) -> None:
+    if learn.steps < 1:
+        raise ConvscopeError(f"learn.steps must be >= 1, got {learn.steps}")
+    if not math.isfinite(learn.lr) or learn.lr <= 0:
+        raise ConvscopeError(f"learn.lr must be a positive number, got {learn.lr}")
+    weights = (learn.waveform_weight, learn.spectral_weight)
+    if min(weights) < 0 or max(weights) <= 0:
+        raise ConvscopeError(f"learn.waveform_weight and learn.spectral_weight must be >= 0 and "
+                             f"not both 0, got {weights[0]} and {weights[1]}")
+    if learn.spectral_weight > 0 and (not learn.fft_sizes or min(learn.fft_sizes) < 16):
+        raise ConvscopeError(f"learn.fft_sizes must list sizes >= 16 when learn.spectral_weight "
+                             f"> 0, got {list(learn.fft_sizes)}")
+
+
+def _check_subtype(subtype: str, key: str = "audio.subtype") -> None:
+    import soundfile
+
+    known = soundfile.available_subtypes("WAV")
+    if subtype not in known:
+        raise ConvscopeError(
+            f"{key} must be a WAV subtype ({', '.join(sorted(known))}), got {subtype!r}")

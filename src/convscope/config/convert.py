@@ -1,0 +1,72 @@
+"""Hydra's composed config -> validated dataclasses: library code never reaches into a DictConfig."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from convscope.config.checks import check_learn, check_values
+from convscope.config.schema import LearnConfig, LearnRunConfig, RunConfig
+from convscope.errors import ConvscopeError
+
+
+def register_configs() -> None:
+    """Put the schemas in Hydra's ConfigStore; configs/run.yaml and learn.yaml list theirs first."""
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name="run_schema", node=RunConfig)
+    ConfigStore.instance().store(name="learn_schema", node=LearnRunConfig)
+
+
+def to_run_config(cfg: DictConfig | dict) -> RunConfig:
+    """Validate a composed config (Hydra's node, if present, is ignored) and return dataclasses."""
+    run_cfg = to_dataclass(cfg, RunConfig)
+    check_values(run_cfg)
+    return run_cfg
+
+
+def to_learn_config(cfg: DictConfig | dict) -> tuple[RunConfig, LearnConfig]:
+    """Validate scripts/learn.py's composed config: the run part, then the `learn` section."""
+    container = without_hydra(cfg)
+    learn_section = container.pop("learn", None) or {}
+    run_cfg = to_run_config(container)
+    learn_cfg = to_dataclass(learn_section, LearnConfig, key_prefix="learn")
+    check_learn(learn_cfg)
+    return run_cfg, learn_cfg
+
+
+def without_hydra(cfg: DictConfig | dict) -> dict:
+    """A composed config as a plain dict, without Hydra's own `hydra` node.
+
+    The node is dropped before anything is resolved: some of its values interpolate keys Hydra
+    only sets when a job runs (hydra.sweep.subdir is ${hydra.job.num}), missing at compose time.
+    """
+    if isinstance(cfg, DictConfig):
+        ours = OmegaConf.masked_copy(cfg, [key for key in cfg.keys() if key != "hydra"])
+        return OmegaConf.to_container(ours, resolve=True)
+    if hasattr(cfg, "items"):
+        return {key: value for key, value in cfg.items() if key != "hydra"}
+    return cfg  # not a mapping: left for OmegaConf.merge to reject
+
+
+def to_dataclass(cfg: DictConfig | dict, schema: type, key_prefix: str = "",
+                 where: Optional[str] = None) -> Any:
+    """`cfg` (without its `hydra` node) merged into the dataclass `schema`, as that dataclass.
+
+    OmegaConf's type and unknown-key errors become ConvscopeErrors naming the key:
+    "config <key_prefix>.<key>: <first line of OmegaConf's message>" ("config <key_prefix>: ..."
+    when OmegaConf names no key). With `where` (a preset file, say) the message is
+    "<where>: <first line>" instead.
+    """
+    container = without_hydra(cfg)
+    try:
+        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), container))
+    except OmegaConfBaseException as exc:
+        reason = str(exc).splitlines()[0]
+        if where is not None:
+            raise ConvscopeError(f"{where}: {reason}") from exc
+        key = ".".join(part for part in (key_prefix, str(getattr(exc, "full_key", None) or ""))
+                       if part)
+        raise ConvscopeError(f"config {key}: {reason}" if key else f"config {reason}") from exc

@@ -1,0 +1,154 @@
+"""Typed configuration: dataclass schemas for Hydra's ConfigStore.
+
+Hydra composes a DictConfig from configs/*.yaml and command-line overrides; the schemas below make
+Hydra reject unknown keys and wrong types at compose time. `config.convert.to_run_config` turns the
+result into these dataclasses and checks values (config.checks), so library code never reaches into
+a DictConfig.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, List, Optional
+
+from omegaconf import MISSING
+
+DEVICES = ("cpu", "cuda", "auto")
+STREAM_MODES = ("auto", "true", "false")
+EVALUATE_MODES = ("auto", "true", "false")
+REFERENCE_RESAMPLERS = ("soxr_vhq", "soxr_hq", "soxr_mq", "soxr_lq", "polyphase", "fft")
+
+
+@dataclass
+class DataConfig:
+    path: str = "data/sample.wav"
+    sr: int = 16000
+    start: float = 2.0
+    end: Optional[float] = 3.0  # None: to the end of the file
+    mono: bool = True
+    # A folder or glob in `path` is a corpus (convscope.pipeline.corpus); these split its sorted file list
+    shard: int = 0
+    num_shards: int = 1
+
+
+@dataclass
+class LayerConfig:
+    """One layer of the stack. Keys left at None take torch's default for that layer type."""
+
+    type: str = MISSING
+    in_channels: Optional[int] = None  # None: the previous layer's out_channels
+    out_channels: Optional[int] = None
+    kernel_size: Optional[int] = None
+    stride: Optional[int] = None
+    padding: Any = None  # int, or "same"/"valid" for Conv1d
+    output_padding: Optional[int] = None
+    dilation: Optional[int] = None
+    groups: Optional[int] = None
+    bias: Optional[bool] = None
+    padding_mode: Optional[str] = None
+    negative_slope: Optional[float] = None  # LeakyReLU
+    alpha: Optional[float] = None  # ELU
+    # Conv weights: default (torch's seeded random) | linear | nearest | sinc | identity | box;
+    # the kernel math and the geometry each needs are in convscope.stack.inits
+    init: Optional[str] = None
+    sinc_window: Optional[str] = None  # kaiser | hann | blackman | rect
+    sinc_beta: Optional[float] = None  # Kaiser beta
+    sinc_cutoff: Optional[float] = None  # fraction of the input Nyquist, (0, 1]
+    scale_factor: Optional[int] = None  # Upsample
+    mode: Optional[str] = None  # Upsample: nearest | linear | nearest-exact
+
+
+@dataclass
+class ModelConfig:
+    name: str = "custom"
+    layers: List[LayerConfig] = field(default_factory=list)
+
+
+@dataclass
+class PlotsConfig:
+    enabled: bool = True
+    spectrogram: bool = True
+    dpi: int = 100
+    width_inches: float = 12.0
+    max_channels: int = 8  # output channels drawn per layer figure
+    window_ms: float = 32.0  # spectrogram window length (same duration at every rate)
+    # Streamed (long) runs: the spectrogram shows this stretch only, seconds from the segment start
+    spectrogram_start: float = 0.0
+    spectrogram_seconds: float = 10.0
+
+    def spectrogram_channels(self, available: int) -> int:
+        """Output channels the spectrogram figure draws beside the input (at most 3: wider
+        panels stop being readable)."""
+        return min(available, self.max_channels, 3)
+
+
+@dataclass
+class AudioConfig:
+    enabled: bool = True
+    subtype: str = "PCM_16"
+    peak: float = 0.99  # output WAVs are scaled down (never up) so no sample exceeds this
+
+
+@dataclass
+class StreamConfig:
+    """Block-by-block processing of long segments (convscope.pipeline.streamed)."""
+
+    enabled: str = "auto"  # auto: stream segments longer than auto_seconds; true; false
+    block_seconds: float = 1.0  # output seconds per block: small blocks stay in CPU caches
+    # Measured (scripts/bench.py): up to a minute the one-shot path costs < 1 s and ~420 MB and
+    # keeps PCM WAVs with one peak gain, full traces and whole-segment metrics; beyond, its
+    # memory grows ~3 MB per audio second (11 GB per hour) while streaming stays at ~260 MB.
+    auto_seconds: float = 60.0
+    subtype: str = "FLOAT"  # streamed WAVs: float needs no global peak, so no gain is applied
+    # torch threads while streaming (0: torch's default). Per-block ops are small: on a shared
+    # 2-core machine one thread measured 1.5-7x faster than two, which spin-wait on each other.
+    threads: int = 1
+
+
+@dataclass
+class EvaluateConfig:
+    """Compare one output channel with a real resampler (convscope.quality.evaluate)."""
+
+    enabled: str = "auto"  # auto: when the output rate differs from the input rate; true; false
+    channel: int = 0  # output channel compared with the reference
+    reference: str = "soxr_hq"  # librosa.resample res_type
+    edge_ms: float = 20.0  # left out of every metric at both ends, where zero padding shows
+
+
+@dataclass
+class LearnConfig:
+    """Fit the stack to the reference resampler with Adam (convscope.quality.fit, scripts/learn.py)."""
+
+    steps: int = 500
+    lr: float = 0.05
+    waveform_weight: float = 1.0  # error power / reference power (1/SNR)
+    spectral_weight: float = 0.0  # multi-resolution STFT distance (off: ~3x slower per step)
+    fft_sizes: List[int] = field(default_factory=lambda: [256, 1024])
+    progress: bool = True  # tqdm bar on stderr
+
+
+@dataclass
+class SaveConfig:
+    weights: bool = True
+    shapes: bool = True
+
+
+@dataclass
+class RunConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    plots: PlotsConfig = field(default_factory=PlotsConfig)
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    save: SaveConfig = field(default_factory=SaveConfig)
+    stream: StreamConfig = field(default_factory=StreamConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    seed: int = 0
+    device: str = "cpu"
+    report: bool = True  # index.html in the run dir
+
+
+@dataclass
+class LearnRunConfig(RunConfig):
+    """scripts/learn.py's schema (configs/learn.yaml): a run plus the fitting settings."""
+
+    learn: LearnConfig = field(default_factory=LearnConfig)

@@ -1,0 +1,56 @@
+"""Write-then-rename, so an interrupted or failed run never leaves a file that looks finished."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Optional, Sequence
+
+
+@contextmanager
+def atomic_path(final: Path) -> Iterator[Path]:
+    """Yield a temp path beside `final`; rename it to `final` only if the block succeeds.
+
+    The temp name keeps the real suffix because writers such as soundfile and matplotlib
+    pick the format from it.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.stem}.partial{final.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_text(final: Path, text: str) -> None:
+    with atomic_path(final) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def shape_cell(shape: Optional[Sequence[int]]) -> str:
+    """A shape as one CSV cell: 1x3x32000 ('' for none)."""
+    return "" if shape is None else "x".join(str(n) for n in shape)
+
+
+def csv_cell(value: Any) -> str:
+    """None as an empty cell, a shape (list) as 1x3x32000, anything else as str() writes it."""
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        return shape_cell(value)
+    return str(value)
+
+
+def write_csv(path: Path, rows: Iterable[dict], columns: Sequence[str]) -> None:
+    """rows (dicts) as CSV with these columns, written atomically; missing keys are empty."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), restval="")
+    writer.writeheader()
+    writer.writerows({key: csv_cell(value) for key, value in row.items()} for row in rows)
+    write_text(Path(path), buffer.getvalue())

@@ -1,0 +1,182 @@
+"""Everything that looks at a streamed run's samples, each holding a bounded amount of them:
+WAV writers, min/max envelopes for the feature-map plots, and one window of input and
+output for the spectrogram and the evaluate stage."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Iterator, Optional
+
+import numpy as np
+import torch
+
+from convscope.audio.blockio import SegmentSpan, WavWriters
+from convscope.config.schema import RunConfig
+from convscope.pipeline.evaluate import run_evaluation
+from convscope.plots.envelopes import EnvelopeAccumulator, WindowCapture
+from convscope.quality.evaluate import EvaluationPlan
+from convscope.stack.plan import LayerPlan
+from convscope.stack.rates import layer_rates
+
+log = logging.getLogger("convscope")
+
+
+PROGRESS_MIN_SECONDS = 30.0  # shorter segments finish before a progress bar says anything
+
+
+class Consumers:
+    """Everything that looks at the streamed samples, each holding a bounded amount of them."""
+
+    def __init__(self, cfg: RunConfig, out_dir: Path, span: SegmentSpan, plans: list[LayerPlan],
+                 output_rate: int):
+        self.cfg, self.span, self.plans, self.output_rate = cfg, span, plans, output_rate
+        self.rates = layer_rates(plans, span.sample_rate)
+        self.audio_dir = out_dir / "audio"
+        max_bins = int(cfg.plots.width_inches * cfg.plots.dpi)
+        shown = cfg.plots.max_channels
+        # feature-map plots only: one envelope for the input, one per layer (drawn channels only)
+        self.input_envelope = EnvelopeAccumulator(1, span.length, span.sample_rate, max_bins) \
+            if cfg.plots.enabled else None
+        self.envelopes = [EnvelopeAccumulator(min(p.output_shape[1], shown), p.output_shape[-1],
+                                              rate, max_bins) for p, rate in zip(plans, self.rates)
+                          ] if cfg.plots.enabled else []
+        # the output window keeps what the spectrogram draws and the channel the evaluate stage
+        # compares, not all of a wide last layer
+        out_channels = plans[-1].output_shape[1]
+        drawn = list(range(cfg.plots.spectrogram_channels(out_channels)))
+        evaluated = min(cfg.evaluate.channel, out_channels - 1)
+        self.windows = (self._window(list(range(span.channels)), span.length, span.sample_rate),
+                        self._window(drawn + [evaluated] * (evaluated not in drawn),
+                                     plans[-1].output_shape[-1], self.rates[-1]))
+        self.peaks = [0.0, 0.0]  # input, output
+        self.clipped = 0
+        self.subtype = cfg.stream.subtype
+        self.last = len(plans) - 1
+        self.progress = None
+        self._writers: list[WavWriters] = []
+        self._open = ExitStack()  # closes (and cleans up) whatever was opened, even on failure
+
+    def _window(self, channels: list[int], length: int, rate: float) -> WindowCapture:
+        first = min(length, round(self.cfg.plots.spectrogram_start * rate))
+        stop = min(length, first + round(self.cfg.plots.spectrogram_seconds * rate))
+        return WindowCapture(channels, first, stop)
+
+    def __enter__(self) -> "Consumers":
+        if self.cfg.audio.enabled:
+            out = self.plans[-1].output_shape
+            names = [f"layer{self.last}_ch{k}.wav" for k in range(out[1])]
+            self._writers = [
+                # input.wav keeps all loaded channels in one file, as the one-shot path writes it
+                WavWriters([self.audio_dir / "input.wav"], self.span.sample_rate, self.subtype,
+                           self.span.length, channels=self.span.channels),
+                WavWriters([self.audio_dir / name for name in names], self.output_rate,
+                           self.subtype, out[-1])]
+        for writer in self._writers:
+            self._open.enter_context(writer)
+        seconds = self.span.end - self.span.start
+        if seconds >= PROGRESS_MIN_SECONDS:
+            from tqdm import tqdm
+
+            # disable=None: no bar when stderr is not a terminal (logs, sweeps, cluster jobs)
+            self.progress = tqdm(total=round(seconds, 1), unit="s", desc="streaming",
+                                 mininterval=0.5, disable=None,
+                                 bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} audio s "
+                                            "[{elapsed}<{remaining}]")
+        return self
+
+    def __exit__(self, *exc_info) -> bool:
+        if self.progress is not None:
+            self.progress.close()
+        return self._open.__exit__(*exc_info)
+
+    def tap_input(self, blocks: Iterator[np.ndarray], device: torch.device
+                  ) -> Iterator[torch.Tensor]:
+        """Pass input blocks on to the stack, feeding input.wav, its envelope and window."""
+        start = 0
+        for block in blocks:
+            if self.input_envelope is not None:
+                self.input_envelope.add(start, block[:1])
+            self.windows[0].add(start, block)
+            self.peaks[0] = max(self.peaks[0], float(np.abs(block).max()))
+            if self._writers:
+                self._writers[0].write(self._for_wav(block))
+            start += block.shape[-1]
+            yield torch.from_numpy(block)[None].to(device)
+
+    def on_output(self, layer: int, start: int, samples: torch.Tensor) -> None:
+        if layer != self.last:  # intermediate layers only feed the feature-map envelopes
+            if self.envelopes:
+                envelope = self.envelopes[layer]
+                # slice on the device: only the drawn channels cross to the host
+                envelope.add(start, _host(samples[0, : envelope.low.shape[0]]))
+            return
+        block = _host(samples[0])
+        if self.envelopes:
+            self.envelopes[layer].add(start, block[: self.envelopes[layer].low.shape[0]])
+        self.windows[1].add(start, block)
+        self.peaks[1] = max(self.peaks[1], float(np.abs(block).max()))
+        if self._writers:
+            self._writers[1].write(self._for_wav(block))
+        if self.progress is not None:
+            self.progress.update(block.shape[-1] / self.rates[-1])
+
+    def _for_wav(self, block: np.ndarray) -> np.ndarray:
+        if self.subtype in ("FLOAT", "DOUBLE"):
+            return block
+        # PCM can't hold |x| > 1 and no global gain is known yet: clip, and count what was clipped
+        over = np.abs(block) > 1
+        if over.any():
+            self.clipped += int(over.sum())
+            return np.clip(block, -1, 1)
+        return block
+
+    def audio_info(self) -> Optional[dict]:
+        if not self.cfg.audio.enabled:
+            return None
+        files = [w.name for w in self._writers[1].paths]
+        if self.clipped:
+            log.warning("audio: %d samples beyond +-1 were clipped in the %s WAVs; use "
+                        "stream.subtype=FLOAT to keep them", self.clipped, self.subtype)
+        log.info("audio: streamed %s WAVs (%s), gain 1.0 (no global peak scaling); input peak "
+                 "%.4f, output peak %.4f; in %s", self.subtype, self._writers[1].format,
+                 self.peaks[0], self.peaks[1], self.audio_dir)
+        return {"gain": 1.0, "gain_db": 0.0, "output_peak": self.peaks[1], "input_gain": 1.0,
+                "input_peak": self.peaks[0], "subtype": self.subtype,
+                "format": self._writers[1].format, "streamed": True,
+                "clipped_samples": self.clipped,
+                "files": [f"audio/{name}" for name in ["input.wav", *files]]}
+
+    def evaluate(self, plan: EvaluationPlan, out_dir: Path) -> None:
+        """The evaluate stage on the captured window: whole-signal metrics would need it all."""
+        window_in, window_out = self.windows
+        rate = self.span.sample_rate
+        log.info("evaluate: streamed run, metrics over %.3f-%.3f s of the file (the plots window)",
+                 self.span.start + window_in.first / rate, self.span.start + window_in.stop / rate)
+        output = window_out.samples[window_out.channels.index(plan.channel)]
+        run_evaluation(plan, window_in.samples, output, out_dir, self.cfg.audio, self.cfg.plots)
+
+    def write_plots(self, plot_dir: Path) -> None:
+        from convscope.plots.layers import plot_layer, plot_spectrograms
+
+        cfg, span = self.cfg.plots, self.span
+        input_envelope = self.input_envelope.envelopes()[0]
+        for plan, envelope, rate in zip(self.plans, self.envelopes, self.rates):
+            title = (f"layer {plan.index}: {plan.type}  {list(plan.output_shape)} at {rate:g} Hz  "
+                     f"(input {list(span.shape)} at {span.sample_rate} Hz)")
+            plot_layer(plot_dir / f"layer{plan.index}_{plan.type}.png", title, input_envelope,
+                       span.sample_rate, envelope.envelopes(), rate, cfg, plan.output_shape[1])
+        if cfg.spectrogram:
+            window_in, window_out = self.windows
+            drawn = cfg.spectrogram_channels(self.plans[-1].output_shape[1])
+            plot_spectrograms(plot_dir / "spectrogram.png", window_in.samples[0], span.sample_rate,
+                              window_out.samples[:drawn], self.rates[-1], cfg)
+            log.info("spectrogram of %.3f-%.3f s of the segment (plots.spectrogram_start, "
+                     "plots.spectrogram_seconds)", window_in.first / span.sample_rate,
+                     window_in.stop / span.sample_rate)
+        log.info("plots in %s", plot_dir)
+
+
+def _host(samples: torch.Tensor) -> np.ndarray:
+    return samples.to("cpu", torch.float32).numpy()

@@ -1,0 +1,20 @@
+"""What one Hydra job does with its config: a single file, or every file of a corpus."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from convscope.config.schema import RunConfig
+from convscope.pipeline.corpus import is_corpus, run_corpus
+from convscope.pipeline.single import run
+from convscope.report.page import RunCommand
+
+
+def run_job(cfg: RunConfig, out_dir: Path, user_dir: Path,
+            command: Optional[RunCommand] = None) -> None:
+    """A folder or glob in data.path runs each file into its own subfolder; else one run."""
+    if is_corpus(cfg.data.path, user_dir):
+        run_corpus(cfg, out_dir, user_dir, command)
+    else:
+        run(cfg, out_dir, base_dir=user_dir, command=command)

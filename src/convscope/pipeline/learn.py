@@ -1,0 +1,95 @@
+"""Learn stage: fit the stack's weights so an output channel matches a real resampler.
+
+Random kernels give noise-like "upsampled" audio; vocoders (HiFi-GAN, MelGAN) learn theirs. Here
+the target is the evaluate stage's reference (soxr_hq by default) of the loaded audio, and the
+loss is the error power relative to the reference (1/SNR, exactly what the evaluation reports),
+optionally plus a multi-resolution STFT distance (learn.spectral_weight), which keeps pushing on
+images after they stop mattering to the waveform error. `run_learn` writes what a one-shot run
+writes for the learned stack, plus the loss curve, the learned kernels and their frequency
+responses, and metrics before and after.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+
+import torch
+
+from convscope.audio.segment import Segment, load_segment
+from convscope.config.schema import LearnConfig, RunConfig
+from convscope.pipeline.evaluate import write_metrics, write_reference_audio
+from convscope.pipeline.stages import PreparedStack, finish_run, prepare_stack
+from convscope.quality.evaluate import Evaluation, evaluate_output, format_metrics, reference_signal
+from convscope.quality.fit import FitHistory, fit, forward
+from convscope.quality.kernel_views import kernel_views
+from convscope.stack.plan import plan_stack
+from convscope.stack.rates import layer_rates
+from convscope.stack.trace import LayerTrace, pick_device, trace_stack
+
+if TYPE_CHECKING:
+    from convscope.report.page import RunCommand
+
+log = logging.getLogger("convscope")
+
+
+@dataclass(frozen=True)
+class LearnResult:
+    out_dir: Path
+    before: Evaluation
+    after: Evaluation
+    history: FitHistory
+
+
+def run_learn(cfg: RunConfig, learn: LearnConfig, out_dir: Path, base_dir: Optional[Path] = None,
+              command: Optional["RunCommand"] = None) -> LearnResult:
+    out_dir = Path(out_dir)
+    if pick_device(cfg.device).type != "cpu":
+        log.warning("learn: fitting runs on the CPU (device=%s is used by scripts/run.py only); "
+                    "these stacks are small enough that it costs seconds", cfg.device)
+    segment = load_segment(cfg.data, base_dir or Path.cwd())
+    plans = plan_stack(cfg.model.layers, segment.shape)
+    # Learning needs the reference even where `auto` would skip it (a rate-preserving stack).
+    cfg = replace(cfg, evaluate=replace(cfg.evaluate, enabled="true"))
+    prepared = prepare_stack(cfg, segment, plans)
+    plan = prepared.evaluation
+    reference = reference_signal(plan, segment.samples)
+    x = torch.as_tensor(segment.samples[None], dtype=torch.float32)
+    before = evaluate_output(plan, forward(prepared.stack, x)[plan.channel], reference)
+    log.info("%s", format_metrics(before, " before learning"))
+    length = min(plans[-1].output_shape[-1], len(reference))
+    history = fit(prepared.stack, x, reference[:length], plan, learn)
+    traces = trace_stack(prepared.stack, segment.samples[None], torch.device("cpu"))
+    after = evaluate_output(plan, traces[-1].output[0][plan.channel], reference)
+    log.info("%s", format_metrics(after, " after learning"))
+    log.info("learned in %.1f s (%d steps): SNR %.2f -> %.2f dB", history.seconds,
+             learn.steps, before.metrics.snr_db, after.metrics.snr_db)
+    write_learned(out_dir, cfg, segment, prepared, traces, before, after, history, command)
+    return LearnResult(out_dir, before, after, history)
+
+
+def write_learned(out_dir: Path, cfg: RunConfig, segment: Segment, prepared: PreparedStack,
+                  traces: list[LayerTrace], before: Evaluation, after: Evaluation,
+                  history: FitHistory, command: Optional["RunCommand"] = None) -> None:
+    """The usual run outputs for the learned stack, plus the learning's own; then finish_run."""
+    from convscope.pipeline.oneshot import write_audio, write_plots
+    from convscope.plots.quality import plot_kernels, plot_loss, plot_spectrum
+
+    plans, stack = prepared.plans, prepared.stack
+    audio_info = None
+    if cfg.audio.enabled:
+        audio_info = write_audio(out_dir / "audio", segment, traces[-1], prepared.output_rate, cfg)
+        write_reference_audio(out_dir / "audio" / "reference.wav", after, cfg.audio)
+    if cfg.plots.enabled:
+        plot_dir = out_dir / "plots"
+        write_plots(plot_dir, segment, traces, layer_rates(plans, segment.sample_rate), cfg)
+        plot_spectrum(plot_dir / "spectrum.png", after, cfg.plots)
+        plot_spectrum(plot_dir / "spectrum_before.png", before, cfg.plots)
+        plot_loss(plot_dir / "loss.png", history.losses, history.snrs, cfg.plots)
+        plot_kernels(plot_dir / "kernels.png",
+                     kernel_views(plans, stack, segment.sample_rate, after.plan.channel),
+                     cfg.plots)
+    write_metrics(out_dir / "metrics.json", {"before": before.as_json(), "after": after.as_json()})
+    finish_run(cfg, out_dir, segment, prepared, audio_info, command)

@@ -1,0 +1,32 @@
+"""What a run returns: the one-shot RunResult and the StreamedRun."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from convscope.audio.blockio import SegmentSpan
+from convscope.audio.segment import Segment
+from convscope.stack.rows import LayerRow
+from convscope.stack.trace import LayerTrace
+
+
+@dataclass(frozen=True)
+class RunResult:
+    out_dir: Path
+    segment: Segment
+    rows: list[LayerRow]
+    traces: list[LayerTrace]
+    output_rate: int
+    shapes: dict
+
+
+@dataclass(frozen=True)
+class StreamedRun:
+    """What a streamed run returns: like RunResult, without whole-signal traces."""
+
+    out_dir: Path
+    span: SegmentSpan
+    rows: list[LayerRow]
+    output_rate: int
+    shapes: dict

@@ -1,0 +1,1 @@
+"""Every figure convscope draws (matplotlib, Agg backend, saved atomically)."""

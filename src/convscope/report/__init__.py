@@ -1,0 +1,1 @@
+"""Static HTML pages rendered from what is on disk. Never imports torch."""

@@ -1,0 +1,64 @@
+"""Hydra callbacks, registered under `hydra.callbacks` in configs/run.yaml.
+
+This is the one place that touches Hydra's config: each callback reads the paths it needs and
+hands plain values to library code.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Callable
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+log = logging.getLogger("convscope")
+
+
+class SweepReport(Callback):
+    """After a multirun, at the sweep root: summary.csv and summary.png (a row per job), then
+    index.html (a link per job, and to the summary). The sweep dir is scanned once for all three.
+
+    Each step that fails is logged as a warning and the others go on: the jobs' own results are
+    already on disk, so nothing here fails the sweep. Failed jobs are noted for the entry
+    script's `error:` line (convscope.sweep.failures.failed_jobs_message).
+    """
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        write_sweep_report(Path(config.hydra.sweep.dir))
+
+
+def write_sweep_report(sweep_dir: Path) -> None:
+    from convscope.plots.sweep import plot_summary
+    from convscope.sweep.failures import record_failed_jobs
+    from convscope.sweep.index import write_sweep_index
+    from convscope.sweep.summary import scan_sweep, summary_rows, write_summary_csv
+
+    try:
+        jobs = scan_sweep(sweep_dir)
+        rows = summary_rows(jobs)
+    except Exception as exc:
+        _warn("read the jobs", sweep_dir, exc)
+        return
+    record_failed_jobs(sweep_dir, jobs)
+    if _step("write summary.csv", sweep_dir, write_summary_csv, sweep_dir / "summary.csv", rows):
+        log.info("sweep summary: %d jobs in %s", len(rows), sweep_dir / "summary.csv")
+    if rows:
+        _step("write summary.png", sweep_dir, plot_summary, sweep_dir / "summary.png", rows)
+    _step("write index.html", sweep_dir, write_sweep_index, sweep_dir, jobs)
+
+
+def _step(what: str, sweep_dir: Path, action: Callable[..., Any], *args: Any) -> bool:
+    """action(*args); False after a warning: a sweep-level file must not fail a finished sweep."""
+    try:
+        action(*args)
+    except Exception as exc:
+        _warn(what, sweep_dir, exc)
+        return False
+    return True
+
+
+def _warn(what: str, sweep_dir: Path, exc: Exception) -> None:
+    log.warning("sweep report: could not %s in %s (%s: %s)", what, sweep_dir,
+                type(exc).__name__, exc)

@@ -1,0 +1,57 @@
+"""Failed sweep jobs: error.json in a job's dir instead of an exit, and the entry script's
+one `error:` line after the multirun."""
+
+from __future__ import annotations
+
+import json
+import logging
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional
+
+from convscope.errors import ConvscopeError
+from convscope.files import write_text
+from convscope.sweep.summary import SweepJob
+
+log = logging.getLogger("convscope")
+
+
+_failures: list[str] = []  # filled in the launching process by the SweepReport callback
+
+
+def record_failed_jobs(sweep_dir: Path, jobs: list[SweepJob]) -> Optional[str]:
+    """Note the sweep's failed jobs for `failed_jobs_message`; the message, or None if none."""
+    failed = [job for job in jobs if job.status != "ok"]
+    if not failed:
+        return None
+    first = failed[0]
+    message = (f"{len(failed)} of {len(jobs)} sweep jobs failed (job {first.name}: "
+               f"{first.error or first.status}); summary: {Path(sweep_dir) / 'summary.csv'}")
+    _failures.append(message)
+    return message
+
+
+def failed_jobs_message() -> Optional[str]:
+    """After a multirun: what failed, for the entry script's `error:` line; None if nothing."""
+    return _failures[-1] if _failures else None
+
+
+@contextmanager
+def sweep_job_errors_recorded(job_dir: Path) -> Iterator[None]:
+    """In a multirun job, turn bad input into error.json in the job dir instead of an exit, so
+    one bad sweep point doesn't stop the others. Outside a multirun, errors pass through."""
+    try:
+        yield
+    except ConvscopeError as exc:
+        if not _in_multirun():
+            raise
+        message = " ".join(str(exc).split())
+        log.error("error: %s", message)
+        write_text(job_dir / "error.json", json.dumps({"error": message}, indent=2) + "\n")
+
+
+def _in_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN

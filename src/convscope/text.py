@@ -1,0 +1,144 @@
+"""Numbers, vectors and small tables as plain text for the terminal (used by the explainer)."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional, Sequence
+
+import numpy as np
+
+BLANK = "·"  # a position a kernel copy or window does not reach (unlike a computed 0)
+
+
+def fmt_number(value: float, decimals: int = 4) -> str:
+    """Integers without a decimal point, others to at most `decimals` places: 2, 1.1, -0.1235."""
+    value = float(value)
+    if not np.isfinite(value):
+        return str(value)
+    if abs(value - round(value)) < 1e-9:
+        return str(int(round(value)))
+    text = f"{value:.{decimals}f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def fmt_vector(values: Sequence[float] | np.ndarray, max_items: int = 24) -> str:
+    """[1, 2, 3]; long vectors keep their first and last few items around '...'."""
+    values = np.ravel(values)
+    if len(values) > max_items:
+        head = ", ".join(fmt_number(v) for v in values[: max_items - 4])
+        tail = ", ".join(fmt_number(v) for v in values[-3:])
+        return f"[{head}, ..., {tail}]"
+    return "[" + ", ".join(fmt_number(v) for v in values) + "]"
+
+
+def fmt_tensor(array: np.ndarray, width: int = 100) -> str:
+    """A tensor without size-1 batch/channel axes: a vector, or a matrix on one or more lines.
+
+    Bigger tensors (3+ meaningful axes, or more than 64 values) become their shape and a few
+    values, since the point of printing them is the shape.
+    """
+    array = np.asarray(array)
+    squeezed = _drop_batch_and_channel(array) if array.ndim >= 3 else array
+    if squeezed.ndim <= 1:
+        return fmt_vector(squeezed)
+    if squeezed.ndim > 2 or squeezed.size > 64:
+        return f"shape {fmt_shape(array.shape)}, values {fmt_vector(array.ravel(), 8)}"
+    rows = [fmt_vector(row) for row in squeezed]
+    one_line = "[" + ", ".join(rows) + "]"
+    if len(one_line) <= width:
+        return one_line
+    return "[" + (",\n ").join(rows) + "]"
+
+
+def fmt_shape(shape: Sequence[int]) -> str:
+    """(1, 2, 3), and (2,) for one axis, as Python prints shapes."""
+    inner = ", ".join(str(int(n)) for n in shape)
+    return f"({inner},)" if len(shape) == 1 else f"({inner})"
+
+
+def fmt_operand(value: float) -> str:
+    """A number as one operand of a printed sum or product: negatives in parentheses."""
+    text = fmt_number(value)
+    return f"({text})" if text.startswith("-") else text
+
+
+def indent(text: str, prefix: str) -> str:
+    """Indent every line after the first by prefix's width, so multi-line values line up."""
+    return text.replace("\n", "\n" + " " * len(prefix))
+
+
+def table(column_labels: Sequence[str], rows: Sequence[tuple[str, Sequence[str]]]) -> list[str]:
+    """Right-aligned columns under a header, row labels left-aligned; returns the lines."""
+    cells = [list(column_labels)] + [list(values) for _, values in rows]
+    widths = [max(len(row[c]) for row in cells) for c in range(len(column_labels))]
+    labels = [""] + [label for label, _ in rows]
+    label_width = max(len(label) for label in labels)
+    return [f"{label:<{label_width}}  " + " ".join(f"{cell:>{w}}" for cell, w in zip(row, widths))
+            for label, row in zip(labels, cells)]
+
+
+def cells(values: np.ndarray, reached: np.ndarray | None = None) -> list[str]:
+    """One text cell per value; unreached positions show BLANK."""
+    if reached is None:
+        reached = np.ones(len(values), dtype=bool)
+    return [fmt_number(v) if r else BLANK for v, r in zip(values, reached)]
+
+
+def grid_lines(values: np.ndarray, reached: np.ndarray | None = None) -> list[str]:
+    """A 2D array as right-aligned rows of cells (unreached cells BLANK)."""
+    if reached is None:
+        reached = np.ones(values.shape, dtype=bool)
+    text = [cells(row, mask) for row, mask in zip(values, reached)]
+    width = max(len(cell) for row in text for cell in row)
+    return [" ".join(f"{cell:>{width}}" for cell in row) for row in text]
+
+
+def side_by_side(blocks: Sequence[tuple[str, list[str]]], gap: int = 4) -> list[str]:
+    """Place titled blocks of lines next to each other."""
+    widths = [max([len(title)] + [len(line) for line in lines]) for title, lines in blocks]
+    height = max(len(lines) for _, lines in blocks)
+    out = ["".join(f"{title:<{w}}" + " " * gap for (title, _), w in zip(blocks, widths)).rstrip()]
+    for r in range(height):
+        parts = [(lines[r] if r < len(lines) else "") for _, lines in blocks]
+        out.append("".join(f"{p:<{w}}" + " " * gap for p, w in zip(parts, widths)).rstrip())
+    return out
+
+
+def _drop_batch_and_channel(array: np.ndarray) -> np.ndarray:
+    """(1, 1, L) -> (L,), (1, C, L) -> (C, L), (1, 1, H, W) -> (H, W): keep the spatial axes."""
+    for _ in range(2):
+        if array.shape[0] == 1 and array.ndim > 1:
+            array = array[0]
+    return array
+
+
+TABLE_HEADER = ("#", "type", "weight", "bias", "params", "MACs", "input", "output")
+
+
+def row_cells(row: Any) -> tuple[str, ...]:
+    """One layer's cells under TABLE_HEADER (a LayerRow, or its shapes.json dict)."""
+    r = _row_dict(row)
+    return (str(r["index"]), r["type"], shape_text(r["weight_shape"]),
+            shape_text(r["bias_shape"]), f"{r['params']:,}", f"{r['macs']:,}",
+            shape_text(r["input_shape"]), shape_text(r["output_shape"]))
+
+
+def format_table(rows: Sequence[Any]) -> str:
+    """A fixed-width table for the log, then each layer's length formula with its numbers."""
+    header = TABLE_HEADER
+    body = [row_cells(r) for r in rows]
+    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip()
+             for line in [header, *body]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines += [f"layer {r['index']} {r['type']}: {r['formula']}" for r in map(_row_dict, rows)]
+    return "\n".join(lines)
+
+
+def _row_dict(row: Any) -> Mapping:
+    """A table row as its shapes.json dict: LayerRow (stack/, which imports torch) has as_json()."""
+    return row if isinstance(row, Mapping) else row.as_json()
+
+
+def shape_text(shape: Optional[Sequence[int]]) -> str:
+    """[1,3,32000] as the log table, the report and the sweep index write shapes; - for none."""
+    return "-" if shape is None else "[" + ",".join(str(n) for n in shape) + "]"
