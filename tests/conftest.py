@@ -1,16 +1,14 @@
-"""Shared fixtures: the repo root, WAV factories and a runner for the entry scripts."""
+"""Shared fixtures: the repo root and WAV factories (plain helpers: tests/helpers.py)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.helpers import REPO
 
 
 @pytest.fixture(scope="session")
@@ -33,9 +31,3 @@ def make_wav(tmp_path):
         return path
 
     return make
-
-
-def run_script(script: str, *overrides: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    """Run scripts/<script> as a user would, capturing its output."""
-    return subprocess.run([sys.executable, str(REPO / "scripts" / script), *overrides], cwd=cwd,
-                          capture_output=True, text=True, timeout=300)

@@ -11,12 +11,12 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import REPO
 from convscope.audio.segment import load_segment
 from convscope.config.schema import DataConfig, LayerConfig
 from convscope.quality.evaluate import EvaluationPlan, reference_signal
 from convscope.stack.plan import plan_stack
 from convscope.stack.rows import count_macs
+from tests.helpers import REPO
 
 
 @pytest.mark.parametrize("sr,start,end,mono", [(16000, 2.0, 3.0, True), (22050, 0.3, None, True),

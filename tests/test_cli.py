@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from conftest import REPO, run_script
+from tests.helpers import REPO, run_script
 
 
 def shapes(run_dir):

@@ -6,12 +6,12 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
 
-from conftest import REPO
 from convscope.config.convert import register_configs, to_dataclass, to_learn_config, to_run_config
 from convscope.config.schema import LearnConfig
 from convscope.errors import ConvscopeError
 from convscope.pipeline.single import run
 from convscope.stack.plan import plan_stack
+from tests.helpers import REPO
 
 
 def compose_run(*overrides: str, hydra_config: bool = False):

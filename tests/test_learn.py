@@ -11,7 +11,6 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import HydraException
 
-from conftest import REPO, run_script
 from convscope.audio.segment import load_segment
 from convscope.config.convert import register_configs, to_learn_config, to_run_config
 from convscope.config.presets import model_preset
@@ -21,6 +20,7 @@ from convscope.pipeline.learn import run_learn
 from convscope.quality.evaluate import plan_evaluation, reference_signal
 from convscope.quality.fit import fit
 from convscope.stack.run_model import run_model
+from tests.helpers import REPO, run_script
 
 SHORT_SPEECH = DataConfig(path="data/speech.wav", sr=16000, start=0.5, end=1.0)
 TINY = LearnConfig(steps=40, lr=0.05, progress=False)

@@ -8,10 +8,10 @@ import pytest
 import soundfile
 import torch
 
-from conftest import REPO
 from convscope.config.schema import LayerConfig, ModelConfig, RunConfig
 from convscope.pipeline.single import run
 from convscope.plots.envelopes import minmax_envelope
+from tests.helpers import REPO
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,6 @@ from urllib.parse import unquote, urlparse
 import pytest
 from hydra import compose, initialize_config_dir
 
-from conftest import REPO, run_script
 from convscope.config.convert import register_configs, to_run_config
 from convscope.config.schema import RunConfig
 from convscope.pipeline.results import RunResult
@@ -30,6 +29,7 @@ from convscope.pipeline.single import run
 from convscope.report.page import RunCommand, refresh_report
 from convscope.sweep.index import write_sweep_index
 from convscope.text import shape_text
+from tests.helpers import REPO, run_script
 
 # If a page ever runs this, window.pwned is set and the title changes: the browser test checks both.
 SCRIPT_PATH = "a<script>window.pwned=1;document.title='pwned'</script>.wav"

@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import soundfile
 
-from conftest import REPO
+from tests.helpers import REPO
 
 
 def test_script_reproduces_the_committed_sample(tmp_path):

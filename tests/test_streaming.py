@@ -13,7 +13,6 @@ import soundfile
 import torch
 from omegaconf import OmegaConf
 
-from conftest import REPO
 from convscope.audio.blockio import audio_blocks, segment_span
 from convscope.config.convert import to_run_config
 from convscope.config.schema import (
@@ -30,6 +29,7 @@ from convscope.plots.envelopes import EnvelopeAccumulator, minmax_envelope
 from convscope.stack.build import build_stack
 from convscope.stack.plan import plan_stack
 from convscope.stack.streaming import layer_rules, stream_forward, unsupported_reason
+from tests.helpers import REPO
 
 T = "ConvTranspose1d"
 REFERENCE = [

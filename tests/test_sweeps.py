@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import soundfile
 
-from conftest import run_script
 from convscope.sweep.callbacks import write_sweep_report
 from convscope.sweep.summary import scan_sweep, summarize_sweep
+from tests.helpers import run_script
 
 pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
 pytest.importorskip("hydra_plugins.hydra_submitit_launcher")

@@ -1,0 +1,1 @@
+"""convscope's tests: a package, so helpers import as tests.helpers."""
