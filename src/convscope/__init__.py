@@ -1,3 +1,51 @@
-"""convscope: see what Conv1d and ConvTranspose1d do to real audio."""
+"""convscope: see what torch.nn.Conv1d and ConvTranspose1d do to real audio.
 
-__version__ = "0.1.0"
+    import convscope
+    d = convscope.describe(model, torch.randn(1, 80, 32), sample_rate=22050 / 256)
+    print(d)                    # the table the CLI prints; d.rows, d.to_dict(), HTML in Jupyter
+    convscope.formula(nn.ConvTranspose1d(2, 3, 5, stride=2, padding=2, output_padding=1), 16000)
+    r = convscope.run(["model=sinc_x2", "data=speech"])   # the pipeline; renders inline
+    convscope.explain("tconv1d_stride")                  # the explainer's walkthrough
+
+Names are imported on first use, so `import convscope` loads neither torch's heavier corners,
+matplotlib nor Hydra.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.2.0"
+
+# public name -> the module that defines it (imported on first use: PEP 562)
+_EXPORTS = {
+    "describe": "convscope.stack.describe",
+    "Description": "convscope.stack.describe",
+    "LayerRow": "convscope.stack.describe",
+    "formula": "convscope.stack.describe",
+    "run": "convscope.api",
+    "RunReport": "convscope.api",
+    "explain": "convscope.explainer.api",
+    "ConvscopeError": "convscope.errors",
+}
+
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:  # for type checkers and IDEs only; at run time __getattr__ imports lazily
+    from convscope.api import RunReport, run
+    from convscope.errors import ConvscopeError
+    from convscope.explainer.api import explain
+    from convscope.stack.describe import Description, LayerRow, describe, formula
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'convscope' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
