@@ -8,25 +8,7 @@
 Exit status: 0, 1 if an example does not match, 2 on bad input (one `error:` line on stderr).
 """
 
-from pathlib import Path
-
-import hydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
-
-from convscope.cli import reports_errors, run_entry
-from convscope.explainer.explain import explain, register_explain_schema, to_explain_config
-
-register_explain_schema()
-
-
-@hydra.main(version_base="1.3", config_path="../configs", config_name="explain")
-@reports_errors
-def main(cfg: DictConfig) -> None:
-    status = explain(to_explain_config(cfg), Path(HydraConfig.get().runtime.output_dir))
-    if status:
-        raise SystemExit(status)
-
+from convscope.commands import explain_main
 
 if __name__ == "__main__":
-    run_entry(main)
+    explain_main()

@@ -24,7 +24,7 @@ def compose_run(*overrides: str, hydra_config: bool = False):
 def test_default_is_the_reference_example():
     cfg = to_run_config(compose_run())
     assert (cfg.data.path, cfg.data.sr, cfg.data.start, cfg.data.end, cfg.data.mono) == \
-        ("data/sample.wav", 16000, 2.0, 3.0, True)
+        (str(REPO / "data" / "sample.wav"), 16000, 2.0, 3.0, True)  # the bundled clip, absolute
     assert [layer.type for layer in cfg.model.layers] == ["ConvTranspose1d"] * 2
     plans = plan_stack(cfg.model.layers, (1, 1, 16000))
     assert plans[-1].output_shape == (1, 3, 32000)

@@ -74,7 +74,8 @@ def test_run_learn_writes_before_after_metrics_weights_and_plots(tmp_path):
 
 def test_learn_config_reuses_the_run_groups_and_checks_its_own_keys():
     run_cfg, learn = to_learn_config(compose_learn())
-    assert run_cfg.data.path == "data/speech.wav" and run_cfg.model.name == "seed_example"
+    assert run_cfg.data.path == str(REPO / "data" / "speech.wav")  # the bundled clip, absolute
+    assert run_cfg.model.name == "seed_example"
     assert learn.steps == 500 and learn.spectral_weight == 0.0
     run_cfg, learn = to_learn_config(compose_learn("model=hifigan_style", "learn.steps=5"))
     assert run_cfg.model.name == "hifigan_style" and learn.steps == 5

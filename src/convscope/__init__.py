@@ -33,10 +33,10 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # for type checkers and IDEs only; at run time __getattr__ imports lazily
-    from convscope.api import RunReport, run
-    from convscope.errors import ConvscopeError
-    from convscope.explainer.api import explain
-    from convscope.stack.describe import Description, LayerRow, describe, formula
+    from convscope.api import RunReport, run  # noqa: F401
+    from convscope.errors import ConvscopeError  # noqa: F401
+    from convscope.explainer.api import explain  # noqa: F401
+    from convscope.stack.describe import Description, LayerRow, describe, formula  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

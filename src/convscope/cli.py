@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import functools
 import os
+import shlex
 import sys
-from typing import Any, Callable, NoReturn, TypeVar
+from typing import Any, Callable, NoReturn, Optional, Sequence, TypeVar
 
 from convscope.errors import ConvscopeError
 
@@ -88,4 +89,41 @@ def run_entry(hydra_main: Callable[[], Any]) -> None:
     except (HydraException, OmegaConfBaseException) as exc:
         if show_traceback:
             raise
-        fail(describe_config_error(exc))
+        fail(unparsable_override_hint(sys.argv[1:]) or describe_config_error(exc))
+
+
+def unparsable_override_hint(args: Sequence[str]) -> Optional[str]:
+    """For the first override Hydra's grammar rejects, what it said and the quoted form that works.
+
+    Paths with parentheses, or with `~` and a space, are common in file names but are grammar
+    in Hydra's override language; a double-quoted value is taken literally (convscope expands `~`
+    itself).
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser  # Hydra: lazy, as above
+    from hydra.errors import HydraException
+
+    parser = OverridesParser.create()
+    for arg in args:
+        if arg.startswith("-") or "=" not in arg:
+            continue
+        try:
+            parser.parse_override(arg)
+        except HydraException as exc:  # the grammar's errors are plain HydraExceptions
+            key, value = arg.split("=", 1)
+            reason = " ".join(str(exc).split()).split(" See https://")[0]
+            escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+            return (f"{key}: Hydra cannot parse {arg!r} ({reason}); quote the value: "
+                    f"{shlex.quote(f'{key}={chr(34)}{escaped}{chr(34)}')}")
+    return None
+
+
+def model_label(name: str, overrides: Sequence[str]) -> str:
+    """The model as the log and the report name it: the preset's name, unless the command line
+    replaced its layers (model.layers=[...], shown as typed) or changed some of them."""
+    plain = [override.lstrip("+~") for override in overrides]
+    if any(override.startswith("model.name=") for override in plain):
+        return name  # the user named it
+    if any(override.startswith("model.layers=") for override in plain):
+        return "inline " + next(o for o in plain if o.startswith("model.layers="))
+    changed = [override for override in plain if override.startswith("model.layers.")]
+    return f"{name} with {' '.join(changed)}" if changed else name

@@ -10,14 +10,22 @@ from omegaconf.errors import OmegaConfBaseException
 from convscope.config.checks import check_learn, check_values
 from convscope.config.schema import LearnConfig, LearnRunConfig, RunConfig
 from convscope.errors import ConvscopeError
+from convscope.resources import bundled
 
 
 def register_configs() -> None:
     """Put the schemas in Hydra's ConfigStore; configs/run.yaml and learn.yaml list theirs first."""
-    from hydra.core.config_store import ConfigStore
+    from hydra.core.config_store import ConfigStore  # Hydra only where configs are composed
 
+    register_resolvers()
     ConfigStore.instance().store(name="run_schema", node=RunConfig)
     ConfigStore.instance().store(name="learn_schema", node=LearnRunConfig)
+
+
+def register_resolvers() -> None:
+    """${bundled:sample.wav} in configs/data/*.yaml: the absolute path of a clip convscope ships,
+    so the presets work from any directory and from an installed package."""
+    OmegaConf.register_new_resolver("bundled", bundled, replace=True)
 
 
 def to_run_config(cfg: DictConfig | dict) -> RunConfig:

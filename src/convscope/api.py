@@ -1,0 +1,188 @@
+"""convscope.run: the pipeline from Python (a notebook, a REPL), with the CLI's configs and overrides.
+
+    r = convscope.run(["model=sinc_x2", "data=speech"])
+    r.shapes["output"]              # what shapes.json holds
+    r                               # in Jupyter: the layer table, every plot and audio players
+
+The run dir is the same as `convscope-run` (scripts/run.py) writes for the same overrides, its
+files are what RunReport shows: it reads the run dir, as the report page does.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Iterator, Optional, Sequence
+
+from omegaconf import OmegaConf
+
+from convscope.cli import describe_config_error, model_label, unparsable_override_hint
+from convscope.config.convert import register_configs, to_run_config
+from convscope.errors import ConvscopeError
+from convscope.files import write_text
+from convscope.pipeline.jobs import run_job
+from convscope.report.html import text
+from convscope.report.page import RunCommand, layers_html, ordered_wavs, wav_label
+from convscope.resources import configs_dir
+from convscope.text import format_table, shape_text
+
+log = logging.getLogger("convscope")
+LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"  # Hydra's job log format
+MAX_EMBEDDED_BYTES = 8_000_000  # larger WAVs are linked, not inlined into the notebook
+
+
+def run(overrides: Optional[Sequence[str]] = None, *, out_dir: Optional[str | Path] = None
+        ) -> "RunReport":
+    """Run the pipeline with `overrides` (as on the command line: ["model=sinc_x2",
+    "data.start=0"]) into `out_dir` (default: outputs/<date>/<time> under the current directory,
+    as the CLI). Relative data paths resolve against the current directory. Bad input raises
+    ConvscopeError with the CLI's one-line message."""
+    overrides = [str(o) for o in (overrides or [])]
+    cfg = _compose(overrides)
+    run_cfg = to_run_config(cfg)
+    run_cfg.model.name = model_label(run_cfg.model.name, overrides)
+    user_dir = Path.cwd()
+    out = _new_run_dir(Path(out_dir) if out_dir is not None else None, user_dir)
+    _save_config(out, cfg, overrides)
+    command = RunCommand(argv=("convscope.run", *overrides), overrides=tuple(overrides),
+                         cwd=str(user_dir))
+    with _logged_to(out / "run.log"):
+        run_job(run_cfg, out, user_dir, command)
+    return RunReport(out)
+
+
+def _compose(overrides: list[str]):
+    from hydra import compose, initialize_config_dir  # Hydra only when a run is composed
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    register_configs()
+    try:
+        with initialize_config_dir(config_dir=str(configs_dir()), version_base="1.3",
+                                   job_name="run"):
+            return compose(config_name="run", overrides=overrides)
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise ConvscopeError(unparsable_override_hint(overrides) or describe_config_error(exc)
+                             ) from exc
+
+
+def _new_run_dir(requested: Optional[Path], user_dir: Path) -> Path:
+    """`requested`, unless it already holds a finished run; else a new outputs/<date>/<time>."""
+    if requested is not None:
+        if (requested / "shapes.json").exists():
+            raise ConvscopeError(f"out_dir: {requested} already holds a run (shapes.json); "
+                                 "choose another folder")
+        requested.mkdir(parents=True, exist_ok=True)
+        return requested
+    now = datetime.now()
+    base = user_dir / "outputs" / now.strftime("%Y-%m-%d") / now.strftime("%H-%M-%S")
+    candidate, n = base, 0
+    while True:  # two runs in one second get -1, -2, ...: never one dir for two runs
+        try:
+            candidate.mkdir(parents=True)
+            return candidate
+        except FileExistsError:
+            n += 1
+            candidate = base.with_name(f"{base.name}-{n}")
+
+
+def _save_config(out: Path, cfg, overrides: list[str]) -> None:
+    """.hydra/config.yaml and overrides.yaml, as a CLI run leaves them (the report links them)."""
+    write_text(out / ".hydra" / "config.yaml", OmegaConf.to_yaml(cfg))
+    write_text(out / ".hydra" / "overrides.yaml", OmegaConf.to_yaml(OmegaConf.create(overrides)))
+
+
+@contextmanager
+def _logged_to(path: Path) -> Iterator[None]:
+    """The run's log lines also go to run.log in the run dir, as under Hydra."""
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    previous_level = log.level
+    log.addHandler(handler)
+    if log.getEffectiveLevel() > logging.INFO:
+        log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+        log.setLevel(previous_level)
+
+
+class RunReport:
+    """A finished run dir, read from disk: shapes, metrics, plots and WAVs; renders in Jupyter."""
+
+    def __init__(self, out_dir: Path):
+        self.out_dir = Path(out_dir)
+
+    def _json(self, name: str) -> Optional[dict]:
+        path = self.out_dir / name
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+    @property
+    def shapes(self) -> Optional[dict]:
+        """shapes.json (None for a corpus, whose files each have their own run dir)."""
+        return self._json("shapes.json")
+
+    @property
+    def metrics(self) -> Optional[dict]:
+        return self._json("metrics.json")
+
+    @property
+    def rows(self) -> list[dict]:
+        return (self.shapes or {}).get("layers", [])
+
+    @property
+    def plots(self) -> list[Path]:
+        return sorted((self.out_dir / "plots").glob("*.png"))
+
+    @property
+    def audio(self) -> list[Path]:
+        shapes = self.shapes or {}
+        return ordered_wavs(self.out_dir / "audio", (shapes.get("audio") or {}).get("files", []))
+
+    @property
+    def page(self) -> Path:
+        return self.out_dir / "index.html"
+
+    def __str__(self) -> str:
+        shapes = self.shapes
+        if shapes is None:
+            return f"convscope run (corpus) in {self.out_dir}: see summary.csv"
+        out = shapes["output"]
+        return (f"convscope run in {self.out_dir}\n{format_table(shapes['layers'])}\n"
+                f"output {shape_text(out['shape'])} at {out['sample_rate']} Hz")
+
+    def __repr__(self) -> str:
+        return f"RunReport({str(self.out_dir)!r})"
+
+    def _repr_html_(self) -> str:
+        shapes = self.shapes
+        head = (f"<p><b>convscope run</b> in <code>{text(self.out_dir)}</code> · "
+                f"report page: <code>{text(self.page)}</code></p>")
+        if shapes is None:
+            return head + "<p>A corpus: every file has its own run dir (summary.csv).</p>"
+        players = "".join(self._player(path) for path in self.audio)
+        images = "".join(f'<figure style="margin:0.5em 0"><img style="max-width:100%" '
+                         f'src="data:image/png;base64,{_b64(path)}" alt="{text(path.name)}">'
+                         f"<figcaption>{text(path.name)}</figcaption></figure>"
+                         for path in self.plots)
+        return (head + layers_html(shapes["layers"], shapes["output"]) +
+                (f"<h4>Listen</h4>{players}" if players else "") + images)
+
+    def _player(self, path: Path) -> str:
+        # An <audio> element plays the WAV's samples as written: unlike IPython.display.Audio
+        # (normalize=True), nothing rescales quiet outputs, so levels compare honestly.
+        label = text(wav_label(path.name))
+        if path.stat().st_size > MAX_EMBEDDED_BYTES:
+            return f"<p>{label}: <code>{text(path)}</code> (too large to inline)</p>"
+        return (f'<div>{label}<br><audio controls src="data:audio/wav;base64,{_b64(path)}">'
+                f"</audio></div>")
+
+
+def _b64(path: Path) -> str:
+    return base64.b64encode(path.read_bytes()).decode("ascii")

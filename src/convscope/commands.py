@@ -1,0 +1,87 @@
+"""The console commands: convscope-run, convscope-explain, convscope-learn.
+
+pip installs them (pyproject's [project.scripts]); scripts/run.py, explain.py and learn.py are
+thin wrappers around the same functions, for a checkout. Each is a `@hydra.main` over the configs
+convscope ships (convscope.resources.configs_dir), so they work from any directory. Everything a
+job does is a plain library call; this module only turns Hydra's config and runtime into typed
+values, and bad input into one `error:` line and exit status 2 (convscope.cli).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from convscope.cli import fail, model_label, reports_errors, run_entry
+from convscope.config.convert import register_configs, to_learn_config, to_run_config
+from convscope.explainer.explain import explain, register_explain_schema, to_explain_config
+from convscope.pipeline.jobs import run_job
+from convscope.pipeline.learn import run_learn
+from convscope.report.page import RunCommand
+from convscope.resources import configs_dir
+from convscope.sweep.failures import failed_jobs_message, sweep_job_errors_recorded
+
+CONFIG_PATH = str(configs_dir())
+register_configs()
+register_explain_schema()
+
+
+def _command() -> tuple[RunCommand, Path, Path]:
+    """The command as typed, where the user ran it, and this job's run dir.
+
+    Launchers (joblib, submitit) may start jobs elsewhere; relative data paths are relative to
+    the directory the user ran from (Hydra's runtime.cwd).
+    """
+    hydra_cfg = HydraConfig.get()
+    user_dir = Path(hydra_cfg.runtime.cwd)
+    command = RunCommand(argv=tuple(sys.argv), overrides=tuple(hydra_cfg.overrides.task),
+                         cwd=str(user_dir))
+    return command, user_dir, Path(hydra_cfg.runtime.output_dir)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="run")
+@reports_errors
+def _run_job(cfg: DictConfig) -> None:
+    command, user_dir, out_dir = _command()
+    run_cfg = to_run_config(cfg)
+    run_cfg.model.name = model_label(run_cfg.model.name, command.overrides)
+    with sweep_job_errors_recorded(out_dir):  # -m: a bad sweep point must not stop the others
+        run_job(run_cfg, out_dir, user_dir, command)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="learn")
+@reports_errors
+def _learn_job(cfg: DictConfig) -> None:
+    command, user_dir, out_dir = _command()
+    run_cfg, learn_cfg = to_learn_config(cfg)
+    run_cfg.model.name = model_label(run_cfg.model.name, command.overrides)
+    run_learn(run_cfg, learn_cfg, out_dir, user_dir, command)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="explain")
+@reports_errors
+def _explain_job(cfg: DictConfig) -> None:
+    status = explain(to_explain_config(cfg), Path(HydraConfig.get().runtime.output_dir))
+    if status:
+        raise SystemExit(status)
+
+
+def run_main() -> None:
+    """convscope-run: the configured stack on an audio segment (or every file of a corpus)."""
+    run_entry(_run_job)
+    if failed_jobs_message():  # a multirun whose summary lists failed jobs
+        fail(failed_jobs_message())
+
+
+def learn_main() -> None:
+    """convscope-learn: fit the stack's weights to soxr's resampling of the same audio."""
+    run_entry(_learn_job)
+
+
+def explain_main() -> None:
+    """convscope-explain: the tutorials' worked examples against torch, or one step by step."""
+    run_entry(_explain_job)

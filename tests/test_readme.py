@@ -1,0 +1,197 @@
+"""Every command the README shows works exactly as typed.
+
+Each line of a ```bash block (backslash continuations joined) is a command. Most run verbatim in
+a sandbox: a fresh directory with scripts/ linked to the checkout's, its own data/ and docs/, a
+HOME holding the music files the examples name, and the venv's bin/ first on PATH, as after
+`. .venv/bin/activate`. A few are too heavy for `make test` (an hour of audio, a fresh install from
+the package index, a SLURM sweep, make itself); those are checked verbatim short of the heavy
+work, as EXPENSIVE says, and run for real with `pytest -m slow tests/test_readme.py`. Lines that
+start with `$ ` in plain blocks run too, and must print the error line the README shows.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from tests.helpers import REPO
+
+README = (REPO / "README.md").read_text(encoding="utf-8")
+BIN = Path(sys.executable).parent
+
+# command prefix -> how the fast suite checks it (the slow marker runs every command for real)
+EXPENSIVE = {
+    "make ": "make -n: the target exists and its recipe parses (make test is what CI runs)",
+    "python3 -m venv /tmp/convscope-env": "slow only: tests/test_install.py installs the wheel",
+    "/tmp/convscope-env/bin/pip install": "slow only: downloads every dependency",
+    "cd /tmp && /tmp/convscope-env/bin/convscope-run": "slow only: needs the install above",
+    "python scripts/make_long_audio.py --seconds 3600": "slow only: writes 115 MB",
+    "python scripts/run.py data.path=/tmp/hour.wav": "compose: writes 1.6 GB of WAVs",
+    "python scripts/run.py -m hydra/launcher=submitit_slurm": "compose: no SLURM here",
+    "python scripts/run.py -m hydra/launcher=submitit_local": "compose: test_sweeps runs it",
+}
+
+
+def fenced_blocks(markdown: str) -> list[tuple[str, list[str]]]:
+    """(info string, lines) of every ``` block, in order."""
+    blocks, current, info = [], None, ""
+    for line in markdown.splitlines():
+        if line.startswith("```"):
+            if current is None:
+                current, info = [], line[3:].strip()
+            else:
+                blocks.append((info, current))
+                current = None
+        elif current is not None:
+            current.append(line)
+    return blocks
+
+
+def bash_commands(markdown: str) -> list[str]:
+    """Every line of the bash blocks, and every command quoted inline in the prose."""
+    commands = []
+    for info, lines in fenced_blocks(markdown):
+        if info == "bash":
+            for line in "\n".join(lines).replace("\\\n", " ").splitlines():
+                line = line.strip()
+                if line and not line.startswith("#"):
+                    commands.append(_strip_comment(line))
+    prose = re.sub(r"```.*?```", "", markdown, flags=re.S)
+    commands += re.findall(r"`((?:python3? scripts/|convscope-|make )[^`*]*)`", prose)  # not convscope-*
+    return list(dict.fromkeys(" ".join(c.split()) for c in commands))
+
+
+def _strip_comment(line: str) -> str:
+    """`cmd args   # what it does` -> `cmd args`; a # inside quotes stays."""
+    for match in re.finditer(r"\s#", line):
+        try:
+            shlex.split(line[: match.start()])
+        except ValueError:  # unbalanced quotes before it: this # is inside a quoted argument
+            continue
+        return line[: match.start()].rstrip()
+    return line
+
+
+def error_examples(markdown: str) -> list[tuple[str, str]]:
+    """`$ command` lines of plain blocks, each with the line printed under it."""
+    examples = []
+    for info, lines in fenced_blocks(markdown):
+        if info == "":
+            examples += [(line[2:], expected) for line, expected in zip(lines, lines[1:])
+                         if line.startswith("$ ")]
+    return examples
+
+
+def mode(command: str) -> str:
+    return next((why for prefix, why in EXPENSIVE.items() if command.startswith(prefix)), "run")
+
+
+COMMANDS = bash_commands(README)
+BENCH_QUALITY = "python scripts/bench_quality.py --write docs/quality.md"
+
+
+def test_the_readme_has_the_commands_a_new_user_needs():
+    assert "make demo" in COMMANDS and "make test" in COMMANDS
+    assert ". .venv/bin/activate" in COMMANDS
+    assert any(c.startswith("convscope-run") for c in COMMANDS)
+    assert len(COMMANDS) >= 25
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory) -> Path:
+    """Where the commands run: scripts/ of the checkout, copies of data/, an empty docs/, and a
+    HOME with ~/music/song.flac (31 s, stereo 44.1 kHz) and ~/music/take (1).wav."""
+    root = tmp_path_factory.mktemp("readme")
+    (root / "scripts").symlink_to(REPO / "scripts")
+    shutil.copytree(REPO / "data", root / "data")
+    shutil.copy(REPO / "data" / "sample.wav", root / "data" / "sample copy.wav")
+    (root / "docs").mkdir()
+    music = root / "home" / "music"
+    music.mkdir(parents=True)
+    t = np.arange(int(32 * 44100)) / 44100
+    stereo = 0.3 * np.stack([np.sin(2 * np.pi * 440 * t), np.sin(2 * np.pi * 660 * t)], axis=1)
+    soundfile.write(str(music / "song.flac"), stereo, 44100, format="FLAC")
+    shutil.copy(REPO / "data" / "speech.wav", music / "take (1).wav")
+    return root
+
+
+def run_in(sandbox: Path, command: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = dict(os.environ, HOME=str(sandbox / "home"), PATH=f"{BIN}:{os.environ['PATH']}",
+               VIRTUAL_ENV=str(BIN.parent))
+    return subprocess.run(["bash", "-c", command], cwd=sandbox, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def compose_only(command: str) -> None:
+    """Parse the command's overrides as Hydra would (sweeps: their first point) and compose them
+    with the configs, hydra/launcher groups included, then check the values."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from convscope.config.convert import register_configs, to_run_config
+    from convscope.resources import configs_dir
+
+    args = [a for a in shlex.split(command)[2:] if a != "-m"]
+    overrides = []
+    for override in OverridesParser.create().parse_overrides(args):
+        value = next(iter(override.sweep_string_iterator())) if override.is_sweep_override() \
+            else override.get_value_element_as_str()
+        overrides.append(f"{override.get_key_element()}={value}")
+    register_configs()
+    with initialize_config_dir(config_dir=str(configs_dir()), version_base="1.3"):
+        cfg = compose("run", overrides=overrides, return_hydra_config=True)
+    to_run_config(cfg)
+
+
+@pytest.mark.parametrize("command", [c for c in COMMANDS if c != BENCH_QUALITY])
+def test_readme_command_works_as_typed(command, sandbox):
+    how = mode(command)
+    if how.startswith("make -n"):
+        proc = run_in(sandbox, f"cd {shlex.quote(str(REPO))} && {command.replace('make', 'make -n', 1)}")
+        assert proc.returncode == 0, proc.stderr
+        return
+    if how.startswith("slow only"):
+        pytest.skip(f"{how}; pytest -m slow tests/test_readme.py runs it")
+    if how.startswith("compose"):
+        compose_only(command)
+        return
+    if command == ". .venv/bin/activate":
+        proc = run_in(sandbox, f"cd {shlex.quote(str(REPO))} && {command} && command -v convscope-run")
+        assert proc.returncode == 0 and proc.stdout.strip().endswith("convscope-run"), proc.stderr
+        return
+    proc = run_in(sandbox, command)
+    assert proc.returncode == 0, f"{command}\n{proc.stderr[-3000:]}"
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", [c for c in COMMANDS if mode(c) != "run"])
+def test_expensive_readme_command_for_real(command, sandbox):
+    proc = run_in(sandbox, command, timeout=3600)
+    assert proc.returncode == 0, f"{command}\n{proc.stderr[-3000:]}"
+
+
+def test_bench_quality_reproduces_the_committed_table(sandbox):
+    """The README's quality table is docs/quality.md, regenerated by the command it shows."""
+    assert BENCH_QUALITY in COMMANDS
+    proc = run_in(sandbox, BENCH_QUALITY)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (sandbox / "docs" / "quality.md").read_text() == \
+        (REPO / "docs" / "quality.md").read_text()
+
+
+@pytest.mark.parametrize("command, expected", error_examples(README))
+def test_readme_error_examples_print_what_it_shows(command, expected, sandbox):
+    proc = run_in(sandbox, command)
+    assert proc.returncode == 2
+    shown = expected.replace("/work/main/", f"{REPO}/")  # the README was run in /work/main
+    assert proc.stderr.strip() == shown
