@@ -14,6 +14,7 @@ from fractions import Fraction
 from typing import Optional, Sequence
 
 from torch import nn
+from torch.nn.utils import parametrize
 
 from convscope.errors import ConvscopeError
 from convscope.stack.build import weight_and_bias_shapes
@@ -69,10 +70,20 @@ def layer_row(index: int, name: str, module: nn.Module, input_shape: Optional[Se
     rate_out = None
     if rate_in is not None:
         rate_out = rate_in * rate_factor(module, _last(shape_in), _last(shape_out))
-    return LayerRow(index, type(module).__name__, weight, bias,
+    return LayerRow(index, layer_type(module), weight, bias,
                     sum(p.numel() for p in module.parameters()),
                     module_macs(module, shape_in, shape_out), shape_in, shape_out,
                     row_formula(module, shape_in, shape_out), name, rate_in, rate_out)
+
+
+def layer_type(module: nn.Module) -> str:
+    """The layer's class name; weight_norm and other parametrizations swap a module's class for a
+    generated `ParametrizedConv1d` subclass, whose arithmetic is its base class's."""
+    cls = type(module)
+    base = cls.__base__
+    if parametrize.is_parametrized(module) and cls.__name__ == f"Parametrized{base.__name__}":
+        cls = base
+    return cls.__name__
 
 
 def layer_rows(plans: list[LayerPlan], stack: nn.Sequential) -> list[LayerRow]:
@@ -84,7 +95,7 @@ def layer_rows(plans: list[LayerPlan], stack: nn.Sequential) -> list[LayerRow]:
 def row_formula(module: nn.Module, input_shape: Optional[list[int]],
                 output_shape: Optional[list[int]]) -> str:
     """The layer's length formula for this call; what was measured where there is none."""
-    kind = type(module).__name__
+    kind = layer_type(module)
     length_in, length_out = _last(input_shape), _last(output_shape)
     if length_in is None or length_out is None:
         return f"no length formula for {kind} (no tensor in or out)"
