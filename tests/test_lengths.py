@@ -44,3 +44,27 @@ def test_conv_transpose1d_length_matches_torch(length, k, s, p, d):
                 layer(torch.zeros(1, 1, length))
         else:
             assert layer(torch.zeros(1, 1, length)).shape[-1] == expected
+
+
+def test_helpers_take_the_tuples_torch_layers_store():
+    conv = torch.nn.Conv1d(1, 1, 5, stride=2, padding=2, dilation=2)
+    assert conv.kernel_size == (5,)  # what a built layer holds
+    args = (conv.kernel_size, conv.stride, conv.padding, conv.dilation)
+    assert conv1d_formula(37, *args) == conv1d_formula(37, 5, 2, 2, 2)
+    assert conv1d_output_length(37, *args) == conv(torch.zeros(1, 1, 37)).shape[-1]
+    tconv = torch.nn.ConvTranspose1d(2, 3, 5, stride=2, padding=2, output_padding=1)
+    targs = (tconv.kernel_size, tconv.stride, tconv.padding, tconv.output_padding,
+             tconv.dilation)
+    assert conv_transpose1d_formula(16000, *targs) == \
+        "L_out = (16000-1)*2 - 2*2 + 1*(5-1) + 1 + 1 = 32000"
+    assert conv_transpose1d_output_length(16000, *targs) == 32000
+
+
+@pytest.mark.parametrize("padding", ["same", "valid"])
+def test_conv1d_string_padding_matches_torch(padding):
+    layer = torch.nn.Conv1d(1, 1, 4, padding=padding, dilation=2)
+    got = conv1d_output_length(40, layer.kernel_size, layer.stride, layer.padding, layer.dilation)
+    assert got == layer(torch.zeros(1, 1, 40)).shape[-1]
+    text = conv1d_formula(40, layer.kernel_size, layer.stride, layer.padding, layer.dilation)
+    assert text.endswith(f"= {got}") if padding == "valid" else text == \
+        "L_out = L_in = 40 (padding='same')"

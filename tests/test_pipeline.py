@@ -1,6 +1,7 @@
 """pipeline.run on the bundled sample: shapes.json, WAVs, plots, weights, determinism."""
 
 import json
+from dataclasses import replace
 
 import matplotlib.image
 import numpy as np
@@ -8,9 +9,12 @@ import pytest
 import soundfile
 import torch
 
+import convscope
 from convscope.config.schema import LayerConfig, ModelConfig, RunConfig
 from convscope.pipeline.single import run
 from convscope.plots.envelopes import minmax_envelope
+from convscope.stack.build import build_stack
+from convscope.stack.plan import plan_stack
 from tests.helpers import REPO
 
 
@@ -38,6 +42,25 @@ def test_shapes_json_follows_the_schema(reference_run):
     assert doc["layers"][1]["formula"] == "L_out = (16000-1)*2 - 2*2 + 1*(5-1) + 1 + 1 = 32000"
     assert doc["output"] == {"shape": [1, 3, 32000], "sample_rate": 32000}
     assert doc["audio"]["gain"] <= 1.0
+
+
+def test_shapes_json_layers_are_what_describe_says(reference_run):
+    """One row function for both: the run's rows (from the plan, no extra forward pass) equal
+    convscope.describe's on the same stack (from hooks), key for key, with the layer names."""
+    cfg, result = reference_run
+    doc = json.loads((result.out_dir / "shapes.json").read_text())
+    stack = build_stack(plan_stack(cfg.model.layers, (1, 1, 16000)), 0)
+    assert doc["layers"] == convscope.describe(stack, (1, 1, 16000)).to_dict()["layers"]
+    assert [layer["name"] for layer in doc["layers"]] == ["0", "1"]
+
+
+def test_the_device_is_logged(tmp_path, reference_run, caplog):
+    cfg, _ = reference_run
+    quiet = replace(cfg, plots=replace(cfg.plots, enabled=False),
+                    audio=replace(cfg.audio, enabled=False), report=False, device="cpu")
+    with caplog.at_level("INFO", logger="convscope"):
+        run(quiet, tmp_path, base_dir=REPO)
+    assert "device: cpu" in caplog.messages
 
 
 def test_wavs_hold_the_traced_outputs_at_the_right_rates(reference_run):

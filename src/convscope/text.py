@@ -122,16 +122,37 @@ def row_cells(row: Any) -> tuple[str, ...]:
             shape_text(r["input_shape"]), shape_text(r["output_shape"]))
 
 
-def format_table(rows: Sequence[Any]) -> str:
-    """A fixed-width table for the log, then each layer's length formula with its numbers."""
-    header = TABLE_HEADER
-    body = [row_cells(r) for r in rows]
+def format_table(rows: Sequence[Any], names: bool = False, rates: bool = False) -> str:
+    """A fixed-width table for the log, then each layer's length formula with its numbers.
+
+    describe() adds a name column (`ups.0`) and, given a sample rate, the rate in and out of
+    every row; the pipeline's log table has neither (its rows are its config's layer indices).
+    """
+    dicts = [_row_dict(r) for r in rows]
+    header, body = TABLE_HEADER, [row_cells(r) for r in dicts]
+    if names:
+        header = header[:1] + ("name",) + header[1:]
+        body = [cells[:1] + (r.get("name") or "-",) + cells[1:] for cells, r in zip(body, dicts)]
+    if rates:
+        header = header + ("rate in (Hz)", "rate out (Hz)")
+        body = [cells + (rate_text(r, "sample_rate_in"), rate_text(r, "sample_rate_out"))
+                for cells, r in zip(body, dicts)]
     widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip()
              for line in [header, *body]]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    lines += [f"layer {r['index']} {r['type']}: {r['formula']}" for r in map(_row_dict, rows)]
+    label = (lambda r: f"{r.get('name') or '-'} {r['type']}") if names else (lambda r: r["type"])
+    lines += [f"layer {r['index']} {label(r)}: {r['formula']}" for r in dicts]
     return "\n".join(lines)
+
+
+def rate_text(row: Mapping, key: str) -> str:
+    """An exact rate as its fraction, with the decimal beside it when it is not a whole number:
+    '22050', '11025/128 (86.1328)'; '-' when the row has none."""
+    if key not in row:
+        return "-"
+    fraction = row[f"{key}_fraction"]
+    return fraction if "/" not in fraction else f"{fraction} ({row[key]:.6g})"
 
 
 def _row_dict(row: Any) -> Mapping:

@@ -53,7 +53,7 @@ def run_learn(cfg: RunConfig, learn: LearnConfig, out_dir: Path, base_dir: Optio
     plans = plan_stack(cfg.model.layers, segment.shape)
     # Learning needs the reference even where `auto` would skip it (a rate-preserving stack).
     cfg = replace(cfg, evaluate=replace(cfg.evaluate, enabled="true"))
-    prepared = prepare_stack(cfg, segment, plans)
+    prepared = prepare_stack(cfg, segment, plans, torch.device("cpu"))
     plan = prepared.evaluation
     reference = reference_signal(plan, segment.samples)
     x = torch.as_tensor(segment.samples[None], dtype=torch.float32)

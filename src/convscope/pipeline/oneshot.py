@@ -31,7 +31,7 @@ log = logging.getLogger("convscope")
 def run_one_shot(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.device,
                  command: Optional[RunCommand] = None) -> RunResult:
     segment = load_segment(cfg.data, base_dir)
-    prepared = prepare_stack(cfg, segment, plan_stack(cfg.model.layers, segment.shape))
+    prepared = prepare_stack(cfg, segment, plan_stack(cfg.model.layers, segment.shape), device)
     traces = trace_stack(prepared.stack, segment.samples[None], device)
     log.info("output: shape %s at %s Hz", prepared.rows[-1].output_shape,
              _rate_text(prepared.exact_rate))

@@ -37,11 +37,16 @@ class PreparedStack:
     rows: list[LayerRow]
 
 
-def prepare_stack(cfg: RunConfig, source, plans: list[LayerPlan]) -> PreparedStack:
+def prepare_stack(cfg: RunConfig, source, plans: list[LayerPlan],
+                  device: torch.device) -> PreparedStack:
     """Output rate, evaluate plan, seeded stack and its table (logged) for checked `plans` of
-    the input `source` (a loaded Segment or a streamed run's SegmentSpan)."""
+    the input `source` (a loaded Segment or a streamed run's SegmentSpan), to run on `device`.
+
+    The rows come from the plan's shapes through stack.rows.layer_row, the function describe()
+    uses: the table, shapes.json and convscope.describe agree without a forward pass here."""
     log.info("input: %s, %.3f-%.3f s at %d Hz, shape %s", source.path, source.start, source.end,
              source.sample_rate, list(source.shape))
+    log.info("device: %s", device)
     exact_rate = output_sample_rate(plans, source.sample_rate)
     output_rate = int(round(exact_rate))
     evaluation = plan_evaluation(cfg.evaluate, plans, source.sample_rate, output_rate)

@@ -71,7 +71,7 @@ def maybe_run_streamed(cfg: RunConfig, out_dir: Path, base_dir: Path, device: to
 
 def run_streamed(cfg: RunConfig, out_dir: Path, span: SegmentSpan, plans: list[LayerPlan],
                  device: torch.device, command: Optional[RunCommand] = None) -> StreamedRun:
-    prepared = prepare_stack(cfg, span, plans)
+    prepared = prepare_stack(cfg, span, plans, device)
     stack = prepared.stack.to(device).eval()
     block_length = max(1, round(cfg.stream.block_seconds * prepared.exact_rate))
     consumers = Consumers(cfg, out_dir, span, plans, prepared.output_rate)

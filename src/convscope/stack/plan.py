@@ -13,10 +13,12 @@ from convscope.config.schema import LayerConfig
 from convscope.errors import ConvscopeError
 from convscope.stack.inits import DEFAULT_INIT, SINC_PARAMS, InitSpec, check_init, init_spec
 from convscope.stack.lengths import (
+    POINTWISE_FORMULA,
     conv1d_formula,
     conv1d_output_length,
     conv_transpose1d_formula,
     conv_transpose1d_output_length,
+    upsample_formula,
 )
 
 CONV_TYPES = ("Conv1d", "ConvTranspose1d")
@@ -89,8 +91,7 @@ def _plan_layer(index: int, spec: LayerConfig, shape: tuple[int, int, int]) -> L
     if spec.type in ACTIVATIONS:
         kwargs = {name: getattr(spec, name) for name in ACTIVATIONS[spec.type]
                   if getattr(spec, name) is not None}
-        return LayerPlan(index, spec.type, kwargs, shape, shape, "L_out = L_in (pointwise)",
-                         (1, 1))
+        return LayerPlan(index, spec.type, kwargs, shape, shape, POINTWISE_FORMULA, (1, 1))
     if spec.type == "Upsample":
         return _plan_upsample(index, spec, shape)
     return _plan_conv(index, spec, shape)
@@ -104,9 +105,8 @@ def _plan_upsample(index: int, spec: LayerConfig, shape: tuple[int, int, int]) -
     if mode not in UPSAMPLE_MODES:
         raise ConvscopeError(f"{key}.mode must be one of {', '.join(UPSAMPLE_MODES)}, got {mode!r}")
     batch, channels, length = shape
-    formula = f"L_out = L_in * scale_factor = {length}*{scale} = {length * scale}"
     return LayerPlan(index, spec.type, dict(scale_factor=scale, mode=mode), shape,
-                     (batch, channels, length * scale), formula, (scale, 1))
+                     (batch, channels, length * scale), upsample_formula(length, scale), (scale, 1))
 
 
 def _reject_foreign_keys(key: str, spec: LayerConfig) -> None:
@@ -203,7 +203,7 @@ def _conv_length(key: str, kw: dict, length: int) -> tuple[int, str]:
         if kw["stride"] != 1:
             raise ConvscopeError(
                 f"{key}.padding: 'same' needs stride=1, got stride={kw['stride']}")
-        return length, f"L_out = L_in = {length} (padding='same')"
+        return length, conv1d_formula(length, kw["kernel_size"], 1, "same", kw["dilation"])
     padding = _check_int_padding(key, kw)
     if kw["padding_mode"] == "reflect" and padding >= length:
         raise ConvscopeError(

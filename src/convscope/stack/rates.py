@@ -1,7 +1,13 @@
-"""How a planned stack scales the sample rate."""
+"""How a planned stack scales the sample rate, and rates as exact fractions."""
 
 from __future__ import annotations
 
+import math
+import numbers
+from fractions import Fraction
+from typing import Union
+
+from convscope.errors import ConvscopeError
 from convscope.stack.plan import LayerPlan
 
 
@@ -27,3 +33,38 @@ def upsampling_factor(plans: list[LayerPlan]) -> int:
     for plan in plans:
         factor *= plan.stride_ratio[0]
     return factor
+
+
+def exact_rate(value: Union[int, float, str, Fraction], name: str = "sample_rate") -> Fraction:
+    """A rate as an exact Fraction: 22050, Fraction(22050, 256), "22050/256" or 86.1328125.
+
+    A float becomes the simplest fraction (denominator up to a million) that is the same float,
+    so 16000 / 3 gives 16000/3 rather than the binary float's 53-bit fraction; a float that no
+    such fraction matches is kept exactly.
+    """
+    if isinstance(value, bool):
+        raise ConvscopeError(f"{name} must be a number, got {value!r}")
+    if isinstance(value, Fraction):
+        rate = value
+    elif isinstance(value, numbers.Integral):
+        rate = Fraction(int(value))
+    elif isinstance(value, numbers.Real):
+        rate = _simplest_fraction(float(value), name)
+    elif isinstance(value, str):
+        try:
+            rate = Fraction(value.strip())
+        except (ValueError, ZeroDivisionError):
+            raise ConvscopeError(
+                f"{name} must be a number or a fraction like '22050/256', got {value!r}") from None
+    else:
+        raise ConvscopeError(f"{name} must be an int, Fraction, float or str, got {value!r}")
+    if rate <= 0:
+        raise ConvscopeError(f"{name} must be > 0, got {value!r}")
+    return rate
+
+
+def _simplest_fraction(value: float, name: str) -> Fraction:
+    if not math.isfinite(value):
+        raise ConvscopeError(f"{name} must be finite, got {value!r}")
+    simple = Fraction(value).limit_denominator(1_000_000)
+    return simple if float(simple) == value else Fraction(value)

@@ -1,53 +1,142 @@
-"""The per-layer rows (weights, biases, params, MACs, shapes, length formula) of the table and
-shapes.json."""
+"""The per-layer rows (weights, biases, params, MACs, shapes, length formula) of the table,
+shapes.json and describe().
+
+`layer_row` is the one place a row is computed from (module, input shape, output shape): the
+pipeline passes the shapes its plan computed (no forward pass: runs can be hours of audio),
+describe() the shapes its hooks saw, so the CLI table, shapes.json and the API cannot disagree.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Optional
+from fractions import Fraction
+from typing import Optional, Sequence
 
 from torch import nn
+from torch.nn.utils import parametrize
 
+from convscope.errors import ConvscopeError
 from convscope.stack.build import weight_and_bias_shapes
+from convscope.stack.layer_formulas import rate_factor, rule_for
 from convscope.stack.plan import CONV_TYPES, LayerPlan
+
+CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
+         nn.ConvTranspose3d)
+TRANSPOSED = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 
 
 @dataclass(frozen=True)
 class LayerRow:
+    """One layer call: what goes in and out, what it holds and costs, and its length formula.
+
+    `name` is the module's qualified name in the model (`ups.0`; `0`, `1`, ... in a config
+    stack); the rates are exact and only there when describe() was given a sample rate.
+    """
+
     index: int
     type: str
     weight_shape: Optional[list[int]]
     bias_shape: Optional[list[int]]
     params: int
     macs: int
-    input_shape: list[int]
-    output_shape: list[int]
+    input_shape: Optional[list[int]]
+    output_shape: Optional[list[int]]
     formula: str
+    name: str = ""
+    rate_in: Optional[Fraction] = None
+    rate_out: Optional[Fraction] = None
 
     def as_json(self) -> dict:
-        return dict(vars(self))
+        """shapes.json's layer keys (plus name, and the rates as number + fraction text)."""
+        doc = {"name": self.name}
+        doc.update((key, getattr(self, key)) for key in (
+            "index", "type", "weight_shape", "bias_shape", "params", "macs", "input_shape",
+            "output_shape", "formula"))
+        for key, rate in (("sample_rate_in", self.rate_in), ("sample_rate_out", self.rate_out)):
+            if rate is not None:
+                doc[key] = int(rate) if rate.denominator == 1 else float(rate)
+                doc[f"{key}_fraction"] = str(rate)
+        return doc
+
+
+def layer_row(index: int, name: str, module: nn.Module, input_shape: Optional[Sequence[int]],
+              output_shape: Optional[Sequence[int]],
+              rate_in: Optional[Fraction] = None) -> LayerRow:
+    """The row of one call of `module` that took `input_shape` to `output_shape`."""
+    weight, bias = weight_and_bias_shapes(module)
+    shape_in = None if input_shape is None else [int(n) for n in input_shape]
+    shape_out = None if output_shape is None else [int(n) for n in output_shape]
+    rate_out = None
+    if rate_in is not None:
+        rate_out = rate_in * rate_factor(module, _last(shape_in), _last(shape_out))
+    return LayerRow(index, layer_type(module), weight, bias,
+                    sum(p.numel() for p in module.parameters()),
+                    module_macs(module, shape_in, shape_out), shape_in, shape_out,
+                    row_formula(module, shape_in, shape_out), name, rate_in, rate_out)
+
+
+def layer_type(module: nn.Module) -> str:
+    """The layer's class name; weight_norm and other parametrizations swap a module's class for a
+    generated `ParametrizedConv1d` subclass, whose arithmetic is its base class's."""
+    cls = type(module)
+    base = cls.__base__
+    if parametrize.is_parametrized(module) and cls.__name__ == f"Parametrized{base.__name__}":
+        cls = base
+    return cls.__name__
 
 
 def layer_rows(plans: list[LayerPlan], stack: nn.Sequential) -> list[LayerRow]:
-    rows = []
-    for plan, module in zip(plans, stack):
-        weight, bias = weight_and_bias_shapes(module)
-        rows.append(LayerRow(plan.index, plan.type, weight, bias,
-                             sum(p.numel() for p in module.parameters()), count_macs(plan),
-                             list(plan.input_shape), list(plan.output_shape), plan.formula))
-    return rows
+    """The rows of a config stack, from the shapes its plan computed."""
+    return [layer_row(plan.index, str(plan.index), module, plan.input_shape, plan.output_shape)
+            for plan, module in zip(plans, stack)]
+
+
+def row_formula(module: nn.Module, input_shape: Optional[list[int]],
+                output_shape: Optional[list[int]]) -> str:
+    """The layer's length formula for this call; what was measured where there is none."""
+    kind = layer_type(module)
+    length_in, length_out = _last(input_shape), _last(output_shape)
+    if length_in is None or length_out is None:
+        return f"no length formula for {kind} (no tensor in or out)"
+    rule = rule_for(module)
+    try:
+        expected, text = rule(module, length_in) if rule else (None, "")
+    except ConvscopeError:  # torch ran it, so a refusal here is a limit of the formula
+        rule = None
+    if rule is None:
+        return f"L_out = {length_out} (measured; no length formula for {kind})"
+    if expected != length_out:  # e.g. ConvTranspose1d called with output_size=
+        text += f" (this call gave L_out = {length_out})"
+    return text
+
+
+def module_macs(module: nn.Module, input_shape: Optional[list[int]],
+                output_shape: Optional[list[int]]) -> int:
+    """Multiply-accumulates of one call, as torch's FlopCounterMode counts them (flops / 2).
+
+    Convolutions: batch x conv length x weight size, where the conv length is the output's, and
+    the *input's* for a transposed conv (each input sample scatters one weighted kernel copy);
+    Linear: every leading index x in_features x out_features. Bias adds, activations and other
+    layers count zero, as in FlopCounterMode's registry for these. Arithmetic, not
+    FlopCounterMode itself: importing it pulls in torch._dynamo, about 2 s of every start-up.
+    """
+    if input_shape is None or output_shape is None:
+        return 0
+    if isinstance(module, CONVS):
+        dims = len(module.kernel_size)
+        batched = len(input_shape) == dims + 2  # torch also takes (C, L) without a batch axis
+        spatial = input_shape if isinstance(module, TRANSPOSED) else output_shape
+        batch = input_shape[0] if batched else 1
+        return batch * math.prod(spatial[-dims:]) * math.prod(module.weight.shape)
+    if isinstance(module, nn.Linear):
+        return math.prod(input_shape[:-1]) * module.in_features * module.out_features
+    return 0
 
 
 def count_macs(plan: LayerPlan) -> int:
-    """Multiply-accumulates of one layer, as torch's FlopCounterMode counts them (flops / 2).
-
-    torch.utils.flop_counter.conv_flop_count: batch x conv length x prod(weight shape), where the
-    conv length is the output's for Conv1d and the *input's* for ConvTranspose1d (each input
-    sample scatters one weighted kernel copy). Computed here from the plan because importing
-    FlopCounterMode pulls in torch._dynamo, about 2 s of every run's start-up;
-    tests/test_layers.py checks the two agree on random stacks. Bias adds and activations count
-    zero.
-    """
+    """A planned Conv1d/ConvTranspose1d's MACs from its kwargs alone (before it is built): the
+    same count as module_macs, which tests/test_layers.py checks against FlopCounterMode."""
     if plan.type not in CONV_TYPES:
         return 0
     kw = plan.kwargs
@@ -55,3 +144,7 @@ def count_macs(plan: LayerPlan) -> int:
     transposed = plan.type == "ConvTranspose1d"
     length = plan.input_shape[-1] if transposed else plan.output_shape[-1]
     return plan.input_shape[0] * length * weight_size
+
+
+def _last(shape: Optional[list[int]]) -> Optional[int]:
+    return shape[-1] if shape else None

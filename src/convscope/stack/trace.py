@@ -29,8 +29,12 @@ def pick_device(requested: str) -> torch.device:
     return torch.device(requested)
 
 
-def trace_stack(stack: nn.Sequential, x: np.ndarray, device: torch.device) -> list[LayerTrace]:
-    """Run `stack` on x (N, C, L) under no_grad; return each layer's output in order."""
+def trace_stack(stack: nn.Module, x: np.ndarray, device: torch.device) -> list[LayerTrace]:
+    """Run `stack` on x (N, C, L) under no_grad; return each layer's output in order.
+
+    `stack` is an nn.Sequential (each of its layers is traced) or a single layer (traced as layer
+    0): a student with one nn.ConvTranspose1d should not have to wrap it first."""
+    layers = list(stack) if isinstance(stack, nn.Sequential) else [stack]
     traces: list[LayerTrace] = []
 
     def record(index: int, module: nn.Module):
@@ -39,7 +43,7 @@ def trace_stack(stack: nn.Sequential, x: np.ndarray, device: torch.device) -> li
                                      output.detach().to("cpu", torch.float32).numpy()))
         return hook
 
-    handles = [module.register_forward_hook(record(i, module)) for i, module in enumerate(stack)]
+    handles = [layer.register_forward_hook(record(i, layer)) for i, layer in enumerate(layers)]
     try:
         stack.to(device)
         with torch.no_grad():

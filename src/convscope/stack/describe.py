@@ -1,0 +1,196 @@
+"""describe(): every leaf layer call of any nn.Module, in call order, as the CLI's table.
+
+    d = convscope.describe(generator, torch.randn(1, 80, 32), sample_rate="22050/256")
+    print(d); d.rows[3].formula; d.to_dict(); d   # in Jupyter: an HTML table
+
+One forward pass of the example with a forward hook on every leaf module, so nested containers,
+residual adds, user subclasses and a layer called twice (two rows) all come out as torch ran
+them. Each row is computed by stack.rows.layer_row, the function the config pipeline uses too.
+"""
+
+from __future__ import annotations
+
+import html
+import weakref
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Optional, Sequence, Union
+
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+
+from convscope.errors import ConvscopeError
+from convscope.stack.layer_formulas import formula
+from convscope.stack.rates import exact_rate
+from convscope.stack.rows import LayerRow, layer_row
+from convscope.text import TABLE_HEADER, format_table, rate_text, row_cells
+
+__all__ = ["Description", "LayerRow", "describe", "formula"]
+
+Rate = Union[int, float, str, Fraction]
+EXAMPLE_SOURCE = -1  # a call's input came straight from the example
+
+
+@dataclass(frozen=True)
+class Description:
+    """What describe() saw: `rows` (LayerRow, one per leaf call), printable and JSON-able."""
+
+    rows: list[LayerRow]
+    sample_rate: Optional[Fraction] = None  # the example's rate, when one was given
+
+    def to_dict(self) -> dict:
+        """{"layers": [...]}: shapes.json's layer keys plus name (and the rates, when given)."""
+        return {"layers": [row.as_json() for row in self.rows]}
+
+    def __str__(self) -> str:
+        return format_table(self.rows, names=True, rates=self.sample_rate is not None)
+
+    __repr__ = __str__  # the table is what a REPL user wants to see, as torchinfo's summary
+
+    def _repr_html_(self) -> str:
+        rates = self.sample_rate is not None
+        header = list(TABLE_HEADER[:1]) + ["name"] + list(TABLE_HEADER[1:])
+        header += ["rate in (Hz)", "rate out (Hz)"] if rates else []
+        body = []
+        for row in self.rows:
+            doc = row.as_json()
+            cells = list(row_cells(doc))
+            cells[1:1] = [row.name or "-"]
+            if rates:
+                cells += [rate_text(doc, "sample_rate_in"), rate_text(doc, "sample_rate_out")]
+            body.append(cells + [row.formula])
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in header + ["formula"])
+        lines = ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>"
+                 for cells in body]
+        return ("<table class=\"convscope-describe\"><thead><tr>" + head + "</tr></thead><tbody>"
+                + "".join(lines) + "</tbody></table>")
+
+
+def describe(module: nn.Module, example: Union[torch.Tensor, Sequence[int]], *,
+             sample_rate: Optional[Rate] = None) -> Description:
+    """Run `example` (a tensor, or a shape: zeros on the module's device and dtype) through
+    `module` once and describe every leaf layer call, in call order.
+
+    The module is left as it was: hooks removed (also when its forward raises), parameters
+    untouched (no_grad), every submodule's training flag restored after an eval-mode pass (so
+    BatchNorm statistics do not move and dropout does not matter). `sample_rate` (int, Fraction,
+    "22050/256" or float) adds each row's exact rate in and out.
+    """
+    if not isinstance(module, nn.Module):
+        raise ConvscopeError(f"describe needs a torch.nn.Module, got {type(module).__name__}")
+    rate = None if sample_rate is None else exact_rate(sample_rate)
+    x = _example_tensor(module, example)
+    calls = _record_calls(module, x)
+    rows, rate_of = [], {EXAMPLE_SOURCE: rate}
+    with torch.no_grad():  # parametrized weights (weight_norm) are computed for their shapes
+        for index, call in enumerate(calls):
+            source = call.source if call.source is not None else _likely_source(calls, index, x)
+            row = layer_row(index, call.name, call.module, call.input_shape, call.output_shape,
+                            rate_of[source])
+            rate_of[index] = row.rate_out
+            rows.append(row)
+    return Description(rows, rate)
+
+
+@dataclass(frozen=True)
+class _Call:
+    name: str
+    module: nn.Module
+    input_shape: Optional[list[int]]
+    output_shape: Optional[list[int]]
+    source: Optional[int]  # the call whose output this call took in; EXAMPLE_SOURCE; None: unknown
+
+
+def _record_calls(model: nn.Module, x: torch.Tensor) -> list[_Call]:
+    calls: list[_Call] = []
+    # id(tensor) -> (weak reference, producing call): an id alone could be a freed tensor's reused
+    produced: dict[int, tuple[weakref.ref, int]] = {id(x): (weakref.ref(x), EXAMPLE_SOURCE)}
+
+    def source_of(tensor: Optional[torch.Tensor]) -> Optional[int]:
+        ref, index = produced.get(id(tensor), (None, None))
+        return index if ref is not None and ref() is tensor else None
+
+    def hook_for(name: str):
+        def hook(module, args, kwargs, output):
+            # Only bookkeeping here: nothing in a hook may make the user's forward fail.
+            inp, out = _first_tensor((args, kwargs)), _first_tensor(output)
+            calls.append(_Call(name, module, _shape(inp), _shape(out), source_of(inp)))
+            if out is not None:
+                produced[id(out)] = (weakref.ref(out), len(calls) - 1)
+        return hook
+
+    modes = {m: m.training for m in model.modules()}
+    handles = []
+    try:
+        for name, leaf in _leaves(model):
+            handles.append(leaf.register_forward_hook(hook_for(name), with_kwargs=True))
+        model.eval()
+        with torch.no_grad():
+            model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+        for m, training in modes.items():  # per module: train(flag) would overwrite them all
+            m.training = training
+    return calls
+
+
+def _leaves(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """(qualified name, module) of every module without children of its own. The modules inside
+    a parametrization (weight_norm's) compute a weight, not a layer call: a parametrized Conv1d
+    counts as a leaf and they do not. A module registered twice is hooked once, under its first
+    name, and shows up once per call."""
+    inner = set()
+    for m in model.modules():
+        if parametrize.is_parametrized(m):
+            inner.update(id(p) for p in m.parametrizations.modules())
+    return [(name, m) for name, m in model.named_modules()
+            if id(m) not in inner and not any(id(c) not in inner for c in m.children())]
+
+
+def _likely_source(calls: list[_Call], index: int, x: torch.Tensor) -> int:
+    """A call whose input no hook produced (it came out of F.leaky_relu, an add, a cat...): assume
+    it descends from the latest earlier call with the same length, else the example, else the
+    call just before. Exact for chains and residual blocks; a guess for exotic graphs."""
+    length = _last(calls[index].input_shape)
+    for earlier in range(index - 1, -1, -1):
+        if length is not None and _last(calls[earlier].output_shape) == length:
+            return earlier
+    if length is None or length == _last(list(x.shape)) or index == 0:
+        return EXAMPLE_SOURCE
+    return index - 1
+
+
+def _example_tensor(module: nn.Module, example: Any) -> torch.Tensor:
+    if isinstance(example, torch.Tensor):
+        return example
+    if (isinstance(example, (tuple, list)) and example
+            and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in example)):
+        tensors = list(module.parameters()) + list(module.buffers())
+        device = tensors[0].device if tensors else None
+        dtype = next((t.dtype for t in tensors if t.is_floating_point()), None)
+        return torch.zeros(tuple(example), device=device, dtype=dtype)
+    raise ConvscopeError("describe: example must be a torch.Tensor or a shape tuple like "
+                         f"(1, 80, 32), got {example!r}")
+
+
+def _first_tensor(value: Any) -> Optional[torch.Tensor]:
+    """The first tensor in a layer's arguments or output (tuples, lists, dicts: in order)."""
+    if isinstance(value, torch.Tensor):
+        return value
+    items = value.values() if isinstance(value, dict) else value
+    if isinstance(items, (tuple, list)) or isinstance(value, dict):
+        for item in items:
+            found = _first_tensor(item)
+            if found is not None:
+                return found
+    return None
+
+
+def _shape(tensor: Optional[torch.Tensor]) -> Optional[list[int]]:
+    return None if tensor is None else list(tensor.shape)
+
+
+def _last(shape: Optional[list[int]]) -> Optional[int]:
+    return shape[-1] if shape else None

@@ -1,0 +1,229 @@
+"""The output length of one built torch layer, as a formula with its numbers, and its rate factor.
+
+`formula(layer, length)` is the public entry. It reads the arguments a layer stores (torch keeps
+1-D ones as 1-tuples) and reuses stack.lengths' texts for Conv1d, ConvTranspose1d, pointwise
+layers and integer Upsample, so a built config stack describes itself with exactly the formulas
+its plan printed. The checks here refuse what torch's forward would refuse for the length alone
+(too much padding, an empty output), so a formula never promises a length torch cannot produce.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from typing import Callable, Optional, Sequence
+
+from torch import nn
+
+from convscope.errors import ConvscopeError
+from convscope.stack.lengths import (
+    POINTWISE_FORMULA,
+    conv1d_formula,
+    conv1d_output_length,
+    conv_padding,
+    conv_transpose1d_formula,
+    conv_transpose1d_output_length,
+    single,
+    upsample_formula,
+)
+from convscope.stack.rates import exact_rate
+from convscope.text import fmt_operand
+
+# Elementwise layers: one output sample per input sample, nothing mixed along time.
+POINTWISE = tuple(getattr(nn, name) for name in (
+    "ReLU", "ReLU6", "LeakyReLU", "PReLU", "RReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Mish",
+    "Sigmoid", "Hardsigmoid", "Tanh", "Hardtanh", "Hardswish", "Hardshrink", "Softshrink",
+    "Tanhshrink", "Softplus", "Softsign", "LogSigmoid", "Threshold", "Identity", "Dropout",
+    "Dropout1d", "AlphaDropout", "FeatureAlphaDropout") if hasattr(nn, name))
+# Same shape out as in, but values mix across an axis (normalisation, softmax).
+SHAPE_KEEPING = tuple(getattr(nn, name) for name in (
+    "BatchNorm1d", "InstanceNorm1d", "GroupNorm", "LayerNorm", "RMSNorm", "LocalResponseNorm",
+    "Softmax", "Softmin", "LogSoftmax") if hasattr(nn, name))
+SHAPE_KEEPING_FORMULA = "L_out = L_in (shape unchanged)"
+POOLS = (nn.MaxPool1d, nn.AvgPool1d, nn.LPPool1d)
+ADAPTIVE_POOLS = (nn.AdaptiveAvgPool1d, nn.AdaptiveMaxPool1d)
+PADS = (nn.ConstantPad1d, nn.ReflectionPad1d, nn.ReplicationPad1d, nn.CircularPad1d)
+# ZeroPad1d is a ConstantPad1d: isinstance covers it (and user subclasses of every type here).
+
+Rule = Callable[[nn.Module, int], tuple[int, str]]
+
+
+def formula(layer: nn.Module, length: int) -> str:
+    """The length formula of `layer` for an input of `length` samples, ending in L_out.
+
+    formula(nn.ConvTranspose1d(2, 3, 5, stride=2, padding=2, output_padding=1), 16000)
+    -> 'L_out = (16000-1)*2 - 2*2 + 1*(5-1) + 1 + 1 = 32000'
+    """
+    return layer_length(layer, length)[1]
+
+
+def layer_length(layer: nn.Module, length: int) -> tuple[int, str]:
+    """(L_out, formula text) of `layer` for `length` input samples; ConvscopeError if unknown."""
+    if isinstance(length, bool) or not isinstance(length, int) or length < 1:
+        raise ConvscopeError(f"length must be an integer >= 1, got {length!r}")
+    rule = rule_for(layer)
+    if rule is None:
+        raise ConvscopeError(
+            f"no length formula for {type(layer).__name__}; formulas exist for Conv1d, "
+            "ConvTranspose1d, Upsample, MaxPool1d, AvgPool1d, LPPool1d, AdaptiveAvgPool1d, "
+            "AdaptiveMaxPool1d, the 1-D padding layers, Linear and pointwise layers "
+            "(activations, dropout, normalisation)")
+    out, text = rule(layer, length)
+    if out < 1:
+        raise ConvscopeError(
+            f"{type(layer).__name__}: output length would be {out} (< 1): {text}")
+    return out, text
+
+
+def rule_for(layer: nn.Module) -> Optional[Rule]:
+    for types, rule in _RULES:
+        if isinstance(layer, types):
+            return rule
+    return None
+
+
+def rate_factor(layer: nn.Module, length_in: Optional[int],
+                length_out: Optional[int]) -> Fraction:
+    """How `layer` scales the sample rate: strides divide (Conv1d, pools) or multiply
+    (ConvTranspose1d), Upsample multiplies by its scale; pointwise and padding layers keep it.
+    Anything else (adaptive pools, Linear on the time axis, unknown layers) scales it by its
+    length ratio, the one thing known about it."""
+    if isinstance(layer, nn.ConvTranspose1d):
+        return Fraction(single(layer.stride, "stride"))
+    if isinstance(layer, (nn.Conv1d,) + POOLS):
+        stride = layer.stride if layer.stride is not None else layer.kernel_size
+        return Fraction(1, single(stride, "stride"))
+    if isinstance(layer, nn.Upsample) and layer.scale_factor is not None:
+        return exact_rate(_one(layer.scale_factor), "scale_factor")
+    if isinstance(layer, POINTWISE + SHAPE_KEEPING + PADS):
+        return Fraction(1)
+    if length_in and length_out:
+        return Fraction(length_out, length_in)
+    return Fraction(1)
+
+
+def _conv(layer: nn.Conv1d, length: int) -> tuple[int, str]:
+    padding = conv_padding(layer.padding)
+    if layer.padding_mode in ("reflect", "circular"):
+        left = right = padding
+        if padding == "same":  # torch splits d*(k-1), the odd sample on the right
+            total = single(layer.dilation, "dilation") * (single(layer.kernel_size,
+                                                                 "kernel_size") - 1)
+            left, right = total // 2, total - total // 2
+        _check_wrap(layer, left, right, length, layer.padding_mode)
+    args = (length, layer.kernel_size, layer.stride, layer.padding, layer.dilation)
+    return conv1d_output_length(*args), conv1d_formula(*args)
+
+
+def _conv_transpose(layer: nn.ConvTranspose1d, length: int) -> tuple[int, str]:
+    op, stride, dilation = (single(getattr(layer, name), name)
+                            for name in ("output_padding", "stride", "dilation"))
+    if not (op < stride or op < dilation):
+        raise ConvscopeError(f"ConvTranspose1d: output_padding={op} must be smaller than "
+                             f"stride={stride} or dilation={dilation}")
+    args = (length, layer.kernel_size, layer.stride, layer.padding, layer.output_padding,
+            layer.dilation)
+    return conv_transpose1d_output_length(*args), conv_transpose1d_formula(*args)
+
+
+def _upsample(layer: nn.Upsample, length: int) -> tuple[int, str]:
+    if layer.size is not None:
+        size = single(layer.size, "size")
+        return size, f"L_out = size = {size}"
+    scale = float(_one(layer.scale_factor))
+    if scale == int(scale):
+        return length * int(scale), upsample_formula(length, int(scale))
+    # torch truncates the float product (aten's upsample output size), so floor it the same way
+    out = math.floor(float(length) * scale)
+    return out, f"L_out = floor(L_in * scale_factor) = floor({length}*{scale:g}) = {out}"
+
+
+def _pool(layer: nn.Module, length: int) -> tuple[int, str]:
+    """torch's pooling_output_shape: floor, or ceil minus a last window starting in the padding."""
+    k = single(layer.kernel_size, "kernel_size")
+    s = single(layer.stride if layer.stride is not None else layer.kernel_size, "stride")
+    p = single(getattr(layer, "padding", 0), "padding")  # LPPool1d pads nothing
+    d = single(getattr(layer, "dilation", 1), "dilation")  # only MaxPool1d dilates
+    if not 0 <= p <= k // 2:  # torch's check, for MaxPool1d too: the kernel, not its dilated span
+        raise ConvscopeError(f"{type(layer).__name__}: padding={p} must be between 0 and half "
+                             f"the kernel size ({k}//2 = {k // 2})")
+    span = f"({length} + 2*{p} - {d}*({k}-1) - 1) / {s}"
+    numerator = length + 2 * p - d * (k - 1) - 1
+    if not layer.ceil_mode:
+        out = numerator // s + 1
+        return out, f"L_out = floor({span}) + 1 = {out}"
+    out = -(-numerator // s) + 1
+    if (out - 1) * s >= length + p:
+        return out - 1, (f"L_out = ceil({span}) + 1 - 1 = {out - 1} (ceil_mode: the last window "
+                         "would start in the right padding)")
+    return out, f"L_out = ceil({span}) + 1 = {out}"
+
+
+def _adaptive_pool(layer: nn.Module, length: int) -> tuple[int, str]:
+    size = _one(layer.output_size)
+    if size is None:  # None keeps the input's size
+        return length, f"L_out = L_in = {length} (output_size=None)"
+    size = single(size, "output_size")
+    return size, f"L_out = output_size = {size}"
+
+
+def _pad(layer: nn.Module, length: int) -> tuple[int, str]:
+    left, right = (single(n, "padding") for n in layer.padding)
+    if isinstance(layer, nn.ReflectionPad1d):
+        _check_wrap(layer, left, right, length, "reflect")
+    elif isinstance(layer, nn.CircularPad1d):
+        _check_wrap(layer, left, right, length, "circular")
+    if length + min(left, 0) + min(right, 0) < 0:  # negative padding crops first, then pads
+        raise ConvscopeError(f"{type(layer).__name__}: padding ({left}, {right}) crops more than "
+                             f"the {length} input samples")
+    out = length + left + right
+    return out, (f"L_out = L_in + left + right = {length} + {fmt_operand(left)} + "
+                 f"{fmt_operand(right)} = {out}")
+
+
+def _check_wrap(layer: nn.Module, left: int, right: int, length: int, mode: str) -> None:
+    """Reflect padding mirrors the input without its edge sample, circular padding wraps it once:
+    neither can pad more than the input has."""
+    limit = length - 1 if mode == "reflect" else length
+    if max(left, right) > limit:
+        raise ConvscopeError(
+            f"{type(layer).__name__}: {mode} padding ({left}, {right}) needs an input longer than "
+            f"{max(left, right) - (mode == 'circular')} samples, got {length}")
+
+
+def _linear(layer: nn.Linear, length: int) -> tuple[int, str]:
+    if length != layer.in_features:
+        raise ConvscopeError(f"Linear: in_features={layer.in_features} must equal the last "
+                             f"axis's length, got {length}")
+    out = layer.out_features
+    return out, f"L_out = out_features = {out} (Linear maps the last axis)"
+
+
+def _pointwise(_layer: nn.Module, length: int) -> tuple[int, str]:
+    return length, POINTWISE_FORMULA
+
+
+def _shape_keeping(_layer: nn.Module, length: int) -> tuple[int, str]:
+    return length, SHAPE_KEEPING_FORMULA
+
+
+def _one(value):
+    """A scale or size stored as a 1-tuple or a plain value."""
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        if len(value) != 1:
+            raise ConvscopeError(f"a 1-D layer takes one value, got {tuple(value)!r}")
+        return value[0]
+    return value
+
+
+_RULES: tuple[tuple[tuple[type, ...], Rule], ...] = (
+    ((nn.Conv1d,), _conv),
+    ((nn.ConvTranspose1d,), _conv_transpose),
+    ((nn.Upsample,), _upsample),
+    (POOLS, _pool),
+    (ADAPTIVE_POOLS, _adaptive_pool),
+    (PADS, _pad),
+    ((nn.Linear,), _linear),
+    (POINTWISE, _pointwise),
+    (SHAPE_KEEPING, _shape_keeping),
+)
