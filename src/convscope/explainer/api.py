@@ -12,10 +12,10 @@ axis; weight (k), (C_in, k) or torch's layout; see explainer/custom.py) and the 
 messages, raised as ConvscopeError. input/weight/bias may be lists, NumPy arrays or torch tensors
 (a layer's Parameters included).
 
-The picture (scatter.png) is drawn only when asked for: with out_dir it is written there
-(picture=False turns it off); picture=True without out_dir writes it into a fresh temporary
-directory. Otherwise nothing is drawn and matplotlib is never imported. Hydra never is: the
-script is its only client.
+The picture (scatter.png, for one example or custom input) is drawn only when asked for: with
+out_dir it is written there (picture=False turns it off); picture=True without out_dir writes it
+into a fresh temporary directory. Otherwise nothing is drawn and matplotlib is never imported.
+Hydra never is: the script is its only client.
 """
 
 from __future__ import annotations

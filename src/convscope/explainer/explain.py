@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, TextIO
 from convscope.errors import ConvscopeError
 from convscope.explainer.catalogue import CATALOGUE, find_example
 from convscope.explainer.config import ExplainConfig
-from convscope.explainer.custom import custom_example
+from convscope.explainer.custom import custom_example, shown
 from convscope.explainer.examples import Example, ExampleRun, run_example
 from convscope.explainer.walkthrough import walkthrough
 from convscope.text import fmt_shape, fmt_tensor, indent
@@ -80,7 +80,7 @@ def check_mode(cfg: ExplainConfig) -> None:
             f"give either example={cfg.example} or input=[...], not both")
     if cfg.input is None:
         defaults = ExplainConfig()
-        changed = [f"{name}={getattr(cfg, name)}" for name in CUSTOM_KEYS
+        changed = [f"{name}={shown(getattr(cfg, name))}" for name in CUSTOM_KEYS
                    if getattr(cfg, name) != getattr(defaults, name)]
         if cfg.example and changed:
             raise ConvscopeError(
