@@ -5,12 +5,14 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 
 from convscope.errors import ConvscopeError
+from convscope.explainer.custom import custom_example
 from convscope.explainer.explain import (
     ExplainConfig,
     explain,
@@ -104,3 +106,82 @@ def test_custom_conv1d(tmp_path):
     status, out = run(ExplainConfig(conv="conv1d", input=[1, 2, 3, 4], weight=[1, -1], bias=0.5))
     assert status == 0
     assert "y[0] = x[0]·w[0] + x[1]·w[1] + b = 1·1 + 2·(-1) + 0.5 = -0.5" in out
+
+
+# ---------------------------------------------------------------------------------------------
+# Several channels: the shape rule (custom.py) and its one-line errors
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kwargs, words", [
+    (dict(input=[[1, 2], [3]], weight=[1]),
+     "input is ragged: input[0] has 2 numbers but input[1] has 1 number"),
+    (dict(input=[1, [2]], weight=[1]), "input is ragged"),
+    (dict(input=[[[1, 2]]], weight=[1]), "input has shape (1, 1, 2): give (L) samples"),
+    (dict(input=[[], []], weight=[1]), "input[0] is empty"),
+    (dict(input=[1, 2], weight=[[]]), "weight[0] is empty"),
+    (dict(input=[[1, 2], [3, 4]], weight=[1, 0, -1]),
+     "weight has shape (3,) = (k), taps for one input channel, but the input has 2 channels: "
+     "expected (C_in, k) = (2, k)"),
+    (dict(input=[[1, 2], [3, 4]], weight=[[1, 0], [0, 1], [1, 1]]),
+     "weight has shape (3, 2) = (C_in, k), one row of taps per input channel, but the input has "
+     "2 channels: expected (2, k), or ConvTranspose1d's own layout (C_in, C_out, k)"),
+    (dict(input=[[1, 2], [3, 4]], weight=[[[1, 2]]]),
+     "weight has shape (1, 1, 2) = ConvTranspose1d's (C_in, C_out, k), but the input has 2 "
+     "channels: expected (2, C_out, k)"),
+    (dict(conv="conv1d", input=[[1, 2], [3, 4]], weight=[[[1, 2]], [[3, 4]]]),
+     "weight has shape (2, 1, 2) = Conv1d's (C_out, C_in, k), but the input has 2 channels: "
+     "expected (C_out, 2, k)"),
+    (dict(input=[1, 2], weight=[[[[1]]]]), "weight has shape (1, 1, 1, 1): give (k) taps"),
+    (dict(input=[1, 2], weight=[[[1], [2]]], bias=0.5),
+     "bias=0.5 is one number, but the layer has 2 output channels (weight (1, 2, 1) = "
+     "(C_in, C_out, k)): expected shape (2,)"),
+    (dict(input=[1, 2], weight=[1], bias=[1, 2]),
+     "bias has shape (2,), but the layer has 1 output channel"),
+    (dict(input=[1, 2], weight=[1], bias="abc"), "bias must be a number or a list of numbers"),
+    (dict(input=[1, "x"], weight=[1]), "input[1] must be a number, got x"),
+    (dict(input=[True, False], weight=[1]), "input[0] must be a number"),
+    (dict(input=[1, float("nan")], weight=[1]), "input must be finite numbers"),
+])
+def test_shape_errors_name_the_key_and_the_shapes(kwargs, words):
+    with pytest.raises(ConvscopeError) as caught:
+        run(ExplainConfig(**kwargs))
+    assert words in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("kwargs, torch_layout", [
+    (dict(input=[[1, 2, 3], [4, 5, 6]], weight=[[1, 0, -1], [2, 1, 1]], bias=0.5, stride=2),
+     (2, 1, 3)),
+    (dict(input=[[1, 2, 3], [4, 5, 6]], weight=[[[1, 2], [3, 4], [5, 6]], [[0, 1], [1, 0], [2, 2]]],
+          bias=[1, 2, 3], padding=1, output_padding=1, stride=2), (2, 3, 2)),
+    (dict(conv="conv1d", input=[[1, 2, 3], [4, 5, 6]], weight=[[1, 1], [1, -1]]), (1, 2, 2)),
+    (dict(conv="conv1d", input=[[1, 2, 3], [4, 5, 6]], weight=[[[1, 1], [1, -1]], [[0, 1], [2, 0]]],
+          bias=[0.5, 1]), (2, 2, 2)),
+])
+def test_several_channels_follow_torchs_layout(kwargs, torch_layout):
+    import torch
+    import torch.nn.functional as F
+
+    cfg = ExplainConfig(**kwargs)
+    example = custom_example(cfg)
+    assert example.layer.weight.shape == torch_layout
+    status, out = run(cfg)
+    assert status == 0 and "✗" not in out
+    x = torch.tensor(cfg.input, dtype=torch.float64)[None]
+    w = torch.tensor(example.layer.weight.array())
+    b = None if cfg.bias is None else torch.tensor(example.layer.bias.array())
+    if cfg.conv == "conv1d":
+        expected = F.conv1d(x, w, b)
+    else:
+        expected = F.conv_transpose1d(x, w, b, stride=cfg.stride, padding=cfg.padding,
+                                      output_padding=cfg.output_padding)
+    np.testing.assert_allclose(example.layer.reference(x.numpy()), expected.numpy(), atol=1e-12)
+
+
+def test_several_output_channels_get_a_scatter_table_each():
+    status, out = run(ExplainConfig(input=[1, 2], weight=[[[1, 1], [2, -1]]], bias=[0, 10]))
+    assert status == 0
+    assert "Output channel 0:" in out and "Output channel 1:" in out
+    assert "x[0,1]=2 × w[0,1]" in out and "sum + b[1]" in out
+    assert "torch        [[1, 3, 2], [12, 13, 8]]" in out
+    assert "zero insertion, whose kernel here also swaps the channel axes" in out

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import matplotlib.image
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -60,4 +61,35 @@ def test_bad_input_is_one_error_line_and_exit_2(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     assert "output_padding=2" in lines[0] and "stride=2" in lines[0]
+    assert not (tmp_path / "scatter.png").exists()
+
+
+def test_two_input_channels_walk_through_the_scatter_per_channel(tmp_path):
+    result = explain(tmp_path, "input=[[1,2],[3,4]]", "weight=[[1,0,-1],[1,1,1]]", "bias=0.5")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "ConvTranspose1d(2, 1, kernel_size=3)" in out and "weight (2, 1, 3)" in out
+    assert "x[1,0]=3 × w[1,0]" in out and "sum + b[0]" in out
+    assert "torch        [4.5, 9.5, 6.5, 2.5]" in out  # [4, 9, 6, 2] from the two channels, + b
+    assert "Shown for one input and one output channel only" in out
+    assert (tmp_path / "scatter.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("overrides, words", [
+    (["input=[[1,2],[3]]", "weight=[1]"], "input is ragged"),
+    (["input=[[[1,2]]]", "weight=[1]"], "input has shape (1, 1, 2)"),
+    (["input=[[],[]]", "weight=[1]"], "input[0] is empty"),
+    (["input=[[1,2],[3,4]]", "weight=[1,0,-1]"], "weight has shape (3,) = (k)"),
+    (["input=[[1,2],[3,4]]", "weight=[[[1,2]]]"], "(C_in, C_out, k)"),
+    (["input=[1,2]", "weight=[1,1]", "bias=[1,2]"], "bias has shape (2,)"),
+    (["input=[1,x]", "weight=[1]"], "input[1] must be a number"),
+    (["input=5", "weight=[1]"], "input"),
+])
+def test_bad_shapes_are_one_error_line_and_exit_2(tmp_path, overrides, words):
+    result = explain(tmp_path, *overrides)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert words in lines[0]
     assert not (tmp_path / "scatter.png").exists()

@@ -197,3 +197,61 @@ def test_conv1d_rejects_bad_arguments(x_shape, w_shape, kwargs, words):
 def test_conv1d_output_length_rule_from_the_tutorial():
     x, w = random_arrays(0, (4, 2, 6), (3, 2, 5))
     assert ref.conv1d(x, w).shape == (4, 3, conv1d_output_length(6, 5)) == (4, 3, 2)
+
+
+# ---------------------------------------------------------------------------------------------
+# torch tensors as arguments: requiring grad, nn.Parameters, other devices
+# ---------------------------------------------------------------------------------------------
+
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="no CUDA device"))]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_conv_transpose1d_takes_a_layers_parameters_and_grad_tensors(device):
+    torch.manual_seed(0)
+    layer = torch.nn.ConvTranspose1d(3, 2, 5, stride=2, padding=1, output_padding=1).to(device)
+    x = torch.randn(2, 3, 7, device=device, requires_grad=True)
+    expected = F.conv_transpose1d(x, layer.weight, layer.bias, stride=2, padding=1,
+                                  output_padding=1).detach().cpu().numpy()
+    for method in ref.TRANSPOSE_METHODS_1D:
+        got = ref.conv_transpose1d(x, layer.weight, layer.bias, stride=2, padding=1,
+                                   output_padding=1, method=method)
+        assert got.dtype == np.float32  # a float32 tensor stays float32, as a float32 array does
+        np.testing.assert_allclose(got, expected, atol=TOL)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_conv1d_takes_a_layers_parameters_and_grad_tensors(device):
+    torch.manual_seed(1)
+    layer = torch.nn.Conv1d(2, 4, 3, padding=1, dilation=2, groups=2).to(device)
+    x = torch.randn(1, 2, 9, device=device, requires_grad=True)
+    expected = layer(x).detach().cpu().numpy()
+    got = ref.conv1d(x, layer.weight, layer.bias, padding=1, dilation=2, groups=2)
+    np.testing.assert_allclose(got, expected, atol=TOL)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_conv_transpose2d_takes_a_layers_parameters_and_grad_tensors(device):
+    torch.manual_seed(2)
+    layer = torch.nn.ConvTranspose2d(2, 3, (3, 2), stride=(2, 1), padding=1).to(device)
+    x = torch.randn(1, 2, 4, 5, device=device, requires_grad=True)
+    expected = layer(x).detach().cpu().numpy()
+    for method in ref.TRANSPOSE_METHODS_2D:
+        got = ref.conv_transpose2d(x, layer.weight, layer.bias, stride=(2, 1), padding=1,
+                                   method=method)
+        np.testing.assert_allclose(got, expected, atol=TOL)
+
+
+def test_views_take_tensors_and_float64_arrays_stay_float64():
+    w = torch.nn.Parameter(torch.tensor([[[1.0, 2.0, -1.0]]]))
+    x = torch.tensor([[[1.0, 2.0, 3.0]]], requires_grad=True)
+    rows = ref.scatter_rows(x, w, stride=2, padding=1, output_padding=1)
+    np.testing.assert_allclose(rows.sum(axis=(1, 2)), [[[2, 1, 4, 1, 6, -3]]])
+    np.testing.assert_array_equal(ref.flip_kernel(w), [[[-1.0, 2.0, 1.0]]])
+    np.testing.assert_array_equal(ref.insert_zeros(x, 2), [[[1, 0, 2, 0, 3]]])
+    assert ref.conv_transpose1d(x.detach().double().numpy(), w.detach().double().numpy()).dtype \
+        == np.float64
+    assert ref.conv_transpose1d([[[1, 2]]], [[[1, 1]]]).dtype == np.float64  # ints -> float64
+    half = ref.conv_transpose1d(x.detach().bfloat16(), w.detach().bfloat16())  # no NumPy bfloat16
+    np.testing.assert_allclose(half, [[[1, 4, 6, 4, -3]]])

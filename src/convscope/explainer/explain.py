@@ -4,57 +4,49 @@ Three modes, chosen by the config:
   (nothing)           run every catalogue example through the reference code and torch
   example=<name>      one example, step by step, plus scatter.png
   input=[..] weight=[..] [conv=transpose|conv1d] [stride=.. ...]
-                      the same steps for the user's numbers (one channel in and out)
+                      the same steps for the user's numbers (shapes: see custom.py)
+
+convscope.explain (explainer/api.py) runs the same modes through `run_explain`, so the API's text
+and the script's stdout cannot drift apart.
 """
 
 from __future__ import annotations
 
-import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from omegaconf import DictConfig
-
-from convscope.config.convert import to_dataclass
 from convscope.errors import ConvscopeError
 from convscope.explainer.catalogue import CATALOGUE, find_example
-from convscope.explainer.examples import (
-    CONV1D,
-    TRANSPOSE1D,
-    Example,
-    ExampleRun,
-    Layer,
-    given,
-    run_example,
-)
+from convscope.explainer.config import ExplainConfig
+from convscope.explainer.custom import custom_example, shown
+from convscope.explainer.examples import Example, ExampleRun, run_example
 from convscope.explainer.walkthrough import walkthrough
 from convscope.text import fmt_shape, fmt_tensor, indent
 
-CONV_KINDS = {"transpose": TRANSPOSE1D, "conv1d": CONV1D}
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
+
+__all__ = ["ExplainConfig", "Outcome", "explain", "register_explain_schema", "run_explain",
+           "to_explain_config"]
+
 PICTURE_NAME = "scatter.png"
-
-
-@dataclass
-class ExplainConfig:
-    example: Optional[str] = None  # a catalogue name; null with no input: check every example
-    conv: str = "transpose"  # custom input only: transpose (ConvTranspose1d) | conv1d
-    input: Optional[List[float]] = None  # custom input samples (one channel)
-    weight: Optional[List[float]] = None  # custom kernel taps
-    bias: Optional[float] = None
-    stride: int = 1
-    padding: int = 0
-    output_padding: int = 0
-    dilation: int = 1
-    picture: bool = True  # write scatter.png into the run dir
-
-
 CUSTOM_KEYS = ("conv", "weight", "bias", "stride", "padding", "output_padding", "dilation")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one request did: its exit status, every example run, and the picture if drawn."""
+
+    status: int  # 0, or 1 if something did not match
+    runs: tuple[ExampleRun, ...]
+    picture: Path | None = None
 
 
 def register_explain_schema() -> None:
     """Put the schema in Hydra's ConfigStore; configs/explain.yaml lists it in its defaults."""
+    # Hydra is the script's business: convscope.explain never loads it
     from hydra.core.config_store import ConfigStore
 
     ConfigStore.instance().store(name="explain_schema", node=ExplainConfig)
@@ -62,11 +54,18 @@ def register_explain_schema() -> None:
 
 def to_explain_config(cfg: DictConfig | dict) -> ExplainConfig:
     """Validate a composed config (Hydra's node, if present, is ignored) into the dataclass."""
+    from convscope.config.convert import to_dataclass  # OmegaConf: only the script needs it
+
     return to_dataclass(cfg, ExplainConfig)
 
 
 def explain(cfg: ExplainConfig, out_dir: Path | None, out: TextIO = sys.stdout) -> int:
     """Run the mode the config asks for; returns the exit status (1 if something mismatched)."""
+    return run_explain(cfg, out_dir, out).status
+
+
+def run_explain(cfg: ExplainConfig, out_dir: Path | None, out: TextIO) -> Outcome:
+    """explain(), keeping the runs and the picture's path for convscope.explain's result."""
     check_mode(cfg)
     if cfg.input is not None:
         return explain_one(custom_example(cfg), out_dir if cfg.picture else None, out)
@@ -81,7 +80,7 @@ def check_mode(cfg: ExplainConfig) -> None:
             f"give either example={cfg.example} or input=[...], not both")
     if cfg.input is None:
         defaults = ExplainConfig()
-        changed = [f"{name}={getattr(cfg, name)}" for name in CUSTOM_KEYS
+        changed = [f"{name}={shown(getattr(cfg, name))}" for name in CUSTOM_KEYS
                    if getattr(cfg, name) != getattr(defaults, name)]
         if cfg.example and changed:
             raise ConvscopeError(
@@ -98,7 +97,7 @@ def check_mode(cfg: ExplainConfig) -> None:
 # Modes
 # ---------------------------------------------------------------------------------------------
 
-def explain_all(out: TextIO) -> int:
+def explain_all(out: TextIO) -> Outcome:
     runs = [run_example(example) for example in CATALOGUE]
     section = None
     for run in runs:
@@ -108,7 +107,7 @@ def explain_all(out: TextIO) -> int:
         print("\n".join(example_block(run)), file=out)
     matched = sum(run.matches for run in runs)
     print(f"\n{matched}/{len(runs)} examples match", file=out)
-    return 0 if matched == len(runs) else 1
+    return Outcome(0 if matched == len(runs) else 1, tuple(runs))
 
 
 def example_block(run: ExampleRun) -> list[str]:
@@ -144,7 +143,7 @@ def expectation_rows(example: Example, run: ExampleRun) -> list[tuple[str, str]]
     return rows
 
 
-def explain_one(example: Example, out_dir: Path | None, out: TextIO) -> int:
+def explain_one(example: Example, out_dir: Path | None, out: TextIO) -> Outcome:
     run = run_example(example)
     print(f"{example.name}: {example.summary}", file=out)
     print(f"({example.section})\n", file=out)
@@ -152,39 +151,13 @@ def explain_one(example: Example, out_dir: Path | None, out: TextIO) -> int:
     print("\nChecks:", file=out)
     for check in run.checks:
         print(f"  {mark(check.ok)} {check.what}", file=out)
+    path = None
     if out_dir is not None:
-        from convscope.explainer.picture import save_picture
+        from convscope.explainer.picture import save_picture  # matplotlib only when drawing
 
         path = save_picture(example.layer, run.input, out_dir / PICTURE_NAME)
         print(f"\npicture: {path}", file=out)
-    return 0 if run.matches else 1
-
-
-def custom_example(cfg: ExplainConfig) -> Example:
-    """The user's numbers as a one-layer, one-channel example with no expected values."""
-    if cfg.conv not in CONV_KINDS:
-        raise ConvscopeError(f"conv must be one of {', '.join(CONV_KINDS)}, got conv={cfg.conv}")
-    if not cfg.input:
-        raise ConvscopeError("input is empty: give at least one sample, e.g. input=[1,2,3]")
-    if cfg.weight is None or not cfg.weight:
-        raise ConvscopeError(f"weight is {'missing' if cfg.weight is None else 'empty'}: "
-                             "give the kernel taps too, e.g. weight=[1,0,-1]")
-    for key in ("input", "weight", "bias"):
-        values = getattr(cfg, key)
-        values = [values] if isinstance(values, float) else values or []
-        if not all(math.isfinite(v) for v in values):
-            raise ConvscopeError(f"{key} must be finite numbers, got {key}={getattr(cfg, key)}")
-    kind = CONV_KINDS[cfg.conv]
-    if kind == CONV1D and cfg.output_padding:
-        raise ConvscopeError(f"output_padding={cfg.output_padding} applies to conv=transpose "
-                             "only; Conv1d has no output_padding")
-    layer = Layer(kind, given(cfg.weight, (1, 1, len(cfg.weight))),
-                  None if cfg.bias is None else given([cfg.bias], (1,)),
-                  stride=cfg.stride, padding=cfg.padding, dilation=cfg.dilation,
-                  output_padding=cfg.output_padding if kind == TRANSPOSE1D else 0)
-    summary = ("your input through " + layer.describe())
-    return Example("custom", "custom input", summary,
-                   given(cfg.input, (1, 1, len(cfg.input))), (layer,))
+    return Outcome(0 if run.matches else 1, (run,), path)
 
 
 # ---------------------------------------------------------------------------------------------

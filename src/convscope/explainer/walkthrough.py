@@ -2,8 +2,9 @@
 
 A transposed convolution is shown three ways (scatter rows, zero insertion with the flipped
 kernel, the matrix C^T) and compared with the tutorials' shortcut; a Conv1d is shown as one
-sum of products per output, the way the tutorial checks y[0,0,0] by hand. Examples too big or
-with too many channels to print get their shapes and length formulas instead.
+sum of products per output, the way the tutorial checks y[0,0,0] by hand. A small transposed
+convolution with several channels gets its scatter per output channel. Examples too big or with
+too many channels to print get their shapes and length formulas instead.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from convscope.explainer.examples import (
 from convscope.explainer.steps.common import layer_header, length_formulas
 from convscope.explainer.steps.conv1d import conv1d_walkthrough
 from convscope.explainer.steps.transpose1d import transpose1d_walkthrough
+from convscope.explainer.steps.transpose1d_channels import fits, transpose1d_channels_walkthrough
 from convscope.explainer.steps.transpose2d import transpose2d_walkthrough
 from convscope.text import fmt_shape
 
@@ -34,6 +36,8 @@ def walkthrough(example: Example, run: ExampleRun) -> list[str]:
         if layer.kind == TRANSPOSE2D:
             return transpose2d_walkthrough(x, layer)
         return conv1d_walkthrough(x, layer)
+    if len(example.layers) == 1 and fits(example.layer, run.input):
+        return transpose1d_channels_walkthrough(run.input, example.layer, example)
     return shapes_walkthrough(example, run)
 
 

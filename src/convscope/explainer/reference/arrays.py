@@ -14,9 +14,24 @@ IntOrInts = int | Sequence[int]
 Ints = tuple[int, ...]
 
 
+def to_numpy(a) -> np.ndarray:
+    """An array from a list, a NumPy array or a torch tensor (on any device, requiring grad or not).
+
+    Tensors are recognised by their `detach` method, so the reference never imports torch.
+    np.asarray alone refuses a tensor that requires grad (an nn.Parameter, say) or lives on a GPU.
+    """
+    if hasattr(a, "detach") and hasattr(a, "cpu"):
+        tensor = a.detach().cpu()
+        try:
+            return tensor.numpy()
+        except TypeError:  # bfloat16 has no NumPy dtype; float32 holds every bfloat16 exactly
+            return tensor.float().numpy()
+    return np.asarray(a)
+
+
 def _as_arrays(x, weight, bias) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     def as_float(a):
-        a = np.asarray(a)
+        a = to_numpy(a)
         return a if np.issubdtype(a.dtype, np.floating) else a.astype(np.float64)
 
     return as_float(x), as_float(weight), None if bias is None else as_float(bias)

@@ -15,6 +15,7 @@ from convscope.explainer.reference.arrays import (
     _as_arrays,
     _dtype,
     _ints,
+    to_numpy,
 )
 from convscope.explainer.reference.checks import check_conv_transpose_args
 from convscope.stack.lengths import conv1d_output_length, conv_transpose1d_output_length
@@ -79,7 +80,7 @@ def scatter_rows(x, weight, stride: int = 1, padding: int = 0, output_padding: i
 
 def insert_zeros(x, stride: IntOrInts) -> np.ndarray:
     """Put stride-1 zeros between neighbouring samples (none after the last) on each axis."""
-    x = np.asarray(x)
+    x = to_numpy(x)
     stride_ = _ints(stride, x.ndim - 2, "stride")
     shape = tuple((m - 1) * s + 1 for m, s in zip(x.shape[2:], stride_))
     out = np.zeros(x.shape[:2] + shape, dtype=x.dtype)
@@ -107,7 +108,7 @@ def zero_insert_and_pad(x, kernel_size: IntOrInts, stride: IntOrInts = 1,
                         padding: IntOrInts = 0, output_padding: IntOrInts = 0,
                         dilation: IntOrInts = 1) -> np.ndarray:
     """The input of the stride-1 convolution that equals a transposed convolution."""
-    x = np.asarray(x)
+    x = to_numpy(x)
     dims = x.ndim - 2
     kernel, padding_, op_, dilation_ = (_ints(v, dims, name) for v, name in (
         (kernel_size, "kernel_size"), (padding, "padding"), (output_padding, "output_padding"),
@@ -122,7 +123,7 @@ def flip_kernel(weight, groups: int = 1) -> np.ndarray:
 
     (C_in, C_out/groups, *k) -> (C_out, C_in/groups, *k), reversed along every spatial axis.
     """
-    weight = np.asarray(weight)
+    weight = to_numpy(weight)
     c_in, out_per_group, *kernel = weight.shape
     in_per_group = c_in // groups
     swapped = (weight.reshape(groups, in_per_group, out_per_group, *kernel)
@@ -135,7 +136,7 @@ def block_diagonal_weight(weight, groups: int) -> np.ndarray:
 
     Works for both layouts: Conv (out, in/groups, k) and ConvTranspose (in, out/groups, k).
     """
-    weight = np.asarray(weight)
+    weight = to_numpy(weight)
     rows, cols_per_group = weight.shape[:2]
     rows_per_group = rows // groups
     dense = np.zeros((rows, cols_per_group * groups, *weight.shape[2:]), dtype=weight.dtype)
@@ -201,9 +202,9 @@ def conv1d_sums(x, weight, bias=None, stride: int = 1, padding: int = 0, dilatio
     Outputs come channel by channel, l fastest; `terms` is conv1d_terms' list and `value` its
     sum plus bias[o] (no bias when `bias` is None). Lazy, so a caller may stop early.
     """
-    length = conv1d_output_length(np.shape(x)[2], np.shape(weight)[2], stride, padding,
-                                  dilation)
-    for o, l in np.ndindex(np.shape(weight)[0], length):
+    x, weight, bias = _as_arrays(x, weight, bias)  # once, not once per output
+    length = conv1d_output_length(x.shape[2], weight.shape[2], stride, padding, dilation)
+    for o, l in np.ndindex(weight.shape[0], length):
         terms = conv1d_terms(x, weight, stride, padding, dilation, groups, n, o, l)
         value = sum(xv * wv for _, _, xv, _, wv in terms)
         yield o, l, terms, value + (0.0 if bias is None else float(bias[o]))
