@@ -103,7 +103,7 @@ def test_the_readme_has_the_commands_a_new_user_needs():
     assert "make demo" in COMMANDS and "make test" in COMMANDS
     assert ". .venv/bin/activate" in COMMANDS
     assert any(c.startswith("convscope-run") for c in COMMANDS)
-    assert len(COMMANDS) >= 25
+    assert len(COMMANDS) >= 25 and python_blocks(README)
 
 
 @pytest.fixture(scope="module")
@@ -195,3 +195,17 @@ def test_readme_error_examples_print_what_it_shows(command, expected, sandbox):
     assert proc.returncode == 2
     shown = expected.replace("/work/main/", f"{REPO}/")  # the README was run in /work/main
     assert proc.stderr.strip() == shown
+
+
+def python_blocks(markdown: str) -> list[str]:
+    return ["\n".join(lines) for info, lines in fenced_blocks(markdown) if info == "python"]
+
+
+@pytest.mark.parametrize("code", python_blocks(README))
+def test_readme_python_runs_as_typed(code, sandbox):
+    """Each ```python block runs as a script in the sandbox; the formulas its comments promise
+    are what it prints."""
+    proc = run_in(sandbox, f"python -c {shlex.quote(code)}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for promised in re.findall(r"#\s*(L_out = .+)$", code, re.M):
+        assert promised.strip() in proc.stdout

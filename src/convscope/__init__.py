@@ -27,6 +27,7 @@ _EXPORTS = {
     "run": "convscope.api",
     "RunReport": "convscope.api",
     "explain": "convscope.explainer.api",
+    "ExplainResult": "convscope.explainer.api",
     "ConvscopeError": "convscope.errors",
 }
 
@@ -35,7 +36,7 @@ __all__ = sorted(_EXPORTS)
 if TYPE_CHECKING:  # for type checkers and IDEs only; at run time __getattr__ imports lazily
     from convscope.api import RunReport, run  # noqa: F401
     from convscope.errors import ConvscopeError  # noqa: F401
-    from convscope.explainer.api import explain  # noqa: F401
+    from convscope.explainer.api import ExplainResult, explain  # noqa: F401
     from convscope.stack.describe import Description, LayerRow, describe, formula  # noqa: F401
 
 
