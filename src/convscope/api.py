@@ -28,6 +28,7 @@ from convscope.pipeline.jobs import run_job
 from convscope.report.html import text
 from convscope.report.page import RunCommand, layers_html, ordered_wavs, wav_label
 from convscope.resources import configs_dir
+from convscope.rundir import RunDir
 from convscope.text import format_table, shape_text
 
 log = logging.getLogger("convscope")
@@ -50,7 +51,7 @@ def run(overrides: Optional[Sequence[str]] = None, *, out_dir: Optional[str | Pa
     _save_config(out, cfg, overrides)
     command = RunCommand(argv=("convscope.run", *overrides), overrides=tuple(overrides),
                          cwd=str(user_dir))
-    with _logged_to(out / "run.log"):
+    with _logged_to(RunDir(out).log):
         run_job(run_cfg, out, user_dir, command)
     return RunReport(out)
 
@@ -73,7 +74,7 @@ def _compose(overrides: list[str]):
 def _new_run_dir(requested: Optional[Path], user_dir: Path) -> Path:
     """`requested`, unless it already holds a finished run; else a new outputs/<date>/<time>."""
     if requested is not None:
-        if (requested / "shapes.json").exists():
+        if RunDir(requested).shapes.exists():
             raise ConvscopeError(f"out_dir: {requested} already holds a run (shapes.json); "
                                  "choose another folder")
         requested.mkdir(parents=True, exist_ok=True)
@@ -92,8 +93,9 @@ def _new_run_dir(requested: Optional[Path], user_dir: Path) -> Path:
 
 def _save_config(out: Path, cfg, overrides: list[str]) -> None:
     """.hydra/config.yaml and overrides.yaml, as a CLI run leaves them (the report links them)."""
-    write_text(out / ".hydra" / "config.yaml", OmegaConf.to_yaml(cfg))
-    write_text(out / ".hydra" / "overrides.yaml", OmegaConf.to_yaml(OmegaConf.create(overrides)))
+    files = RunDir(out)
+    write_text(files.hydra_config, OmegaConf.to_yaml(cfg))
+    write_text(files.hydra_overrides, OmegaConf.to_yaml(OmegaConf.create(overrides)))
 
 
 @contextmanager
@@ -118,19 +120,19 @@ class RunReport:
 
     def __init__(self, out_dir: Path):
         self.out_dir = Path(out_dir)
+        self.files = RunDir(self.out_dir)
 
-    def _json(self, name: str) -> Optional[dict]:
-        path = self.out_dir / name
+    def _json(self, path: Path) -> Optional[dict]:
         return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
     @property
     def shapes(self) -> Optional[dict]:
         """shapes.json (None for a corpus, whose files each have their own run dir)."""
-        return self._json("shapes.json")
+        return self._json(self.files.shapes)
 
     @property
     def metrics(self) -> Optional[dict]:
-        return self._json("metrics.json")
+        return self._json(self.files.metrics)
 
     @property
     def rows(self) -> list[dict]:
@@ -138,16 +140,16 @@ class RunReport:
 
     @property
     def plots(self) -> list[Path]:
-        return sorted((self.out_dir / "plots").glob("*.png"))
+        return sorted(self.files.plots_dir.glob("*.png"))
 
     @property
     def audio(self) -> list[Path]:
         shapes = self.shapes or {}
-        return ordered_wavs(self.out_dir / "audio", (shapes.get("audio") or {}).get("files", []))
+        return ordered_wavs(self.files.audio_dir, (shapes.get("audio") or {}).get("files", []))
 
     @property
     def page(self) -> Path:
-        return self.out_dir / "index.html"
+        return self.files.report
 
     def __str__(self) -> str:
         shapes = self.shapes

@@ -23,6 +23,7 @@ from convscope.explainer.config import ExplainConfig
 from convscope.explainer.custom import custom_example, shown
 from convscope.explainer.examples import Example, ExampleRun, run_example
 from convscope.explainer.walkthrough import walkthrough
+from convscope.rundir import RunDir
 from convscope.text import fmt_shape, fmt_tensor, indent
 
 if TYPE_CHECKING:
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
 __all__ = ["ExplainConfig", "Outcome", "explain", "register_explain_schema", "run_explain",
            "to_explain_config"]
 
-PICTURE_NAME = "scatter.png"
 CUSTOM_KEYS = ("conv", "weight", "bias", "stride", "padding", "output_padding", "dilation")
 
 
@@ -155,7 +155,7 @@ def explain_one(example: Example, out_dir: Path | None, out: TextIO) -> Outcome:
     if out_dir is not None:
         from convscope.explainer.picture import save_picture  # matplotlib only when drawing
 
-        path = save_picture(example.layer, run.input, out_dir / PICTURE_NAME)
+        path = save_picture(example.layer, run.input, RunDir(out_dir).scatter)
         print(f"\npicture: {path}", file=out)
     return Outcome(0 if run.matches else 1, (run,), path)
 

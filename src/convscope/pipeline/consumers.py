@@ -17,6 +17,7 @@ from convscope.config.schema import RunConfig
 from convscope.pipeline.evaluate import run_evaluation
 from convscope.plots.envelopes import EnvelopeAccumulator, WindowCapture
 from convscope.quality.evaluate import EvaluationPlan
+from convscope.rundir import RunDir
 from convscope.stack.plan import LayerPlan
 from convscope.stack.rates import layer_rates
 
@@ -33,7 +34,7 @@ class Consumers:
                  output_rate: int):
         self.cfg, self.span, self.plans, self.output_rate = cfg, span, plans, output_rate
         self.rates = layer_rates(plans, span.sample_rate)
-        self.audio_dir = out_dir / "audio"
+        self.files = RunDir(out_dir)
         max_bins = int(cfg.plots.width_inches * cfg.plots.dpi)
         shown = cfg.plots.max_channels
         # feature-map plots only: one envelope for the input, one per layer (drawn channels only)
@@ -66,13 +67,12 @@ class Consumers:
     def __enter__(self) -> "Consumers":
         if self.cfg.audio.enabled:
             out = self.plans[-1].output_shape
-            names = [f"layer{self.last}_ch{k}.wav" for k in range(out[1])]
+            outputs = [self.files.channel_wav(self.last, k) for k in range(out[1])]
             self._writers = [
                 # input.wav keeps all loaded channels in one file, as the one-shot path writes it
-                WavWriters([self.audio_dir / "input.wav"], self.span.sample_rate, self.subtype,
+                WavWriters([self.files.input_wav], self.span.sample_rate, self.subtype,
                            self.span.length, channels=self.span.channels),
-                WavWriters([self.audio_dir / name for name in names], self.output_rate,
-                           self.subtype, out[-1])]
+                WavWriters(outputs, self.output_rate, self.subtype, out[-1])]
         for writer in self._writers:
             self._open.enter_context(writer)
         seconds = self.span.end - self.span.start
@@ -135,18 +135,18 @@ class Consumers:
     def audio_info(self) -> Optional[dict]:
         if not self.cfg.audio.enabled:
             return None
-        files = [w.name for w in self._writers[1].paths]
         if self.clipped:
             log.warning("audio: %d samples beyond +-1 were clipped in the %s WAVs; use "
                         "stream.subtype=FLOAT to keep them", self.clipped, self.subtype)
         log.info("audio: streamed %s WAVs (%s), gain 1.0 (no global peak scaling); input peak "
                  "%.4f, output peak %.4f; in %s", self.subtype, self._writers[1].format,
-                 self.peaks[0], self.peaks[1], self.audio_dir)
+                 self.peaks[0], self.peaks[1], self.files.audio_dir)
         return {"gain": 1.0, "gain_db": 0.0, "output_peak": self.peaks[1], "input_gain": 1.0,
                 "input_peak": self.peaks[0], "subtype": self.subtype,
                 "format": self._writers[1].format, "streamed": True,
                 "clipped_samples": self.clipped,
-                "files": [f"audio/{name}" for name in ["input.wav", *files]]}
+                "files": [self.files.relative(path)
+                          for path in [self.files.input_wav, *self._writers[1].paths]]}
 
     def evaluate(self, plan: EvaluationPlan, out_dir: Path) -> None:
         """The evaluate stage on the captured window: whole-signal metrics would need it all."""
@@ -157,25 +157,25 @@ class Consumers:
         output = window_out.samples[window_out.channels.index(plan.channel)]
         run_evaluation(plan, window_in.samples, output, out_dir, self.cfg.audio, self.cfg.plots)
 
-    def write_plots(self, plot_dir: Path) -> None:
+    def write_plots(self) -> None:
         from convscope.plots.layers import plot_layer, plot_spectrograms
 
-        cfg, span = self.cfg.plots, self.span
+        cfg, span, files = self.cfg.plots, self.span, self.files
         input_envelope = self.input_envelope.envelopes()[0]
         for plan, envelope, rate in zip(self.plans, self.envelopes, self.rates):
             title = (f"layer {plan.index}: {plan.type}  {list(plan.output_shape)} at {rate:g} Hz  "
                      f"(input {list(span.shape)} at {span.sample_rate} Hz)")
-            plot_layer(plot_dir / f"layer{plan.index}_{plan.type}.png", title, input_envelope,
+            plot_layer(files.layer_plot(plan.index, plan.type), title, input_envelope,
                        span.sample_rate, envelope.envelopes(), rate, cfg, plan.output_shape[1])
         if cfg.spectrogram:
             window_in, window_out = self.windows
             drawn = cfg.spectrogram_channels(self.plans[-1].output_shape[1])
-            plot_spectrograms(plot_dir / "spectrogram.png", window_in.samples[0], span.sample_rate,
+            plot_spectrograms(files.spectrogram, window_in.samples[0], span.sample_rate,
                               window_out.samples[:drawn], self.rates[-1], cfg)
             log.info("spectrogram of %.3f-%.3f s of the segment (plots.spectrogram_start, "
                      "plots.spectrogram_seconds)", window_in.first / span.sample_rate,
                      window_in.stop / span.sample_rate)
-        log.info("plots in %s", plot_dir)
+        log.info("plots in %s", files.plots_dir)
 
 
 def _host(samples: torch.Tensor) -> np.ndarray:

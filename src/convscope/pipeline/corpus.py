@@ -26,6 +26,7 @@ from convscope.config.schema import RunConfig
 from convscope.errors import ConvscopeError
 from convscope.files import csv_cell, shape_cell, write_csv, write_text
 from convscope.report.page import RunCommand
+from convscope.rundir import RunDir
 
 log = logging.getLogger("convscope")
 # What soundfile (libsndfile) and librosa's audioread fallback read; other files are not audio.
@@ -121,12 +122,12 @@ def run_corpus(cfg: RunConfig, out_dir: Path, base_dir: Path,
                 for item in tqdm(mine, desc="corpus", unit="file", disable=None if len(mine) > 1
                                  else True)]
     write_summary(out_dir, outcomes)
-    log.info("corpus summary (%s):\n%s", out_dir / "summary.csv", format_summary(outcomes))
+    log.info("corpus summary (%s):\n%s", RunDir(out_dir).summary_csv, format_summary(outcomes))
     failed = [o for o in outcomes if o.status != "ok"]
     if failed:
         raise ConvscopeError(
             f"{len(failed)} of {len(outcomes)} files failed (first: {failed[0].file}: "
-            f"{failed[0].error}); summary: {out_dir / 'summary.csv'}")
+            f"{failed[0].error}); summary: {RunDir(out_dir).summary_csv}")
     return outcomes
 
 
@@ -158,8 +159,8 @@ SUMMARY_COLUMNS = ("file", "subdir", "status", "duration", "input_shape", "outpu
 
 def write_summary(out_dir: Path, outcomes: list[FileOutcome]) -> None:
     rows = [asdict(o) for o in outcomes]
-    write_text(out_dir / "summary.json", json.dumps(rows, indent=2) + "\n")
-    write_csv(out_dir / "summary.csv", rows, SUMMARY_COLUMNS)
+    write_text(RunDir(out_dir).summary_json, json.dumps(rows, indent=2) + "\n")
+    write_csv(RunDir(out_dir).summary_csv, rows, SUMMARY_COLUMNS)
 
 
 def format_summary(outcomes: list[FileOutcome]) -> str:

@@ -19,6 +19,7 @@ from convscope.quality.evaluate import (
     format_metrics,
     reference_signal,
 )
+from convscope.rundir import RunDir
 
 log = logging.getLogger("convscope")
 
@@ -40,11 +41,12 @@ def run_evaluation(plan: EvaluationPlan, input_samples: np.ndarray, output: np.n
     input samples (channels, length); log, write metrics.json, the spectrum plot and the WAV."""
     evaluation = evaluate_output(plan, output, reference_signal(plan, input_samples))
     log.info("%s", format_metrics(evaluation))
+    files = RunDir(out_dir)
     if plots.enabled:
         from convscope.plots.quality import plot_spectrum
 
-        plot_spectrum(out_dir / "plots" / "spectrum.png", evaluation, plots)
+        plot_spectrum(files.spectrum, evaluation, plots)
     if audio.enabled:
-        write_reference_audio(out_dir / "audio" / "reference.wav", evaluation, audio)
-    write_metrics(out_dir / "metrics.json", evaluation.as_json())
+        write_reference_audio(files.reference_wav, evaluation, audio)
+    write_metrics(files.metrics, evaluation.as_json())
     return evaluation

@@ -25,6 +25,7 @@ from convscope.pipeline.stages import PreparedStack, finish_run, prepare_stack
 from convscope.quality.evaluate import Evaluation, evaluate_output, format_metrics, reference_signal
 from convscope.quality.fit import FitHistory, fit, forward
 from convscope.quality.kernel_views import kernel_views
+from convscope.rundir import RunDir
 from convscope.stack.plan import plan_stack
 from convscope.stack.rates import layer_rates
 from convscope.stack.trace import LayerTrace, pick_device, trace_stack
@@ -78,18 +79,18 @@ def write_learned(out_dir: Path, cfg: RunConfig, segment: Segment, prepared: Pre
     from convscope.plots.quality import plot_kernels, plot_loss, plot_spectrum
 
     plans, stack = prepared.plans, prepared.stack
+    files = RunDir(out_dir)
     audio_info = None
     if cfg.audio.enabled:
-        audio_info = write_audio(out_dir / "audio", segment, traces[-1], prepared.output_rate, cfg)
-        write_reference_audio(out_dir / "audio" / "reference.wav", after, cfg.audio)
+        audio_info = write_audio(files, segment, traces[-1], prepared.output_rate, cfg)
+        write_reference_audio(files.reference_wav, after, cfg.audio)
     if cfg.plots.enabled:
-        plot_dir = out_dir / "plots"
-        write_plots(plot_dir, segment, traces, layer_rates(plans, segment.sample_rate), cfg)
-        plot_spectrum(plot_dir / "spectrum.png", after, cfg.plots)
-        plot_spectrum(plot_dir / "spectrum_before.png", before, cfg.plots)
-        plot_loss(plot_dir / "loss.png", history.losses, history.snrs, cfg.plots)
-        plot_kernels(plot_dir / "kernels.png",
+        write_plots(files, segment, traces, layer_rates(plans, segment.sample_rate), cfg)
+        plot_spectrum(files.spectrum, after, cfg.plots)
+        plot_spectrum(files.spectrum_before, before, cfg.plots)
+        plot_loss(files.loss_plot, history.losses, history.snrs, cfg.plots)
+        plot_kernels(files.kernels_plot,
                      kernel_views(plans, stack, segment.sample_rate, after.plan.channel),
                      cfg.plots)
-    write_metrics(out_dir / "metrics.json", {"before": before.as_json(), "after": after.as_json()})
+    write_metrics(files.metrics, {"before": before.as_json(), "after": after.as_json()})
     finish_run(cfg, out_dir, segment, prepared, audio_info, command)

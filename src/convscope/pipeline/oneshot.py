@@ -21,6 +21,7 @@ from convscope.pipeline.evaluate import run_evaluation
 from convscope.pipeline.results import RunResult
 from convscope.pipeline.stages import _rate_text, finish_run, prepare_stack
 from convscope.report.page import RunCommand
+from convscope.rundir import RunDir
 from convscope.stack.plan import plan_stack
 from convscope.stack.rates import layer_rates
 from convscope.stack.trace import LayerTrace, trace_stack
@@ -36,10 +37,11 @@ def run_one_shot(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.de
     log.info("output: shape %s at %s Hz", prepared.rows[-1].output_shape,
              _rate_text(prepared.exact_rate))
 
-    audio_info = write_audio(out_dir / "audio", segment, traces[-1], prepared.output_rate, cfg) \
+    files = RunDir(out_dir)
+    audio_info = write_audio(files, segment, traces[-1], prepared.output_rate, cfg) \
         if cfg.audio.enabled else None
     if cfg.plots.enabled:
-        write_plots(out_dir / "plots", segment, traces,
+        write_plots(files, segment, traces,
                     layer_rates(prepared.plans, segment.sample_rate), cfg)
     evaluation = prepared.evaluation
     if evaluation is not None:  # vs a real resampler: metrics.json, spectrum, reference.wav
@@ -49,7 +51,7 @@ def run_one_shot(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.de
     return RunResult(out_dir, segment, prepared.rows, traces, prepared.output_rate, shapes)
 
 
-def write_audio(audio_dir: Path, segment: Segment, last: LayerTrace, output_rate: int,
+def write_audio(files: RunDir, segment: Segment, last: LayerTrace, output_rate: int,
                 cfg: RunConfig) -> dict:
     """input.wav plus one WAV per channel of the last layer, all channels scaled by one gain.
 
@@ -59,24 +61,24 @@ def write_audio(audio_dir: Path, segment: Segment, last: LayerTrace, output_rate
     sub, target = cfg.audio.subtype, cfg.audio.peak
     input_peak = float(np.max(np.abs(segment.samples)))
     input_gain = clipping_gain(input_peak, target)
-    write_wav(audio_dir / "input.wav", segment.samples, segment.sample_rate, sub, input_gain)
+    write_wav(files.input_wav, segment.samples, segment.sample_rate, sub, input_gain)
     outputs = last.output[0]
     output_peak = float(np.max(np.abs(outputs)))
     gain = clipping_gain(output_peak, target)
-    files = ["input.wav"]
+    written = [files.input_wav]
     for channel, samples in enumerate(outputs):
-        name = f"layer{last.index}_ch{channel}.wav"
-        write_wav(audio_dir / name, samples, output_rate, sub, gain)
-        files.append(name)
+        path = files.channel_wav(last.index, channel)
+        write_wav(path, samples, output_rate, sub, gain)
+        written.append(path)
     log.info("audio: output peak %.4f, gain %.4f applied to every output channel (%.2f dB); "
              "input gain %.4f; %s WAVs in %s", output_peak, gain, 20 * np.log10(gain), input_gain,
-             sub, audio_dir)
+             sub, files.audio_dir)
     return {"gain": gain, "gain_db": float(20 * np.log10(gain)), "output_peak": output_peak,
             "input_gain": input_gain, "input_peak": input_peak, "subtype": sub,
-            "files": [f"audio/{name}" for name in files]}
+            "files": [files.relative(path) for path in written]}
 
 
-def write_plots(plot_dir: Path, segment: Segment, traces: list[LayerTrace], rates: list[float],
+def write_plots(files: RunDir, segment: Segment, traces: list[LayerTrace], rates: list[float],
                 cfg: RunConfig) -> None:
     from convscope.plots.layers import plot_layer, plot_spectrograms
 
@@ -84,9 +86,9 @@ def write_plots(plot_dir: Path, segment: Segment, traces: list[LayerTrace], rate
     for trace, rate in zip(traces, rates):
         title = (f"layer {trace.index}: {trace.type}  {list(trace.output.shape)} at {rate:g} Hz  "
                  f"(input {list(segment.shape)} at {segment.sample_rate} Hz)")
-        plot_layer(plot_dir / f"layer{trace.index}_{trace.type}.png", title, input_signal,
+        plot_layer(files.layer_plot(trace.index, trace.type), title, input_signal,
                    segment.sample_rate, trace.output[0], rate, cfg.plots)
     if cfg.plots.spectrogram:
-        plot_spectrograms(plot_dir / "spectrogram.png", input_signal, segment.sample_rate,
+        plot_spectrograms(files.spectrogram, input_signal, segment.sample_rate,
                           traces[-1].output[0], rates[-1], cfg.plots)
-    log.info("plots in %s", plot_dir)
+    log.info("plots in %s", files.plots_dir)

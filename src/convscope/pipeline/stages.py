@@ -16,6 +16,7 @@ from convscope.files import atomic_path
 from convscope.pipeline.shapes import shapes_document, write_shapes
 from convscope.quality.evaluate import EvaluationPlan, plan_evaluation
 from convscope.report.page import RunCommand, write_report
+from convscope.rundir import RunDir
 from convscope.stack.build import build_stack
 from convscope.stack.plan import LayerPlan
 from convscope.stack.rates import output_sample_rate
@@ -62,12 +63,12 @@ def finish_run(cfg: RunConfig, out_dir: Path, source, prepared: PreparedStack,
     """The end every run shares: weights.pt, then shapes.json (with `extra` sections), then the
     report page, which reads what the run left on disk. Returns the shapes document."""
     if cfg.save.weights:
-        with atomic_path(out_dir / "weights.pt") as tmp:
+        with atomic_path(RunDir(out_dir).weights) as tmp:
             torch.save(prepared.stack.state_dict(), tmp)
     shapes = shapes_document(source, prepared.rows, prepared.exact_rate, audio_info)
     shapes.update(extra or {})
     if cfg.save.shapes:
-        write_shapes(out_dir / "shapes.json", shapes)
+        write_shapes(RunDir(out_dir).shapes, shapes)
     if cfg.report:
         write_report(out_dir, shapes, command)
     log.info("outputs written to %s", out_dir)

@@ -83,7 +83,7 @@ def run_streamed(cfg: RunConfig, out_dir: Path, span: SegmentSpan, plans: list[L
              prepared.exact_rate, n_blocks, block_length)
     audio_info = consumers.audio_info()
     if cfg.plots.enabled:
-        consumers.write_plots(out_dir / "plots")
+        consumers.write_plots()
     if prepared.evaluation is not None:
         consumers.evaluate(prepared.evaluation, out_dir)
     stream_info = {"block_seconds": cfg.stream.block_seconds, "block_samples": block_length,

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Optional
 
 from convscope.report.html import number_text, table, text
+from convscope.rundir import RunDir
 
-METRICS_NAME = "metrics.json"
 CONTEXT_KEYS = ("channel", "reference")  # metrics.json keys that say what was compared
 
 # The evaluate stage's keys (convscope.quality.evaluate), with what a reader needs to judge the number.
@@ -26,13 +26,13 @@ METRIC_LABELS: dict[str, tuple[str, str, str]] = {  # key: (label, short label, 
 
 def read_metrics(run_dir: Path) -> Optional[dict]:
     """metrics.json as a dict, or None; a broken file becomes {"error": ...} instead of a crash."""
-    path = Path(run_dir) / METRICS_NAME
+    path = RunDir(run_dir).metrics
     if not path.is_file():
         return None
     try:
         metrics = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        return {"error": f"cannot read {METRICS_NAME}: {exc}"}
+        return {"error": f"cannot read {RunDir.METRICS}: {exc}"}
     return metrics if isinstance(metrics, dict) else {"value": metrics}
 
 

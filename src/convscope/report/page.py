@@ -27,16 +27,15 @@ from convscope.report.html import (
     table,
     text,
 )
-from convscope.report.metrics import METRICS_NAME, metrics_context, metrics_table, read_metrics
+from convscope.report.metrics import metrics_context, metrics_table, read_metrics
+from convscope.rundir import RunDir
 from convscope.text import TABLE_HEADER, row_cells, shape_text
 
 log = logging.getLogger("convscope")
 
-REPORT_NAME = "index.html"
-SCATTER_NAME = "scatter.png"
-REFERENCE_WAV = "reference.wav"
-OTHER_FILES = ("shapes.json", METRICS_NAME, "weights.pt", "run.log", ".hydra/config.yaml",
-               ".hydra/overrides.yaml")
+# listed under "Files", in this order, when present
+OTHER_FILES = (RunDir.SHAPES, RunDir.METRICS, RunDir.WEIGHTS, RunDir.LOG, RunDir.HYDRA_CONFIG,
+               RunDir.HYDRA_OVERRIDES)
 
 
 @dataclass(frozen=True)
@@ -53,7 +52,7 @@ class RunCommand:
 
 def write_report(run_dir: Path, shapes: dict, command: Optional[RunCommand] = None) -> Path:
     run_dir = Path(run_dir)
-    path = run_dir / REPORT_NAME
+    path = RunDir(run_dir).report
     write_text(path, render_report(run_dir, shapes, command))
     log.info("report: %s", path)
     return path
@@ -65,12 +64,12 @@ def refresh_report(run_dir: Path, command: Optional[RunCommand] = None) -> Path:
     Without `command`, the overrides are recovered from Hydra's .hydra/overrides.yaml.
     """
     run_dir = Path(run_dir)
-    shapes = json.loads((run_dir / "shapes.json").read_text(encoding="utf-8"))
+    shapes = json.loads(RunDir(run_dir).shapes.read_text(encoding="utf-8"))
     return write_report(run_dir, shapes, command or saved_overrides(run_dir))
 
 
 def saved_overrides(run_dir: Path) -> Optional[RunCommand]:
-    path = Path(run_dir) / ".hydra" / "overrides.yaml"
+    path = RunDir(run_dir).hydra_overrides
     if not path.is_file():
         return None
     import yaml
@@ -97,7 +96,7 @@ def render_report(run_dir: Path, shapes: dict, command: Optional[RunCommand]) ->
     nav = [(f"#{anchor}", title) for anchor, title, _ in parts]
     sweep_root = find_sweep_root(run_dir)
     if sweep_root is not None:  # its index.html is written when the sweep ends
-        nav.append((Path(os.path.relpath(sweep_root, run_dir.resolve()), REPORT_NAME).as_posix(),
+        nav.append((Path(os.path.relpath(sweep_root, run_dir.resolve()), RunDir.REPORT).as_posix(),
                     "↑ sweep index"))
     return page(title=f"convscope · {name}", heading=f"convscope run · {name}",
                 subtitle=summary_line(shapes), nav=nav,
@@ -115,7 +114,7 @@ def run_name(run_dir: Path) -> str:
 def find_sweep_root(run_dir: Path, max_depth: int = 3) -> Optional[Path]:
     """The sweep dir holding this job: Hydra writes multirun.yaml there before any job runs."""
     for parent in list(run_dir.resolve().parents)[:max_depth]:
-        if (parent / "multirun.yaml").is_file():
+        if RunDir(parent).multirun.is_file():
             return parent
     return None
 
@@ -173,7 +172,7 @@ def layers_html(layers: list[dict], output: dict) -> str:
 
 
 def audio_html(run_dir: Path, audio: Optional[dict]) -> str:
-    audio_dir = run_dir / "audio"
+    audio_dir = RunDir(run_dir).audio_dir
     files = ordered_wavs(audio_dir, (audio or {}).get("files", []))
     if not files:
         return '<p class="note">No WAVs in this run (audio.enabled=false).</p>'
@@ -196,7 +195,7 @@ def gain_note(audio: dict) -> str:
 def ordered_wavs(audio_dir: Path, listed: list[str]) -> list[Path]:
     """input.wav, the soxr reference, the output channels in order, then anything else."""
     present = list_files(audio_dir, (".wav",))
-    rank = {"input.wav": 0, REFERENCE_WAV: 1}
+    rank = {RunDir.INPUT_WAV: 0, RunDir.REFERENCE_WAV: 1}
     listed_names = [PurePath(f).name for f in listed]
     def order(path: Path) -> tuple:
         listed_rank = listed_names.index(path.name) if path.name in listed_names else len(listed)
@@ -212,11 +211,11 @@ def _player(run_dir: Path, path: Path) -> str:
 
 
 def wav_label(name: str) -> str:
-    if name == "input.wav":
+    if name == RunDir.INPUT_WAV:
         return "input"
-    if name == REFERENCE_WAV:
+    if name == RunDir.REFERENCE_WAV:
         return "reference resampler (evaluate stage)"
-    match = re.fullmatch(r"layer(\d+)_ch(\d+)\.wav", name)
+    match = RunDir.CHANNEL_WAV.fullmatch(name)
     if match:
         return f"output channel {match[2]} (layer {match[1]})"
     return name
@@ -241,11 +240,11 @@ def metrics_html(run_dir: Path, metrics: Optional[dict]) -> str:
 
 
 def _scatter(run_dir: Path) -> Optional[PurePath]:
-    return PurePath(SCATTER_NAME) if (run_dir / SCATTER_NAME).is_file() else None
+    return PurePath(RunDir.SCATTER) if RunDir(run_dir).scatter.is_file() else None
 
 
 def plots_html(run_dir: Path) -> str:
-    plot_dir = run_dir / "plots"
+    plot_dir = RunDir(run_dir).plots_dir
     images = list_files(plot_dir, IMAGE_SUFFIXES)
     if not images:
         return '<p class="note">No plots in this run (plots.enabled=false).</p>'

@@ -31,6 +31,7 @@ class SweepReport(Callback):
 
 def write_sweep_report(sweep_dir: Path) -> None:
     from convscope.plots.sweep import plot_summary
+    from convscope.rundir import RunDir
     from convscope.sweep.failures import record_failed_jobs
     from convscope.sweep.index import write_sweep_index
     from convscope.sweep.summary import scan_sweep, summary_rows, write_summary_csv
@@ -42,11 +43,12 @@ def write_sweep_report(sweep_dir: Path) -> None:
         _warn("read the jobs", sweep_dir, exc)
         return
     record_failed_jobs(sweep_dir, jobs)
-    if _step("write summary.csv", sweep_dir, write_summary_csv, sweep_dir / "summary.csv", rows):
-        log.info("sweep summary: %d jobs in %s", len(rows), sweep_dir / "summary.csv")
+    files = RunDir(sweep_dir)
+    if _step(f"write {files.SUMMARY_CSV}", sweep_dir, write_summary_csv, files.summary_csv, rows):
+        log.info("sweep summary: %d jobs in %s", len(rows), files.summary_csv)
     if rows:
-        _step("write summary.png", sweep_dir, plot_summary, sweep_dir / "summary.png", rows)
-    _step("write index.html", sweep_dir, write_sweep_index, sweep_dir, jobs)
+        _step(f"write {files.SUMMARY_PNG}", sweep_dir, plot_summary, files.summary_png, rows)
+    _step(f"write {files.REPORT}", sweep_dir, write_sweep_index, sweep_dir, jobs)
 
 
 def _step(what: str, sweep_dir: Path, action: Callable[..., Any], *args: Any) -> bool:

@@ -11,6 +11,7 @@ from typing import Iterator, Optional
 
 from convscope.errors import ConvscopeError
 from convscope.files import write_text
+from convscope.rundir import RunDir
 from convscope.sweep.summary import SweepJob
 
 log = logging.getLogger("convscope")
@@ -26,7 +27,7 @@ def record_failed_jobs(sweep_dir: Path, jobs: list[SweepJob]) -> Optional[str]:
         return None
     first = failed[0]
     message = (f"{len(failed)} of {len(jobs)} sweep jobs failed (job {first.name}: "
-               f"{first.error or first.status}); summary: {Path(sweep_dir) / 'summary.csv'}")
+               f"{first.error or first.status}); summary: {RunDir(sweep_dir).summary_csv}")
     _failures.append(message)
     return message
 
@@ -47,7 +48,7 @@ def sweep_job_errors_recorded(job_dir: Path) -> Iterator[None]:
             raise
         message = " ".join(str(exc).split())
         log.error("error: %s", message)
-        write_text(job_dir / "error.json", json.dumps({"error": message}, indent=2) + "\n")
+        write_text(RunDir(job_dir).error, json.dumps({"error": message}, indent=2) + "\n")
 
 
 def _in_multirun() -> bool:

@@ -24,7 +24,7 @@ from convscope.report.html import (
     text,
 )
 from convscope.report.metrics import CONTEXT_KEYS, metric_label
-from convscope.report.page import REPORT_NAME
+from convscope.rundir import RunDir
 from convscope.sweep.summary import SweepJob, scan_sweep
 from convscope.text import shape_text
 
@@ -75,7 +75,7 @@ def render_sweep_index(sweep_dir: Path, jobs: list[SweepJob]) -> str:
 
 def root_files_html(sweep_dir: Path) -> str:
     """What other sweep-level stages left at the root (summary plots, CSV, Hydra's multirun.yaml)."""
-    files = sorted((p for p in sweep_dir.iterdir() if p.is_file() and p.name != REPORT_NAME
+    files = sorted((p for p in sweep_dir.iterdir() if p.is_file() and p.name != RunDir.REPORT
                     and not p.name.startswith(".")), key=lambda p: natural_key(p.name))
     images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
     figures = "".join(f'<figure><a href="{href(p.name)}">{image_tag(sweep_dir, PurePath(p.name), p.name)}'
@@ -89,7 +89,8 @@ def root_files_html(sweep_dir: Path) -> str:
 def _job_row(sweep_dir: Path, job: SweepJob, metric_names: list[str]) -> list[str]:
     relative = job.directory.relative_to(sweep_dir)
     label = text(job.number if job.number is not None else relative.as_posix())
-    target = relative / REPORT_NAME if (job.directory / REPORT_NAME).is_file() else relative
+    job_dir = RunDir(job.directory)
+    target = relative / RunDir.REPORT if job_dir.report.is_file() else relative
     link = f'<a href="{href(target)}">{label}</a>'
     overrides = " ".join(f'<span class="tag mono">{text(o)}</span>' for o in job.overrides) or "-"
     metrics = metric_cells(job.metrics)
@@ -101,8 +102,8 @@ def _job_row(sweep_dir: Path, job: SweepJob, metric_names: list[str]) -> list[st
                 text(f"{rate:,} Hz" if isinstance(rate, (int, float)) else "-"), *metric_texts]
     if job.corpus is not None:  # one output per file: the job's own summary.csv lists them
         files = len(job.corpus)
-        csv_link = f'<a href="{href(relative / "summary.csv")}">summary.csv</a>' \
-            if (job.directory / "summary.csv").is_file() else "summary.json"
+        csv_link = (f'<a href="{href(relative / RunDir.SUMMARY_CSV)}">{RunDir.SUMMARY_CSV}</a>'
+                    if job_dir.summary_csv.is_file() else RunDir.SUMMARY_JSON)
         return [link, overrides, text(job.status),
                 f'{text(files)} file{"s" if files != 1 else ""}: {csv_link}', "-", *metric_texts]
     if job.error is not None:
@@ -115,7 +116,7 @@ def _job_row(sweep_dir: Path, job: SweepJob, metric_names: list[str]) -> list[st
 def write_sweep_index(sweep_dir: Path, jobs: Optional[list[SweepJob]] = None) -> Path:
     """index.html at the sweep root; `jobs` from scan_sweep (scanned here when not given)."""
     sweep_dir = Path(sweep_dir)
-    path = sweep_dir / REPORT_NAME
+    path = RunDir(sweep_dir).report
     jobs = scan_sweep(sweep_dir) if jobs is None else jobs
     write_text(path, render_sweep_index(sweep_dir, jobs))
     log.info("sweep index: %s", path)

@@ -25,6 +25,7 @@ from typing import Any, Iterable, Optional
 
 from convscope.files import shape_cell, write_csv
 from convscope.plots.sweep import plot_summary
+from convscope.rundir import RunDir
 
 log = logging.getLogger("convscope")
 FIXED_COLUMNS = ("job", "overrides", "status", "input_shape", "output_shape", "output_rate")
@@ -70,17 +71,19 @@ def scan_sweep(sweep_dir: Path) -> list[SweepJob]:
 def job_dirs(sweep_dir: Path) -> list[Path]:
     """Job directories (those with Hydra's .hydra/ record), in job-number order when numeric."""
     sweep_dir = Path(sweep_dir)
-    found = {p.parent.parent for p in sweep_dir.glob("**/.hydra/overrides.yaml")}
+    # <job>/.hydra/overrides.yaml: the job dir is two levels up
+    found = {p.parent.parent for p in sweep_dir.glob(f"**/{RunDir.HYDRA_OVERRIDES}")}
     found.discard(sweep_dir)
     return sorted(found, key=lambda p: (0, int(p.name), []) if p.name.isdigit()
                   else (1, 0, _natural_key(p.relative_to(sweep_dir).as_posix())))
 
 
 def read_job(job_dir: Path) -> SweepJob:
-    shapes = _read_json(job_dir / "shapes.json")
-    corpus = _read_json(job_dir / "summary.json")
-    error = _read_json(job_dir / "error.json")
-    metrics = _read_json(job_dir / "metrics.json")
+    files = RunDir(job_dir)
+    shapes = _read_json(files.shapes)
+    corpus = _read_json(files.summary_json)
+    error = _read_json(files.error)
+    metrics = _read_json(files.metrics)
     return SweepJob(
         directory=job_dir,
         number=int(job_dir.name) if job_dir.name.isdigit() else None,
@@ -95,7 +98,7 @@ def _overrides(job_dir: Path) -> tuple[str, ...]:
     import yaml
 
     try:
-        loaded = yaml.safe_load((job_dir / ".hydra" / "overrides.yaml").read_text(encoding="utf-8"))
+        loaded = yaml.safe_load(RunDir(job_dir).hydra_overrides.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError):
         return ()
     return tuple(str(item) for item in loaded) if isinstance(loaded, list) else ()
@@ -126,9 +129,9 @@ def summarize_sweep(sweep_dir: Path, jobs: Optional[list[SweepJob]] = None) -> l
     """summary.csv and summary.png at the sweep root, one row per job; the rows."""
     sweep_dir = Path(sweep_dir)
     rows = summary_rows(scan_sweep(sweep_dir) if jobs is None else jobs)
-    write_summary_csv(sweep_dir / "summary.csv", rows)
+    write_summary_csv(RunDir(sweep_dir).summary_csv, rows)
     if rows:
-        plot_summary(sweep_dir / "summary.png", rows)
+        plot_summary(RunDir(sweep_dir).summary_png, rows)
     return rows
 
 

@@ -1,0 +1,172 @@
+"""RunDir: the one place that names the files and folders in a run dir.
+
+A run (scripts/run.py, scripts/learn.py), a corpus job, a sweep root and the explainer all write
+into, or read from, directories laid out the same way; their names are spelled here only, so the
+writer and every reader (the report page, the sweep scan) cannot drift apart. What lands where:
+
+    shapes.json  weights.pt  metrics.json  index.html  run.log   a run
+    error.json                                    a sweep job that met bad input
+    summary.csv  summary.json                     a corpus job (and a subfolder per file)
+    summary.csv  summary.png  index.html  multirun.yaml           a sweep root
+    .hydra/config.yaml  .hydra/overrides.yaml     Hydra's record of every job
+    audio/input.wav  audio/reference.wav  audio/layer{i}_ch{k}.wav
+    plots/layer{i}_{type}.png  plots/spectrogram.png  plots/spectrum.png
+    plots/spectrum_before.png  plots/loss.png  plots/kernels.png  (these three: scripts/learn.py)
+    scatter.png                                   the explainer's picture
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """A run's directory; each property is the path of one file or folder in it."""
+
+    path: Path
+
+    # The names themselves, for code that compares names rather than opening a file (the
+    # report orders WAVs by name, the sweep scan finds jobs by Hydra's record).
+    SHAPES = "shapes.json"
+    METRICS = "metrics.json"
+    WEIGHTS = "weights.pt"
+    REPORT = "index.html"
+    LOG = "run.log"  # hydra.job.name in configs/run.yaml (learn.yaml and explain.yaml name theirs)
+    ERROR = "error.json"
+    SUMMARY_CSV = "summary.csv"
+    SUMMARY_JSON = "summary.json"
+    SUMMARY_PNG = "summary.png"
+    SCATTER = "scatter.png"
+    HYDRA_CONFIG = ".hydra/config.yaml"
+    HYDRA_OVERRIDES = ".hydra/overrides.yaml"
+    MULTIRUN = "multirun.yaml"  # Hydra writes it at a sweep root before any job runs
+    AUDIO = "audio"
+    PLOTS = "plots"
+    INPUT_WAV = "input.wav"
+    REFERENCE_WAV = "reference.wav"
+    SPECTROGRAM = "spectrogram.png"
+    SPECTRUM = "spectrum.png"
+    SPECTRUM_BEFORE = "spectrum_before.png"
+    LOSS = "loss.png"
+    KERNELS = "kernels.png"
+    CHANNEL_WAV = re.compile(r"layer(\d+)_ch(\d+)\.wav")  # channel_wav_name's names
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path))
+
+    @staticmethod
+    def channel_wav_name(layer: int, channel: int) -> str:
+        return f"layer{layer}_ch{channel}.wav"
+
+    @staticmethod
+    def layer_plot_name(layer: int, layer_type: str) -> str:
+        return f"layer{layer}_{layer_type}.png"
+
+    def relative(self, path: Path) -> str:
+        """`path` as shapes.json and the pages spell it: relative to the run dir, with '/'."""
+        return Path(path).relative_to(self.path).as_posix()
+
+    # --- files at the top ---------------------------------------------------------------------
+
+    @property
+    def shapes(self) -> Path:
+        return self.path / self.SHAPES
+
+    @property
+    def metrics(self) -> Path:
+        return self.path / self.METRICS
+
+    @property
+    def weights(self) -> Path:
+        return self.path / self.WEIGHTS
+
+    @property
+    def report(self) -> Path:
+        return self.path / self.REPORT
+
+    @property
+    def log(self) -> Path:
+        return self.path / self.LOG
+
+    @property
+    def error(self) -> Path:
+        return self.path / self.ERROR
+
+    @property
+    def summary_csv(self) -> Path:
+        return self.path / self.SUMMARY_CSV
+
+    @property
+    def summary_json(self) -> Path:
+        return self.path / self.SUMMARY_JSON
+
+    @property
+    def summary_png(self) -> Path:
+        return self.path / self.SUMMARY_PNG
+
+    @property
+    def scatter(self) -> Path:
+        return self.path / self.SCATTER
+
+    @property
+    def hydra_config(self) -> Path:
+        return self.path / self.HYDRA_CONFIG
+
+    @property
+    def hydra_overrides(self) -> Path:
+        return self.path / self.HYDRA_OVERRIDES
+
+    @property
+    def multirun(self) -> Path:
+        return self.path / self.MULTIRUN
+
+    # --- audio/ -------------------------------------------------------------------------------
+
+    @property
+    def audio_dir(self) -> Path:
+        return self.path / self.AUDIO
+
+    @property
+    def input_wav(self) -> Path:
+        return self.audio_dir / self.INPUT_WAV
+
+    @property
+    def reference_wav(self) -> Path:
+        return self.audio_dir / self.REFERENCE_WAV
+
+    def channel_wav(self, layer: int, channel: int) -> Path:
+        """One output channel of the last layer."""
+        return self.audio_dir / self.channel_wav_name(layer, channel)
+
+    # --- plots/ -------------------------------------------------------------------------------
+
+    @property
+    def plots_dir(self) -> Path:
+        return self.path / self.PLOTS
+
+    def layer_plot(self, layer: int, layer_type: str) -> Path:
+        """One layer's feature maps under its input."""
+        return self.plots_dir / self.layer_plot_name(layer, layer_type)
+
+    @property
+    def spectrogram(self) -> Path:
+        return self.plots_dir / self.SPECTROGRAM
+
+    @property
+    def spectrum(self) -> Path:
+        return self.plots_dir / self.SPECTRUM
+
+    @property
+    def spectrum_before(self) -> Path:
+        return self.plots_dir / self.SPECTRUM_BEFORE
+
+    @property
+    def loss_plot(self) -> Path:
+        return self.plots_dir / self.LOSS
+
+    @property
+    def kernels_plot(self) -> Path:
+        return self.plots_dir / self.KERNELS
