@@ -1,8 +1,8 @@
 """The explainer's picture: every input sample's weighted kernel copy as a row, the sum below.
 
 For a Conv1d the picture is the mirror image: one row per output, holding the products of its
-window, with the row's sum on the right. Figures are drawn with the Agg canvas directly (no
-pyplot, so no global state and no display needed) and written to a temporary name first.
+window, with the row's sum on the right. Drawn and saved the way every convscope figure is
+(convscope.plots.figure: a Figure on an Agg canvas, written to a temporary name first).
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from pathlib import Path
 
 import matplotlib
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
@@ -19,12 +18,13 @@ from convscope.explainer import reference as ref
 from convscope.explainer.examples import CONV1D, TRANSPOSE1D, Layer, given
 from convscope.explainer.steps.transpose1d import scatter_canvas
 from convscope.explainer.steps.transpose2d import scatter_panels
-from convscope.files import atomic_path
+from convscope.plots import figure as figures
 from convscope.stack.lengths import conv1d_output_length
 from convscope.text import fmt_number
 
 MAX_SAMPLES = 12  # bigger inputs are drawn from their first samples (2D: first 2x2 pixels)
 MAX_ANNOTATED_COLUMNS = 40
+DPI = 110
 CUT = dict(facecolor="none", hatch="///", edgecolor="0.55", linewidth=0, zorder=3)
 
 
@@ -37,7 +37,7 @@ def save_picture(layer: Layer, x: np.ndarray, path: Path) -> Path:
         figure = window_figure(x, layer, note)
     else:
         figure = scatter_figure_2d(x, layer, note)
-    return save_atomically(figure, path)
+    return figures.save_figure(figure, path, DPI)
 
 
 def one_channel_slice(x: np.ndarray, layer: Layer) -> tuple[np.ndarray, Layer, str]:
@@ -184,13 +184,5 @@ def add_title(figure: Figure, *lines: str) -> None:
 
 
 def new_figure(width: float, height: float) -> Figure:
-    figure = Figure(figsize=(min(width, 30.0), min(height, 20.0)), layout="constrained")
-    FigureCanvasAgg(figure)
-    return figure
-
-
-def save_atomically(figure: Figure, path: Path) -> Path:
-    """Write to a temporary name beside `path`, then rename: never a half-written PNG."""
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=110)
-    return path
+    """Sized to its content, within what a page can show; constrained layout fits the titles."""
+    return figures.new_figure((min(width, 30.0), min(height, 20.0)), layout="constrained")

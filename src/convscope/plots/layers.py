@@ -1,4 +1,4 @@
-"""Feature-map figures and spectrograms (Agg backend, files written atomically).
+"""Feature-map figures and spectrograms (convscope.plots.figure: Agg canvas, atomic save).
 
 A long signal is drawn as its min/max envelope over as many bins as the figure has pixels, so a
 plot of an hour of audio costs the same as a plot of a second and still shows every peak.
@@ -9,18 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
-import numpy as np  # noqa: E402
-
-from convscope.config.schema import PlotsConfig  # noqa: E402
-from convscope.plots.envelopes import Envelope, minmax_envelope  # noqa: E402
-from convscope.plots.figure import save_figure  # noqa: E402
+from convscope.config.schema import PlotsConfig
+from convscope.plots.envelopes import Envelope, minmax_envelope
+from convscope.plots.figure import save_figure, subplots
 
 # NumPy copy of scipy.signal.spectrogram: importing scipy.signal costs ~1 s of start-up
-from convscope.quality.spectral import spectrogram_magnitude  # noqa: E402
+from convscope.quality.spectral import spectrogram_magnitude
 
 MAX_SPECTROGRAM_FRAMES = 2000
 
@@ -43,7 +39,7 @@ def plot_layer(path: Path, title: str, input_signal: np.ndarray | Envelope, inpu
     envelopes of the first channels when `total_channels` says how many the layer has."""
     shown = outputs[: cfg.max_channels]
     rows = 1 + len(shown)
-    fig, axes = plt.subplots(rows, 1, figsize=(cfg.width_inches, 1.6 * rows + 0.6), sharex=True,
+    fig, axes = subplots(rows, 1, figsize=(cfg.width_inches, 1.6 * rows + 0.6), sharex=True,
                              squeeze=False)
     max_bins = int(cfg.width_inches * cfg.dpi)
     _draw(axes[0, 0], input_signal, input_rate, max_bins, "tab:gray")
@@ -77,7 +73,7 @@ def plot_spectrograms(path: Path, input_signal: np.ndarray, input_rate: float,
     panels += [(f"output ch {k}", x, output_rate) for k, x in enumerate(shown)]
     specs = [spectrogram_db(x, rate, cfg.window_ms) for _, x, rate in panels]
     top = max(float(s[2].max()) for s in specs)
-    fig, axes = plt.subplots(1, len(panels), figsize=(cfg.width_inches, 4), squeeze=False)
+    fig, axes = subplots(1, len(panels), figsize=(cfg.width_inches, 4), squeeze=False)
     for ax, (name, x, rate), (freqs, times, db) in zip(axes[0], panels, specs):
         image = ax.imshow(db, origin="lower", aspect="auto", cmap="magma", vmin=top - 100,
                           vmax=top, extent=(0, len(x) / rate, 0, freqs[-1] / 1000))

@@ -1,6 +1,6 @@
 """Figures for upsampling quality: spectra against the reference, loss curves, learned kernels.
 
-Agg backend, files written atomically, like convscope.plots.layers.
+Drawn and saved the one way convscope.plots.figure provides (Agg canvas, atomic save).
 """
 
 from __future__ import annotations
@@ -9,15 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
-import numpy as np  # noqa: E402
-
-from convscope.config.schema import PlotsConfig  # noqa: E402
-from convscope.plots.figure import save_figure  # noqa: E402
-from convscope.quality.metrics import power_spectrum, tone_frequencies, trim_edges  # noqa: E402
+from convscope.config.schema import PlotsConfig
+from convscope.plots.figure import save_figure, subplots
+from convscope.quality.metrics import power_spectrum, tone_frequencies, trim_edges
 
 if TYPE_CHECKING:
     from convscope.quality.evaluate import Evaluation
@@ -62,7 +58,7 @@ def plot_spectrum(path: Path, evaluation: "Evaluation", cfg: PlotsConfig) -> Non
     top = float(ref_db.max())  # both curves in dB below the reference's peak
     ref_db = ref_db - top
     out_freqs, out_db = spectrum_db(output, plan.output_rate, top)
-    fig, ax = plt.subplots(figsize=(cfg.width_inches, 4.2))
+    fig, ax = subplots(figsize=(cfg.width_inches, 4.2))
     ax.plot(ref_freqs / 1000, ref_db, color="tab:gray", linewidth=1.0,
             label=f"reference ({plan.reference})")
     ax.plot(out_freqs / 1000, out_db, color="tab:blue", linewidth=0.8,
@@ -85,7 +81,7 @@ def plot_spectrum(path: Path, evaluation: "Evaluation", cfg: PlotsConfig) -> Non
 
 def plot_loss(path: Path, losses: Sequence[float], snrs: Sequence[float], cfg: PlotsConfig) -> None:
     """Training loss (log scale) and the SNR against the reference, per step."""
-    fig, (ax_loss, ax_snr) = plt.subplots(1, 2, figsize=(cfg.width_inches, 3.6))
+    fig, (ax_loss, ax_snr) = subplots(1, 2, figsize=(cfg.width_inches, 3.6))
     steps = np.arange(1, len(losses) + 1)
     ax_loss.semilogy(steps, losses, color="tab:blue", linewidth=1)
     ax_loss.set(xlabel="step", ylabel="loss", title="training loss")
@@ -99,7 +95,7 @@ def plot_loss(path: Path, losses: Sequence[float], snrs: Sequence[float], cfg: P
 
 def plot_kernels(path: Path, kernels: Sequence["KernelView"], cfg: PlotsConfig) -> None:
     """Top row: taps of each kernel; bottom row: their frequency responses (dB)."""
-    fig, axes = plt.subplots(2, len(kernels), figsize=(cfg.width_inches, 6.4), squeeze=False)
+    fig, axes = subplots(2, len(kernels), figsize=(cfg.width_inches, 6.4), squeeze=False)
     for column, view in enumerate(kernels):
         ax_taps, ax_freq = axes[0, column], axes[1, column]
         offsets = np.arange(view.taps.shape[-1]) - view.padding
@@ -149,7 +145,7 @@ ZOOM_START, ZOOM_SAMPLES = 2000, 20
 
 def plot_artifacts(path: Path, cases: Sequence[ArtifactCase], dpi: int = 90) -> None:
     """A row per case: constant in -> samples out, its spectrum, the pure tone's spectrum."""
-    fig, axes = plt.subplots(len(cases), 3, figsize=(13, 3.2 * len(cases)), squeeze=False)
+    fig, axes = subplots(len(cases), 3, figsize=(13, 3.2 * len(cases)), squeeze=False)
     for row, case in zip(axes, cases):
         zoom = case.constant_output[ZOOM_START: ZOOM_START + ZOOM_SAMPLES]
         row[0].stem(np.arange(ZOOM_START, ZOOM_START + len(zoom)), zoom, basefmt=" ")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 def plot_summary(path: Path, rows: list[dict]) -> None:
     """One bar chart per numeric column (the metrics, and output length), one bar per job."""
-    from convscope.plots.figure import save_figure
-    from convscope.plots.layers import plt
+    # matplotlib only when drawing: the sweep scan and index import this module without it
+    from convscope.plots.figure import save_figure, subplots
 
     rows = [{**row, "output_length": int(row["output_shape"].split("x")[-1])}
             if row.get("output_shape") and "output_length" not in row else row for row in rows]
@@ -19,7 +19,7 @@ def plot_summary(path: Path, rows: list[dict]) -> None:
                and any(isinstance(row.get(key), (int, float)) for row in rows)]
     labels = [row["overrides"] or f"job {row['job']}" for row in rows]
     panels = numeric or ["(no numeric results)"]
-    fig, axes = plt.subplots(len(panels), 1, figsize=(max(6, 1.2 * len(rows) + 3),
+    fig, axes = subplots(len(panels), 1, figsize=(max(6, 1.2 * len(rows) + 3),
                                                       1.9 * len(panels) + 1.2),
                              squeeze=False, sharex=True)
     for ax, key in zip(axes[:, 0], panels):
