@@ -74,6 +74,7 @@ def reports_errors(task: F) -> F:
 
 def run_entry(hydra_main: Callable[[], Any]) -> None:
     """Call a `@hydra.main` function, turning bad input of any kind into `error: ...`, exit 2."""
+    # Hydra's error types only once an entry script runs: `fail` and `reports_errors` need none
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 

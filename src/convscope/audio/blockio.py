@@ -48,7 +48,7 @@ def segment_span(path: Path, cfg: DataConfig, end: float, info=None) -> SegmentS
     """Frame arithmetic exactly as librosa.load does it (int() truncation included).
     `info`: the file's soundfile header when the caller has read it already."""
     if info is None:
-        import soundfile
+        import soundfile  # loads libsndfile (cffi): only when the caller has no header yet
 
         info = soundfile.info(str(path))
     first = int(cfg.start * info.samplerate) if cfg.start else 0
@@ -74,11 +74,11 @@ def read_segment(path: Path, cfg: DataConfig, end: float, info=None) -> np.ndarr
 def audio_blocks(span: SegmentSpan, block_frames: int,
                  check_finite: bool = True) -> Iterator[np.ndarray]:
     """(channels, n) float32 blocks at span.sample_rate, span.length samples in all."""
-    import soundfile
+    import soundfile  # loads libsndfile (cffi) on import: only when a file is read
 
     resampler = None
     if span.file_rate != span.sample_rate:
-        import soxr
+        import soxr  # only when the file's rate is not the one asked for
 
         resampler = soxr.ResampleStream(span.file_rate, span.sample_rate, span.channels,
                                         dtype="float32", quality="HQ")
@@ -136,7 +136,7 @@ class WavWriters:
         self._files: list = []
 
     def __enter__(self) -> "WavWriters":
-        import soundfile
+        import soundfile  # loads libsndfile (cffi) on import: only when WAVs are written
 
         with ExitStack() as stack:
             for path in self.paths:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from convscope.audio.blockio import read_segment
 from convscope.config.schema import DataConfig
 from convscope.errors import ConvscopeError
 
@@ -41,7 +42,7 @@ def resolve_path(path: str, base_dir: Path) -> Path:
 def read_header(path: Path):
     """soundfile's header of the file (frames, rate, channels), or None if soundfile can't read it
     (librosa's audioread fallback may still decode it). Read once and passed on."""
-    import soundfile
+    import soundfile  # loads libsndfile (cffi) on import: only when a file is read
 
     try:
         return soundfile.info(str(path))
@@ -53,7 +54,7 @@ def file_duration(path: Path, header=None) -> float:
     """Duration in seconds from the header (no decoding); raises for undecodable files."""
     if header is not None:
         return header.frames / header.samplerate
-    import soundfile
+    import soundfile  # loads libsndfile (cffi) on import: only without a header in hand
 
     try:
         header = soundfile.info(str(path))
@@ -117,8 +118,6 @@ def _check_segment(path: Path, start: float, end: float, duration: float) -> Non
 
 
 def _decode(path: Path, cfg: DataConfig, end: float, header) -> np.ndarray:
-    from convscope.audio.blockio import read_segment
-
     if header is not None:
         # soundfile + soxr give librosa.load's exact samples (tests/test_bench.py) without
         # importing librosa and numba, which cost ~1.5 s of a 1 s example's run time
@@ -127,6 +126,7 @@ def _decode(path: Path, cfg: DataConfig, end: float, header) -> np.ndarray:
         except Exception as exc:
             raise ConvscopeError(
                 f"data.path: cannot decode {path} as audio ({type(exc).__name__}: {exc})") from exc
+    # librosa (and numba) cost about a second to import: only for files soundfile can't decode
     import librosa
 
     try:
@@ -145,7 +145,7 @@ def _decode(path: Path, cfg: DataConfig, end: float, header) -> np.ndarray:
 
 def _non_finite_error(path: Path, start: float, end: float) -> ConvscopeError:
     """Say how many samples are NaN/inf and where the first one is, in the file's own time."""
-    import soundfile
+    import soundfile  # loads libsndfile (cffi) on import: only on this error path
 
     with soundfile.SoundFile(str(path)) as f:
         rate = f.samplerate

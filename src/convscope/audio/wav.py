@@ -21,7 +21,7 @@ def clipping_gain(peak_in: float, target_peak: float) -> float:
 def write_wav(path: Path, samples: np.ndarray, sample_rate: int, subtype: str = "PCM_16",
               gain: Optional[float] = None) -> None:
     """Write (channels, length) or (length,) samples; atomically, so a crash leaves no WAV."""
-    import soundfile
+    import soundfile  # loads libsndfile (cffi) on import: only when a WAV is written
 
     data = np.asarray(samples, dtype=np.float32)
     if gain is not None:

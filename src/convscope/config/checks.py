@@ -99,7 +99,7 @@ def check_learn(learn: LearnConfig) -> None:
 
 
 def _check_subtype(subtype: str, key: str = "audio.subtype") -> None:
-    import soundfile
+    import soundfile  # loads libsndfile (cffi): the config package stays import-light
 
     known = soundfile.available_subtypes("WAV")
     if subtype not in known:

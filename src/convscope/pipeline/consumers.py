@@ -77,7 +77,7 @@ class Consumers:
             self._open.enter_context(writer)
         seconds = self.span.end - self.span.start
         if seconds >= PROGRESS_MIN_SECONDS:
-            from tqdm import tqdm
+            from tqdm import tqdm  # only for segments long enough to show a bar
 
             # disable=None: no bar when stderr is not a terminal (logs, sweeps, cluster jobs)
             self.progress = tqdm(total=round(seconds, 1), unit="s", desc="streaming",
@@ -158,7 +158,7 @@ class Consumers:
         run_evaluation(plan, window_in.samples, output, out_dir, self.cfg.audio, self.cfg.plots)
 
     def write_plots(self) -> None:
-        from convscope.plots.layers import plot_layer, plot_spectrograms
+        from convscope.plots.layers import plot_layer, plot_spectrograms  # matplotlib: plots only
 
         cfg, span, files = self.cfg.plots, self.span, self.files
         input_envelope = self.input_envelope.envelopes()[0]

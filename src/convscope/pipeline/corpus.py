@@ -115,7 +115,7 @@ def run_corpus(cfg: RunConfig, out_dir: Path, base_dir: Path,
     mine = shard(files, cfg.data.shard, cfg.data.num_shards)
     log.info("corpus: %d audio files in %s; shard %d of %d: %d files", len(files), cfg.data.path,
              cfg.data.shard, cfg.data.num_shards, len(mine))
-    from tqdm import tqdm
+    from tqdm import tqdm  # only when there are files to run
 
     # disable=None: a bar on a terminal only, not in logs or cluster jobs' output
     outcomes = [run_file(cfg, item, out_dir, base_dir, command)
@@ -133,7 +133,7 @@ def run_corpus(cfg: RunConfig, out_dir: Path, base_dir: Path,
 
 def run_file(cfg: RunConfig, item: CorpusFile, out_dir: Path, base_dir: Path,
              command: Optional[RunCommand] = None) -> FileOutcome:
-    from convscope.pipeline.single import run
+    from convscope.pipeline.single import run  # torch: listing a corpus does not need it
 
     file_cfg = replace(cfg, data=replace(cfg.data, path=str(item.path)))
     log.info("corpus: %s -> %s/", item.relative, item.subdir)

@@ -43,7 +43,7 @@ def run_evaluation(plan: EvaluationPlan, input_samples: np.ndarray, output: np.n
     log.info("%s", format_metrics(evaluation))
     files = RunDir(out_dir)
     if plots.enabled:
-        from convscope.plots.quality import plot_spectrum
+        from convscope.plots.quality import plot_spectrum  # matplotlib: only with plots on
 
         plot_spectrum(files.spectrum, evaluation, plots)
     if audio.enabled:

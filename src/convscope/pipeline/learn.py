@@ -21,6 +21,7 @@ import torch
 from convscope.audio.segment import Segment, load_segment
 from convscope.config.schema import LearnConfig, RunConfig
 from convscope.pipeline.evaluate import write_metrics, write_reference_audio
+from convscope.pipeline.oneshot import write_audio, write_plots
 from convscope.pipeline.stages import PreparedStack, finish_run, prepare_stack
 from convscope.quality.evaluate import Evaluation, evaluate_output, format_metrics, reference_signal
 from convscope.quality.fit import FitHistory, fit, forward
@@ -75,8 +76,7 @@ def write_learned(out_dir: Path, cfg: RunConfig, segment: Segment, prepared: Pre
                   traces: list[LayerTrace], before: Evaluation, after: Evaluation,
                   history: FitHistory, command: Optional["RunCommand"] = None) -> None:
     """The usual run outputs for the learned stack, plus the learning's own; then finish_run."""
-    from convscope.pipeline.oneshot import write_audio, write_plots
-    from convscope.plots.quality import plot_kernels, plot_loss, plot_spectrum
+    from convscope.plots.quality import plot_kernels, plot_loss, plot_spectrum  # matplotlib
 
     plans, stack = prepared.plans, prepared.stack
     files = RunDir(out_dir)

@@ -80,7 +80,7 @@ def write_audio(files: RunDir, segment: Segment, last: LayerTrace, output_rate: 
 
 def write_plots(files: RunDir, segment: Segment, traces: list[LayerTrace], rates: list[float],
                 cfg: RunConfig) -> None:
-    from convscope.plots.layers import plot_layer, plot_spectrograms
+    from convscope.plots.layers import plot_layer, plot_spectrograms  # matplotlib: plots only
 
     input_signal = segment.samples[0]
     for trace, rate in zip(traces, rates):

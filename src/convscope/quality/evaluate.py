@@ -74,7 +74,7 @@ def reference_signal(plan: EvaluationPlan, samples: np.ndarray) -> np.ndarray:
         fitted = np.zeros(length, dtype=np.float32)
         fitted[: min(length, len(resampled))] = resampled[:length]
         return fitted
-    import librosa
+    import librosa  # about a second to import (numba): only for librosa's other resamplers
 
     return librosa.resample(mono, orig_sr=plan.input_rate, target_sr=plan.output_rate,
                             res_type=plan.reference).astype(np.float32)

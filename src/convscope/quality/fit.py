@@ -40,7 +40,7 @@ def fit(stack: nn.Module, x: torch.Tensor, reference: np.ndarray, plan: Evaluati
         learn: LearnConfig) -> FitHistory:
     """Adam on the loss of output channel `plan.channel` against `reference` (no longer than the
     output), edges left out as in the metrics."""
-    from tqdm import tqdm
+    from tqdm import tqdm  # only when fitting: the metrics and the rest of quality/ need none
 
     length = len(reference)
     target = torch.as_tensor(trim_edges(reference[:length], plan.edge), dtype=torch.float32)

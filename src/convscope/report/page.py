@@ -72,7 +72,7 @@ def saved_overrides(run_dir: Path) -> Optional[RunCommand]:
     path = RunDir(run_dir).hydra_overrides
     if not path.is_file():
         return None
-    import yaml
+    import yaml  # only to read Hydra's record when a page is rebuilt without a command
 
     overrides = yaml.safe_load(path.read_text(encoding="utf-8")) or []
     return RunCommand(argv=(), overrides=tuple(str(o) for o in overrides))
@@ -222,7 +222,7 @@ def wav_label(name: str) -> str:
 
 
 def _wav_facts(path: Path) -> str:
-    import soundfile
+    import soundfile  # loads libsndfile (cffi) on import: only for a page that has WAVs
 
     try:
         info = soundfile.info(str(path))  # header only: cheap

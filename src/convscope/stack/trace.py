@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from convscope.errors import ConvscopeError
+
 
 @dataclass(frozen=True)
 class LayerTrace:
@@ -19,8 +21,6 @@ class LayerTrace:
 
 
 def pick_device(requested: str) -> torch.device:
-    from convscope.errors import ConvscopeError
-
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if requested == "cuda" and not torch.cuda.is_available():

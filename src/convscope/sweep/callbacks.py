@@ -13,6 +13,8 @@ from typing import Any, Callable
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from convscope.rundir import RunDir
+
 log = logging.getLogger("convscope")
 
 
@@ -30,8 +32,8 @@ class SweepReport(Callback):
 
 
 def write_sweep_report(sweep_dir: Path) -> None:
+    # Hydra instantiates this callback in every run; only a multirun's end needs these
     from convscope.plots.sweep import plot_summary
-    from convscope.rundir import RunDir
     from convscope.sweep.failures import record_failed_jobs
     from convscope.sweep.index import write_sweep_index
     from convscope.sweep.summary import scan_sweep, summary_rows, write_summary_csv

@@ -52,6 +52,7 @@ def sweep_job_errors_recorded(job_dir: Path) -> Iterator[None]:
 
 
 def _in_multirun() -> bool:
+    # Hydra only once a job has failed: library callers of the context manager may not use it
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 

@@ -95,7 +95,7 @@ def read_job(job_dir: Path) -> SweepJob:
 
 
 def _overrides(job_dir: Path) -> tuple[str, ...]:
-    import yaml
+    import yaml  # only when there are job dirs to read
 
     try:
         loaded = yaml.safe_load(RunDir(job_dir).hydra_overrides.read_text(encoding="utf-8"))

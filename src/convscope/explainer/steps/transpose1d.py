@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from itertools import islice
 
 import numpy as np
+import torch
 
 from convscope.errors import ConvscopeError
 from convscope.explainer import reference as ref
@@ -197,8 +198,6 @@ def methods_step(x: np.ndarray, layer: Layer, example: Example | None) -> list[s
 
 
 def _torch_output(layer: Layer, x: np.ndarray) -> np.ndarray:
-    import torch
-
     with torch.no_grad():
         return layer.torch_module()(torch.from_numpy(x)).numpy()
 
