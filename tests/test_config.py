@@ -6,8 +6,15 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
 
-from convscope.config.convert import register_configs, to_dataclass, to_learn_config, to_run_config
-from convscope.config.schema import LearnConfig
+from convscope.config.checks import check_values
+from convscope.config.convert import (
+    normalise,
+    register_configs,
+    to_dataclass,
+    to_learn_config,
+    to_run_config,
+)
+from convscope.config.schema import LearnConfig, RunConfig
 from convscope.errors import ConvscopeError
 from convscope.pipeline.single import run
 from convscope.stack.plan import plan_stack
@@ -97,3 +104,15 @@ def test_stages_can_be_switched_off(tmp_path):
     result = run(to_run_config(cfg), tmp_path, base_dir=REPO)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["shapes.json"]
     assert result.shapes["output"]["shape"] == [1, 3, 32000]
+
+
+def test_checks_only_raise_and_normalise_comes_first():
+    """check_values reads a config and changes nothing; normalise makes YAML's True "true"."""
+    cfg = to_dataclass({"model": {"layers": [{"type": "Tanh"}]},
+                        "stream": {"enabled": True}, "evaluate": {"enabled": "False"}}, RunConfig)
+    with pytest.raises(ConvscopeError, match="stream.enabled must be one of auto, true, false"):
+        check_values(cfg)
+    assert (cfg.stream.enabled, cfg.evaluate.enabled) == ("True", "False")  # untouched
+    normalised = normalise(cfg)
+    check_values(normalised)
+    assert (normalised.stream.enabled, normalised.evaluate.enabled) == ("true", "false")

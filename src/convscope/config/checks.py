@@ -1,4 +1,8 @@
-"""Value checks that types alone can't express; each error names its key."""
+"""Value checks that types alone can't express; each error names its key.
+
+The checks only raise: they read a config and change nothing. Spellings that mean the same value
+are made one beforehand (convscope.config.convert.normalise).
+"""
 
 from __future__ import annotations
 
@@ -57,7 +61,6 @@ def check_values(cfg: RunConfig) -> None:
 
 
 def _check_stream(stream: StreamConfig) -> None:
-    stream.enabled = str(stream.enabled).lower()  # YAML true/false arrive as "True"/"False"
     if stream.enabled not in STREAM_MODES:
         raise ConvscopeError(
             f"stream.enabled must be one of {', '.join(STREAM_MODES)}, got {stream.enabled!r}")
@@ -71,7 +74,6 @@ def _check_stream(stream: StreamConfig) -> None:
 
 
 def _check_evaluate(evaluate: EvaluateConfig) -> None:
-    evaluate.enabled = str(evaluate.enabled).lower()  # YAML true/false arrive as "True"/"False"
     if evaluate.enabled not in EVALUATE_MODES:
         raise ConvscopeError(f"evaluate.enabled must be one of {', '.join(EVALUATE_MODES)}, got "
                              f"{evaluate.enabled!r}")

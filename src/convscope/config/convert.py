@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Optional
 
 from omegaconf import DictConfig, OmegaConf
@@ -30,9 +31,20 @@ def register_resolvers() -> None:
 
 def to_run_config(cfg: DictConfig | dict) -> RunConfig:
     """Validate a composed config (Hydra's node, if present, is ignored) and return dataclasses."""
-    run_cfg = to_dataclass(cfg, RunConfig)
+    run_cfg = normalise(to_dataclass(cfg, RunConfig))
     check_values(run_cfg)
     return run_cfg
+
+
+def normalise(cfg: RunConfig) -> RunConfig:
+    """One spelling per value, before the checks: the auto/true/false modes are str fields, and
+    YAML's true/false (or a Python bool) reach them as "True"/"False"."""
+    return replace(cfg, stream=replace(cfg.stream, enabled=_mode(cfg.stream.enabled)),
+                   evaluate=replace(cfg.evaluate, enabled=_mode(cfg.evaluate.enabled)))
+
+
+def _mode(value: Any) -> str:
+    return str(value).lower()
 
 
 def to_learn_config(cfg: DictConfig | dict) -> tuple[RunConfig, LearnConfig]:
