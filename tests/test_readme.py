@@ -5,7 +5,8 @@ a sandbox: a fresh directory with scripts/ linked to the checkout's, its own dat
 HOME holding the music files the examples name, and the venv's bin/ first on PATH, as after
 `. .venv/bin/activate`. A few are too heavy for `make test` (an hour of audio, a fresh install from
 the package index, a SLURM sweep, make itself); those are checked verbatim short of the heavy
-work, as EXPENSIVE says, and run for real with `pytest -m slow tests/test_readme.py`. Lines that
+work, as EXPENSIVE says ("slow only": not in the fast suite at all), and all of them run for real
+with `pytest -m slow tests/test_readme.py`. Lines that
 start with `$ ` in plain blocks run too, and must print the error line the README shows.
 """
 
@@ -152,15 +153,14 @@ def compose_only(command: str) -> None:
     to_run_config(cfg)
 
 
-@pytest.mark.parametrize("command", [c for c in COMMANDS if c != BENCH_QUALITY])
+@pytest.mark.parametrize("command", [c for c in COMMANDS if c != BENCH_QUALITY
+                                     and not mode(c).startswith("slow only")])
 def test_readme_command_works_as_typed(command, sandbox):
     how = mode(command)
     if how.startswith("make -n"):
         proc = run_in(sandbox, f"cd {shlex.quote(str(REPO))} && {command.replace('make', 'make -n', 1)}")
         assert proc.returncode == 0, proc.stderr
         return
-    if how.startswith("slow only"):
-        pytest.skip(f"{how}; pytest -m slow tests/test_readme.py runs it")
     if how.startswith("compose"):
         compose_only(command)
         return
