@@ -30,9 +30,10 @@ CUT = dict(facecolor="none", hatch="///", edgecolor="0.55", linewidth=0, zorder=
 
 def save_picture(layer: Layer, x: np.ndarray, path: Path) -> Path:
     """Draw the first layer of an example on (a slice of) its input and save it as PNG."""
+    partial = x.shape[:2] != (1, 1) or layer.out_channels > 1
     x, layer, note = one_channel_slice(x, layer)
     if layer.kind == TRANSPOSE1D:
-        figure = scatter_figure(x, layer, note)
+        figure = scatter_figure(x, layer, note, partial)
     elif layer.kind == CONV1D:
         figure = window_figure(x, layer, note)
     else:
@@ -61,7 +62,9 @@ def one_channel_slice(x: np.ndarray, layer: Layer) -> tuple[np.ndarray, Layer, s
     return sliced, one, "; ".join(notes)
 
 
-def scatter_figure(x: np.ndarray, layer: Layer, note: str) -> Figure:
+def scatter_figure(x: np.ndarray, layer: Layer, note: str, partial: bool = False) -> Figure:
+    """`partial`: x and layer are one channel pair of a bigger layer, so the sum is only that
+    pair's share of y (other input channels add to the same outputs)."""
     canvas = scatter_canvas(x, layer)
     n_rows, n_cols = canvas.rows.shape
     figure = new_figure(width=max(6.0, 0.45 * n_cols + 2.5), height=0.42 * (n_rows + 1) + 2.2)
@@ -70,7 +73,8 @@ def scatter_figure(x: np.ndarray, layer: Layer, note: str) -> Figure:
     labels = [f"x[{l}]={fmt_number(v)} · w" for l, v in enumerate(x[0, 0])]
     columns = [str(u - canvas.padding) for u in range(n_cols)]
     draw_cells(top, canvas.rows, canvas.reached, labels, columns)
-    total_label = "sum = y" if layer.bias is None else "sum + b = y"
+    total_label = ("sum, channel 0 → 0 only" if partial else
+                   "sum = y" if layer.bias is None else "sum + b = y")
     draw_cells(bottom, canvas.total[None, :], np.ones((1, n_cols), bool), [total_label], columns)
     for u in np.flatnonzero(~canvas.kept):
         for axes in (top, bottom):
