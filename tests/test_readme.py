@@ -18,7 +18,9 @@ import shlex
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import pytest
@@ -125,11 +127,34 @@ def sandbox(tmp_path_factory) -> Path:
     return root
 
 
-def run_in(sandbox: Path, command: str, timeout: int = 600) -> subprocess.CompletedProcess:
+def run_in(sandbox: Path, command: str, timeout: int = 600, cwd: Optional[Path] = None
+           ) -> subprocess.CompletedProcess:
     env = dict(os.environ, HOME=str(sandbox / "home"), PATH=f"{BIN}:{os.environ['PATH']}",
                VIRTUAL_ENV=str(BIN.parent))
-    return subprocess.run(["bash", "-c", command], cwd=sandbox, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(["bash", "-c", command], cwd=cwd or sandbox, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+RUN_FOR_REAL = [c for c in COMMANDS if mode(c) == "run" and c != BENCH_QUALITY
+                and c != ". .venv/bin/activate"]
+
+
+@pytest.fixture(scope="module")
+def ran(sandbox) -> dict[str, subprocess.CompletedProcess]:
+    """Every command that runs for real, as many at a time as there are cores: each in its own
+    working directory (scripts/ and data/ linked to the sandbox's), so two runs started in the
+    same second never share Hydra's outputs/<date>/<time>."""
+    def run_one(index: int, command: str) -> subprocess.CompletedProcess:
+        workdir = sandbox / "work" / str(index)
+        workdir.mkdir(parents=True)
+        for name in ("scripts", "data"):
+            (workdir / name).symlink_to((sandbox / name).resolve())
+        (workdir / "docs").mkdir()
+        return run_in(sandbox, command, cwd=workdir)
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        futures = {c: pool.submit(run_one, i, c) for i, c in enumerate(RUN_FOR_REAL)}
+        return {command: future.result() for command, future in futures.items()}
 
 
 def compose_only(command: str) -> None:
@@ -155,7 +180,7 @@ def compose_only(command: str) -> None:
 
 @pytest.mark.parametrize("command", [c for c in COMMANDS if c != BENCH_QUALITY
                                      and not mode(c).startswith("slow only")])
-def test_readme_command_works_as_typed(command, sandbox):
+def test_readme_command_works_as_typed(command, sandbox, ran):
     how = mode(command)
     if how.startswith("make -n"):
         proc = run_in(sandbox, f"cd {shlex.quote(str(REPO))} && {command.replace('make', 'make -n', 1)}")
@@ -168,7 +193,7 @@ def test_readme_command_works_as_typed(command, sandbox):
         proc = run_in(sandbox, f"cd {shlex.quote(str(REPO))} && {command} && command -v convscope-run")
         assert proc.returncode == 0 and proc.stdout.strip().endswith("convscope-run"), proc.stderr
         return
-    proc = run_in(sandbox, command)
+    proc = ran[command]
     assert proc.returncode == 0, f"{command}\n{proc.stderr[-3000:]}"
     assert "Traceback" not in proc.stderr
 
