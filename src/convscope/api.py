@@ -15,6 +15,7 @@ import json
 import logging
 from contextlib import contextmanager
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
@@ -125,12 +126,12 @@ class RunReport:
     def _json(self, path: Path) -> Optional[dict]:
         return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
-    @property
+    @cached_property  # a finished run dir does not change: read each file once
     def shapes(self) -> Optional[dict]:
         """shapes.json (None for a corpus, whose files each have their own run dir)."""
         return self._json(self.files.shapes)
 
-    @property
+    @cached_property
     def metrics(self) -> Optional[dict]:
         return self._json(self.files.metrics)
 

@@ -112,9 +112,9 @@ def unparsable_override_hint(args: Sequence[str]) -> Optional[str]:
         except HydraException as exc:  # the grammar's errors are plain HydraExceptions
             key, value = arg.split("=", 1)
             reason = " ".join(str(exc).split()).split(" See https://")[0]
-            escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+            quoted = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
             return (f"{key}: Hydra cannot parse {arg!r} ({reason}); quote the value: "
-                    f"{shlex.quote(f'{key}={chr(34)}{escaped}{chr(34)}')}")
+                    f"{shlex.quote(f'{key}={quoted}')}")
     return None
 
 

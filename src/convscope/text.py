@@ -122,8 +122,9 @@ def row_cells(row: Any) -> tuple[str, ...]:
             shape_text(r["input_shape"]), shape_text(r["output_shape"]))
 
 
-def format_table(rows: Sequence[Any], names: bool = False, rates: bool = False) -> str:
-    """A fixed-width table for the log, then each layer's length formula with its numbers.
+def layer_table(rows: Sequence[Any], names: bool = False, rates: bool = False
+                ) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """The header and cells of the layer table (LayerRows or their shapes.json dicts).
 
     describe() adds a name column (`ups.0`) and, given a sample rate, the rate in and out of
     every row; the pipeline's log table has neither (its rows are its config's layer indices).
@@ -137,10 +138,17 @@ def format_table(rows: Sequence[Any], names: bool = False, rates: bool = False) 
         header = header + ("rate in (Hz)", "rate out (Hz)")
         body = [cells + (rate_text(r, "sample_rate_in"), rate_text(r, "sample_rate_out"))
                 for cells, r in zip(body, dicts)]
+    return header, body
+
+
+def format_table(rows: Sequence[Any], names: bool = False, rates: bool = False) -> str:
+    """layer_table as fixed-width text for the log, then each layer's length formula."""
+    header, body = layer_table(rows, names, rates)
     widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip()
              for line in [header, *body]]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    dicts = [_row_dict(r) for r in rows]
     label = (lambda r: f"{r.get('name') or '-'} {r['type']}") if names else (lambda r: r["type"])
     lines += [f"layer {r['index']} {label(r)}: {r['formula']}" for r in dicts]
     return "\n".join(lines)

@@ -34,6 +34,7 @@ import numpy as np
 from convscope.errors import ConvscopeError
 from convscope.explainer.config import ExplainConfig
 from convscope.explainer.explain import run_explain
+from convscope.explainer.reference.arrays import to_numpy
 
 __all__ = ["ExplainResult", "explain"]
 
@@ -115,13 +116,11 @@ def _picture_dir(out_dir: str | os.PathLike | None, picture: bool | None) -> Pat
 def _plain(value: Any) -> Any:
     """Tensors and arrays as nested lists: the form the script's config has, checked in one place.
 
-    Tensors are recognised by `detach` (no torch import needed here): a Parameter or a tensor
-    that requires grad cannot go through NumPy without it.
+    Tensors (Parameters, ones that require grad, on any device) go through the reference's own
+    conversion.
     """
-    if hasattr(value, "detach") and hasattr(value, "cpu"):
-        return value.detach().cpu().tolist()
-    if isinstance(value, (np.ndarray, np.generic)):
-        return value.tolist()
+    if hasattr(value, "detach") or isinstance(value, (np.ndarray, np.generic)):
+        return to_numpy(value).tolist()
     if isinstance(value, (list, tuple)):
         return [_plain(item) for item in value]
     return value

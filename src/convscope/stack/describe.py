@@ -23,8 +23,8 @@ from torch.nn.utils import parametrize
 from convscope.errors import ConvscopeError
 from convscope.stack.layer_formulas import formula
 from convscope.stack.rates import exact_rate
-from convscope.stack.rows import LayerRow, layer_row
-from convscope.text import TABLE_HEADER, format_table, rate_text, row_cells
+from convscope.stack.rows import LayerRow, last_length, layer_row
+from convscope.text import format_table, layer_table
 
 __all__ = ["Description", "LayerRow", "describe", "formula"]
 
@@ -49,20 +49,10 @@ class Description:
     __repr__ = __str__  # the table is what a REPL user wants to see, as torchinfo's summary
 
     def _repr_html_(self) -> str:
-        rates = self.sample_rate is not None
-        header = list(TABLE_HEADER[:1]) + ["name"] + list(TABLE_HEADER[1:])
-        header += ["rate in (Hz)", "rate out (Hz)"] if rates else []
-        body = []
-        for row in self.rows:
-            doc = row.as_json()
-            cells = list(row_cells(doc))
-            cells[1:1] = [row.name or "-"]
-            if rates:
-                cells += [rate_text(doc, "sample_rate_in"), rate_text(doc, "sample_rate_out")]
-            body.append(cells + [row.formula])
-        head = "".join(f"<th>{html.escape(h)}</th>" for h in header + ["formula"])
-        lines = ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>"
-                 for cells in body]
+        header, body = layer_table(self.rows, names=True, rates=self.sample_rate is not None)
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in (*header, "formula"))
+        lines = ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in (*cells, row.formula))
+                 + "</tr>" for cells, row in zip(body, self.rows)]
         return ("<table class=\"convscope-describe\"><thead><tr>" + head + "</tr></thead><tbody>"
                 + "".join(lines) + "</tbody></table>")
 
@@ -153,11 +143,11 @@ def _likely_source(calls: list[_Call], index: int, x: torch.Tensor) -> int:
     """A call whose input no hook produced (it came out of F.leaky_relu, an add, a cat...): assume
     it descends from the latest earlier call with the same length, else the example, else the
     call just before. Exact for chains and residual blocks; a guess for exotic graphs."""
-    length = _last(calls[index].input_shape)
+    length = last_length(calls[index].input_shape)
     for earlier in range(index - 1, -1, -1):
-        if length is not None and _last(calls[earlier].output_shape) == length:
+        if length is not None and last_length(calls[earlier].output_shape) == length:
             return earlier
-    if length is None or length == _last(list(x.shape)) or index == 0:
+    if length is None or length == last_length(list(x.shape)) or index == 0:
         return EXAMPLE_SOURCE
     return index - 1
 
@@ -190,7 +180,3 @@ def _first_tensor(value: Any) -> Optional[torch.Tensor]:
 
 def _shape(tensor: Optional[torch.Tensor]) -> Optional[list[int]]:
     return None if tensor is None else list(tensor.shape)
-
-
-def _last(shape: Optional[list[int]]) -> Optional[int]:
-    return shape[-1] if shape else None

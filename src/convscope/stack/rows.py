@@ -69,7 +69,7 @@ def layer_row(index: int, name: str, module: nn.Module, input_shape: Optional[Se
     shape_out = None if output_shape is None else [int(n) for n in output_shape]
     rate_out = None
     if rate_in is not None:
-        rate_out = rate_in * rate_factor(module, _last(shape_in), _last(shape_out))
+        rate_out = rate_in * rate_factor(module, last_length(shape_in), last_length(shape_out))
     return LayerRow(index, layer_type(module), weight, bias,
                     sum(p.numel() for p in module.parameters()),
                     module_macs(module, shape_in, shape_out), shape_in, shape_out,
@@ -96,7 +96,7 @@ def row_formula(module: nn.Module, input_shape: Optional[list[int]],
                 output_shape: Optional[list[int]]) -> str:
     """The layer's length formula for this call; what was measured where there is none."""
     kind = layer_type(module)
-    length_in, length_out = _last(input_shape), _last(output_shape)
+    length_in, length_out = last_length(input_shape), last_length(output_shape)
     if length_in is None or length_out is None:
         return f"no length formula for {kind} (no tensor in or out)"
     rule = rule_for(module)
@@ -135,16 +135,14 @@ def module_macs(module: nn.Module, input_shape: Optional[list[int]],
 
 
 def count_macs(plan: LayerPlan) -> int:
-    """A planned Conv1d/ConvTranspose1d's MACs from its kwargs alone (before it is built): the
-    same count as module_macs, which tests/test_layers.py checks against FlopCounterMode."""
+    """A planned layer's MACs before it is built: module_macs of the same layer made on the meta
+    device (shapes only, no memory), so there is one count, checked against FlopCounterMode."""
     if plan.type not in CONV_TYPES:
         return 0
-    kw = plan.kwargs
-    weight_size = kw["in_channels"] * (kw["out_channels"] // kw["groups"]) * kw["kernel_size"]
-    transposed = plan.type == "ConvTranspose1d"
-    length = plan.input_shape[-1] if transposed else plan.output_shape[-1]
-    return plan.input_shape[0] * length * weight_size
+    module = getattr(nn, plan.type)(**plan.kwargs, device="meta")
+    return module_macs(module, list(plan.input_shape), list(plan.output_shape))
 
 
-def _last(shape: Optional[list[int]]) -> Optional[int]:
+def last_length(shape: Optional[Sequence[int]]) -> Optional[int]:
+    """The time axis's length of a shape (its last entry); None for no shape."""
     return shape[-1] if shape else None
