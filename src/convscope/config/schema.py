@@ -9,13 +9,14 @@ a DictConfig.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 from omegaconf import MISSING
 
 DEVICES = ("cpu", "cuda", "auto")
 STREAM_MODES = ("auto", "true", "false")
 EVALUATE_MODES = ("auto", "true", "false")
+FEATURES = ("waveform", "mel", "log_mel", "stft")
 REFERENCE_RESAMPLERS = ("soxr_vhq", "soxr_hq", "soxr_mq", "soxr_lq", "polyphase", "fft")
 
 
@@ -29,6 +30,19 @@ class DataConfig:
     # A folder or glob in `path` is a corpus (convscope.pipeline.corpus); these split its sorted file list
     shard: int = 0
     num_shards: int = 1
+    # What the stack takes in: the waveform, or frames of a spectrogram of it (convscope.audio
+    # .features) at sr / hop_length frames per second; the audio is kept as the alignment target
+    features: str = "waveform"  # waveform | mel | log_mel | stft
+    n_fft: int = 1024
+    hop_length: int = 256
+    win_length: Optional[int] = None  # None: n_fft
+    n_mels: int = 80
+    fmin: float = 0.0
+    fmax: Optional[float] = None  # None: sr / 2
+    # false: HiFi-GAN's framing, (n_fft - hop_length) / 2 reflect padding on each side, so T =
+    # samples // hop_length and T x hop_length is the audio's length; true: librosa's centred
+    # frames (n_fft / 2 each side), T = 1 + samples // hop_length
+    center: bool = False
 
 
 @dataclass
@@ -47,7 +61,7 @@ class LayerConfig:
     bias: Optional[bool] = None
     padding_mode: Optional[str] = None
     negative_slope: Optional[float] = None  # LeakyReLU
-    alpha: Optional[float] = None  # ELU
+    alpha: Optional[float] = None  # ELU; Snake/SnakeBeta initial alpha (default 1)
     # Conv weights: default (torch's seeded random) | linear | nearest | sinc | identity | box;
     # the kernel math and the geometry each needs are in convscope.stack.inits
     init: Optional[str] = None
@@ -56,12 +70,24 @@ class LayerConfig:
     sinc_cutoff: Optional[float] = None  # fraction of the input Nyquist, (0, 1]
     scale_factor: Optional[int] = None  # Upsample
     mode: Optional[str] = None  # Upsample: nearest | linear | nearest-exact
+    weight_norm: Optional[bool] = None  # Conv1d/ConvTranspose1d: torch's weight_norm parametrization
+    # Blocks (convscope.stack.blocks): Sequential, Residual (x + the sub-stack) and Parallel (its
+    # entries are branches on one input, reduced by `reduce`) hold their sub-stack in `layers`
+    layers: Optional[List[LayerConfig]] = None
+    reduce: Optional[str] = None  # Parallel: mean | sum
+    activation: Optional[str] = None  # AntiAliasedActivation: Snake | SnakeBeta
+    logscale: Optional[bool] = None  # Snake/SnakeBeta: alpha (and beta) stored as logarithms
 
 
 @dataclass
 class ModelConfig:
     name: str = "custom"
     layers: List[LayerConfig] = field(default_factory=list)
+    # model=module: the user's own nn.Module class instead of `layers` (this imports and runs
+    # their code); `weights` is a state_dict file loaded strictly
+    target: Optional[str] = None  # package.module.Class
+    kwargs: Dict[str, Any] = field(default_factory=dict)
+    weights: Optional[str] = None
 
 
 @dataclass
