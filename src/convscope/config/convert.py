@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Any, Optional
 
@@ -13,14 +14,29 @@ from convscope.config.schema import LearnConfig, LearnRunConfig, RunConfig
 from convscope.errors import ConvscopeError
 from convscope.resources import bundled
 
+# What to write for a `???` the configs leave to the command line
+MISSING_HINTS = {
+    "model.target": "model=module runs your own nn.Module: model.target=package.module.Class "
+                    "(importable from this directory) or model.target=path/to/file.py:Class",
+}
+
 
 def register_configs() -> None:
     """Put the schemas in Hydra's ConfigStore; configs/run.yaml and learn.yaml list theirs first."""
     from hydra.core.config_store import ConfigStore  # Hydra only where configs are composed
 
     register_resolvers()
-    ConfigStore.instance().store(name="run_schema", node=RunConfig)
-    ConfigStore.instance().store(name="learn_schema", node=LearnRunConfig)
+    ConfigStore.instance().store(name="run_schema", node=schema_node(RunConfig))
+    ConfigStore.instance().store(name="learn_schema", node=schema_node(LearnRunConfig))
+
+
+def schema_node(schema: type) -> DictConfig:
+    """The schema as Hydra's node, with model.kwargs open to new keys: it holds the user's
+    constructor arguments, which no schema can list. Hydra's struct mode (unknown keys are
+    errors) would refuse 'model.kwargs={channels: 8}'; everywhere else it still applies."""
+    node = OmegaConf.structured(schema)
+    OmegaConf.set_struct(node.model.kwargs, False)
+    return node
 
 
 def register_resolvers() -> None:
@@ -52,6 +68,9 @@ def to_learn_config(cfg: DictConfig | dict) -> tuple[RunConfig, LearnConfig]:
     container = without_hydra(cfg)
     learn_section = container.pop("learn", None) or {}
     run_cfg = to_run_config(container)
+    if run_cfg.model.target is not None:
+        raise ConvscopeError(f"model.target: scripts/learn.py fits config stacks (model.layers) "
+                             f"only, not your own module {run_cfg.model.target!r}")
     learn_cfg = to_dataclass(learn_section, LearnConfig, key_prefix="learn")
     check_learn(learn_cfg)
     return run_cfg, learn_cfg
@@ -71,6 +90,21 @@ def without_hydra(cfg: DictConfig | dict) -> dict:
     return cfg  # not a mapping: left for OmegaConf.merge to reject
 
 
+def refuse_missing(container: Any, key_prefix: str = "") -> None:
+    """A `???` (OmegaConf's MISSING) left in a composed config names its key: merged into a
+    schema field with a default, it would silently become that default instead."""
+    try:
+        missing = sorted(OmegaConf.missing_keys(container))
+    except (OmegaConfBaseException, ValueError, TypeError):
+        return  # not a config: left for OmegaConf.merge to reject
+    if not missing:
+        return
+    key = ".".join(part for part in (key_prefix, re.sub(r"\[(\d+)\]", r".\1", missing[0]))
+                   if part)
+    hint = MISSING_HINTS.get(key, f"set it, e.g. {key}=...")
+    raise ConvscopeError(f"{key}: no value given (??? in its config): {hint}")
+
+
 def to_dataclass(cfg: DictConfig | dict, schema: type, key_prefix: str = "",
                  where: Optional[str] = None) -> Any:
     """`cfg` (without its `hydra` node) merged into the dataclass `schema`, as that dataclass.
@@ -81,6 +115,7 @@ def to_dataclass(cfg: DictConfig | dict, schema: type, key_prefix: str = "",
     "<where>: <first line>" instead.
     """
     container = without_hydra(cfg)
+    refuse_missing(container, key_prefix)
     try:
         return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), container))
     except OmegaConfBaseException as exc:
