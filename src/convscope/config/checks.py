@@ -79,6 +79,11 @@ def _check_model(model: ModelConfig) -> None:
                                  f"'model.kwargs={{channels: 8}}', got {model.kwargs!r}")
         return
     if not model.layers:
+        if model.name == "module":  # configs/model/module.yaml, chosen without its target
+            raise ConvscopeError(
+                "model.target: no value given: model=module runs your own nn.Module, named as "
+                "model.target=package.module.Class (importable from this directory) or "
+                "model.target=path/to/file.py:Class")
         raise ConvscopeError("model.layers is empty: give at least one layer, or run your own "
                              "nn.Module with model=module model.target=package.module.Class")
     for key in ("kwargs", "weights"):

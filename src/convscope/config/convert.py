@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from typing import Any, Optional
 
@@ -13,13 +12,6 @@ from convscope.config.checks import check_learn, check_values
 from convscope.config.schema import LearnConfig, LearnRunConfig, RunConfig
 from convscope.errors import ConvscopeError
 from convscope.resources import bundled
-
-# What to write for a `???` the configs leave to the command line
-MISSING_HINTS = {
-    "model.target": "model=module runs your own nn.Module: model.target=package.module.Class "
-                    "(importable from this directory) or model.target=path/to/file.py:Class",
-}
-
 
 def register_configs() -> None:
     """Put the schemas in Hydra's ConfigStore; configs/run.yaml and learn.yaml list theirs first."""
@@ -90,21 +82,6 @@ def without_hydra(cfg: DictConfig | dict) -> dict:
     return cfg  # not a mapping: left for OmegaConf.merge to reject
 
 
-def refuse_missing(container: Any, key_prefix: str = "") -> None:
-    """A `???` (OmegaConf's MISSING) left in a composed config names its key: merged into a
-    schema field with a default, it would silently become that default instead."""
-    try:
-        missing = sorted(OmegaConf.missing_keys(container))
-    except (OmegaConfBaseException, ValueError, TypeError):
-        return  # not a config: left for OmegaConf.merge to reject
-    if not missing:
-        return
-    key = ".".join(part for part in (key_prefix, re.sub(r"\[(\d+)\]", r".\1", missing[0]))
-                   if part)
-    hint = MISSING_HINTS.get(key, f"set it, e.g. {key}=...")
-    raise ConvscopeError(f"{key}: no value given (??? in its config): {hint}")
-
-
 def to_dataclass(cfg: DictConfig | dict, schema: type, key_prefix: str = "",
                  where: Optional[str] = None) -> Any:
     """`cfg` (without its `hydra` node) merged into the dataclass `schema`, as that dataclass.
@@ -115,7 +92,6 @@ def to_dataclass(cfg: DictConfig | dict, schema: type, key_prefix: str = "",
     "<where>: <first line>" instead.
     """
     container = without_hydra(cfg)
-    refuse_missing(container, key_prefix)
     try:
         return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), container))
     except OmegaConfBaseException as exc:
