@@ -79,7 +79,9 @@ def run_module(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.devi
     if evaluation is not None:
         run_evaluation(evaluation, source.samples, final.output[0][evaluation.channel], out_dir,
                        cfg.audio, cfg.plots)
-    prepared = PreparedStack([], float(exact_output_rate), output_rate, evaluation, module, rows)
+    prepared = PreparedStack(plans=[], exact_rate=float(exact_output_rate),
+                             output_rate=output_rate, evaluation=evaluation, stack=module,
+                             rows=rows)  # no plans: the rows come from the forward pass
     extra = {"model": {"target": target, "kwargs": dict(cfg.model.kwargs),
                        "weights": None if cfg.model.weights is None
                        else str(resolve(cfg.model.weights, base_dir))}}
