@@ -7,6 +7,7 @@ are made one beforehand (convscope.config.convert.normalise).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 from convscope.config.schema import (
     DEVICES,
@@ -15,6 +16,7 @@ from convscope.config.schema import (
     STREAM_MODES,
     EvaluateConfig,
     LearnConfig,
+    ModelConfig,
     RunConfig,
     StreamConfig,
 )
@@ -37,8 +39,7 @@ def check_values(cfg: RunConfig) -> None:
     if data.num_shards < 1 or not 0 <= data.shard < data.num_shards:
         raise ConvscopeError(f"data.shard must satisfy 0 <= data.shard < data.num_shards, got "
                              f"shard={data.shard} num_shards={data.num_shards}")
-    if not cfg.model.layers:
-        raise ConvscopeError("model.layers is empty: give at least one layer")
+    _check_model(cfg.model)
     if cfg.device not in DEVICES:
         raise ConvscopeError(f"device must be one of {', '.join(DEVICES)}, got {cfg.device!r}")
     if not 0 < cfg.audio.peak <= 1:
@@ -52,12 +53,43 @@ def check_values(cfg: RunConfig) -> None:
             f"{cfg.plots.width_inches}")
     if cfg.plots.max_channels < 1:
         raise ConvscopeError(f"plots.max_channels must be >= 1, got {cfg.plots.max_channels}")
+    if cfg.plots.max_layers < 1:
+        raise ConvscopeError(f"plots.max_layers must be >= 1, got {cfg.plots.max_layers}")
     if cfg.plots.window_ms <= 0:
         raise ConvscopeError(f"plots.window_ms must be positive, got {cfg.plots.window_ms}")
     if cfg.plots.spectrogram_start < 0 or cfg.plots.spectrogram_seconds <= 0:
         raise ConvscopeError(
             f"plots.spectrogram_start must be >= 0 and plots.spectrogram_seconds > 0, got "
             f"{cfg.plots.spectrogram_start} and {cfg.plots.spectrogram_seconds}")
+
+
+def _check_model(model: ModelConfig) -> None:
+    """A run takes a config stack (model.layers) or the user's module (model.target), not both."""
+    if model.target is not None:
+        if model.layers:
+            raise ConvscopeError(
+                f"model.target: {model.target!r} is set together with model.layers "
+                f"({len(model.layers)} layers of model {model.name}): a run takes one or the "
+                "other; for your own module start from model=module")
+        if not model.target.strip():
+            raise ConvscopeError("model.target is empty: give package.module.Class or "
+                                 "path/to/file.py:Class")
+        if not isinstance(model.kwargs, Mapping):
+            raise ConvscopeError(f"model.kwargs must be a mapping of keyword arguments, like "
+                                 f"'model.kwargs={{channels: 8}}', got {model.kwargs!r}")
+        return
+    if not model.layers:
+        if model.name == "module":  # configs/model/module.yaml, chosen without its target
+            raise ConvscopeError(
+                "model.target: no value given: model=module runs your own nn.Module, named as "
+                "model.target=package.module.Class (importable from this directory) or "
+                "model.target=path/to/file.py:Class")
+        raise ConvscopeError("model.layers is empty: give at least one layer, or run your own "
+                             "nn.Module with model=module model.target=package.module.Class")
+    for key in ("kwargs", "weights"):
+        if getattr(model, key):
+            raise ConvscopeError(f"model.{key} is only read with model.target (model=module), "
+                                 f"which is not set; config stacks start from their seeded init")
 
 
 def _check_stream(stream: StreamConfig) -> None:

@@ -13,14 +13,22 @@ from convscope.config.schema import LearnConfig, LearnRunConfig, RunConfig
 from convscope.errors import ConvscopeError
 from convscope.resources import bundled
 
-
 def register_configs() -> None:
     """Put the schemas in Hydra's ConfigStore; configs/run.yaml and learn.yaml list theirs first."""
     from hydra.core.config_store import ConfigStore  # Hydra only where configs are composed
 
     register_resolvers()
-    ConfigStore.instance().store(name="run_schema", node=RunConfig)
-    ConfigStore.instance().store(name="learn_schema", node=LearnRunConfig)
+    ConfigStore.instance().store(name="run_schema", node=schema_node(RunConfig))
+    ConfigStore.instance().store(name="learn_schema", node=schema_node(LearnRunConfig))
+
+
+def schema_node(schema: type) -> DictConfig:
+    """The schema as Hydra's node, with model.kwargs open to new keys: it holds the user's
+    constructor arguments, which no schema can list. Hydra's struct mode (unknown keys are
+    errors) would refuse 'model.kwargs={channels: 8}'; everywhere else it still applies."""
+    node = OmegaConf.structured(schema)
+    OmegaConf.set_struct(node.model.kwargs, False)
+    return node
 
 
 def register_resolvers() -> None:
@@ -52,6 +60,9 @@ def to_learn_config(cfg: DictConfig | dict) -> tuple[RunConfig, LearnConfig]:
     container = without_hydra(cfg)
     learn_section = container.pop("learn", None) or {}
     run_cfg = to_run_config(container)
+    if run_cfg.model.target is not None:
+        raise ConvscopeError(f"model.target: scripts/learn.py fits config stacks (model.layers) "
+                             f"only, not your own module {run_cfg.model.target!r}")
     learn_cfg = to_dataclass(learn_section, LearnConfig, key_prefix="learn")
     check_learn(learn_cfg)
     return run_cfg, learn_cfg

@@ -97,6 +97,9 @@ class PlotsConfig:
     dpi: int = 100
     width_inches: float = 12.0
     max_channels: int = 8  # output channels drawn per layer figure
+    # model=module: at most this many conv figures; rate-changing convs, the first and the last
+    # come first, the others are spread evenly (the log names the ones left out)
+    max_layers: int = 24
     window_ms: float = 32.0  # spectrogram window length (same duration at every rate)
     # Streamed (long) runs: the spectrogram shows this stretch only, seconds from the segment start
     spectrogram_start: float = 0.0

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Optional
 
 from convscope.config.schema import RunConfig
+from convscope.pipeline.module_model import run_module
 from convscope.pipeline.oneshot import run_one_shot
 from convscope.pipeline.results import RunResult, StreamedRun
 from convscope.pipeline.streamed import maybe_run_streamed
@@ -23,6 +24,8 @@ def run(cfg: RunConfig, out_dir: Path, base_dir: Optional[Path] = None,
     out_dir = Path(out_dir)
     base_dir = base_dir or Path.cwd()
     device = pick_device(cfg.device)
+    if cfg.model.target is not None:  # the user's own nn.Module: one shot, through describe
+        return run_module(cfg, out_dir, base_dir, device, command)
     streamed = maybe_run_streamed(cfg, out_dir, base_dir, device, command)
     if streamed is not None:
         return streamed

@@ -14,7 +14,7 @@ import html
 import weakref
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 import torch
 from torch import nn
@@ -180,3 +180,56 @@ def _first_tensor(value: Any) -> Optional[torch.Tensor]:
 
 def _shape(tensor: Optional[torch.Tensor]) -> Optional[list[int]]:
     return None if tensor is None else list(tensor.shape)
+
+
+@dataclass(frozen=True)
+class DescribedPass:
+    """describe() of one forward pass, with what that pass computed: the module's return value
+    and, by row index, the outputs of the leaf calls `keep` picked (on the CPU, float32)."""
+
+    description: Description
+    output: Any
+    kept: dict[int, torch.Tensor]
+
+
+def describe_pass(module: nn.Module, example: torch.Tensor, *,
+                  sample_rate: Optional[Rate] = None,
+                  keep: Callable[[nn.Module], bool] = lambda leaf: False) -> DescribedPass:
+    """describe(module, example) and the results of the same pass, for callers that also want
+    the output (the pipeline's model=module runs: a big generator should run once, not twice).
+
+    Rows are leaf calls in call order, so counting leaf calls during the module's own (first)
+    call gives each kept output its row index. The copies are taken in the hook, before a later
+    in-place op (LeakyReLU(inplace=True)) can change the tensor."""
+    kept: dict[int, torch.Tensor] = {}
+    state = {"active": False, "calls": 0}
+    returned: list[Any] = []
+
+    def enter(_module, _args):
+        state["active"] = not returned  # only the first call of the module is the described one
+
+    def leave(_module, _args, output):
+        if state["active"]:
+            returned.append(output)
+        state["active"] = False
+
+    def leaf_hook(leaf: nn.Module):
+        wanted = keep(leaf)
+
+        def hook(_module, _args, output):
+            if not state["active"]:
+                return
+            if wanted and isinstance(output, torch.Tensor):
+                kept[state["calls"]] = output.detach().to("cpu", torch.float32, copy=True)
+            state["calls"] += 1
+        return hook
+
+    handles = []
+    try:  # leaves first: a module that is its own only leaf must count before `leave` runs
+        handles += [leaf.register_forward_hook(leaf_hook(leaf)) for _, leaf in _leaves(module)]
+        handles += [module.register_forward_pre_hook(enter), module.register_forward_hook(leave)]
+        description = describe(module, example, sample_rate=sample_rate)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return DescribedPass(description, returned[0] if returned else None, kept)

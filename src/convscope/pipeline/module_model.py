@@ -1,0 +1,202 @@
+"""model=module: the user's own nn.Module through the one-shot pipeline.
+
+One forward pass (stack.user_module.run_user_module, through describe) gives the rows (the table
+and shapes.json's layers, with exact rates), the outputs of the conv calls that get a figure, and
+the output waveform. The rest is the one-shot path's own: write_audio, write_plots, the evaluate
+stage, finish_run (weights.pt, shapes.json with a `model` section, index.html).
+
+Not streamed: block-by-block streaming needs each layer's context arithmetic, which convscope
+knows for the layers of a config stack only (logged once per run).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from pathlib import Path
+from typing import Optional
+
+import torch
+from torch import nn
+
+from convscope.audio.segment import load_segment
+from convscope.config.schema import RunConfig
+from convscope.errors import ConvscopeError
+from convscope.pipeline.evaluate import run_evaluation
+from convscope.pipeline.oneshot import write_audio, write_plots
+from convscope.pipeline.results import RunResult
+from convscope.pipeline.shapes import shapes_document
+from convscope.pipeline.stages import PreparedStack, finish_run
+from convscope.quality.evaluate import EvaluationPlan, plan_evaluation
+from convscope.report.page import RunCommand
+from convscope.rundir import RunDir
+from convscope.stack.rates import exact_rate
+from convscope.stack.rows import LayerRow
+from convscope.stack.trace import LayerTrace
+from convscope.stack.user_module import load_user_module, resolve, run_user_module
+from convscope.text import format_table
+
+log = logging.getLogger("convscope")
+PLOTTED = (nn.Conv1d, nn.ConvTranspose1d)  # weight_norm's Parametrized* classes subclass them
+
+
+def run_module(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.device,
+               command: Optional[RunCommand] = None) -> RunResult:
+    target = cfg.model.target
+    source = load_segment(cfg.data, base_dir)  # what the one-shot path feeds a config stack
+    _log_not_streamed(cfg, source.end - source.start)
+    log.info("input: %s, %.3f-%.3f s at %s Hz, shape %s", source.path, source.start, source.end,
+             source.sample_rate, list(source.shape))
+    log.info("device: %s", device)
+    module = load_user_module(cfg.model, base_dir, cfg.seed).to(device)
+    log.info("model: %s(%s), your own code (model=module), %d parameters, weights %s", target,
+             ", ".join(f"{k}={v!r}" for k, v in cfg.model.kwargs.items()),
+             sum(p.numel() for p in module.parameters()), cfg.model.weights or f"seed {cfg.seed}")
+    candidates = _conv_candidates(module, cfg.plots.max_layers) if cfg.plots.enabled else set()
+    x = torch.as_tensor(source.samples[None], dtype=_float_dtype(module), device=device)
+    ran = run_user_module(module, x, target, exact_rate(source.sample_rate, "data.sr"),
+                          keep=lambda leaf: id(leaf) in candidates)
+    rows = ran.passed.description.rows
+    if not rows:
+        raise ConvscopeError(f"model.target: {target} ran no nn.Module layer (only functions?): "
+                             "there is nothing to describe")
+    exact_output_rate = output_rate_of(rows, ran.output.shape[-1])
+    output_rate = round(exact_output_rate)  # WAVs need an integer rate
+    log.info("layers (seed %d, model %s):\n%s", cfg.seed, target,
+             format_table(rows, names=True, rates=True))
+    log.info("output: shape %s at %s Hz", ran.returned_shape, exact_output_rate)
+
+    evaluation = _plan_evaluation(cfg, rows, ran.output.shape[1], source.sample_rate, output_rate)
+    final = LayerTrace(rows[-1].index, rows[-1].type, ran.output.numpy())
+    files = RunDir(out_dir)
+    audio_info = write_audio(files, source, final, output_rate, cfg) if cfg.audio.enabled \
+        else None
+    traces = [LayerTrace(i, rows[i].type, ran.passed.kept[i].numpy())
+              for i in _plotted_rows(rows, ran.passed.kept, cfg.plots.max_layers)]
+    if cfg.plots.enabled:
+        _write_plots(files, source, traces, final, rows, exact_output_rate, cfg)
+    if evaluation is not None:
+        run_evaluation(evaluation, source.samples, final.output[0][evaluation.channel], out_dir,
+                       cfg.audio, cfg.plots)
+    prepared = PreparedStack(plans=[], exact_rate=float(exact_output_rate),
+                             output_rate=output_rate, evaluation=evaluation, stack=module,
+                             rows=rows)  # no plans: the rows come from the forward pass
+    extra = {"model": {"target": target, "kwargs": dict(cfg.model.kwargs),
+                       "weights": None if cfg.model.weights is None
+                       else str(resolve(cfg.model.weights, base_dir))}}
+    if ran.returned_shape != rows[-1].output_shape:  # ops after the last layer (squeeze, trim)
+        output = shapes_document(source, rows, float(exact_output_rate), audio_info)["output"]
+        extra["output"] = {**output, "shape": ran.returned_shape}
+    shapes = finish_run(cfg, out_dir, source, prepared, audio_info, command, extra=extra)
+    return RunResult(out_dir, source, rows, [*traces, final], output_rate, shapes)
+
+
+def output_rate_of(rows: list[LayerRow], length: int) -> Fraction:
+    """The output's exact rate: that of the last layer call with the output's length (what
+    follows it, a tanh or a residual add, keeps the rate), else of the last call."""
+    for row in reversed(rows):
+        if row.output_shape and row.output_shape[-1] == length and row.rate_out is not None:
+            return row.rate_out
+    return rows[-1].rate_out
+
+
+def choose_evenly(items: list[int], first_choice: set[int], cap: int) -> list[int]:
+    """At most `cap` of `items`, in order: those in `first_choice` and the first and last item
+    come first (spread evenly if even they are too many), the rest spread evenly over the
+    slots left."""
+    if len(items) <= cap:
+        return list(items)
+    must = [i for i in items if i in first_choice or i in (items[0], items[-1])]
+    if len(must) >= cap:
+        return _spread(must, cap)
+    others = [i for i in items if i not in must]
+    return sorted(must + _spread(others, cap - len(must)))
+
+
+def _spread(items: list[int], count: int) -> list[int]:
+    """`count` of `items`, evenly spaced (the middle of each of `count` equal stretches)."""
+    return [items[int((k + 0.5) * len(items) / count)] for k in range(count)]
+
+
+def _conv_candidates(module: nn.Module, cap: int) -> set[int]:
+    """ids of the conv modules whose outputs the pass keeps, chosen before it runs so memory stays
+    at `cap` layers' outputs: by registration order, which is call order in most generators;
+    _plotted_rows then applies the same rule to the calls that really happened."""
+    convs = [m for m in module.modules() if isinstance(m, PLOTTED)]
+    changing = {i for i, m in enumerate(convs) if m.stride[0] != 1}
+    return {id(convs[i]) for i in choose_evenly(list(range(len(convs))), changing, cap)}
+
+
+def _plotted_rows(rows: list[LayerRow], kept: dict, cap: int) -> list[int]:
+    conv_rows = [row.index for row in rows if row.type in ("Conv1d", "ConvTranspose1d")]
+    changing = {i for i in conv_rows if rows[i].rate_in != rows[i].rate_out}
+    chosen = choose_evenly([i for i in conv_rows if i in kept], changing, cap)
+    skipped = [i for i in conv_rows if i not in chosen]
+    if kept and skipped:
+        log.info("plots: %d of %d conv calls drawn (plots.max_layers=%d); left out rows %s",
+                 len(chosen), len(conv_rows), cap, _ranges(skipped))
+    return chosen
+
+
+def _write_plots(files: RunDir, source, traces: list[LayerTrace], final: LayerTrace,
+                 rows: list[LayerRow], exact_output_rate: Fraction, cfg: RunConfig) -> None:
+    """The conv figures as write_plots draws a config stack's layers; its spectrogram compares
+    the input with the module's output (after whatever follows the last conv)."""
+    rates = [float(rows[trace.index].rate_out) for trace in traces]
+    write_plots(files, source, traces, rates,
+                replace(cfg, plots=replace(cfg.plots, spectrogram=False)))
+    if cfg.plots.spectrogram:
+        from convscope.plots.layers import plot_spectrograms  # matplotlib: plots only
+
+        plot_spectrograms(files.spectrogram, source.samples[0], source.sample_rate,
+                          final.output[0], float(exact_output_rate), cfg.plots)
+
+
+@dataclass(frozen=True)
+class _WholeModule:
+    """What plan_evaluation reads of a config stack's plans, for the module as one layer: the
+    output's shape and the product of its up factors (where the stride tones sit)."""
+
+    output_shape: list[int]
+    stride_ratio: tuple[int, int]
+
+
+def _plan_evaluation(cfg: RunConfig, rows: list[LayerRow], channels: int, input_rate,
+                     output_rate: int) -> Optional[EvaluationPlan]:
+    if cfg.data.features != "waveform":
+        if cfg.evaluate.enabled != "false":
+            log.info("evaluate: off, the input is %s frames, not audio a resampler could "
+                     "take", cfg.data.features)
+        return None
+    upsampling = 1
+    for row in rows:
+        upsampling *= (row.rate_out / row.rate_in).numerator  # as rates.upsampling_factor
+    whole = _WholeModule([1, channels, 0], (upsampling, 1))
+    return plan_evaluation(cfg.evaluate, [whole], input_rate, output_rate)
+
+
+def _log_not_streamed(cfg: RunConfig, seconds: float) -> None:
+    reason = ("model=module: one forward pass of the whole segment, not streamed (block by block "
+              "needs each layer's context, which convscope knows for config stacks only)")
+    if cfg.stream.enabled == "true" or (cfg.stream.enabled == "auto"
+                                        and seconds > cfg.stream.auto_seconds):
+        log.warning("%s; %.1f s of audio in memory at once", reason, seconds)
+    else:
+        log.info("%s", reason)
+
+
+def _float_dtype(module: nn.Module) -> torch.dtype:
+    """The module's floating dtype (float64 or half models get input they can take)."""
+    return next((p.dtype for p in module.parameters() if p.is_floating_point()), torch.float32)
+
+
+def _ranges(indices: list[int]) -> str:
+    """[3, 4, 5, 9] -> '3-5, 9'."""
+    spans: list[list[int]] = []
+    for i in indices:
+        if spans and i == spans[-1][1] + 1:
+            spans[-1][1] = i
+        else:
+            spans.append([i, i])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)

@@ -1,0 +1,256 @@
+"""model=module: the user's own nn.Module, imported, built, loaded and run, each failure one line.
+
+`model.target` is the one door through which convscope runs code it did not write (layer types in
+model.layers stay allow-listed). It names a class (or a function returning a module) as
+`package.module.Class`, importable from the run's directory (the user's working directory: console
+scripts do not put it on sys.path themselves) or installed, or as `path/to/file.py:Class`.
+`model.kwargs` are its keyword arguments; `model.weights` a state_dict file, read with
+torch.load(weights_only=True) (no pickled code runs) and loaded strictly.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import sys
+from collections.abc import Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional
+
+import torch
+from torch import nn
+
+from convscope.config.schema import ModelConfig
+from convscope.errors import ConvscopeError
+from convscope.stack.describe import DescribedPass, describe_pass
+
+MAX_LISTED = 6  # key names an error lists before "(+N more)"
+MAX_MESSAGE = 400  # characters of the user's exception message kept in the one error line
+
+
+def load_user_module(model: ModelConfig, base_dir: Path, seed: int) -> nn.Module:
+    """Import model.target, build it with model.kwargs under `seed` (so unloaded weights are
+    reproducible), and load model.weights strictly when given."""
+    factory = import_target(model.target, base_dir)
+    module = build_module(factory, model.target, dict(model.kwargs), seed, base_dir)
+    if model.weights is not None:
+        load_weights(module, resolve(model.weights, base_dir), model.target)
+    return module
+
+
+def import_target(target: str, base_dir: Path) -> Callable[..., Any]:
+    """The object `target` names: `package.module.Class` or `path/to/file.py:Class`."""
+    file_part, _, attribute = target.rpartition(":")
+    if file_part.endswith(".py"):
+        return _attribute(_import_file(resolve(file_part, base_dir), target), attribute, target)
+    parts = target.split(".")
+    if len(parts) < 2 or not all(part.isidentifier() for part in parts):
+        raise ConvscopeError(f"model.target: {target!r} is neither package.module.Class nor "
+                             "path/to/file.py:Class")
+    not_found = ConvscopeError(f"model.target: no module named {'.'.join(parts[:-1])!r} (for "
+                               f"{target!r}) in {base_dir} or the installed packages")
+    with _on_sys_path(base_dir):
+        # the longest importable prefix is the module; the rest are attributes (Outer.Inner)
+        for split in range(len(parts) - 1, 0, -1):
+            module_name = ".".join(parts[:split])
+            try:
+                module = importlib.import_module(module_name)
+            except ModuleNotFoundError as exc:
+                if exc.name is not None and (module_name + ".").startswith(exc.name + "."):
+                    continue  # that prefix is not a module: try a shorter one
+                raise _import_error(target, module_name, exc) from exc  # the user's own import
+            except Exception as exc:
+                raise _import_error(target, module_name, exc) from exc
+            if split < len(parts) - 1 and not hasattr(module, parts[split]):
+                raise not_found  # mygen.modles.Generator: the module is misspelt, not a class
+            return _attribute(module, ".".join(parts[split:]), target)
+    raise not_found
+
+
+def build_module(factory: Callable[..., Any], target: str, kwargs: dict, seed: int,
+                 base_dir: Path) -> nn.Module:
+    """factory(**kwargs), which must be an nn.Module; its random init drawn from `seed`."""
+    if inspect.isclass(factory) and not issubclass(factory, nn.Module):
+        raise ConvscopeError(f"model.target: {target} is a class but not a torch.nn.Module")
+    if not callable(factory):
+        raise ConvscopeError(f"model.target: {target} is a {type(factory).__name__}, not an "
+                             "nn.Module class")
+    call = f"{target}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):  # some builtins have none: let the call itself judge
+        signature = None
+    if signature is not None:
+        try:
+            signature.bind(**kwargs)
+        except TypeError as exc:
+            raise ConvscopeError(f"model.kwargs: {target} rejects {kwargs}: {exc} "
+                                 f"(its parameters: {signature})") from exc
+    torch.manual_seed(seed)
+    try:
+        with _on_sys_path(base_dir):  # a constructor may import its package's other modules
+            module = factory(**kwargs)
+    except Exception as exc:
+        raise ConvscopeError(f"model.target: {call} raised {_exception_text(exc)}") from exc
+    if not isinstance(module, nn.Module):
+        raise ConvscopeError(f"model.target: {call} returned a {type(module).__name__}, not a "
+                             "torch.nn.Module")
+    return module
+
+
+def load_weights(module: nn.Module, path: Path, target: str) -> None:
+    """Load the state_dict in `path` into `module`, strictly: every key and shape must match."""
+    if not path.is_file():
+        raise ConvscopeError(f"model.weights: {path} does not exist" if not path.exists()
+                             else f"model.weights: {path} is not a file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ConvscopeError(
+            f"model.weights: {path} is not a file torch.load(weights_only=True) can read "
+            f"({_exception_text(exc, first_line=True)}); save a state_dict: "
+            "torch.save(model.state_dict(), path)") from exc
+    if not isinstance(state, Mapping) or not all(
+            isinstance(value, torch.Tensor) for value in state.values()):
+        raise ConvscopeError(f"model.weights: {path} holds {_holds(state)}, not a state_dict "
+                             "(parameter names to tensors); save model.state_dict(), or the "
+                             "entry of a checkpoint that is one")
+    mismatch = state_dict_mismatch(module.state_dict(), state)
+    if mismatch:
+        raise ConvscopeError(f"model.weights: {path} does not fit {target}: {mismatch}")
+    try:
+        module.load_state_dict(state, strict=True)
+    except Exception as exc:  # what the key and shape comparison above cannot see
+        raise ConvscopeError(f"model.weights: loading {path} into {target} failed: "
+                             f"{_exception_text(exc)}") from exc
+
+
+def state_dict_mismatch(expected: Mapping[str, torch.Tensor],
+                        given: Mapping[str, torch.Tensor]) -> str:
+    """Missing keys, unexpected keys and shape mismatches, as one line; "" when they fit."""
+    missing = [key for key in expected if key not in given]
+    unexpected = [key for key in given if key not in expected]
+    shapes = [f"{key} {list(given[key].shape)} in the file, {list(value.shape)} in the model"
+              for key, value in expected.items()
+              if key in given and given[key].shape != value.shape]
+    parts = [f"{label} ({len(items)}): {_listed(items)}" for label, items in (
+        ("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", shapes))
+        if items]
+    return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class ModuleRun:
+    """One forward pass of the user's module: describe()'s rows, the kept leaf outputs (by row
+    index) and the output waveform (1, channels, samples) on the CPU, float32."""
+
+    passed: DescribedPass
+    output: torch.Tensor
+    returned_shape: list[int]  # what the module returned: (1, C, L), or (1, L) made (1, 1, L)
+
+
+def run_user_module(module: nn.Module, x: torch.Tensor, target: str,
+                    sample_rate: Optional[Fraction],
+                    keep: Callable[[nn.Module], bool]) -> ModuleRun:
+    """Run `module` once on x (1, C, L), describing it and keeping what `keep` picks; the user's
+    exceptions and a return value that is not a waveform tensor become one-line errors."""
+    try:
+        passed = describe_pass(module, x, sample_rate=sample_rate, keep=keep)
+    except ConvscopeError:
+        raise
+    except Exception as exc:
+        raise ConvscopeError(f"model.target: {target} raised {_exception_text(exc)} on an input "
+                             f"of shape {list(x.shape)}") from exc
+    output = passed.output
+    if (not isinstance(output, torch.Tensor) or output.dim() not in (2, 3)
+            or output.shape[0] != 1):
+        raise ConvscopeError(f"model.target: {target} returned {_holds(output)}; convscope needs "
+                             "a waveform tensor (1, channels, samples) or (1, samples)")
+    returned_shape = list(output.shape)
+    waveform = output if output.dim() == 3 else output[:, None]
+    return ModuleRun(passed, waveform.detach().to("cpu", torch.float32), returned_shape)
+
+
+def resolve(path: str, base_dir: Path) -> Path:
+    """A user path: `~` expanded, relative ones against the run's base dir."""
+    candidate = Path(path).expanduser()
+    return candidate if candidate.is_absolute() else base_dir / candidate
+
+
+@contextmanager
+def _on_sys_path(directory: Path) -> Iterator[None]:
+    """`directory` first on sys.path while the user's code is imported and built, as `python -m`
+    would have it; removed afterwards, so one run's directory does not leak into the next."""
+    entry = str(directory)
+    added = entry not in sys.path
+    if added:
+        sys.path.insert(0, entry)
+    try:
+        yield
+    finally:
+        if added and entry in sys.path:
+            sys.path.remove(entry)
+
+
+def _import_file(path: Path, target: str):
+    if not path.is_file():
+        raise ConvscopeError(f"model.target: {path} does not exist (for {target!r})")
+    name = f"convscope_user_{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses and pickling look their module up there
+    try:
+        with _on_sys_path(path.parent):  # its sibling modules import as in a script
+            spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[name]
+        raise ConvscopeError(f"model.target: importing {path} raised "
+                             f"{_exception_text(exc)}") from exc
+    return module
+
+
+def _attribute(module, dotted: str, target: str):
+    found = module
+    for name in dotted.split("."):
+        if not hasattr(found, name):
+            classes = [n for n, obj in vars(module).items() if inspect.isclass(obj)
+                       and issubclass(obj, nn.Module) and obj.__module__ == module.__name__]
+            hint = f" (its nn.Modules: {_listed(classes)})" if classes else ""
+            raise ConvscopeError(f"model.target: module {module.__name__!r} has no attribute "
+                                 f"{dotted!r}{hint}")
+        found = getattr(found, name)
+    return found
+
+
+def _import_error(target: str, module_name: str, exc: Exception) -> ConvscopeError:
+    return ConvscopeError(f"model.target: importing {module_name} (for {target!r}) raised "
+                          f"{_exception_text(exc)}")
+
+
+def _exception_text(exc: BaseException, first_line: bool = False) -> str:
+    message = str(exc).strip()
+    if first_line:
+        message = message.splitlines()[0] if message else ""
+    message = " ".join(message.split())
+    if len(message) > MAX_MESSAGE:
+        message = message[:MAX_MESSAGE] + "..."
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def _holds(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"a tensor of shape {list(value.shape)}"
+    if isinstance(value, Mapping):
+        return f"a {type(value).__name__} with keys {_listed([str(k) for k in value])}"
+    if isinstance(value, (tuple, list)):
+        return f"a {type(value).__name__} of {len(value)} items"
+    return f"a {type(value).__name__}"
+
+
+def _listed(items: list[str]) -> str:
+    shown = ", ".join(items[:MAX_LISTED])
+    return shown + (f" (+{len(items) - MAX_LISTED} more)" if len(items) > MAX_LISTED else "")
