@@ -12,13 +12,7 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
-from convscope.stack.blocks import (
-    AntiAliasedActivation,
-    Parallel,
-    Residual,
-    Snake,
-    SnakeBeta,
-)
+from convscope.stack.blocks import AntiAliasedActivation, Parallel, Residual, Snake, SnakeBeta
 from convscope.stack.inits import apply_init
 from convscope.stack.plan import LayerPlan
 
