@@ -197,7 +197,8 @@ def test_generator_rows_name_the_config_key_of_every_call():
     assert rows[-1].as_json()["key"] == "model.layers.4"
     assert "key" not in dataclasses.replace(rows[0], key="").as_json()
     assert plans[2].stride_ratio == (1, 1) and plans[1].stride_ratio == (2, 1)
-    assert plans[2].key == "model.layers.2" and plans[2].children[1].key == "model.layers.2.layers.1"
+    assert plans[2].key == "model.layers.2"
+    assert plans[2].children[1].key == "model.layers.2.layers.1"
 
 
 def test_sequential_block_scales_the_rate_by_its_sub_stack():

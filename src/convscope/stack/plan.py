@@ -322,7 +322,8 @@ def _transposed_length(key: str, kw: dict, length: int) -> tuple[int, str]:
             f"stride={stride} or dilation={dilation}")
     if kw["padding_mode"] != "zeros":
         raise ConvscopeError(
-            f"{key}.padding_mode: ConvTranspose1d supports only 'zeros', got {kw['padding_mode']!r}")
+            f"{key}.padding_mode: ConvTranspose1d supports only 'zeros', got "
+            f"{kw['padding_mode']!r}")
     args = (length, kw["kernel_size"], stride, padding, op, dilation)
     return conv_transpose1d_output_length(*args), conv_transpose1d_formula(*args)
 
