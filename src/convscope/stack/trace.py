@@ -9,6 +9,7 @@ from typing import Iterator
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.utils.parametrize import type_before_parametrizations
 
 from convscope.errors import ConvscopeError
 
@@ -39,7 +40,8 @@ def trace_stack(stack: nn.Module, x: np.ndarray, device: torch.device) -> list[L
 
     def record(index: int, module: nn.Module):
         def hook(_module, _inputs, output):
-            traces.append(LayerTrace(index, type(module).__name__,
+            # weight_norm swaps in a ParametrizedConv1d class; the layer is still a Conv1d
+            traces.append(LayerTrace(index, type_before_parametrizations(module).__name__,
                                      output.detach().to("cpu", torch.float32).numpy()))
         return hook
 
