@@ -157,7 +157,8 @@ def segment_html(source: dict) -> str:
     facts = [
         ("file", f"<code>{text(source['path'])}</code>"),
         ("segment", f"{source['start']:g} s to {source['end']:g} s ({duration:.3f} s)"),
-        ("sample rate", rate_html(source)),
+        # a feature input's rate is frames per second (sr / hop_length)
+        ("frame rate" if "features" in source else "sample rate", rate_html(source)),
         ("shape (N, C, L)", f"<code>{text(shape_text(source['shape']))}</code>"),
     ]
     if "features" in source:  # a feature input: how its frames were made, and the audio
