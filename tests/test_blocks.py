@@ -434,6 +434,7 @@ def test_cli_runs_a_stack_with_residual_parallel_and_anti_aliased_blocks(tmp_pat
     shape = tuple(doc["input"]["shape"])
     stack = build_stack(plan_stack(specs, shape), 0)
     keys = [layer.pop("key") for layer in doc["layers"]]
-    assert doc["layers"] == convscope.describe(stack, shape).to_dict()["layers"]
+    described = convscope.describe(stack, shape, sample_rate=doc["input"]["sample_rate"])
+    assert doc["layers"] == described.to_dict()["layers"]
     assert keys[4] == "model.layers.2.layers.0.layers.0"  # the anti-aliased Kaiser upsample
     assert doc["output"]["shape"] == [1, 1, 2 * shape[-1]]

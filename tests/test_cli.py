@@ -41,7 +41,8 @@ def test_overrides_change_the_result_as_the_formula_says(tmp_path, overrides, ou
     assert result.returncode == 0, result.stderr
     doc = shapes(tmp_path)
     assert doc["input"]["shape"][-1] == in_len
-    assert doc["output"] == {"shape": out_shape, "sample_rate": rate}
+    assert doc["output"] == {"shape": out_shape, "sample_rate": rate,
+                             "sample_rate_fraction": str(rate)}
     last = f"layer{len(doc['layers']) - 1}_ch0.wav"
     assert soundfile.info(str(tmp_path / "audio" / last)).samplerate == rate
 
@@ -99,6 +100,12 @@ BAD_INPUTS = [
     (sample, ["model.layers.0.kernel_size=abc"], ["model.layers.0.kernel_size", "abc"]),
     (sample, ["model.layers.0.strde=2"], ["model.layers.0.strde"]),
     (sample, ["model=nope"], ["model/nope", "seed_example"]),
+    (sample, ["data.features=spectrogram"], ["data.features", "log_mel", "'spectrogram'"]),
+    (sample, ["data.hop_length=0"], ["data.hop_length", ">= 1", "got 0"]),
+    (sample, ["data.features=log_mel", "data.n_fft=1024", "data.n_mels=600"],
+     ["data.n_mels", "513", "n_mels=600"]),
+    (sample, ["data.features=log_mel", "data.n_mels=1", "evaluate.enabled=true"],
+     ["evaluate.enabled", "log_mel"]),
 ]
 
 

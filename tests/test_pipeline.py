@@ -33,6 +33,7 @@ def test_shapes_json_follows_the_schema(reference_run):
     _, result = reference_run
     doc = json.loads((result.out_dir / "shapes.json").read_text())
     assert doc["input"] == {"shape": [1, 1, 16000], "sample_rate": 16000,
+                            "sample_rate_fraction": "16000",
                             "path": str(REPO / "data/sample.wav"), "start": 2.0, "end": 3.0}
     assert [layer["weight_shape"] for layer in doc["layers"]] == [[1, 2, 3], [2, 3, 5]]
     assert [layer["bias_shape"] for layer in doc["layers"]] == [[2], [3]]
@@ -40,19 +41,24 @@ def test_shapes_json_follows_the_schema(reference_run):
     assert [layer["params"] for layer in doc["layers"]] == [1 * 2 * 3 + 2, 2 * 3 * 5 + 3]
     assert [layer["macs"] for layer in doc["layers"]] == [16000 * 6, 16000 * 30]
     assert doc["layers"][1]["formula"] == "L_out = (16000-1)*2 - 2*2 + 1*(5-1) + 1 + 1 = 32000"
-    assert doc["output"] == {"shape": [1, 3, 32000], "sample_rate": 32000}
+    assert doc["output"] == {"shape": [1, 3, 32000], "sample_rate": 32000,
+                             "sample_rate_fraction": "32000"}
+    assert [(layer["sample_rate_in"], layer["sample_rate_out"]) for layer in doc["layers"]] == \
+        [(16000, 16000), (16000, 32000)]
     assert doc["audio"]["gain"] <= 1.0
 
 
 def test_shapes_json_layers_are_what_describe_says(reference_run):
     """One row function for both: the run's rows (from the plan, no extra forward pass) equal
-    convscope.describe's on the same stack (from hooks), key for key, with the layer names; the
-    run's rows add each layer's config key, which describe() has no config for."""
+    convscope.describe's on the same stack (from hooks) at the input's rate, key for key, with
+    the layer names and exact rates; the run's rows add each layer's config key, which describe()
+    has no config for."""
     cfg, result = reference_run
     doc = json.loads((result.out_dir / "shapes.json").read_text())
     stack = build_stack(plan_stack(cfg.model.layers, (1, 1, 16000)), 0)
     assert [layer.pop("key") for layer in doc["layers"]] == ["model.layers.0", "model.layers.1"]
-    assert doc["layers"] == convscope.describe(stack, (1, 1, 16000)).to_dict()["layers"]
+    described = convscope.describe(stack, (1, 1, 16000), sample_rate=16000)
+    assert doc["layers"] == described.to_dict()["layers"]
     assert [layer["name"] for layer in doc["layers"]] == ["0", "1"]
 
 

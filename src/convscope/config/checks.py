@@ -12,8 +12,10 @@ from collections.abc import Mapping
 from convscope.config.schema import (
     DEVICES,
     EVALUATE_MODES,
+    FEATURES,
     REFERENCE_RESAMPLERS,
     STREAM_MODES,
+    DataConfig,
     EvaluateConfig,
     LearnConfig,
     ModelConfig,
@@ -40,6 +42,7 @@ def check_values(cfg: RunConfig) -> None:
         raise ConvscopeError(f"data.shard must satisfy 0 <= data.shard < data.num_shards, got "
                              f"shard={data.shard} num_shards={data.num_shards}")
     _check_model(cfg.model)
+    _check_features(data)
     if cfg.device not in DEVICES:
         raise ConvscopeError(f"device must be one of {', '.join(DEVICES)}, got {cfg.device!r}")
     if not 0 < cfg.audio.peak <= 1:
@@ -90,6 +93,39 @@ def _check_model(model: ModelConfig) -> None:
         if getattr(model, key):
             raise ConvscopeError(f"model.{key} is only read with model.target (model=module), "
                                  f"which is not set; config stacks start from their seeded init")
+
+
+def _check_features(data: DataConfig) -> None:
+    """The feature frontend's settings (convscope.audio.features). The STFT keys are checked
+    for a waveform input too: a typo there should not wait until someone switches features on."""
+    if data.features not in FEATURES:
+        raise ConvscopeError(
+            f"data.features must be one of {', '.join(FEATURES)}, got {data.features!r}")
+    for key in ("n_fft", "hop_length", "n_mels"):
+        if getattr(data, key) < 1:
+            raise ConvscopeError(f"data.{key} must be >= 1, got {getattr(data, key)}")
+    if data.win_length is not None and not 1 <= data.win_length <= data.n_fft:
+        raise ConvscopeError(f"data.win_length must be in [1, data.n_fft={data.n_fft}] or null "
+                             f"(null: n_fft), got {data.win_length}")
+    bins = data.n_fft // 2 + 1
+    if data.features in ("mel", "log_mel") and data.n_mels > bins:
+        raise ConvscopeError(f"data.n_mels must be <= data.n_fft // 2 + 1 = {bins} (the STFT bins "
+                             f"of n_fft={data.n_fft}), got n_mels={data.n_mels}")
+    nyquist = data.sr / 2
+    if not math.isfinite(data.fmin) or data.fmin < 0:
+        raise ConvscopeError(f"data.fmin must be >= 0 Hz, got {data.fmin}")
+    if data.fmax is not None and not data.fmin < data.fmax <= nyquist:
+        raise ConvscopeError(f"data.fmax must be in (data.fmin, data.sr / 2] = ({data.fmin:g}, "
+                             f"{nyquist:g}] Hz or null (null: sr / 2), got {data.fmax}")
+    if data.fmax is None and data.fmin >= nyquist:
+        raise ConvscopeError(f"data.fmin must be below data.sr / 2 = {nyquist:g} Hz (fmax is "
+                             f"null: sr / 2), got {data.fmin}")
+    if data.features != "waveform" and not data.center and data.end is not None:
+        samples = math.floor((data.end - data.start) * data.sr)
+        if samples < data.hop_length:
+            raise ConvscopeError(
+                f"data.hop_length: the segment {data.start}-{data.end} s holds about {samples} "
+                f"samples at {data.sr} Hz, less than one frame of hop_length={data.hop_length}")
 
 
 def _check_stream(stream: StreamConfig) -> None:

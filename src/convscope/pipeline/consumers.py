@@ -19,7 +19,7 @@ from convscope.plots.envelopes import EnvelopeAccumulator, WindowCapture
 from convscope.quality.evaluate import EvaluationPlan
 from convscope.rundir import RunDir
 from convscope.stack.plan import LayerPlan
-from convscope.stack.rates import layer_rates
+from convscope.stack.rates import layer_rates, rate_text
 
 log = logging.getLogger("convscope")
 
@@ -31,7 +31,7 @@ class Consumers:
     """Everything that looks at the streamed samples, each holding a bounded amount of them."""
 
     def __init__(self, cfg: RunConfig, out_dir: Path, span: SegmentSpan, plans: list[LayerPlan],
-                 output_rate: int):
+                 output_rate: Optional[int]):
         self.cfg, self.span, self.plans, self.output_rate = cfg, span, plans, output_rate
         self.rates = layer_rates(plans, span.sample_rate)
         self.files = RunDir(out_dir)
@@ -71,8 +71,9 @@ class Consumers:
             self._writers = [
                 # input.wav keeps all loaded channels in one file, as the one-shot path writes it
                 WavWriters([self.files.input_wav], self.span.sample_rate, self.subtype,
-                           self.span.length, channels=self.span.channels),
-                WavWriters(outputs, self.output_rate, self.subtype, out[-1])]
+                           self.span.length, channels=self.span.channels)]
+            if self.output_rate is not None:  # None: not a whole number of Hz, no WAV holds it
+                self._writers.append(WavWriters(outputs, self.output_rate, self.subtype, out[-1]))
         for writer in self._writers:
             self._open.enter_context(writer)
         seconds = self.span.end - self.span.start
@@ -117,7 +118,7 @@ class Consumers:
             self.envelopes[layer].add(start, block[: self.envelopes[layer].low.shape[0]])
         self.windows[1].add(start, block)
         self.peaks[1] = max(self.peaks[1], float(np.abs(block).max()))
-        if self._writers:
+        if len(self._writers) > 1:
             self._writers[1].write(self._for_wav(block))
         if self.progress is not None:
             self.progress.update(block.shape[-1] / self.rates[-1])
@@ -135,6 +136,13 @@ class Consumers:
     def audio_info(self) -> Optional[dict]:
         if not self.cfg.audio.enabled:
             return None
+        if self.output_rate is None:
+            reason = f"output rate {self.rates[-1]} Hz is not an integer; no WAV written"
+            log.info("audio: %s; streamed %s input.wav in %s", reason, self.subtype,
+                     self.files.audio_dir)
+            return {"input_gain": 1.0, "input_peak": self.peaks[0], "output_peak": self.peaks[1],
+                    "subtype": self.subtype, "streamed": True, "output_wavs": reason,
+                    "files": [self.files.relative(self.files.input_wav)]}
         if self.clipped:
             log.warning("audio: %d samples beyond +-1 were clipped in the %s WAVs; use "
                         "stream.subtype=FLOAT to keep them", self.clipped, self.subtype)
@@ -163,8 +171,8 @@ class Consumers:
         cfg, span, files = self.cfg.plots, self.span, self.files
         input_envelope = self.input_envelope.envelopes()[0]
         for plan, envelope, rate in zip(self.plans, self.envelopes, self.rates):
-            title = (f"layer {plan.index}: {plan.type}  {list(plan.output_shape)} at {rate:g} Hz  "
-                     f"(input {list(span.shape)} at {span.sample_rate} Hz)")
+            title = (f"layer {plan.index}: {plan.type}  {list(plan.output_shape)} at "
+                     f"{rate_text(rate)} Hz  (input {list(span.shape)} at {span.sample_rate} Hz)")
             plot_layer(files.layer_plot(plan.index, plan.type), title, input_envelope,
                        span.sample_rate, envelope.envelopes(), rate, cfg, plan.output_shape[1])
         if cfg.spectrogram:

@@ -20,6 +20,7 @@ import torch
 
 from convscope.audio.segment import Segment, load_segment
 from convscope.config.schema import LearnConfig, RunConfig
+from convscope.errors import ConvscopeError
 from convscope.pipeline.evaluate import write_metrics, write_reference_audio
 from convscope.pipeline.oneshot import write_audio, write_plots
 from convscope.pipeline.stages import PreparedStack, finish_run, prepare_stack
@@ -48,6 +49,10 @@ class LearnResult:
 def run_learn(cfg: RunConfig, learn: LearnConfig, out_dir: Path, base_dir: Optional[Path] = None,
               command: Optional["RunCommand"] = None) -> LearnResult:
     out_dir = Path(out_dir)
+    if cfg.data.features != "waveform":
+        raise ConvscopeError(
+            f"data.features={cfg.data.features}: learning fits a waveform stack to the reference "
+            "resampler, which has no counterpart for a feature input; use data.features=waveform")
     if pick_device(cfg.device).type != "cpu":
         log.warning("learn: fitting runs on the CPU (device=%s is used by scripts/run.py only); "
                     "these stacks are small enough that it costs seconds", cfg.device)
@@ -82,7 +87,7 @@ def write_learned(out_dir: Path, cfg: RunConfig, segment: Segment, prepared: Pre
     files = RunDir(out_dir)
     audio_info = None
     if cfg.audio.enabled:
-        audio_info = write_audio(files, segment, traces[-1], prepared.output_rate, cfg)
+        audio_info = write_audio(files, segment, traces[-1], prepared.exact_rate, cfg)
         write_reference_audio(files.reference_wav, after, cfg.audio)
     if cfg.plots.enabled:
         write_plots(files, segment, traces, layer_rates(plans, segment.sample_rate), cfg)

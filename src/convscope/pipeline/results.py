@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 from convscope.audio.blockio import SegmentSpan
+from convscope.audio.features import FeatureInput
 from convscope.audio.segment import Segment
 from convscope.stack.rows import LayerRow
 from convscope.stack.trace import LayerTrace
@@ -14,10 +16,10 @@ from convscope.stack.trace import LayerTrace
 @dataclass(frozen=True)
 class RunResult:
     out_dir: Path
-    segment: Segment
+    segment: Segment | FeatureInput  # what the stack took in
     rows: list[LayerRow]
     traces: list[LayerTrace]
-    output_rate: int
+    output_rate: Optional[int]  # the WAVs' rate; None when the exact rate is not a whole number
     shapes: dict
 
 
@@ -28,5 +30,5 @@ class StreamedRun:
     out_dir: Path
     span: SegmentSpan
     rows: list[LayerRow]
-    output_rate: int
+    output_rate: Optional[int]  # the WAVs' rate; None when the exact rate is not a whole number
     shapes: dict

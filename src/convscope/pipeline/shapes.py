@@ -3,28 +3,36 @@
 from __future__ import annotations
 
 import json
+from fractions import Fraction
 from pathlib import Path
 from typing import Optional
 
+from convscope.audio.features import FeatureInput
 from convscope.audio.segment import Segment
 from convscope.files import write_text
+from convscope.stack.rates import exact_rate, rate_json
 from convscope.stack.rows import LayerRow
 
 
-def shapes_document(segment: Segment, rows: list[LayerRow], exact_rate: float,
+def shapes_document(segment: Segment | FeatureInput, rows: list[LayerRow], output_rate: Fraction,
                     audio: Optional[dict]) -> dict:
     """The shapes.json contract. `segment` is anything with shape, sample_rate, path, start and
-    end (a loaded Segment or a streamed run's SegmentSpan). WAVs need an integer rate: when the
-    exact output rate is not one, it is kept beside the rounded one."""
-    output_rate = int(round(exact_rate))
+    end (a loaded Segment, a streamed run's SegmentSpan or a FeatureInput). Every rate is written
+    as a number and its exact fraction text (`sample_rate`, `sample_rate_fraction`)."""
     doc = {
-        "input": {"shape": list(segment.shape), "sample_rate": segment.sample_rate,
+        "input": {"shape": list(segment.shape),
+                  **rate_json(exact_rate(segment.sample_rate, "data.sr")),
                   "path": str(segment.path), "start": segment.start, "end": segment.end},
         "layers": [row.as_json() for row in rows],
-        "output": {"shape": rows[-1].output_shape, "sample_rate": output_rate},
+        "output": {"shape": rows[-1].output_shape, **rate_json(output_rate)},
     }
-    if exact_rate != output_rate:
-        doc["output"]["sample_rate_exact"] = exact_rate
+    if isinstance(segment, FeatureInput):
+        target = segment.target
+        doc["input"]["features"] = segment.settings.as_json()
+        doc["input"]["target"] = {"samples": int(target.samples.shape[-1]),
+                                  "shape": list(target.shape),
+                                  **rate_json(exact_rate(target.sample_rate, "data.sr")),
+                                  "path": str(target.path)}
     if audio is not None:
         doc["audio"] = audio
     return doc

@@ -4,14 +4,17 @@ finish with weights.pt, shapes.json and the report page."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from fractions import Fraction
 from pathlib import Path
 from typing import Optional
 
 import torch
 from torch import nn
 
+from convscope.audio.features import FeatureInput
 from convscope.config.schema import RunConfig
+from convscope.errors import ConvscopeError
 from convscope.files import atomic_path
 from convscope.pipeline.shapes import shapes_document, write_shapes
 from convscope.quality.evaluate import EvaluationPlan, plan_evaluation
@@ -19,7 +22,7 @@ from convscope.report.page import RunCommand, write_report
 from convscope.rundir import RunDir
 from convscope.stack.build import build_stack
 from convscope.stack.plan import LayerPlan
-from convscope.stack.rates import output_sample_rate
+from convscope.stack.rates import exact_rate, integer_rate, layer_rates, rate_text
 from convscope.stack.rows import LayerRow, layer_rows
 from convscope.text import format_table
 
@@ -31,30 +34,60 @@ class PreparedStack:
     """Everything known about a run before any sample goes through the stack."""
 
     plans: list[LayerPlan]
-    exact_rate: float
-    output_rate: int  # what WAVs can hold
+    exact_rate: Fraction  # the output rate, exactly
+    output_rate: Optional[int]  # what WAVs can hold: None when exact_rate is not a whole number
     evaluation: Optional[EvaluationPlan]  # None: the evaluate stage is off
     stack: nn.Sequential
     rows: list[LayerRow]
+    input_rate: Fraction
 
 
 def prepare_stack(cfg: RunConfig, source, plans: list[LayerPlan],
                   device: torch.device) -> PreparedStack:
     """Output rate, evaluate plan, seeded stack and its table (logged) for checked `plans` of
-    the input `source` (a loaded Segment or a streamed run's SegmentSpan), to run on `device`.
+    the input `source` (a loaded Segment, a streamed run's SegmentSpan or a FeatureInput), to run
+    on `device`.
 
     The rows come from the plan's shapes through stack.rows.layer_row, the function describe()
     uses: the table, shapes.json and convscope.describe agree without a forward pass here."""
-    log.info("input: %s, %.3f-%.3f s at %d Hz, shape %s", source.path, source.start, source.end,
-             source.sample_rate, list(source.shape))
+    input_rate = exact_rate(source.sample_rate, "data.sr")
+    log.info("input: %s, %.3f-%.3f s at %s Hz, shape %s", source.path, source.start, source.end,
+             rate_text(input_rate), list(source.shape))
+    if isinstance(source, FeatureInput):
+        log.info("input: %s", source.summary())
     log.info("device: %s", device)
-    exact_rate = output_sample_rate(plans, source.sample_rate)
-    output_rate = int(round(exact_rate))
-    evaluation = plan_evaluation(cfg.evaluate, plans, source.sample_rate, output_rate)
+    rates = layer_rates(plans, input_rate)
+    exact = rates[-1] if rates else input_rate
+    evaluation = _plan_evaluation(cfg, plans, input_rate, exact, isinstance(source, FeatureInput))
     stack = build_stack(plans, cfg.seed)
-    rows = layer_rows(plans, stack)
-    log.info("layers (seed %d, model %s):\n%s", cfg.seed, cfg.model.name, format_table(rows))
-    return PreparedStack(plans, exact_rate, output_rate, evaluation, stack, rows)
+    rows = layer_rows(plans, stack, input_rate)
+    log.info("layers (seed %d, model %s):\n%s", cfg.seed, cfg.model.name,
+             format_table(rows, rates=True))
+    return PreparedStack(plans, exact, integer_rate(exact), evaluation, stack, rows, input_rate)
+
+
+def _plan_evaluation(cfg: RunConfig, plans: list[LayerPlan], input_rate: Fraction,
+                     output_rate: Fraction, features: bool) -> Optional[EvaluationPlan]:
+    """The evaluate stage's plan, or None (logged why, where `auto` turned it off). The reference
+    resampler takes a waveform from one whole-number rate to another."""
+    mode = cfg.evaluate.enabled
+    if mode == "false":
+        return None
+    why_not = None
+    if features:
+        why_not = (f"the input is {cfg.data.features} frames, not a waveform: the reference "
+                   "resampler compares waveforms at two rates, and a feature input has no "
+                   "resampled counterpart")
+    elif output_rate.denominator != 1:
+        why_not = (f"the output rate {output_rate} Hz is not a whole number: the reference "
+                   "resampler and reference.wav need one")
+    if why_not is not None:
+        if mode == "true":
+            raise ConvscopeError(f"evaluate.enabled=true: {why_not}; use evaluate.enabled=auto "
+                                 "or false")
+        log.info("evaluate: off, %s", why_not)
+        return None
+    return plan_evaluation(cfg.evaluate, plans, int(input_rate), int(output_rate))
 
 
 def finish_run(cfg: RunConfig, out_dir: Path, source, prepared: PreparedStack,
@@ -73,7 +106,3 @@ def finish_run(cfg: RunConfig, out_dir: Path, source, prepared: PreparedStack,
         write_report(out_dir, shapes, command)
     log.info("outputs written to %s", out_dir)
     return shapes
-
-
-def _rate_text(rate: float) -> str:
-    return f"{rate:g}" if rate == int(rate) else f"{rate:.3f} (WAVs use {round(rate)})"

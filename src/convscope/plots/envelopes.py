@@ -10,8 +10,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
+
+
+def sample_times(positions: np.ndarray, sample_rate: float | Fraction) -> np.ndarray:
+    """Seconds of sample positions (float array) at `sample_rate`: an exact Fraction rate
+    (22050/256 Hz) divides as numerator and denominator, so the axis carries no rounded rate
+    and NumPy never makes an array of Fraction objects."""
+    positions = np.asarray(positions, dtype=np.float64)
+    if isinstance(sample_rate, Fraction):
+        return positions * sample_rate.denominator / sample_rate.numerator
+    return positions / sample_rate
 
 
 class EnvelopeAccumulator:
@@ -21,7 +32,7 @@ class EnvelopeAccumulator:
     ceil(length / max_bins) samples (the ragged tail is a bin of its own), each drawn at its centre.
     """
 
-    def __init__(self, channels: int, length: int, sample_rate: float, max_bins: int,
+    def __init__(self, channels: int, length: int, sample_rate: float | Fraction, max_bins: int,
                  dtype=np.float32):
         self.length, self.sample_rate = length, sample_rate
         self.keep_all = length <= 2 * max_bins  # short signals are drawn as they are
@@ -30,6 +41,10 @@ class EnvelopeAccumulator:
         bottom, top = _value_range(np.dtype(dtype))
         self.low = np.full((channels, n_bins), top, dtype=dtype)
         self.high = np.full((channels, n_bins), bottom, dtype=dtype)
+
+    @property
+    def duration(self) -> float:
+        return float(sample_times(self.length, self.sample_rate))
 
     def add(self, start: int, block: np.ndarray) -> None:
         """Samples [start, start + n) of every channel: block is (channels, n)."""
@@ -49,11 +64,12 @@ class EnvelopeAccumulator:
     def envelopes(self) -> list:
         """One Envelope per channel: low is high (one array) for signals kept as they are."""
         if self.keep_all:
-            times = np.arange(self.length) / self.sample_rate
-            return [Envelope(times, row, row, self.length / self.sample_rate) for row in self.low]
+            times = sample_times(np.arange(self.length), self.sample_rate)
+            return [Envelope(times, row, row, self.duration) for row in self.low]
         n_bins = self.low.shape[-1]
-        times = (np.arange(n_bins) * self.bin_size + self.bin_size / 2) / self.sample_rate
-        return [Envelope(times, low, high, self.length / self.sample_rate)
+        times = sample_times(np.arange(n_bins) * self.bin_size + self.bin_size / 2,
+                             self.sample_rate)
+        return [Envelope(times, low, high, self.duration)
                 for low, high in zip(self.low, self.high)]
 
 
@@ -92,7 +108,7 @@ class Envelope:
     duration: float  # seconds the whole signal lasts (the x-axis span)
 
 
-def minmax_envelope(x: np.ndarray, sample_rate: float, max_bins: int) -> Envelope:
+def minmax_envelope(x: np.ndarray, sample_rate: float | Fraction, max_bins: int) -> Envelope:
     """The envelope of a whole 1-D signal: EnvelopeAccumulator's binning rule, in one block."""
     x = np.asarray(x)
     accumulator = EnvelopeAccumulator(1, len(x), sample_rate, max_bins, dtype=x.dtype)

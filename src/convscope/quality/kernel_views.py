@@ -34,7 +34,7 @@ def kernel_views(plans: list[LayerPlan], stack: nn.Sequential, input_rate: float
                  channel: int) -> list[KernelView]:
     """Each conv layer's kernels (the last layer's that feed `channel`), then the whole stack's
     impulse response for `channel`: the interpolation kernel the stack has learned."""
-    rates = layer_rates(plans, int(input_rate))
+    rates = [float(rate) for rate in layer_rates(plans, input_rate)]  # NumPy math below
     views = []
     last_conv = max((i for i, p in enumerate(plans) if p.type in CONV_TYPES),
                     default=-1)

@@ -122,9 +122,18 @@ def find_sweep_root(run_dir: Path, max_depth: int = 3) -> Optional[Path]:
 def summary_line(shapes: dict) -> str:
     source, output = shapes["input"], shapes["output"]
     count = len(shapes["layers"])
-    return (f"input <code>{text(shape_text(source['shape']))}</code> at {source['sample_rate']:,} Hz"
+    return (f"input <code>{text(shape_text(source['shape']))}</code> at {rate_html(source)}"
             f" → {count} layer{'s' if count != 1 else ''} → output "
-            f"<code>{text(shape_text(output['shape']))}</code> at {output['sample_rate']:,} Hz")
+            f"<code>{text(shape_text(output['shape']))}</code> at {rate_html(output)}")
+
+
+def rate_html(section: dict, key: str = "sample_rate") -> str:
+    """A rate from shapes.json: `16,000 Hz`, or the exact fraction with its decimal,
+    `11025/128 Hz (86.1328125 Hz)`, when it is not a whole number."""
+    number, fraction = section[key], section.get(f"{key}_fraction", "")
+    if "/" not in fraction:
+        return f"{number:,} Hz"
+    return f"{text(fraction)} Hz ({number:,.10g} Hz)"
 
 
 def command_html(command: Optional[RunCommand]) -> str:
@@ -148,11 +157,27 @@ def segment_html(source: dict) -> str:
     facts = [
         ("file", f"<code>{text(source['path'])}</code>"),
         ("segment", f"{source['start']:g} s to {source['end']:g} s ({duration:.3f} s)"),
-        ("sample rate", f"{source['sample_rate']:,} Hz"),
+        # a feature input's rate is frames per second (sr / hop_length)
+        ("frame rate" if "features" in source else "sample rate", rate_html(source)),
         ("shape (N, C, L)", f"<code>{text(shape_text(source['shape']))}</code>"),
     ]
+    if "features" in source:  # a feature input: how its frames were made, and the audio
+        facts += feature_facts(source["features"], source["target"])
     return '<dl class="facts">' + "".join(f"<dt>{text(k)}</dt><dd>{v}</dd>" for k, v in facts) \
         + "</dl>"
+
+
+def feature_facts(features: dict, target: dict) -> list[tuple[str, str]]:
+    """The frontend's settings and the target audio, as the data section lists them."""
+    kind = features["kind"]
+    bands = (f"{features['n_mels']} mel bands, {features['fmin']:g}-{features['fmax']:g} Hz, "
+             if features.get("n_mels") else "")
+    framing = "librosa's centred frames" if features["center"] else "HiFi-GAN's framing"
+    settings = (f"<code>{text(kind)}</code>: {bands}n_fft {features['n_fft']}, hop "
+                f"{features['hop_length']}, window {features['win_length']} ({framing})")
+    audio = (f"{target['samples']:,} samples at {rate_html(target)} "
+             f"(<code>audio/input.wav</code>)")
+    return [("features", settings), ("target audio", audio)]
 
 
 def layers_html(layers: list[dict], output: dict) -> str:
@@ -161,9 +186,7 @@ def layers_html(layers: list[dict], output: dict) -> str:
              for i, cell in enumerate(row_cells(row))] for row in layers]
     formulas = "".join(f"<li>layer {row['index']} {text(row['type'])}: "
                        f"<code>{text(row['formula'])}</code></li>" for row in layers)
-    rate = f"{output['sample_rate']:,} Hz"
-    if "sample_rate_exact" in output:
-        rate += f" (exactly {output['sample_rate_exact']:.3f} Hz; the WAVs use {rate})"
+    rate = rate_html(output)
     return (table(TABLE_HEADER, rows, numeric=(0, 4, 5), css_class="layers") +
             f'<ul class="formulas">{formulas}</ul>' +
             f'<p class="note">Output <code>{text(shape_text(output["shape"]))}</code> at {rate}. '
@@ -182,8 +205,11 @@ def audio_html(run_dir: Path, audio: Optional[dict]) -> str:
 
 
 def gain_note(audio: dict) -> str:
-    """Say whether the output level was changed, so a listener knows what they compare."""
+    """Say whether the output level was changed, so a listener knows what they compare, or why
+    there is no output WAV."""
     subtype = text(audio.get("subtype", ""))
+    if "output_wavs" in audio:
+        return f"Only the input is playable: {text(audio['output_wavs'])}."
     if audio.get("gain", 1.0) == 1.0:
         return (f"{subtype} WAVs at their computed level (output peak "
                 f"{audio.get('output_peak', 0):.3f}, no gain applied).")

@@ -5,16 +5,18 @@ from __future__ import annotations
 import math
 import numbers
 from fractions import Fraction
-from typing import Union
+from typing import Optional, Union
 
 from convscope.errors import ConvscopeError
 from convscope.stack.plan import LayerPlan
 
+Rate = Union[int, float, str, Fraction]
 
-def layer_rates(plans: list[LayerPlan], input_rate: float) -> list[float]:
-    """Each layer's output sample rate: transposed strides and Upsample multiply, Conv1d
-    strides divide."""
-    rates, rate = [], float(input_rate)
+
+def layer_rates(plans: list[LayerPlan], input_rate: Rate) -> list[Fraction]:
+    """Each layer's exact output sample rate: transposed strides and Upsample multiply, Conv1d
+    strides divide (16000 through a stride-3 Conv1d is 16000/3 Hz, not 5333.33)."""
+    rates, rate = [], exact_rate(input_rate)
     for plan in plans:
         up, down = plan.stride_ratio
         rate = rate * up / down
@@ -22,9 +24,29 @@ def layer_rates(plans: list[LayerPlan], input_rate: float) -> list[float]:
     return rates
 
 
-def output_sample_rate(plans: list[LayerPlan], input_rate: float) -> float:
-    """Input rate x product of upsampling strides / product of Conv1d strides."""
-    return layer_rates(plans, input_rate)[-1] if plans else float(input_rate)
+def output_sample_rate(plans: list[LayerPlan], input_rate: Rate) -> Fraction:
+    """Input rate x product of upsampling strides / product of Conv1d strides, exactly."""
+    return layer_rates(plans, input_rate)[-1] if plans else exact_rate(input_rate)
+
+
+def integer_rate(rate: Fraction) -> Optional[int]:
+    """The rate as an int when it is a whole number of Hz (what a WAV header holds), else None."""
+    return int(rate) if rate.denominator == 1 else None
+
+
+def rate_json(rate: Fraction, key: str = "sample_rate") -> dict:
+    """shapes.json's way to write a rate: the number (an int when whole) and the exact fraction
+    text, e.g. {"sample_rate": 86.1328125, "sample_rate_fraction": "11025/128"}."""
+    return {key: int(rate) if rate.denominator == 1 else float(rate),
+            f"{key}_fraction": str(rate)}
+
+
+def rate_text(rate: Fraction) -> str:
+    """A rate for logs and titles as text.rate_text writes table cells: `16000`, or
+    `11025/128 (86.1328)` when it is not a whole number."""
+    if rate.denominator == 1:
+        return str(rate.numerator)
+    return f"{rate} ({float(rate):.6g})"
 
 
 def upsampling_factor(plans: list[LayerPlan]) -> int:

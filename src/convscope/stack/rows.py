@@ -92,22 +92,30 @@ def layer_type(module: nn.Module) -> str:
     return cls.__name__
 
 
-def layer_rows(plans: list[LayerPlan], stack: nn.Sequential) -> list[LayerRow]:
+def layer_rows(plans: list[LayerPlan], stack: nn.Sequential,
+               input_rate: Optional[Fraction] = None) -> list[LayerRow]:
     """The rows of a config stack, from the shapes its plan computed: one per leaf module call
-    in call order, named as describe() names them (blocks replaced by the calls inside them)."""
+    in call order, named as describe() names them (blocks replaced by the calls inside them).
+    With `input_rate`, each row carries its exact rate in and out, as describe() gives them."""
     rows: list[LayerRow] = []
 
-    def add(plan: LayerPlan, name: str, module: nn.Module) -> None:
+    def add(plan: LayerPlan, name: str, module: nn.Module,
+            rate: Optional[Fraction]) -> Optional[Fraction]:
         if plan.children:
+            child_rate = rate
             for child, (suffix, submodule) in zip(plan.children, child_modules(plan, module)):
-                add(child, f"{name}.{suffix}", submodule)
-            return
-        row = layer_row(len(rows), name, module, plan.input_shape, plan.output_shape)
+                # Parallel's branches all read the block's input; the other blocks chain
+                out = add(child, f"{name}.{suffix}", submodule, child_rate)
+                child_rate = rate if plan.type == "Parallel" else out
+            return None if rate is None else rate * Fraction(*plan.stride_ratio)
+        row = layer_row(len(rows), name, module, plan.input_shape, plan.output_shape, rate)
         rows.append(replace(row, key=plan.key))
+        return row.rate_out
 
     with torch.no_grad():  # weight_norm computes each weight for its shape
+        rate = input_rate
         for plan, module in zip(plans, stack):
-            add(plan, str(plan.index), module)
+            rate = add(plan, str(plan.index), module, rate)
     return rows
 
 

@@ -1,0 +1,185 @@
+"""Feature frontends: the stack's input as frames of a spectrogram of the loaded audio.
+
+`data.features` picks what the stack takes in: `waveform` (the Segment itself), `stft` (|STFT|,
+n_fft // 2 + 1 linear bins), `mel` (a Slaney mel filterbank, librosa's and HiFi-GAN's default, on
+sqrt(|STFT|^2 + 1e-9), as HiFi-GAN's meldataset.mel_spectrogram computes it) or `log_mel` (the
+natural log of that mel clamped at 1e-5: HiFi-GAN's spectral_normalize, what vocoders take in).
+
+Framing: `center=false` is HiFi-GAN's: reflect-pad (n_fft - hop) / 2 on each side, then frames
+without centring, so T = samples // hop and T x hop is the audio rounded down to a hop (the odd
+sample of an odd n_fft - hop goes on the right; HiFi-GAN's presets all have it even).
+`center=true` is librosa.stft's centred frames (n_fft // 2 zeros on each side, librosa's default
+pad_mode), T = 1 + samples // hop for an even n_fft.
+
+The frames come at sr / hop_length per second, kept as an exact Fraction (22050/256 Hz); the
+audio stays beside them as the target for alignment and listening.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from convscope.audio.segment import Segment
+from convscope.config.schema import DataConfig
+from convscope.errors import ConvscopeError
+
+MEL_FLOOR = 1e-9  # HiFi-GAN: sqrt(re^2 + im^2 + 1e-9), so the magnitude is never exactly 0
+LOG_CLAMP = 1e-5  # HiFi-GAN's spectral_normalize: log(clamp(x, min=1e-5))
+FRAMES_PER_CHUNK = 2048  # STFT frames computed at once: bounded memory for long segments
+
+
+@dataclass(frozen=True)
+class FeatureSettings:
+    """How the frames were made, with the defaults resolved (win_length, fmax)."""
+
+    kind: str
+    sr: int
+    n_fft: int
+    hop_length: int
+    win_length: int
+    n_mels: int
+    fmin: float
+    fmax: float
+    center: bool
+
+    @classmethod
+    def from_config(cls, data: DataConfig) -> "FeatureSettings":
+        return cls(data.features, data.sr, data.n_fft, data.hop_length,
+                   data.n_fft if data.win_length is None else data.win_length, data.n_mels,
+                   float(data.fmin), data.sr / 2 if data.fmax is None else float(data.fmax),
+                   data.center)
+
+    @property
+    def is_mel(self) -> bool:
+        return self.kind in ("mel", "log_mel")
+
+    @property
+    def bins(self) -> int:
+        return self.n_mels if self.is_mel else self.n_fft // 2 + 1
+
+    @property
+    def frame_rate(self) -> Fraction:
+        return Fraction(self.sr, self.hop_length)
+
+    def frames(self, samples: int) -> int:
+        """T for `samples` of audio (see the module docstring)."""
+        if self.center:  # librosa: 1 + samples // hop (one frame fewer on a hop for odd n_fft)
+            return 1 + (samples + 2 * (self.n_fft // 2) - self.n_fft) // self.hop_length
+        return samples // self.hop_length
+
+    def bin_frequencies(self) -> np.ndarray:
+        """Each bin's frequency in Hz: mel band centres (librosa.mel_frequencies, the filterbank's
+        own centres) or the linear STFT bins; the y axis of a feature image."""
+        if self.is_mel:
+            import librosa  # about a second to import (numba): feature runs only
+
+            return librosa.mel_frequencies(self.n_mels + 2, fmin=self.fmin, fmax=self.fmax)[1:-1]
+        return np.arange(self.bins) * self.sr / self.n_fft
+
+    @property
+    def bin_label(self) -> str:
+        return "mel band" if self.is_mel else "STFT bin"
+
+    def as_json(self) -> dict:
+        return {"kind": self.kind, "n_fft": self.n_fft, "hop_length": self.hop_length,
+                "win_length": self.win_length, "n_mels": self.n_mels if self.is_mel else None,
+                "fmin": self.fmin, "fmax": self.fmax, "center": self.center}
+
+
+@dataclass(frozen=True)
+class FeatureInput:
+    """Frames (bins, T) float32 at `sample_rate` frames per second, usable where the pipeline
+    takes a Segment; `target` is the audio they were computed from."""
+
+    samples: np.ndarray
+    sample_rate: Fraction
+    target: Segment
+    settings: FeatureSettings
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """The (N, C, L) shape the stack sees: (1, bins, T)."""
+        return (1, *self.samples.shape)
+
+    @property
+    def path(self) -> Path:
+        return self.target.path
+
+    @property
+    def start(self) -> float:
+        return self.target.start
+
+    @property
+    def end(self) -> float:
+        return self.target.end
+
+    def summary(self) -> str:
+        s = self.settings
+        bands = f"{s.n_mels} mel bands {s.fmin:g}-{s.fmax:g} Hz, " if s.is_mel else ""
+        return (f"{s.kind} frames: {bands}n_fft {s.n_fft}, hop {s.hop_length}, win {s.win_length}, "
+                f"center={str(s.center).lower()}; target audio {list(self.target.shape)} at "
+                f"{self.target.sample_rate} Hz")
+
+
+def compute_features(segment: Segment, data: DataConfig) -> FeatureInput:
+    """The stack input `data.features` asks for, from a loaded mono segment."""
+    if data.features == "waveform":
+        raise ValueError("compute_features is for feature inputs; a waveform is the Segment")
+    if segment.samples.shape[0] != 1:
+        # averaging would quietly be data.mono=true; a feature stack takes one spectrogram
+        raise ConvscopeError(
+            f"data.mono: data.features={data.features} needs one channel, but data.mono=false "
+            f"loaded {segment.samples.shape[0]} from {segment.path}; set data.mono=true")
+    settings = FeatureSettings.from_config(data)
+    length = segment.samples.shape[-1]
+    if settings.frames(length) < 1:
+        raise ConvscopeError(
+            f"data.hop_length: a {length}-sample segment gives no frame of {settings.hop_length} "
+            f"samples (center=false needs at least one hop); lengthen data.start-data.end")
+    frames = feature_frames(segment.samples[0], settings)
+    return FeatureInput(frames, settings.frame_rate, segment, settings)
+
+
+def feature_frames(audio: np.ndarray, settings: FeatureSettings,
+                   frames_per_chunk: int = FRAMES_PER_CHUNK) -> np.ndarray:
+    """(bins, T) float32 frames of 1-D `audio`, computed a chunk of frames at a time."""
+    import librosa  # about a second to import (numba): feature runs only
+
+    padded = _pad(np.asarray(audio, dtype=np.float32), settings)
+    count = settings.frames(len(audio))
+    hop, n_fft = settings.hop_length, settings.n_fft
+    mel_basis = librosa.filters.mel(sr=settings.sr, n_fft=n_fft, n_mels=settings.n_mels,
+                                    fmin=settings.fmin, fmax=settings.fmax) \
+        if settings.is_mel else None
+    out = np.empty((settings.bins, count), dtype=np.float32)
+    for first in range(0, count, frames_per_chunk):
+        stop = min(count, first + frames_per_chunk)
+        # frames first..stop-1 read padded[first*hop : (stop-1)*hop + n_fft], no centring
+        chunk = padded[first * hop: (stop - 1) * hop + n_fft]
+        spectrum = librosa.stft(chunk, n_fft=n_fft, hop_length=hop,
+                                win_length=settings.win_length, window="hann", center=False)
+        out[:, first:stop] = _magnitude(spectrum, settings, mel_basis)
+    return out
+
+
+def _pad(audio: np.ndarray, settings: FeatureSettings) -> np.ndarray:
+    if settings.center:  # librosa.stft(center=True)'s default pad_mode="constant"
+        half = settings.n_fft // 2
+        return np.pad(audio, (half, half), mode="constant")
+    total = settings.n_fft - settings.hop_length
+    left = total // 2  # HiFi-GAN: int((n_fft - hop_size) / 2) on each side
+    # n_fft < hop (frames that skip samples) pads nothing: the frames start at sample 0
+    return np.pad(audio, (max(left, 0), max(total - left, 0)), mode="reflect")
+
+
+def _magnitude(spectrum: np.ndarray, settings: FeatureSettings,
+               mel_basis: np.ndarray | None) -> np.ndarray:
+    if mel_basis is None:
+        return np.abs(spectrum)
+    magnitude = np.sqrt(spectrum.real ** 2 + spectrum.imag ** 2 + MEL_FLOOR)
+    mel = mel_basis @ magnitude
+    return np.log(np.maximum(mel, LOG_CLAMP)) if settings.kind == "log_mel" else mel
