@@ -5,25 +5,28 @@ from __future__ import annotations
 
 import logging
 from fractions import Fraction
-from typing import Optional
 
 from torch import nn
 
+from convscope.audio.features import FeatureInput
 from convscope.stack.alignment import Alignment, check_alignment, expected_length
 from convscope.stack.rows import LayerRow
 
 log = logging.getLogger("convscope")
 
 
-def run_alignment(model: nn.Module, rows: list[LayerRow], input_length: int, factor: Fraction,
-                  hop_length: Optional[int] = None,
-                  target_samples: Optional[int] = None) -> Alignment:
-    """`rows` are the leaf calls of `model` (their `name` is the module's qualified name, their
-    `key` the config key where there is one); `factor` the stack's exact rate factor."""
-    expected, rule, note = expected_length(input_length, factor, hop_length)
-    layers = [(getattr(row, "key", "") or row.name, model.get_submodule(row.name), row.type)
-              for row in rows if row.name is not None]
-    got = rows[-1].output_shape[-1]
-    alignment = check_alignment(expected, got, rule, layers, target_samples, note)
+def run_alignment(model: nn.Module, rows: list[LayerRow], source, output_length: int,
+                  factor: Fraction) -> Alignment:
+    """`rows` are the leaf calls of `model` (`name`: the module's qualified name; `key`: the
+    config key, where there is one), `source` the stack's input (a Segment, SegmentSpan or
+    FeatureInput), `factor` the stack's exact rate factor."""
+    length = source.shape[-1]
+    if isinstance(source, FeatureInput):
+        hop, target = source.settings.hop_length, int(source.target.samples.shape[-1])
+    else:
+        hop, target = None, None
+    expected, rule, note = expected_length(length, factor, hop)
+    layers = [(row.key or row.name, model.get_submodule(row.name), row.type) for row in rows]
+    alignment = check_alignment(expected, output_length, rule, layers, target, note)
     (log.info if alignment.ok else log.warning)("alignment: %s", alignment.summary())
     return alignment

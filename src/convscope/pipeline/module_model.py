@@ -20,18 +20,20 @@ from typing import Optional
 import torch
 from torch import nn
 
+from convscope.audio.features import FeatureInput
 from convscope.audio.segment import load_segment
 from convscope.config.schema import RunConfig
 from convscope.errors import ConvscopeError
 from convscope.pipeline.evaluate import run_evaluation
-from convscope.pipeline.oneshot import write_audio, write_plots
+from convscope.pipeline.aligned import run_alignment
+from convscope.pipeline.oneshot import stack_input, write_audio, write_plots
 from convscope.pipeline.results import RunResult
 from convscope.pipeline.shapes import shapes_document
 from convscope.pipeline.stages import PreparedStack, finish_run
 from convscope.quality.evaluate import EvaluationPlan, plan_evaluation
 from convscope.report.page import RunCommand
 from convscope.rundir import RunDir
-from convscope.stack.rates import exact_rate
+from convscope.stack.rates import exact_rate, integer_rate, rate_text
 from convscope.stack.rows import LayerRow
 from convscope.stack.trace import LayerTrace
 from convscope.stack.user_module import load_user_module, resolve, run_user_module
@@ -44,10 +46,14 @@ PLOTTED = (nn.Conv1d, nn.ConvTranspose1d)  # weight_norm's Parametrized* classes
 def run_module(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.device,
                command: Optional[RunCommand] = None) -> RunResult:
     target = cfg.model.target
-    source = load_segment(cfg.data, base_dir)  # what the one-shot path feeds a config stack
+    # what the one-shot path feeds a config stack: the segment, or its frames
+    source = stack_input(load_segment(cfg.data, base_dir), cfg.data)
+    input_rate = exact_rate(source.sample_rate, "data.sr")
     _log_not_streamed(cfg, source.end - source.start)
     log.info("input: %s, %.3f-%.3f s at %s Hz, shape %s", source.path, source.start, source.end,
-             source.sample_rate, list(source.shape))
+             rate_text(input_rate), list(source.shape))
+    if isinstance(source, FeatureInput):
+        log.info("input: %s", source.summary())
     log.info("device: %s", device)
     module = load_user_module(cfg.model, base_dir, cfg.seed).to(device)
     log.info("model: %s(%s), your own code (model=module), %d parameters, weights %s", target,
@@ -55,22 +61,24 @@ def run_module(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.devi
              sum(p.numel() for p in module.parameters()), cfg.model.weights or f"seed {cfg.seed}")
     candidates = _conv_candidates(module, cfg.plots.max_layers) if cfg.plots.enabled else set()
     x = torch.as_tensor(source.samples[None], dtype=_float_dtype(module), device=device)
-    ran = run_user_module(module, x, target, exact_rate(source.sample_rate, "data.sr"),
+    ran = run_user_module(module, x, target, input_rate,
                           keep=lambda leaf: id(leaf) in candidates)
     rows = ran.passed.description.rows
     if not rows:
         raise ConvscopeError(f"model.target: {target} ran no nn.Module layer (only functions?): "
                              "there is nothing to describe")
     exact_output_rate = output_rate_of(rows, ran.output.shape[-1])
-    output_rate = round(exact_output_rate)  # WAVs need an integer rate
+    output_rate = integer_rate(exact_output_rate)  # WAVs need one; None: no output WAV
     log.info("layers (seed %d, model %s):\n%s", cfg.seed, target,
              format_table(rows, names=True, rates=True))
-    log.info("output: shape %s at %s Hz", ran.returned_shape, exact_output_rate)
+    log.info("output: shape %s at %s Hz", ran.returned_shape, rate_text(exact_output_rate))
+    alignment = run_alignment(module, rows, source, ran.output.shape[-1],
+                              exact_output_rate / input_rate)
 
     evaluation = _plan_evaluation(cfg, rows, ran.output.shape[1], source.sample_rate, output_rate)
     final = LayerTrace(rows[-1].index, rows[-1].type, ran.output.numpy())
     files = RunDir(out_dir)
-    audio_info = write_audio(files, source, final, output_rate, cfg) if cfg.audio.enabled \
+    audio_info = write_audio(files, source, final, exact_output_rate, cfg) if cfg.audio.enabled \
         else None
     traces = [LayerTrace(i, rows[i].type, ran.passed.kept[i].numpy())
               for i in _plotted_rows(rows, ran.passed.kept, cfg.plots.max_layers)]
@@ -79,14 +87,14 @@ def run_module(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.devi
     if evaluation is not None:
         run_evaluation(evaluation, source.samples, final.output[0][evaluation.channel], out_dir,
                        cfg.audio, cfg.plots)
-    prepared = PreparedStack(plans=[], exact_rate=float(exact_output_rate),
-                             output_rate=output_rate, evaluation=evaluation, stack=module,
-                             rows=rows)  # no plans: the rows come from the forward pass
+    prepared = PreparedStack(plans=[], exact_rate=exact_output_rate, output_rate=output_rate,
+                             evaluation=evaluation, stack=module, rows=rows,
+                             input_rate=input_rate, alignment=alignment)  # rows: from the pass
     extra = {"model": {"target": target, "kwargs": dict(cfg.model.kwargs),
                        "weights": None if cfg.model.weights is None
                        else str(resolve(cfg.model.weights, base_dir))}}
     if ran.returned_shape != rows[-1].output_shape:  # ops after the last layer (squeeze, trim)
-        output = shapes_document(source, rows, float(exact_output_rate), audio_info)["output"]
+        output = shapes_document(source, rows, exact_output_rate, audio_info)["output"]
         extra["output"] = {**output, "shape": ran.returned_shape}
     shapes = finish_run(cfg, out_dir, source, prepared, audio_info, command, extra=extra)
     return RunResult(out_dir, source, rows, [*traces, final], output_rate, shapes)
@@ -143,14 +151,15 @@ def _write_plots(files: RunDir, source, traces: list[LayerTrace], final: LayerTr
                  rows: list[LayerRow], exact_output_rate: Fraction, cfg: RunConfig) -> None:
     """The conv figures as write_plots draws a config stack's layers; its spectrogram compares
     the input with the module's output (after whatever follows the last conv)."""
-    rates = [float(rows[trace.index].rate_out) for trace in traces]
+    rates = [rows[trace.index].rate_out for trace in traces]
     write_plots(files, source, traces, rates,
                 replace(cfg, plots=replace(cfg.plots, spectrogram=False)))
     if cfg.plots.spectrogram:
         from convscope.plots.layers import plot_spectrograms  # matplotlib: plots only
 
-        plot_spectrograms(files.spectrogram, source.samples[0], source.sample_rate,
-                          final.output[0], float(exact_output_rate), cfg.plots)
+        drawn_input = source if isinstance(source, FeatureInput) else source.samples[0]
+        plot_spectrograms(files.spectrogram, drawn_input, exact_rate(source.sample_rate),
+                          final.output[0], exact_output_rate, cfg.plots)
 
 
 @dataclass(frozen=True)
@@ -163,11 +172,17 @@ class _WholeModule:
 
 
 def _plan_evaluation(cfg: RunConfig, rows: list[LayerRow], channels: int, input_rate,
-                     output_rate: int) -> Optional[EvaluationPlan]:
+                     output_rate: Optional[int]) -> Optional[EvaluationPlan]:
     if cfg.data.features != "waveform":
         if cfg.evaluate.enabled != "false":
             log.info("evaluate: off, the input is %s frames, not audio a resampler could "
                      "take", cfg.data.features)
+        return None
+    if output_rate is None:
+        if cfg.evaluate.enabled == "true":
+            raise ConvscopeError("evaluate.enabled=true: the output rate is not a whole number: "
+                                 "the reference resampler needs one; use auto or false")
+        log.info("evaluate: off, the output rate is not a whole number")
         return None
     upsampling = 1
     for row in rows:

@@ -4,7 +4,7 @@ finish with weights.pt, shapes.json and the report page."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Optional
@@ -16,10 +16,12 @@ from convscope.audio.features import FeatureInput
 from convscope.config.schema import RunConfig
 from convscope.errors import ConvscopeError
 from convscope.files import atomic_path
+from convscope.pipeline.aligned import run_alignment
 from convscope.pipeline.shapes import shapes_document, write_shapes
 from convscope.quality.evaluate import EvaluationPlan, plan_evaluation
 from convscope.report.page import RunCommand, write_report
 from convscope.rundir import RunDir
+from convscope.stack.alignment import Alignment
 from convscope.stack.build import build_stack
 from convscope.stack.plan import LayerPlan
 from convscope.stack.rates import exact_rate, integer_rate, layer_rates, rate_text
@@ -40,6 +42,7 @@ class PreparedStack:
     stack: nn.Sequential
     rows: list[LayerRow]
     input_rate: Fraction
+    alignment: Optional[Alignment] = None  # the output length vs T x hop_length or L_in x up/down
 
 
 def prepare_stack(cfg: RunConfig, source, plans: list[LayerPlan],
@@ -63,7 +66,9 @@ def prepare_stack(cfg: RunConfig, source, plans: list[LayerPlan],
     rows = layer_rows(plans, stack, input_rate)
     log.info("layers (seed %d, model %s):\n%s", cfg.seed, cfg.model.name,
              format_table(rows, rates=True))
-    return PreparedStack(plans, exact, integer_rate(exact), evaluation, stack, rows, input_rate)
+    alignment = run_alignment(stack, rows, source, plans[-1].output_shape[-1], exact / input_rate)
+    return PreparedStack(plans, exact, integer_rate(exact), evaluation, stack, rows, input_rate,
+                         alignment)
 
 
 def _plan_evaluation(cfg: RunConfig, plans: list[LayerPlan], input_rate: Fraction,
@@ -99,6 +104,8 @@ def finish_run(cfg: RunConfig, out_dir: Path, source, prepared: PreparedStack,
         with atomic_path(RunDir(out_dir).weights) as tmp:
             torch.save(prepared.stack.state_dict(), tmp)
     shapes = shapes_document(source, prepared.rows, prepared.exact_rate, audio_info)
+    if prepared.alignment is not None:
+        shapes["alignment"] = prepared.alignment.as_json()
     shapes.update(extra or {})
     if cfg.save.shapes:
         write_shapes(RunDir(out_dir).shapes, shapes)
