@@ -102,3 +102,49 @@ def test_expected_length_for_frames_and_for_samples():
 def test_stride_one_conv_keeps_length_only_with_same_or_full_padding(padding):
     layer = nn.Conv1d(1, 1, 5, padding=padding)
     assert layer_extra(layer) == (0 if padding == "same" else -4)
+
+
+def _vocoder_cfg(layers):
+    from convscope.config.schema import DataConfig, ModelConfig, PlotsConfig, RunConfig
+
+    data = DataConfig(path="data/speech.wav", sr=22050, start=0.0, end=0.5, features="log_mel",
+                      n_fft=1024, hop_length=256, n_mels=80)
+    return RunConfig(data=data, model=ModelConfig(name="odd", layers=layers),
+                     plots=PlotsConfig(enabled=False), report=False)
+
+
+def test_a_run_names_the_odd_stride_layer_and_its_fix_makes_the_run_exact(tmp_path):
+    """HiFi-GAN's padding (k-u)//2 with an odd k-u: shapes.json says which layer adds a sample
+    per frame and how to pad it; the run rebuilt with that fix gives exactly T x hop_length."""
+    import json
+    from dataclasses import replace
+
+    from convscope.config.schema import LayerConfig as L
+    from convscope.pipeline.single import run
+    from tests.helpers import REPO
+
+    k1, u1, k2, u2 = 6, 4, 14, 64  # 6-4 even: exact; 14-64 < 0: needs output_padding=50
+    k3, u3 = 5, 1
+    layers = [L(type="Conv1d", out_channels=8, kernel_size=7, padding=3),
+              L(type="ConvTranspose1d", out_channels=4, kernel_size=k1, stride=u1,
+                padding=(k1 - u1) // 2),
+              L(type="ConvTranspose1d", out_channels=1, kernel_size=k2, stride=u2,
+                padding=(k2 - u2) // 2 if k2 > u2 else 0),
+              L(type="ConvTranspose1d", out_channels=1, kernel_size=k3, stride=u3, padding=1)]
+    run(_vocoder_cfg(layers), tmp_path / "odd", base_dir=REPO)
+    shapes = json.loads((tmp_path / "odd" / "shapes.json").read_text())
+    doc = shapes["alignment"]
+    assert doc["ok"] is False and doc["expected"] == 256 * shapes["input"]["shape"][-1]
+    assert doc["got"] - doc["expected"] == doc["difference"]
+    culprits = {c["key"]: c for c in doc["culprits"]}
+    assert set(culprits) == {"model.layers.2", "model.layers.3"}
+    fixed = list(layers)
+    for key, c in culprits.items():
+        index = int(key.rsplit(".", 1)[1])
+        fixed[index] = replace(layers[index], **c["fix"])
+    run(_vocoder_cfg(fixed), tmp_path / "fixed", base_dir=REPO)
+    again = json.loads((tmp_path / "fixed" / "shapes.json").read_text())
+    assert again["alignment"]["ok"] is True and again["alignment"]["culprits"] == []
+    T = again["input"]["shape"][-1]
+    assert again["output"]["shape"] == [1, 1, 256 * T] and again["alignment"]["got"] == 256 * T
+    assert again["alignment"]["target_samples"] == again["input"]["target"]["samples"]
