@@ -129,3 +129,14 @@ def test_envelope_keeps_every_extreme_within_the_pixel_budget():
     assert env.low.min() == x.min() and env.high.max() == x.max()
     short = minmax_envelope(x[:100], 16000, 1200)
     assert np.array_equal(short.low, x[:100])
+
+
+def test_shapes_json_cost_is_the_rows_macs_over_the_audio_seconds(reference_run):
+    _, result = reference_run
+    doc = json.loads((result.out_dir / "shapes.json").read_text())
+    cost = doc["cost"]
+    assert cost["macs"] == sum(layer["macs"] for layer in doc["layers"])
+    assert cost["audio_seconds"] == 32000 / 32000
+    assert cost["macs_per_audio_second"] == cost["macs"] / cost["audio_seconds"]
+    assert 0 < cost["compute_seconds"] and cost["real_time_factor"] == pytest.approx(
+        cost["compute_seconds"] / cost["audio_seconds"])

@@ -12,6 +12,7 @@ knows for the layers of a config stack only (logged once per run).
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -24,6 +25,7 @@ from convscope.audio.features import FeatureInput
 from convscope.audio.segment import load_segment
 from convscope.config.schema import RunConfig
 from convscope.errors import ConvscopeError
+from convscope.pipeline.cost import run_cost
 from convscope.pipeline.evaluate import run_evaluation
 from convscope.pipeline.aligned import run_alignment
 from convscope.pipeline.oneshot import stack_input, write_audio, write_plots
@@ -61,6 +63,7 @@ def run_module(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.devi
              sum(p.numel() for p in module.parameters()), cfg.model.weights or f"seed {cfg.seed}")
     candidates = _conv_candidates(module, cfg.plots.max_layers) if cfg.plots.enabled else set()
     x = torch.as_tensor(source.samples[None], dtype=_float_dtype(module), device=device)
+    started = time.perf_counter()
     ran = run_user_module(module, x, target, input_rate,
                           keep=lambda leaf: id(leaf) in candidates)
     rows = ran.passed.description.rows
@@ -72,6 +75,7 @@ def run_module(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.devi
     log.info("layers (seed %d, model %s):\n%s", cfg.seed, target,
              format_table(rows, names=True, rates=True))
     log.info("output: shape %s at %s Hz", ran.returned_shape, rate_text(exact_output_rate))
+    cost = run_cost(rows, ran.output.shape[-1], exact_output_rate, time.perf_counter() - started)
     alignment = run_alignment(module, rows, source, ran.output.shape[-1],
                               exact_output_rate / input_rate)
 
@@ -90,7 +94,7 @@ def run_module(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.devi
     prepared = PreparedStack(plans=[], exact_rate=exact_output_rate, output_rate=output_rate,
                              evaluation=evaluation, stack=module, rows=rows,
                              input_rate=input_rate, alignment=alignment)  # rows: from the pass
-    extra = {"model": {"target": target, "kwargs": dict(cfg.model.kwargs),
+    extra = {"cost": cost.as_json(), "model": {"target": target, "kwargs": dict(cfg.model.kwargs),
                        "weights": None if cfg.model.weights is None
                        else str(resolve(cfg.model.weights, base_dir))}}
     if ran.returned_shape != rows[-1].output_shape:  # ops after the last layer (squeeze, trim)

@@ -8,6 +8,7 @@ has shapes.json is a finished run.
 from __future__ import annotations
 
 import logging
+import time
 from fractions import Fraction
 from pathlib import Path
 from typing import Optional
@@ -19,6 +20,7 @@ from convscope.audio.features import FeatureInput, compute_features
 from convscope.audio.segment import Segment, load_segment
 from convscope.audio.wav import clipping_gain, write_wav
 from convscope.config.schema import DataConfig, RunConfig
+from convscope.pipeline.cost import run_cost
 from convscope.pipeline.evaluate import run_evaluation
 from convscope.pipeline.results import RunResult
 from convscope.pipeline.stages import finish_run, prepare_stack
@@ -35,7 +37,10 @@ def run_one_shot(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.de
                  command: Optional[RunCommand] = None) -> RunResult:
     source = stack_input(load_segment(cfg.data, base_dir), cfg.data)
     prepared = prepare_stack(cfg, source, plan_stack(cfg.model.layers, source.shape), device)
+    started = time.perf_counter()
     traces = trace_stack(prepared.stack, source.samples[None], device)
+    cost = run_cost(prepared.rows, traces[-1].output.shape[-1], prepared.exact_rate,
+                    time.perf_counter() - started)
     log.info("output: shape %s at %s Hz", prepared.rows[-1].output_shape,
              rate_text(prepared.exact_rate))
 
@@ -48,7 +53,8 @@ def run_one_shot(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.de
     if evaluation is not None:  # vs a real resampler: metrics.json, spectrum, reference.wav
         run_evaluation(evaluation, source.samples, traces[-1].output[0][evaluation.channel],
                        out_dir, cfg.audio, cfg.plots)
-    shapes = finish_run(cfg, out_dir, source, prepared, audio_info, command)
+    shapes = finish_run(cfg, out_dir, source, prepared, audio_info, command,
+                        extra={"cost": cost.as_json()})
     return RunResult(out_dir, source, prepared.rows, traces, prepared.output_rate, shapes)
 
 
