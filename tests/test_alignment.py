@@ -110,7 +110,7 @@ def _vocoder_cfg(layers):
     data = DataConfig(path="data/speech.wav", sr=22050, start=0.0, end=0.5, features="log_mel",
                       n_fft=1024, hop_length=256, n_mels=80)
     return RunConfig(data=data, model=ModelConfig(name="odd", layers=layers),
-                     plots=PlotsConfig(enabled=False), report=False)
+                     plots=PlotsConfig(enabled=False))
 
 
 def test_a_run_names_the_odd_stride_layer_and_its_fix_makes_the_run_exact(tmp_path):
@@ -138,6 +138,11 @@ def test_a_run_names_the_odd_stride_layer_and_its_fix_makes_the_run_exact(tmp_pa
     assert doc["got"] - doc["expected"] == doc["difference"]
     culprits = {c["key"]: c for c in doc["culprits"]}
     assert set(culprits) == {"model.layers.2", "model.layers.3"}
+    page = (tmp_path / "odd" / "index.html").read_text()
+    fix = culprits["model.layers.2"]["fix"]
+    assert (f"<code>model.layers.2</code> (ConvTranspose1d) adds "
+            f"{culprits['model.layers.2']['extra_per_input']:+d} per call, fix: <code>padding="
+            f"{fix['padding']} output_padding={fix['output_padding']}</code>") in page
     fixed = list(layers)
     for key, c in culprits.items():
         index = int(key.rsplit(".", 1)[1])
@@ -148,3 +153,5 @@ def test_a_run_names_the_odd_stride_layer_and_its_fix_makes_the_run_exact(tmp_pa
     T = again["input"]["shape"][-1]
     assert again["output"]["shape"] == [1, 1, 256 * T] and again["alignment"]["got"] == 256 * T
     assert again["alignment"]["target_samples"] == again["input"]["target"]["samples"]
+    assert "<b>Alignment</b>: expected T x hop_length" in (tmp_path / "fixed" / "index.html"
+                                                           ).read_text()

@@ -84,7 +84,7 @@ def render_report(run_dir: Path, shapes: dict, command: Optional[RunCommand]) ->
     parts = [
         ("command", "Command", command_html(command)),
         ("data", "Data segment", segment_html(shapes["input"])),
-        ("layers", "Layers", layers_html(shapes["layers"], shapes["output"])),
+        ("layers", "Layers", layers_html(shapes["layers"], shapes["output"]) + facts_html(shapes)),
         ("listen", "Listen", audio_html(run_dir, shapes.get("audio"))),
         ("metrics", "Metrics", metrics_html(run_dir, metrics)) if metrics or _scatter(run_dir)
         else None,
@@ -192,6 +192,41 @@ def layers_html(layers: list[dict], output: dict) -> str:
             f'<p class="note">Output <code>{text(shape_text(output["shape"]))}</code> at {rate}. '
             "Weights are laid out (out, in/groups, k) for Conv1d and (in, out/groups, k) for "
             "ConvTranspose1d.</p>")
+
+
+def facts_html(shapes: dict) -> str:
+    """Alignment, lookahead and cost of the stack, one line each, as the log says them."""
+    lines = []
+    alignment = shapes.get("alignment")
+    if alignment is not None:
+        head = (f"expected {text(alignment['expected_rule'])} = {alignment['expected']:,} samples"
+                + (f" (target audio {alignment['target_samples']:,})"
+                   if "target_samples" in alignment else "")
+                + f", got {alignment['got']:,}")
+        if alignment["ok"]:
+            lines.append(f"<b>Alignment</b>: {head}: exact.")
+        else:
+            fixes = "; ".join(
+                f"<code>{text(c['key'])}</code> ({text(c['type'])}) adds "
+                f"{c['extra_per_input']:+d} per call, fix: "
+                + (f"<code>padding={c['fix']['padding']} "
+                   f"output_padding={c['fix']['output_padding']}</code>" if c["fix"]
+                   else text(c.get("why_no_fix", "none")))
+                for c in alignment["culprits"])
+            note = f" {text(alignment['note'])}." if alignment.get("note") else ""
+            lines.append(f"<b>Alignment</b>: {head}: <b>{alignment['difference']:+,d}</b>"
+                         + (f"; {fixes}" if fixes else "") + f".{note}")
+    latency = shapes.get("latency")
+    if latency is not None:
+        lines.append(f"<b>Lookahead</b>: {latency['lookahead_samples']:,} input samples "
+                     f"({latency['lookahead_ms']:.3g} ms) after each output sample's time.")
+    cost = shapes.get("cost")
+    if cost is not None:
+        lines.append(f"<b>Cost</b>: {cost['macs_per_audio_second'] / 1e9:.3g} GMAC per second "
+                     f"of audio; this run took {cost['compute_seconds']:.3f} s for "
+                     f"{cost['audio_seconds']:.3f} s (real-time factor "
+                     f"{cost['real_time_factor']:.3g}).")
+    return "".join(f'<p class="note">{line}</p>' for line in lines)
 
 
 def audio_html(run_dir: Path, audio: Optional[dict]) -> str:
