@@ -1,6 +1,7 @@
 """convscope.formula on real torch layers against torch's measured output length, the rows the
 pipeline computes against describe()'s, exact rates, and trace_stack on a single layer."""
 
+import dataclasses
 import random
 from fractions import Fraction
 
@@ -111,9 +112,14 @@ def test_formula_refuses_with_a_helpful_error(layer, length, match):
 
 
 def pipeline_and_described_rows(specs, input_shape):
+    """The pipeline's rows (their config keys checked, then cleared: describe() has no config)
+    and describe()'s rows of the same built stack."""
     plans = plan_stack(specs, input_shape)
     stack = build_stack(plans, 0)
-    return plans, layer_rows(plans, stack), convscope.describe(stack, input_shape).rows
+    rows = layer_rows(plans, stack)
+    assert [row.key for row in rows] == [f"model.layers.{p.index}" for p in plans]
+    return (plans, [dataclasses.replace(row, key="") for row in rows],
+            convscope.describe(stack, input_shape).rows)
 
 
 def test_reference_stack_rows_from_the_plan_equal_describe():

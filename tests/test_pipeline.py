@@ -46,10 +46,12 @@ def test_shapes_json_follows_the_schema(reference_run):
 
 def test_shapes_json_layers_are_what_describe_says(reference_run):
     """One row function for both: the run's rows (from the plan, no extra forward pass) equal
-    convscope.describe's on the same stack (from hooks), key for key, with the layer names."""
+    convscope.describe's on the same stack (from hooks), key for key, with the layer names; the
+    run's rows add each layer's config key, which describe() has no config for."""
     cfg, result = reference_run
     doc = json.loads((result.out_dir / "shapes.json").read_text())
     stack = build_stack(plan_stack(cfg.model.layers, (1, 1, 16000)), 0)
+    assert [layer.pop("key") for layer in doc["layers"]] == ["model.layers.0", "model.layers.1"]
     assert doc["layers"] == convscope.describe(stack, (1, 1, 16000)).to_dict()["layers"]
     assert [layer["name"] for layer in doc["layers"]] == ["0", "1"]
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -21,12 +22,18 @@ import torch
 from convscope.audio.blockio import SegmentSpan, audio_blocks, segment_span
 from convscope.audio.segment import _check_segment, file_duration, read_header, resolve_path
 from convscope.config.schema import RunConfig
+from convscope.errors import ConvscopeError
 from convscope.pipeline.consumers import Consumers
 from convscope.pipeline.results import StreamedRun
 from convscope.pipeline.stages import finish_run, prepare_stack
 from convscope.report.page import RunCommand
 from convscope.stack.plan import LayerPlan, plan_stack
-from convscope.stack.streaming import layer_rules, stream_forward, unsupported_reason
+from convscope.stack.streaming import (
+    layer_rules,
+    one_shot_peak_bytes,
+    stream_forward,
+    unsupported_reason,
+)
 from convscope.stack.trace import torch_threads
 
 log = logging.getLogger("convscope")
@@ -63,10 +70,33 @@ def maybe_run_streamed(cfg: RunConfig, out_dir: Path, base_dir: Path, device: to
     plans = plan_stack(cfg.model.layers, span.shape)
     unsupported = unsupported_reason(plans)
     if unsupported:
-        log.warning("streaming off (one-shot forward of the whole segment): %s", unsupported)
+        estimate = one_shot_peak_bytes(plans)
+        check_one_shot_memory(estimate, available_memory_bytes(), unsupported)
+        log.warning("streaming off (one-shot forward of the whole segment, about %.2f GB): %s",
+                    estimate / 1e9, unsupported)
         return None
     log.info("streaming block by block: %s", reason)
     return run_streamed(cfg, Path(out_dir), span, plans, device, command)
+
+
+def available_memory_bytes() -> Optional[int]:
+    """Physical memory not in use now (os.sysconf); None where the system does not say."""
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_one_shot_memory(estimate: int, available: Optional[int], reason: str) -> None:
+    """Refuse, before anything is written, a one-shot fallback that would need more than half of
+    the memory available now: swapping or the OOM killer would end the run much later."""
+    if available is None or estimate <= available // 2:
+        return
+    raise ConvscopeError(
+        f"stream.enabled: this stack cannot stream ({reason}), and the one-shot forward of the "
+        f"segment would hold about {estimate / 1e9:.2f} GB (input and every layer's output), "
+        f"more than half of the {available / 1e9:.2f} GB available; shorten the segment "
+        "(data.end) or drop what cannot stream")
 
 
 def run_streamed(cfg: RunConfig, out_dir: Path, span: SegmentSpan, plans: list[LayerPlan],

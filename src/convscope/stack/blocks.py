@@ -15,6 +15,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from convscope.stack.kaiser_lengths import (
+    ANTI_ALIAS_KERNEL,
+    ANTI_ALIAS_RATIO,
+    downsample_padding,
+    upsample_padding,
+)
+
 REDUCTIONS = ("mean", "sum")
 
 
@@ -104,12 +111,10 @@ class KaiserUpsample(nn.Module):
     """BigVGAN's UpSample1d: replicate-pad, ratio × a depthwise transposed Kaiser sinc, trim.
     Output length is exactly ratio × input length."""
 
-    def __init__(self, ratio: int = 2, kernel_size: int = 12):
+    def __init__(self, ratio: int = ANTI_ALIAS_RATIO, kernel_size: int = ANTI_ALIAS_KERNEL):
         super().__init__()
         self.ratio, self.kernel_size = ratio, kernel_size
-        self.pad = kernel_size // ratio - 1
-        self.trim_left = self.pad * ratio + (kernel_size - ratio) // 2
-        self.trim_right = self.pad * ratio + (kernel_size - ratio + 1) // 2
+        self.pad, self.trim_left, self.trim_right = upsample_padding(ratio, kernel_size)
         self.register_buffer("filter", kaiser_sinc_filter(0.5 / ratio, 0.6 / ratio, kernel_size)
                              .view(1, 1, kernel_size), persistent=False)
 
@@ -123,13 +128,12 @@ class KaiserUpsample(nn.Module):
 
 class KaiserDownsample(nn.Module):
     """BigVGAN's DownSample1d: replicate-pad (k/2 − 1 left, k/2 right), depthwise Kaiser sinc
-    with stride `ratio`. Output length is input length / ratio (rounded down)."""
+    with stride `ratio`. Output length is input length / ratio, rounded up (the pads add k − 1)."""
 
-    def __init__(self, ratio: int = 2, kernel_size: int = 12):
+    def __init__(self, ratio: int = ANTI_ALIAS_RATIO, kernel_size: int = ANTI_ALIAS_KERNEL):
         super().__init__()
         self.ratio, self.kernel_size = ratio, kernel_size
-        even = kernel_size % 2 == 0
-        self.pad_left, self.pad_right = kernel_size // 2 - int(even), kernel_size // 2
+        self.pad_left, self.pad_right = downsample_padding(kernel_size)
         self.register_buffer("filter", kaiser_sinc_filter(0.5 / ratio, 0.6 / ratio, kernel_size)
                              .view(1, 1, kernel_size), persistent=False)
 
@@ -144,7 +148,8 @@ class AntiAliasedActivation(nn.Module):
     """BigVGAN's Activation1d: 2× up (Kaiser sinc), the activation, 2× down, so the harmonics a
     nonlinearity creates above the input Nyquist are filtered instead of folding back."""
 
-    def __init__(self, act: nn.Module, ratio: int = 2, kernel_size: int = 12):
+    def __init__(self, act: nn.Module, ratio: int = ANTI_ALIAS_RATIO,
+                 kernel_size: int = ANTI_ALIAS_KERNEL):
         super().__init__()
         self.up = KaiserUpsample(ratio, kernel_size)
         self.act = act

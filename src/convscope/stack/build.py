@@ -1,4 +1,8 @@
-"""A checked plan -> a seeded torch.nn.Sequential, with the interpolating inits applied."""
+"""A checked plan -> a seeded torch.nn.Sequential, with the interpolating inits applied.
+
+Blocks are built from stack.blocks, nested as the plan nests them; `child_modules` pairs a block
+plan's children with the submodules built for them (and their qualified names), for the rows.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +10,69 @@ from typing import Optional
 
 import torch
 from torch import nn
+from torch.nn.utils.parametrizations import weight_norm
 
+from convscope.stack.blocks import AntiAliasedActivation, Parallel, Residual, Snake, SnakeBeta
 from convscope.stack.inits import apply_init
 from convscope.stack.plan import LayerPlan
+
+SNAKE_CLASSES = {"Snake": Snake, "SnakeBeta": SnakeBeta}
 
 
 def build_stack(plans: list[LayerPlan], seed: int) -> nn.Sequential:
     """Construct the planned layers with a fixed seed: same seed, bit-identical weights.
 
-    Interpolating inits overwrite weights after every layer is built, so they leave the random
-    draws (and so the weights) of the layers that keep torch's default unchanged.
+    Every module is constructed first (in plan order, depth first: the random draws), then
+    interpolating inits overwrite weights and weight_norm wraps convs, neither of which draws:
+    layers that keep torch's default get the same weights as in a stack without them.
     """
     torch.manual_seed(seed)
-    modules = [getattr(nn, plan.type)(**plan.kwargs) for plan in plans]
+    modules = [_construct(plan) for plan in plans]
     for plan, module in zip(plans, modules):
-        apply_init(module, plan.init, plan.left_padding)
+        _finish(plan, module)
     return nn.Sequential(*modules)
+
+
+def child_modules(plan: LayerPlan, module: nn.Module) -> list[tuple[str, nn.Module]]:
+    """(name relative to the block, submodule) for each of a block plan's children, in order."""
+    if plan.type == "Residual":
+        return [(f"inner.{i}", m) for i, m in enumerate(module.inner)]
+    if plan.type == "Parallel":
+        return [(f"branches.{i}", m) for i, m in enumerate(module.branches)]
+    if plan.type == "AntiAliasedActivation":
+        return [("up", module.up), ("act", module.act), ("down", module.down)]
+    if plan.type == "Sequential":
+        return [(str(i), m) for i, m in enumerate(module)]
+    return []
+
+
+def _construct(plan: LayerPlan) -> nn.Module:
+    if plan.type == "AntiAliasedActivation":  # its Kaiser filters are fixed buffers, not draws
+        up, act, _down = plan.children
+        return AntiAliasedActivation(_construct(act), up.kwargs["ratio"],
+                                     up.kwargs["kernel_size"])
+    children = [_construct(child) for child in plan.children]
+    if plan.type == "Sequential":
+        return nn.Sequential(*children)
+    if plan.type == "Residual":
+        return Residual(nn.Sequential(*children))
+    if plan.type == "Parallel":
+        return Parallel(children, plan.kwargs["reduce"])
+    if plan.type in SNAKE_CLASSES:
+        return SNAKE_CLASSES[plan.type](**plan.kwargs)
+    return getattr(nn, plan.type)(**plan.kwargs)
+
+
+def _finish(plan: LayerPlan, module: nn.Module) -> None:
+    """Inits, then weight_norm (which reparametrizes the initialised weight as g * v / |v|)."""
+    if plan.children:
+        for child, (_, submodule) in zip(plan.children, child_modules(plan, module)):
+            _finish(child, submodule)
+        return
+    if plan.type in ("Conv1d", "ConvTranspose1d"):
+        apply_init(module, plan.init, plan.left_padding)
+        if plan.weight_norm:
+            weight_norm(module)
 
 
 def weight_and_bias_shapes(module: nn.Module) -> tuple[Optional[list[int]], Optional[list[int]]]:

@@ -16,6 +16,13 @@ from typing import Callable, Optional, Sequence
 from torch import nn
 
 from convscope.errors import ConvscopeError
+from convscope.stack.blocks import KaiserDownsample, KaiserUpsample, Snake
+from convscope.stack.kaiser_lengths import (
+    kaiser_downsample_formula,
+    kaiser_downsample_length,
+    kaiser_upsample_formula,
+    kaiser_upsample_length,
+)
 from convscope.stack.lengths import (
     POINTWISE_FORMULA,
     conv1d_formula,
@@ -34,7 +41,8 @@ POINTWISE = tuple(getattr(nn, name) for name in (
     "ReLU", "ReLU6", "LeakyReLU", "PReLU", "RReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Mish",
     "Sigmoid", "Hardsigmoid", "Tanh", "Hardtanh", "Hardswish", "Hardshrink", "Softshrink",
     "Tanhshrink", "Softplus", "Softsign", "LogSigmoid", "Threshold", "Identity", "Dropout",
-    "Dropout1d", "AlphaDropout", "FeatureAlphaDropout") if hasattr(nn, name))
+    "Dropout1d", "AlphaDropout", "FeatureAlphaDropout") if hasattr(nn, name)) + (Snake,)
+# (SnakeBeta is a Snake: isinstance covers it.)
 # Same shape out as in, but values mix across an axis (normalisation, softmax).
 SHAPE_KEEPING = tuple(getattr(nn, name) for name in (
     "BatchNorm1d", "InstanceNorm1d", "GroupNorm", "LayerNorm", "RMSNorm", "LocalResponseNorm",
@@ -66,8 +74,8 @@ def layer_length(layer: nn.Module, length: int) -> tuple[int, str]:
         raise ConvscopeError(
             f"no length formula for {type(layer).__name__}; formulas exist for Conv1d, "
             "ConvTranspose1d, Upsample, MaxPool1d, AvgPool1d, LPPool1d, AdaptiveAvgPool1d, "
-            "AdaptiveMaxPool1d, the 1-D padding layers, Linear and pointwise layers "
-            "(activations, dropout, normalisation)")
+            "AdaptiveMaxPool1d, the 1-D padding layers, Linear, KaiserUpsample, "
+            "KaiserDownsample and pointwise layers (activations, Snake, dropout, normalisation)")
     out, text = rule(layer, length)
     if out < 1:
         raise ConvscopeError(
@@ -93,6 +101,10 @@ def rate_factor(layer: nn.Module, length_in: Optional[int],
     if isinstance(layer, (nn.Conv1d,) + POOLS):
         stride = layer.stride if layer.stride is not None else layer.kernel_size
         return Fraction(1, single(stride, "stride"))
+    if isinstance(layer, KaiserUpsample):
+        return Fraction(layer.ratio)
+    if isinstance(layer, KaiserDownsample):
+        return Fraction(1, layer.ratio)
     if isinstance(layer, nn.Upsample) and layer.scale_factor is not None:
         return exact_rate(_one(layer.scale_factor), "scale_factor")
     if isinstance(layer, POINTWISE + SHAPE_KEEPING + PADS):
@@ -136,6 +148,16 @@ def _upsample(layer: nn.Upsample, length: int) -> tuple[int, str]:
     # torch truncates the float product (aten's upsample output size), so floor it the same way
     out = math.floor(float(length) * scale)
     return out, f"L_out = floor(L_in * scale_factor) = floor({length}*{scale:g}) = {out}"
+
+
+def _kaiser_upsample(layer: KaiserUpsample, length: int) -> tuple[int, str]:
+    return (kaiser_upsample_length(length, layer.ratio, layer.kernel_size),
+            kaiser_upsample_formula(length, layer.ratio, layer.kernel_size))
+
+
+def _kaiser_downsample(layer: KaiserDownsample, length: int) -> tuple[int, str]:
+    return (kaiser_downsample_length(length, layer.ratio, layer.kernel_size),
+            kaiser_downsample_formula(length, layer.ratio, layer.kernel_size))
 
 
 def _pool(layer: nn.Module, length: int) -> tuple[int, str]:
@@ -220,6 +242,8 @@ _RULES: tuple[tuple[tuple[type, ...], Rule], ...] = (
     ((nn.Conv1d,), _conv),
     ((nn.ConvTranspose1d,), _conv_transpose),
     ((nn.Upsample,), _upsample),
+    ((KaiserUpsample,), _kaiser_upsample),
+    ((KaiserDownsample,), _kaiser_downsample),
     (POOLS, _pool),
     (ADAPTIVE_POOLS, _adaptive_pool),
     (PADS, _pad),

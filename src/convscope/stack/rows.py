@@ -9,15 +9,16 @@ describe() the shapes its hooks saw, so the CLI table, shapes.json and the API c
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Optional, Sequence
 
+import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
 from convscope.errors import ConvscopeError
-from convscope.stack.build import weight_and_bias_shapes
+from convscope.stack.build import child_modules, weight_and_bias_shapes
 from convscope.stack.layer_formulas import rate_factor, rule_for
 from convscope.stack.plan import CONV_TYPES, LayerPlan
 
@@ -30,8 +31,10 @@ TRANSPOSED = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 class LayerRow:
     """One layer call: what goes in and out, what it holds and costs, and its length formula.
 
-    `name` is the module's qualified name in the model (`ups.0`; `0`, `1`, ... in a config
-    stack); the rates are exact and only there when describe() was given a sample rate.
+    `name` is the module's qualified name in the model (`ups.0`; `0`, `1`, `3.inner.1` ... in a
+    config stack); the rates are exact and only there when describe() was given a sample rate.
+    `key` is the config key of a config stack's layer (`model.layers.3.layers.1`; the three calls
+    of an AntiAliasedActivation share its key); "" where there is no config.
     """
 
     index: int
@@ -46,6 +49,7 @@ class LayerRow:
     name: str = ""
     rate_in: Optional[Fraction] = None
     rate_out: Optional[Fraction] = None
+    key: str = ""
 
     def as_json(self) -> dict:
         """shapes.json's layer keys (plus name, and the rates as number + fraction text)."""
@@ -53,6 +57,8 @@ class LayerRow:
         doc.update((key, getattr(self, key)) for key in (
             "index", "type", "weight_shape", "bias_shape", "params", "macs", "input_shape",
             "output_shape", "formula"))
+        if self.key:
+            doc["key"] = self.key
         for key, rate in (("sample_rate_in", self.rate_in), ("sample_rate_out", self.rate_out)):
             if rate is not None:
                 doc[key] = int(rate) if rate.denominator == 1 else float(rate)
@@ -87,9 +93,22 @@ def layer_type(module: nn.Module) -> str:
 
 
 def layer_rows(plans: list[LayerPlan], stack: nn.Sequential) -> list[LayerRow]:
-    """The rows of a config stack, from the shapes its plan computed."""
-    return [layer_row(plan.index, str(plan.index), module, plan.input_shape, plan.output_shape)
-            for plan, module in zip(plans, stack)]
+    """The rows of a config stack, from the shapes its plan computed: one per leaf module call
+    in call order, named as describe() names them (blocks replaced by the calls inside them)."""
+    rows: list[LayerRow] = []
+
+    def add(plan: LayerPlan, name: str, module: nn.Module) -> None:
+        if plan.children:
+            for child, (suffix, submodule) in zip(plan.children, child_modules(plan, module)):
+                add(child, f"{name}.{suffix}", submodule)
+            return
+        row = layer_row(len(rows), name, module, plan.input_shape, plan.output_shape)
+        rows.append(replace(row, key=plan.key))
+
+    with torch.no_grad():  # weight_norm computes each weight for its shape
+        for plan, module in zip(plans, stack):
+            add(plan, str(plan.index), module)
+    return rows
 
 
 def row_formula(module: nn.Module, input_shape: Optional[list[int]],
@@ -136,7 +155,10 @@ def module_macs(module: nn.Module, input_shape: Optional[list[int]],
 
 def count_macs(plan: LayerPlan) -> int:
     """A planned layer's MACs before it is built: module_macs of the same layer made on the meta
-    device (shapes only, no memory), so there is one count, checked against FlopCounterMode."""
+    device (shapes only, no memory), so there is one count, checked against FlopCounterMode.
+    A block counts the calls inside it."""
+    if plan.children:
+        return sum(count_macs(child) for child in plan.children)
     if plan.type not in CONV_TYPES:
         return 0
     module = getattr(nn, plan.type)(**plan.kwargs, device="meta")

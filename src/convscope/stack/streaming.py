@@ -9,12 +9,17 @@ edges included, while memory depends on the block size, not the signal length.
 
 Supported: Conv1d (zeros, reflect, replicate padding; int, 'valid' or 'same' padding; any stride,
 dilation, groups), ConvTranspose1d (any stride, padding, dilation, output_padding, groups),
-Upsample (nearest, nearest-exact, linear; integer scale) and the pointwise activations. `unsupported_reason` names what is not (circular padding needs the far end
-of the signal), and the caller falls back to the one-shot forward.
+Upsample (nearest, nearest-exact, linear; integer scale), the pointwise activations (Snake and
+SnakeBeta included), and the generator blocks, whose rules are made of their sub-layers' rules:
+Sequential chains them, Residual adds its input's range, Parallel sums (or averages) its branches,
+and AntiAliasedActivation chains its Kaiser upsample (replicate padding: clamped indices),
+activation and Kaiser downsample. `unsupported_reason` names what is not (circular padding needs
+the far end of the signal), and the caller falls back to the one-shot forward.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable, Iterator, Optional
 
@@ -22,16 +27,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from convscope.stack.plan import ACTIVATIONS, LayerPlan
+from convscope.stack.build import child_modules
+from convscope.stack.plan import ACTIVATIONS, SNAKES, LayerPlan, leaf_plans
 
 Range = tuple[int, int]  # [start, stop) sample indices of one layer's signal
 STREAMABLE_PADDING_MODES = ("zeros", "reflect", "replicate")
+POINTWISE_TYPES = tuple(ACTIVATIONS) + SNAKES
+KAISER_TYPES = ("KaiserUpsample", "KaiserDownsample")
 
 
 def unsupported_reason(plans: list[LayerPlan]) -> Optional[str]:
     """Why this stack can't be streamed exactly, or None if it can."""
-    for plan in plans:
-        if plan.type in ACTIVATIONS or plan.type == "Upsample":
+    for plan in leaf_plans(plans):
+        if plan.type in POINTWISE_TYPES or plan.type in ("Upsample",) + KAISER_TYPES:
             continue
         if plan.type not in ("Conv1d", "ConvTranspose1d"):
             return f"{plan.key}: {plan.type} has no block-wise rule"
@@ -206,11 +214,155 @@ class UpsampleRule(LayerRule):
                 + x.index_select(-1, right - x_start) * weight)
 
 
+def _clamped(x: torch.Tensor, x_start: int, lo: int, hi: int, length: int) -> torch.Tensor:
+    """Input samples [lo, hi) with replicate padding: indices past either edge repeat the edge."""
+    where = torch.arange(lo, hi, device=x.device).clamp(0, length - 1) - x_start
+    return x.index_select(-1, where)
+
+
+def _clamp_range(lo: int, hi: int, length: int) -> Range:
+    """The real samples that replicate-padded indices [lo, hi) read."""
+    if hi <= lo:
+        return (0, 0)
+    return (min(max(lo, 0), length - 1), min(max(hi - 1, 0), length - 1) + 1)
+
+
+class KaiserUpsampleRule(LayerRule):
+    """BigVGAN's UpSample1d as a transposed conv over the replicate-extended input: extended
+    sample i (from -pad to L + pad) adds filter tap t into output j = i*r + t - P, where
+    P = trim_left - pad*r is what the trim removes beyond the padding's own outputs."""
+
+    def _source(self, out: Range) -> Range:
+        m = self.module
+        r, k = m.ratio, m.kernel_size
+        shift = m.trim_left - m.pad * r
+        a, b = out
+        lo = -((k - 1 - shift - a) // r)  # ceil((a + P - (k-1)) / r)
+        hi = (b - 1 + shift) // r + 1
+        return max(lo, -m.pad), min(hi, self.input_length + m.pad)
+
+    def needed_input(self, out: Range) -> Range:
+        return (0, 0) if out[1] <= out[0] else _clamp_range(*self._source(out), self.input_length)
+
+    def forward_range(self, x: torch.Tensor, x_start: int, out: Range) -> torch.Tensor:
+        m, (a, b) = self.module, out
+        if b <= a:
+            return x.new_zeros((*x.shape[:-1], 0))
+        lo, hi = self._source(out)
+        extended = _clamped(x, x_start, lo, hi, self.input_length)
+        channels = x.shape[1]
+        y = m.ratio * F.conv_transpose1d(extended, m.filter.expand(channels, -1, -1),
+                                         stride=m.ratio, groups=channels)
+        first = lo * m.ratio - (m.trim_left - m.pad * m.ratio)  # output index of y[..., 0]
+        return y[..., a - first: b - first]
+
+
+class KaiserDownsampleRule(LayerRule):
+    """BigVGAN's DownSample1d: output j reads replicate-padded input j*r - pad_left + t."""
+
+    def _source(self, out: Range) -> Range:
+        m, (a, b) = self.module, out
+        return a * m.ratio - m.pad_left, (b - 1) * m.ratio - m.pad_left + m.kernel_size
+
+    def needed_input(self, out: Range) -> Range:
+        return (0, 0) if out[1] <= out[0] else _clamp_range(*self._source(out), self.input_length)
+
+    def forward_range(self, x: torch.Tensor, x_start: int, out: Range) -> torch.Tensor:
+        m = self.module
+        if out[1] <= out[0]:
+            return x.new_zeros((*x.shape[:-1], 0))
+        padded = _clamped(x, x_start, *self._source(out), self.input_length)
+        channels = x.shape[1]
+        return F.conv1d(padded, m.filter.expand(channels, -1, -1), stride=m.ratio,
+                        groups=channels)
+
+
+@dataclass(frozen=True)
+class BlockRule(LayerRule):
+    """A block's rule, made of its children's rules (`parts`, in the plan's order)."""
+
+    parts: tuple[LayerRule, ...] = ()
+
+    def empty(self, x: torch.Tensor) -> torch.Tensor:
+        return x.new_zeros((x.shape[0], self.plan.output_shape[1], 0))
+
+
+class ChainRule(BlockRule):
+    """Sequential and AntiAliasedActivation: the parts one after another."""
+
+    def _ranges(self, out: Range) -> tuple[Range, list[Range]]:
+        """The chain's input range and each part's output range, first part first."""
+        ranges, want = [], out
+        for part in reversed(self.parts):
+            ranges.append(want)
+            want = part.needed_input(want)
+        return want, ranges[::-1]
+
+    def needed_input(self, out: Range) -> Range:
+        return self._ranges(out)[0]
+
+    def forward_range(self, x: torch.Tensor, x_start: int, out: Range) -> torch.Tensor:
+        _, ranges = self._ranges(out)
+        for part, rng in zip(self.parts, ranges):
+            x = part.forward_range(x, x_start, rng)
+            x_start = rng[0]
+        return x
+
+
+def _hull(*ranges: Range) -> Range:
+    """The smallest range holding every non-empty one of `ranges`."""
+    full = [r for r in ranges if r[1] > r[0]]
+    return (min(r[0] for r in full), max(r[1] for r in full)) if full else (0, 0)
+
+
+class ResidualRule(BlockRule):
+    """x + inner(x): the output range of x itself, plus what the inner chain reads."""
+
+    def needed_input(self, out: Range) -> Range:
+        return _hull(out, self.parts[0].needed_input(out))
+
+    def forward_range(self, x: torch.Tensor, x_start: int, out: Range) -> torch.Tensor:
+        if out[1] <= out[0]:
+            return self.empty(x)
+        inner = self.parts[0].forward_range(x, x_start, out)
+        return x[..., out[0] - x_start: out[1] - x_start] + inner
+
+
+class ParallelRule(BlockRule):
+    """Branches on one input: what any branch reads; their sum, or its mean, as forward does."""
+
+    def needed_input(self, out: Range) -> Range:
+        return _hull(*(part.needed_input(out) for part in self.parts))
+
+    def forward_range(self, x: torch.Tensor, x_start: int, out: Range) -> torch.Tensor:
+        if out[1] <= out[0]:
+            return self.empty(x)
+        total = sum(part.forward_range(x, x_start, out) for part in self.parts)
+        return total / len(self.parts) if self.plan.kwargs["reduce"] == "mean" else total
+
+
+SIMPLE_RULES: dict[str, type[LayerRule]] = {
+    "Conv1d": Conv1dRule, "ConvTranspose1d": ConvTranspose1dRule, "Upsample": UpsampleRule,
+    "KaiserUpsample": KaiserUpsampleRule, "KaiserDownsample": KaiserDownsampleRule,
+    **{name: PointwiseRule for name in POINTWISE_TYPES}}
+
+
 def layer_rules(plans: list[LayerPlan], stack: nn.Sequential) -> list[LayerRule]:
     """One rule per layer; unsupported_reason has already turned away any other type."""
-    rules = {"Conv1d": Conv1dRule, "ConvTranspose1d": ConvTranspose1dRule,
-             "Upsample": UpsampleRule, **{name: PointwiseRule for name in ACTIVATIONS}}
-    return [rules[plan.type](plan, module) for plan, module in zip(plans, stack)]
+    return [layer_rule(plan, module) for plan, module in zip(plans, stack)]
+
+
+def layer_rule(plan: LayerPlan, module: nn.Module) -> LayerRule:
+    if not plan.children:
+        return SIMPLE_RULES[plan.type](plan, module)
+    parts = tuple(layer_rule(child, submodule)
+                  for child, (_, submodule) in zip(plan.children, child_modules(plan, module)))
+    if plan.type == "Residual":  # its sub-stack is one chain
+        chain = ChainRule(plan, module.inner, parts)
+        return ResidualRule(plan, module, (chain,))
+    if plan.type == "Parallel":
+        return ParallelRule(plan, module, parts)
+    return ChainRule(plan, module, parts)  # Sequential, AntiAliasedActivation
 
 
 @dataclass(frozen=True)
@@ -291,3 +443,19 @@ def stream_forward(rules: list[LayerRule], blocks: Iterator[torch.Tensor], block
                 if out[1] > emitted[i]:
                     on_output(i, emitted[i], x[..., emitted[i] - out[0]:])
                     emitted[i] = out[1]
+
+
+FLOAT32_BYTES = 4
+
+
+def one_shot_peak_bytes(plans: list[LayerPlan], item_bytes: int = FLOAT32_BYTES) -> int:
+    """Estimated peak memory of the one-shot forward of a planned stack with its trace: the input,
+    every top-level layer's output (the trace keeps them all), and twice the largest output of a
+    call inside a block (a block holds its running result beside the call it is making)."""
+    def numel(shape) -> int:
+        return math.prod(shape)
+
+    kept = numel(plans[0].input_shape) + sum(numel(plan.output_shape) for plan in plans)
+    inside = [numel(leaf.output_shape) for plan in plans if plan.children
+              for leaf in leaf_plans([plan])]
+    return item_bytes * (kept + 2 * max(inside, default=0))
