@@ -45,6 +45,16 @@ BIGVGAN_V2_24K = {"num_mels": 100, "upsample_rates": [4, 4, 2, 2, 2, 2],
 # mel2wav/interface.py: Generator(80, 32, 3); the ratios are fixed inside Generator.
 MELGAN_ARGS = {"input_size": 80, "ngf": 32, "n_residual_layers": 3}
 LRELU_SLOPE = 0.1
+# Each generator's mel frontend: (sr, n_fft, hop, win, n_mels, fmin, fmax), from the same config
+# files (sampling_rate, n_fft, hop_size, win_size, num_mels, fmin, fmax) and, for MelGAN,
+# Audio2Mel's defaults in mel2wav/modules.py. None: up to sr / 2.
+HIFIGAN_FRONTEND = (22050, 1024, 256, 1024, 80, 0, 8000)
+FRONTENDS = {
+    "hifigan_v1": HIFIGAN_FRONTEND, "hifigan_v2": HIFIGAN_FRONTEND,
+    "hifigan_v3": HIFIGAN_FRONTEND,
+    "melgan": (22050, 1024, 256, 1024, 80, 0, None),
+    "bigvgan_v2_24k": (24000, 1024, 256, 1024, 100, 0, None),
+}
 
 
 def get_padding(kernel_size: int, dilation: int = 1) -> int:
@@ -294,3 +304,50 @@ def reference(name: str) -> tuple[nn.Module, int]:
     if name == "bigvgan_v2_24k":
         return BigVGANGenerator(BIGVGAN_V2_24K), BIGVGAN_V2_24K["num_mels"]
     raise KeyError(name)
+
+
+def final_conv(model: nn.Module) -> nn.Module:
+    """The generator's last conv (conv_post), which feeds its output squashing."""
+    return model.model[-2] if isinstance(model, MelGanGenerator) else model.conv_post
+
+
+def randomise_(model: nn.Module, x: torch.Tensor, seed: int = 0) -> nn.Module:
+    """Variance-keeping random weights, so the output depends on every layer: with torch's
+    default init each conv shrinks the signal (about 1/sqrt(3) per layer) and a deep generator's
+    output is mostly its last biases, which hides a wrong padding mode or slope in the middle.
+    He-scaled conv weights (set through weight norm's right inverse), small biases, log-scale
+    Snake parameters spread around 0 (each channel its own alpha and beta); then conv_post is
+    scaled so that for `x` its output has std 0.5, leaving tanh / clamp mostly unsaturated."""
+    generator = torch.Generator().manual_seed(seed)
+    # He's gain 2 keeps the variance through a (leaky) ReLU; a Snake passes x on whole
+    # (x + sin²(αx)/β), and a larger gain makes BigVGAN's activations grow into the thousands,
+    # where sin(αx) turns float rounding into visible differences.
+    gain = 1.0 if any(isinstance(m, SnakeBeta) for m in model.modules()) else 2.0
+
+    def normal(shape, std):
+        return torch.randn(shape, generator=generator) * std
+
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, (nn.Conv1d, nn.ConvTranspose1d)):
+                weight = module.weight
+                if isinstance(module, nn.ConvTranspose1d):  # taps per output sample: k / stride
+                    fan_in = weight.shape[0] * weight.shape[2] / module.stride[0]
+                else:
+                    fan_in = weight.shape[1] * weight.shape[2]
+                module.weight = normal(weight.shape, math.sqrt(gain / fan_in))
+                if module.bias is not None:
+                    module.bias.copy_(normal(module.bias.shape, 0.01))
+            elif isinstance(module, SnakeBeta):
+                module.alpha.copy_(normal(module.alpha.shape, 0.5))
+                module.beta.copy_(normal(module.beta.shape, 0.5))
+        last = final_conv(model)
+        seen = []
+        hook = last.register_forward_hook(lambda _m, _i, out: seen.append(out))
+        model(x)
+        hook.remove()
+        gain = 0.5 / seen[0].std()
+        last.weight = last.weight * gain
+        if last.bias is not None:
+            last.bias.mul_(gain)
+    return model

@@ -15,7 +15,6 @@ from convscope.config.schema import DataConfig, ModelConfig
 from convscope.errors import ConvscopeError
 from convscope.resources import configs_dir
 
-
 GLOBAL_PACKAGE = "# @package _global_"
 
 
