@@ -15,18 +15,39 @@ from convscope.config.schema import DataConfig, ModelConfig
 from convscope.errors import ConvscopeError
 from convscope.resources import configs_dir
 
+GLOBAL_PACKAGE = "# @package _global_"
+
 
 def _preset(group: str, name: str, folder: Path) -> dict:
+    """The file's content at its group's place: a `# @package _global_` file (a vocoder preset
+    that also sets its data frontend) holds the group's node under its own key."""
     path = Path(folder) / group / f"{name}.yaml"
     if not path.exists():
         known = sorted(p.stem for p in path.parent.glob("*.yaml"))
         raise ConvscopeError(f"{group}={name}: no {path}; known: {', '.join(known)}")
     register_resolvers()
-    return OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    node = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    if not _is_global(path):
+        return node
+    if not isinstance(node, dict) or group not in node:
+        raise ConvscopeError(f"{group}={name}: {path} is a _global_ package without a "
+                             f"'{group}:' node")
+    return node[group]
+
+
+def _is_global(path: Path) -> bool:
+    """Hydra reads the package header from the file's leading comment lines."""
+    for line in path.read_text().splitlines():
+        if not line.startswith("#"):
+            return False
+        if line.strip() == GLOBAL_PACKAGE:
+            return True
+    return False
 
 
 def model_preset(name: str) -> ModelConfig:
-    """configs/model/<name>.yaml as a ModelConfig (its layers are checked when planned)."""
+    """configs/model/<name>.yaml as a ModelConfig (its layers are checked when planned); for a
+    vocoder preset, its `model` node (its `data` node is for Hydra compositions)."""
     return to_dataclass(_preset("model", name, configs_dir()), ModelConfig, where=f"model={name}")
 
 
