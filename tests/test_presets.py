@@ -19,7 +19,7 @@ from convscope.config.convert import to_run_config
 from convscope.config.presets import model_preset
 from convscope.errors import ConvscopeError
 from convscope.stack.build import build_stack
-from convscope.stack.plan import ACTIVATIONS, plan_stack
+from convscope.stack.plan import plan_stack
 from tests import reference_generators as ref
 from tests.helpers import REPO, run_script
 from tests.test_config import compose_run
@@ -28,17 +28,12 @@ PRESETS = ("hifigan_v1", "hifigan_v2", "hifigan_v3", "melgan", "bigvgan_v2_24k")
 # Enough frames for every reflect padding of MelGAN's first conv (3 < T) and few enough to
 # keep the biggest preset (BigVGAN, 112 M parameters) quick.
 FRAMES = 6
-# BigVGAN v2 ends in torch.clamp(-1, 1), which the preset writes as Hardtanh; the planner allows it
-# once stack/plan.py lists it among its activations.
-NEEDS_HARDTANH = pytest.mark.xfail("Hardtanh" not in ACTIVATIONS, strict=True,
-                                   reason="stack/plan.py ACTIVATIONS has no Hardtanh yet",
-                                   raises=ConvscopeError)
 
 
 def _param(name: str):
     """BigVGAN's checks cost ~20 s (its config conversion, two 112 M-parameter builds): slow."""
     if name == "bigvgan_v2_24k":
-        return pytest.param(name, marks=[NEEDS_HARDTANH, pytest.mark.slow])
+        return pytest.param(name, marks=[pytest.mark.slow])
     return name
 
 

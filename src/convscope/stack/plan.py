@@ -40,7 +40,7 @@ CONV_TYPES = ("Conv1d", "ConvTranspose1d")
 # Pointwise activations, with the constructor keys each accepts.
 ACTIVATIONS: dict[str, tuple[str, ...]] = {
     "ReLU": (), "LeakyReLU": ("negative_slope",), "Tanh": (), "Sigmoid": (), "GELU": (),
-    "SiLU": (), "ELU": ("alpha",),
+    "SiLU": (), "ELU": ("alpha",), "Hardtanh": (),
 }
 CONV_KEYS = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
              "groups", "bias", "padding_mode", "init") + SINC_PARAMS
