@@ -8,6 +8,7 @@ from typing import Optional
 
 from convscope.audio.segment import Segment
 from convscope.files import write_text
+from convscope.stack.receptive import latency
 from convscope.stack.rows import LayerRow
 
 
@@ -25,6 +26,10 @@ def shapes_document(segment: Segment, rows: list[LayerRow], exact_rate: float,
     }
     if exact_rate != output_rate:
         doc["output"]["sample_rate_exact"] = exact_rate
+    # the stack input's rate: the rows' own when they carry one (frames for a feature input)
+    stack_latency = latency(rows, rows[0].rate_in or segment.sample_rate)
+    if stack_latency is not None:
+        doc["latency"] = stack_latency
     if audio is not None:
         doc["audio"] = audio
     return doc

@@ -20,6 +20,7 @@ from convscope.rundir import RunDir
 from convscope.stack.build import build_stack
 from convscope.stack.plan import LayerPlan
 from convscope.stack.rates import output_sample_rate
+from convscope.stack.receptive import with_receptive_fields
 from convscope.stack.rows import LayerRow, layer_rows
 from convscope.text import format_table
 
@@ -52,7 +53,7 @@ def prepare_stack(cfg: RunConfig, source, plans: list[LayerPlan],
     output_rate = int(round(exact_rate))
     evaluation = plan_evaluation(cfg.evaluate, plans, source.sample_rate, output_rate)
     stack = build_stack(plans, cfg.seed)
-    rows = layer_rows(plans, stack)
+    rows = with_receptive_fields(layer_rows(plans, stack), stack, plans[0].input_shape)
     log.info("layers (seed %d, model %s):\n%s", cfg.seed, cfg.model.name, format_table(rows))
     return PreparedStack(plans, exact_rate, output_rate, evaluation, stack, rows)
 
