@@ -39,11 +39,12 @@ from convscope.stack.layer_formulas import PADS, POINTWISE, POOLS
 from convscope.stack.rows import LayerRow
 
 POINTWISE_TYPES = POINTWISE + (Snake, SnakeBeta, nn.BatchNorm1d)  # BatchNorm: eval, per sample
-PROBE_START_LENGTH = 64
 PROBE_MAX_LENGTH = 4096
-PROBE_MAX_ELEMENTS = 1 << 22  # input elements of one probe forward
+PROBE_MAX_ELEMENTS = 1 << 23  # elements of all calls' outputs in one probe forward
 PROBE_MAX_PHASES = 16  # input positions perturbed per length: finds input periods up to 7
-PROBE_TOLERANCE = 1e-10  # a change smaller than this x the output's scale is float noise
+PROBE_FIRST_PHASES = 4  # perturbed in the first batch: enough for input period 1
+PROBE_START_LENGTH = 2 * PROBE_MAX_PHASES
+PROBE_TOLERANCE = 1e-12  # x the output's largest value: a change below it is float rounding
 
 
 @dataclass(frozen=True)
@@ -345,45 +346,81 @@ def probe_relations(module: nn.Module, input_shape: Sequence[int]
     """Measure, on a float64 copy of `module`, which input indices each of its module calls'
     output indices depend on: one forward on a random input, then one per perturbed input
     position (all channels at one time index) in the middle, reading which output indices moved
-    (more than PROBE_TOLERANCE x the output's scale). Perturbing consecutive positions shows each
-    call's period (input b -> output a); two whole periods must agree. The input grows until no
-    call's moved outputs touch its edges (away from the edges is the definition), up to
-    PROBE_MAX_LENGTH; a call still unresolved then gets None.
+    (float64: by more than PROBE_TOLERANCE x the output's largest value, as rounding can move
+    an output that does not depend on the position by an ulp).
+    The copy's parameters keep their signs and their scale, with magnitudes redrawn near it
+    (`_even_magnitudes`), so a tap that happens to be tiny does not hide a dependency.
+    Perturbing consecutive positions shows each call's period (input b -> output a); two whole
+    periods must agree. The input grows until no call's moved outputs touch its edges (away from
+    the edges is the definition), up to PROBE_MAX_LENGTH input samples or PROBE_MAX_ELEMENTS
+    output elements per forward; a call still unresolved then gets None.
 
     Returns [(name inside the module, Relation or None)] per call in call order ('' is the module
     itself), or None when the module cannot be run on such inputs.
     """
-    probe = copy.deepcopy(module).to(torch.float64)
     generator = torch.Generator().manual_seed(0)
+    probe = _even_magnitudes(copy.deepcopy(module).to(torch.float64), generator)
     lead = [1, *input_shape[1:-1]] if len(input_shape) >= 3 else list(input_shape[:-1])
     length, result = PROBE_START_LENGTH, None
-    while length <= PROBE_MAX_LENGTH and math.prod(lead) * length <= PROBE_MAX_ELEMENTS:
+    while length <= PROBE_MAX_LENGTH:
         measured = _probe_at(probe, lead, length, generator)
         if measured is None:
             return result
-        result, complete = measured
-        if complete:
+        result, complete, elements = measured
+        if complete or 2 * elements > PROBE_MAX_ELEMENTS:
             break
         length *= 2
     return result
 
 
+def _even_magnitudes(module: nn.Module, generator: torch.Generator) -> nn.Module:
+    """Every parameter keeps its signs; its magnitudes are redrawn between 1/2 and 3/2 of their
+    mean (of 1 for a zero tensor): no tap is near zero, and no two paths cancel exactly as equal
+    magnitudes would. weight_norm's direction and gain, Snake's alpha and biases alike."""
+    with torch.no_grad():
+        for p in module.parameters():
+            if p.is_floating_point() and p.numel():
+                size = float(p.abs().mean()) or 1.0
+                spread = torch.rand(p.shape, dtype=p.dtype, generator=generator) + 0.5
+                p.copy_(torch.where(p < 0, -size, size) * spread.to(p.device))
+    return module
+
+
 def _probe_at(probe: nn.Module, lead: list[int], length: int, generator: torch.Generator):
     base = torch.randn(*lead, length, dtype=torch.float64, generator=generator)
-    reference = _call_outputs(probe, base)
-    if reference is None:
-        return None
     first = length // 2 - PROBE_MAX_PHASES // 2
+    bumps = [torch.randn(*lead, dtype=torch.float64, generator=generator) + 2.0
+             for _ in range(PROBE_MAX_PHASES)]
+
+    def perturbed(k: int) -> torch.Tensor:
+        x = base.clone()
+        x[..., first + k] += bumps[k]
+        return x
+
+    def batch(phases: range) -> Optional[list[tuple[Outputs, Outputs]]]:
+        """(unperturbed, perturbed) outputs per phase, both from the same forward: a batch of
+        another size may round differently."""
+        outputs = _run_many(probe, [base] + [perturbed(k) for k in phases])
+        return None if outputs is None else [(outputs[0], out) for out in outputs[1:]]
+
+    # the first batch settles every input period of 1 (upsamplers), the second the rest
+    runs = batch(range(PROBE_FIRST_PHASES))
+    if runs is None:
+        return None
+    reference = runs[0][0]
     moved: list[list[Optional[tuple[int, int]]]] = [[] for _ in reference]
     relations: list[Optional[Relation]] = [None] * len(reference)
     edge = [False] * len(reference)
     for k in range(PROBE_MAX_PHASES):
-        x = base.clone()
-        x[..., first + k] += torch.randn(*lead, dtype=torch.float64, generator=generator) + 2.0
-        outputs = _call_outputs(probe, x)
-        if outputs is None or len(outputs) != len(reference):
+        if k == len(runs):
+            more = batch(range(k, PROBE_MAX_PHASES))
+            if more is None:
+                return None
+            runs += more
+        unperturbed, outputs = runs[k]
+        if not len(unperturbed) == len(outputs) == len(reference):
             return None
-        for c, ((name, ref), (_, out)) in enumerate(zip(reference, outputs)):
+        for c, ((_, ref), (_, out)) in enumerate(zip(unperturbed, outputs)):
             span = _moved_span(ref, out)
             edge[c] |= span is not None and (span[0] == 0 or span[1] == ref.shape[-1] - 1)
             moved[c].append(span)
@@ -395,11 +432,26 @@ def _probe_at(probe: nn.Module, lead: list[int], length: int, generator: torch.G
     complete = not any(e for e in edge) and all(r is not None or not any(m)
                                                 for r, m in zip(relations, moved))
     named = [(name, None if e else r) for (name, _), r, e in zip(reference, relations, edge)]
-    return named, complete
+    return named, complete, sum(out.numel() for _, out in reference)
 
 
-def _call_outputs(probe: nn.Module, x: torch.Tensor) -> Optional[list[tuple[str, torch.Tensor]]]:
-    outputs: list[tuple[str, torch.Tensor]] = []
+Outputs = list[tuple[str, torch.Tensor]]  # (module name, output) per call, in hook order
+
+
+def _run_many(probe: nn.Module, inputs: list[torch.Tensor]) -> Optional[list[Outputs]]:
+    """Each input's call outputs: in one forward with the inputs as a batch when the module
+    keeps the batch axis through every call (far faster for small modules), else one by one."""
+    if inputs[0].dim() >= 3 and inputs[0].shape[0] == 1:
+        batched = _call_outputs(probe, torch.cat(inputs))
+        if batched is not None and all(out.dim() >= 2 and out.shape[0] == len(inputs)
+                                       for _, out in batched):
+            return [[(name, out[n:n + 1]) for name, out in batched] for n in range(len(inputs))]
+    runs = [_call_outputs(probe, x) for x in inputs]
+    return None if any(run is None for run in runs) else runs
+
+
+def _call_outputs(probe: nn.Module, x: torch.Tensor) -> Optional[Outputs]:
+    outputs: Outputs = []
 
     def hook_for(name: str) -> Callable:
         def hook(module, args, output):
@@ -419,9 +471,9 @@ def _call_outputs(probe: nn.Module, x: torch.Tensor) -> Optional[list[tuple[str,
 def _moved_span(reference: torch.Tensor, output: torch.Tensor) -> Optional[tuple[int, int]]:
     if reference.shape != output.shape or not reference.is_floating_point():
         return None
-    scale = float(reference.abs().max()) or 1.0
-    changed = ((output - reference).abs() > PROBE_TOLERANCE * scale).reshape(
-        -1, reference.shape[-1]).any(dim=0).nonzero().flatten()
+    noise = PROBE_TOLERANCE * float(reference.abs().max())
+    changed = ((output - reference).abs() > noise).reshape(-1, reference.shape[-1]).any(dim=0)
+    changed = changed.nonzero().flatten()
     return None if len(changed) == 0 else (int(changed[0]), int(changed[-1]))
 
 
