@@ -242,3 +242,39 @@ def test_run_writes_latency_from_the_last_row(tmp_path):
     assert (last["receptive_field"], last["lookahead"]) == (5, 2)
     assert doc["latency"] == {"lookahead_samples": last["lookahead"],
                               "lookahead_ms": last["lookahead"] / 16000 * 1000}
+
+
+class Opaque(nn.Module):
+    """The same layers as a plain Sequential, behind a forward of its own: measured, not
+    computed."""
+
+    def __init__(self, layers: nn.Sequential):
+        super().__init__()
+        self.layers = layers
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+
+def test_the_probe_agrees_with_the_arithmetic_on_a_vocoder_sized_upsampler():
+    """Upsampling by 2*8*8*2 = 256 through weight-normed transposed convs, Residual and Parallel
+    blocks and Snake: every call's receptive field and lookahead, measured through the opaque
+    wrapper, equal the arithmetic's on the visible stack. (Not anti-aliased activations four
+    stages deep: their Kaiser tails multiply down to float64's rounding, where the probe says
+    None rather than guess.)"""
+    torch.manual_seed(1)
+    layers = nn.Sequential(nn.Conv1d(4, 8, 7, padding=3))
+    for stride, kernel in ((2, 4), (8, 16), (8, 16), (2, 5)):
+        layers.append(weight_norm(nn.ConvTranspose1d(8, 8, kernel, stride,
+                                                     padding=(kernel - stride) // 2)))
+        layers.append(Parallel([Residual(nn.Sequential(nn.LeakyReLU(0.1),
+                                                       nn.Conv1d(8, 8, 3, dilation=3, padding=3))),
+                                nn.Sequential(Snake(8), nn.Conv1d(8, 8, 5, padding=2))]))
+    computed = convscope.describe(layers, torch.randn(1, 4, 20)).rows
+    measured = convscope.describe(Opaque(layers), torch.randn(1, 4, 20)).rows
+    assert [r.name for r in measured] == ["layers." + r.name for r in computed]
+    assert [(r.receptive_field, r.lookahead) for r in measured] \
+        == [(r.receptive_field, r.lookahead) for r in computed]
+    assert computed[-1].receptive_field is not None

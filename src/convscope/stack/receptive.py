@@ -44,7 +44,7 @@ PROBE_MAX_ELEMENTS = 1 << 23  # elements of all calls' outputs in one probe forw
 PROBE_MAX_PHASES = 16  # input positions perturbed per length: finds input periods up to 7
 PROBE_FIRST_PHASES = 4  # perturbed in the first batch: enough for input period 1
 PROBE_START_LENGTH = 2 * PROBE_MAX_PHASES
-PROBE_TOLERANCE = 1e-12  # x the output's largest value: a change below it is float rounding
+PROBE_TOLERANCE = 1e-14  # x the output's largest value: a change below it is float rounding
 
 
 @dataclass(frozen=True)
@@ -359,7 +359,7 @@ def probe_relations(module: nn.Module, input_shape: Sequence[int]
     itself), or None when the module cannot be run on such inputs.
     """
     generator = torch.Generator().manual_seed(0)
-    probe = _even_magnitudes(copy.deepcopy(module).to(torch.float64), generator)
+    probe = _even_magnitudes(copy.deepcopy(module).to("cpu", torch.float64), generator)
     lead = [1, *input_shape[1:-1]] if len(input_shape) >= 3 else list(input_shape[:-1])
     length, result = PROBE_START_LENGTH, None
     while length <= PROBE_MAX_LENGTH:
