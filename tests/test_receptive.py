@@ -50,17 +50,15 @@ def leaf_names(model: nn.Module) -> dict[int, str]:
 def layer_rate(model: nn.Module, name: str, occurrence: int, channels: int) -> Fraction:
     """A call's rate over the input from lengths alone: outputs added per 720 inputs added
     (720 is a multiple of every down factor in these stacks)."""
+    module = dict(model.named_modules())[name]
     lengths = []
-    for length in (LENGTH, LENGTH + 720):
-        seen = []
-        handles = [m.register_forward_hook(lambda m, a, out, n=n: seen.append((n, out.shape[-1])))
-                   for m, n in ((m, n) for n, m in model.named_modules() if n == name)]
-        with torch.no_grad():
+    handle = module.register_forward_hook(lambda m, a, out: lengths.append(out.shape[-1]))
+    with torch.no_grad():
+        for length in (LENGTH, LENGTH + 720):
             model(torch.ones(1, channels, length, dtype=torch.float64))
-        for h in handles:
-            h.remove()
-        lengths.append(seen[occurrence][1])
-    return Fraction(lengths[1] - lengths[0], 720)
+    handle.remove()
+    calls = len(lengths) // 2  # per forward
+    return Fraction(lengths[calls + occurrence] - lengths[occurrence], 720)
 
 
 def gradient_probe(model: nn.Module, channels: int = CHANNELS, length: int = LENGTH):
@@ -117,7 +115,7 @@ def assert_matches_probe(model: nn.Module, channels: int = CHANNELS):
         assert row.lookahead == max(lookahead_of(j, s, rate) for j, s in spans.items())
 
 
-# --- random stacks ---------------------------------------------------------------------------------
+# --- random stacks --------------------------------------------------------------------------------
 
 def random_conv(rng: random.Random) -> nn.Module:
     k, s, d = rng.randint(1, 5), rng.randint(1, 3), rng.randint(1, 3)
@@ -177,7 +175,7 @@ def test_single_layers_match_the_gradient_probe(layer):
     assert_matches_probe(nn.Sequential(layer, nn.LeakyReLU(0.1), layer))
 
 
-# --- a module of the user's own: measured by the impulse probe ----------------------------------
+# --- a module of the user's own: measured by the impulse probe ------------------------------------
 
 class ResBlock1(nn.Module):
     """HiFi-GAN's ResBlock1: its own forward, F.leaky_relu between weight-normed dilated convs,
@@ -215,7 +213,7 @@ def test_without_an_example_a_custom_forward_is_unknown_not_guessed():
     assert reaches["1"] == [None] and "1.convs1.0" not in reaches
 
 
-# --- the seed example and a run's shapes.json ------------------------------------------------------
+# --- the seed example and a run's shapes.json -----------------------------------------------------
 
 def seed_example() -> nn.Sequential:
     return nn.Sequential(nn.ConvTranspose1d(1, 2, 3, stride=1, padding=1),

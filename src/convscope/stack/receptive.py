@@ -339,7 +339,7 @@ def _run_with_hooks(model: nn.Module, x: torch.Tensor, handles: list) -> bool:
             m.training = training
 
 
-# --- the impulse probe -----------------------------------------------------------------------------
+# --- the impulse probe ----------------------------------------------------------------------------
 
 def probe_relations(module: nn.Module, input_shape: Sequence[int]
                     ) -> Optional[list[tuple[str, Optional[Relation]]]]:
@@ -352,7 +352,7 @@ def probe_relations(module: nn.Module, input_shape: Sequence[int]
     (`_even_magnitudes`), so a tap that happens to be tiny does not hide a dependency.
     Perturbing consecutive positions shows each call's period (input b -> output a); two whole
     periods must agree. The input grows until no call's moved outputs touch its edges (away from
-    the edges is the definition), up to PROBE_MAX_LENGTH input samples or PROBE_MAX_ELEMENTS
+    the edges is the definition) or cover half of them, up to PROBE_MAX_LENGTH input samples or PROBE_MAX_ELEMENTS
     output elements per forward; a call still unresolved then gets None.
 
     Returns [(name inside the module, Relation or None)] per call in call order ('' is the module
@@ -421,8 +421,11 @@ def _probe_at(probe: nn.Module, lead: list[int], length: int, generator: torch.G
         if not len(unperturbed) == len(outputs) == len(reference):
             return None
         for c, ((_, ref), (_, out)) in enumerate(zip(unperturbed, outputs)):
-            span = _moved_span(ref, out)
-            edge[c] |= span is not None and (span[0] == 0 or span[1] == ref.shape[-1] - 1)
+            span, size = _moved_span(ref, out), ref.shape[-1]
+            # touching an end, or wider than half the output (no local dependency, as Flatten's):
+            # the input must grow
+            edge[c] |= span is not None and (span[0] == 0 or span[1] == size - 1
+                                             or 2 * (span[1] - span[0] + 1) > size)
             moved[c].append(span)
         for c in range(len(reference)):
             if relations[c] is None and not edge[c]:
@@ -529,7 +532,7 @@ def _parametrization_internals(model: nn.Module) -> set[int]:
     return inner
 
 
-# --- rows and latency ---------------------------------------------------------------------------
+# --- rows and latency -----------------------------------------------------------------------------
 
 def with_receptive_fields(rows: Iterable[LayerRow], model: nn.Module,
                           example_shape: Optional[Sequence[int]] = None) -> list[LayerRow]:
