@@ -276,3 +276,15 @@ def test_the_probe_agrees_with_the_arithmetic_on_a_vocoder_sized_upsampler():
     assert [(r.receptive_field, r.lookahead) for r in measured] \
         == [(r.receptive_field, r.lookahead) for r in computed]
     assert computed[-1].receptive_field is not None
+
+
+def test_measuring_leaves_the_model_and_the_global_random_state_alone():
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Conv1d(CHANNELS, CHANNELS, 3), ResBlock1(CHANNELS)).train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    state = torch.get_rng_state()
+    rows = convscope.describe(model, (1, CHANNELS, 40)).rows
+    assert rows[-1].receptive_field is not None
+    assert torch.equal(torch.get_rng_state(), state)
+    assert all(m.training for m in model.modules())
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())

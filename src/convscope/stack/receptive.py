@@ -308,7 +308,9 @@ def _record_input_shapes(model: nn.Module, shape: Sequence[int]) -> dict[int, li
 
     # the channels are what matters: a long input (a run's hours of audio) is cut short
     shape = [*shape[:-1], min(shape[-1], PROBE_MAX_LENGTH)]
-    _run_with_hooks(model, torch.randn(*shape, dtype=_dtype(model), device=_device(model)),
+    # a generator of its own: describing a model leaves torch's global random state alone
+    x = torch.randn(*shape, dtype=_dtype(model), generator=torch.Generator().manual_seed(0))
+    _run_with_hooks(model, x.to(_device(model)),
                     [m.register_forward_pre_hook(pre_hook) for m in model.modules()])
     return shapes
 
@@ -352,8 +354,8 @@ def probe_relations(module: nn.Module, input_shape: Sequence[int]
     (`_even_magnitudes`), so a tap that happens to be tiny does not hide a dependency.
     Perturbing consecutive positions shows each call's period (input b -> output a); two whole
     periods must agree. The input grows until no call's moved outputs touch its edges (away from
-    the edges is the definition) or cover half of them, up to PROBE_MAX_LENGTH input samples or PROBE_MAX_ELEMENTS
-    output elements per forward; a call still unresolved then gets None.
+    the edges is the definition) or cover half of them, up to PROBE_MAX_LENGTH input samples or
+    PROBE_MAX_ELEMENTS output elements per forward; a call still unresolved then gets None.
 
     Returns [(name inside the module, Relation or None)] per call in call order ('' is the module
     itself), or None when the module cannot be run on such inputs.
