@@ -32,9 +32,9 @@ from convscope.pipeline.single import run
 from convscope.pipeline.streamed import check_one_shot_memory
 from convscope.stack.blocks import KaiserDownsample, KaiserUpsample, kaiser_sinc_filter
 from convscope.stack.build import build_stack
+from convscope.stack.config_rows import config_rows
 from convscope.stack.layer_formulas import layer_length
 from convscope.stack.plan import leaf_plans, plan_stack
-from convscope.stack.rows import layer_rows
 from convscope.stack.streaming import one_shot_peak_bytes, unsupported_reason
 from tests.helpers import REPO, run_script
 from tests.test_streaming import assert_equal_streams, one_shot_and_streamed
@@ -178,7 +178,7 @@ def test_planned_shapes_and_rows_are_what_torch_and_describe_give(seed):
             for plan, module in zip(plans, stack):
                 x = module(x)
                 assert tuple(x.shape) == plan.output_shape, plan.key
-        rows = layer_rows(plans, stack)
+        rows = config_rows(plans, stack)
         described = convscope.describe(stack, plans[0].input_shape).rows
         assert [row.key for row in rows] == [leaf.key for leaf in leaf_plans(plans)]
         assert [dataclasses.replace(row, key="").as_json() for row in rows] == \
@@ -188,7 +188,7 @@ def test_planned_shapes_and_rows_are_what_torch_and_describe_give(seed):
 
 def test_generator_rows_name_the_config_key_of_every_call():
     plans = plan_stack(GENERATOR, (1, 1, 30))
-    rows = layer_rows(plans, build_stack(plans, 0))
+    rows = config_rows(plans, build_stack(plans, 0))
     names = {row.name: row for row in rows}
     aa = names["2.branches.0.inner.0.up"]
     assert aa.key == "model.layers.2.layers.0.layers.0" and aa.type == "KaiserUpsample"

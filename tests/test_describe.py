@@ -233,7 +233,8 @@ def test_text_html_and_json(generator):
     d = convscope.describe(generator, (1, 80, 32), sample_rate=22050 / 256)
     text = str(d)
     assert text.splitlines()[0].split() == ["#", "name", "type", "weight", "bias", "params",
-                                            "MACs", "input", "output", "rate", "in", "(Hz)",
+                                            "MACs", "input", "output", "RF", "ahead", "rate",
+                                            "in", "(Hz)",
                                             "rate", "out", "(Hz)"]
     assert "layer 1 ups.0 ConvTranspose1d: L_out = (32-1)*8 - 2*4 + 1*(16-1) + 0 + 1 = 256" in text
     assert "11025/128 (86.1328)" in text

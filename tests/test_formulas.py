@@ -14,10 +14,11 @@ import convscope
 from convscope.config.schema import LayerConfig
 from convscope.errors import ConvscopeError
 from convscope.stack.build import build_stack
+from convscope.stack.config_rows import config_rows
 from convscope.stack.layer_formulas import layer_length
 from convscope.stack.plan import plan_stack
 from convscope.stack.rates import exact_rate
-from convscope.stack.rows import count_macs, layer_rows
+from convscope.stack.rows import count_macs
 from convscope.stack.trace import trace_stack
 from tests.test_layers import REFERENCE, random_stack
 
@@ -116,7 +117,7 @@ def pipeline_and_described_rows(specs, input_shape):
     and describe()'s rows of the same built stack."""
     plans = plan_stack(specs, input_shape)
     stack = build_stack(plans, 0)
-    rows = layer_rows(plans, stack)
+    rows = config_rows(plans, stack)
     assert [row.key for row in rows] == [f"model.layers.{p.index}" for p in plans]
     return (plans, [dataclasses.replace(row, key="") for row in rows],
             convscope.describe(stack, input_shape).rows)

@@ -112,6 +112,7 @@ def _drop_batch_and_channel(array: np.ndarray) -> np.ndarray:
 
 
 TABLE_HEADER = ("#", "type", "weight", "bias", "params", "MACs", "input", "output")
+RECEPTIVE_HEADER = ("RF", "ahead")  # receptive field and lookahead, in input samples
 
 
 def row_cells(row: Any) -> tuple[str, ...]:
@@ -126,11 +127,15 @@ def layer_table(rows: Sequence[Any], names: bool = False, rates: bool = False
                 ) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
     """The header and cells of the layer table (LayerRows or their shapes.json dicts).
 
+    After the shapes: RF, the receptive field (input samples, or frames, one output sample
+    depends on) and ahead, how many of them lie after the output's time ('-' where unknown).
     describe() adds a name column (`ups.0`) and, given a sample rate, the rate in and out of
     every row; the pipeline's log table has neither (its rows are its config's layer indices).
     """
     dicts = [_row_dict(r) for r in rows]
-    header, body = TABLE_HEADER, [row_cells(r) for r in dicts]
+    header = TABLE_HEADER + RECEPTIVE_HEADER
+    body = [row_cells(r) + tuple(str(r.get(key, "-")) for key in ("receptive_field", "lookahead"))
+            for r in dicts]
     if names:
         header = header[:1] + ("name",) + header[1:]
         body = [cells[:1] + (r.get("name") or "-",) + cells[1:] for cells, r in zip(body, dicts)]

@@ -11,6 +11,7 @@ from convscope.audio.features import FeatureInput
 from convscope.audio.segment import Segment
 from convscope.files import write_text
 from convscope.stack.rates import exact_rate, rate_json
+from convscope.stack.receptive import latency
 from convscope.stack.rows import LayerRow
 
 
@@ -33,6 +34,10 @@ def shapes_document(segment: Segment | FeatureInput, rows: list[LayerRow], outpu
                                   "shape": list(target.shape),
                                   **rate_json(exact_rate(target.sample_rate, "data.sr")),
                                   "path": str(target.path)}
+    # the stack input's rate: the rows' own (frames per second for a feature input)
+    stack_latency = latency(rows, rows[0].rate_in or exact_rate(segment.sample_rate, "data.sr"))
+    if stack_latency is not None:
+        doc["latency"] = stack_latency
     if audio is not None:
         doc["audio"] = audio
     return doc

@@ -23,9 +23,10 @@ from convscope.report.page import RunCommand, write_report
 from convscope.rundir import RunDir
 from convscope.stack.alignment import Alignment
 from convscope.stack.build import build_stack
+from convscope.stack.config_rows import config_rows
 from convscope.stack.plan import LayerPlan
 from convscope.stack.rates import exact_rate, integer_rate, layer_rates, rate_text
-from convscope.stack.rows import LayerRow, layer_rows
+from convscope.stack.rows import LayerRow
 from convscope.text import format_table
 
 log = logging.getLogger("convscope")
@@ -63,7 +64,7 @@ def prepare_stack(cfg: RunConfig, source, plans: list[LayerPlan],
     exact = rates[-1] if rates else input_rate
     evaluation = _plan_evaluation(cfg, plans, input_rate, exact, isinstance(source, FeatureInput))
     stack = build_stack(plans, cfg.seed)
-    rows = layer_rows(plans, stack, input_rate)
+    rows = config_rows(plans, stack, input_rate)
     log.info("layers (seed %d, model %s):\n%s", cfg.seed, cfg.model.name,
              format_table(rows, rates=True))
     alignment = run_alignment(stack, rows, source, plans[-1].output_shape[-1], exact / input_rate)

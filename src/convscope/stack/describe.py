@@ -23,6 +23,7 @@ from torch.nn.utils import parametrize
 from convscope.errors import ConvscopeError
 from convscope.stack.layer_formulas import formula
 from convscope.stack.rates import exact_rate
+from convscope.stack.receptive import latency, with_receptive_fields
 from convscope.stack.rows import LayerRow, last_length, layer_row
 from convscope.text import format_table, layer_table
 
@@ -39,9 +40,19 @@ class Description:
     rows: list[LayerRow]
     sample_rate: Optional[Fraction] = None  # the example's rate, when one was given
 
+    @property
+    def latency(self) -> Optional[dict]:
+        """shapes.json's latency: the last row's lookahead in input samples (and in ms, given a
+        sample rate); None when the last row's lookahead is not known."""
+        return latency(self.rows, self.sample_rate)
+
     def to_dict(self) -> dict:
-        """{"layers": [...]}: shapes.json's layer keys plus name (and the rates, when given)."""
-        return {"layers": [row.as_json() for row in self.rows]}
+        """{"layers": [...], "latency": {...}}: shapes.json's layer keys plus name (and the
+        rates, when given); latency when known."""
+        doc = {"layers": [row.as_json() for row in self.rows]}
+        if self.latency is not None:
+            doc["latency"] = self.latency
+        return doc
 
     def __str__(self) -> str:
         return format_table(self.rows, names=True, rates=self.sample_rate is not None)
@@ -65,7 +76,9 @@ def describe(module: nn.Module, example: Union[torch.Tensor, Sequence[int]], *,
     The module is left as it was: hooks removed (also when its forward raises), parameters
     untouched (no_grad), every submodule's training flag restored after an eval-mode pass (so
     BatchNorm statistics do not move and dropout does not matter). `sample_rate` (int, Fraction,
-    "22050/256" or float) adds each row's exact rate in and out.
+    "22050/256" or float) adds each row's exact rate in and out. Each row's receptive field and
+    lookahead (in the example's samples) come from stack.receptive: arithmetic over the module
+    tree, and an impulse probe on a float64 copy for a module with a forward of its own.
     """
     if not isinstance(module, nn.Module):
         raise ConvscopeError(f"describe needs a torch.nn.Module, got {type(module).__name__}")
@@ -80,7 +93,7 @@ def describe(module: nn.Module, example: Union[torch.Tensor, Sequence[int]], *,
                             rate_of[source])
             rate_of[index] = row.rate_out
             rows.append(row)
-    return Description(rows, rate)
+    return Description(with_receptive_fields(rows, module, list(x.shape)), rate)
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,8 @@ class LayerRow:
     rate_in: Optional[Fraction] = None
     rate_out: Optional[Fraction] = None
     key: str = ""
+    receptive_field: Optional[int] = None  # stack-input samples one output depends on
+    lookahead: Optional[int] = None  # how many of them lie after the output's time
 
     def as_json(self) -> dict:
         """shapes.json's layer keys (plus name, and the rates as number + fraction text)."""
@@ -63,6 +65,9 @@ class LayerRow:
             if rate is not None:
                 doc[key] = int(rate) if rate.denominator == 1 else float(rate)
                 doc[f"{key}_fraction"] = str(rate)
+        for key in ("receptive_field", "lookahead"):
+            if getattr(self, key) is not None:
+                doc[key] = getattr(self, key)
         return doc
 
 
