@@ -13,6 +13,7 @@ from convscope.config.schema import LearnConfig, LearnRunConfig, RunConfig
 from convscope.errors import ConvscopeError
 from convscope.resources import bundled
 
+
 def register_configs() -> None:
     """Put the schemas in Hydra's ConfigStore; configs/run.yaml and learn.yaml list theirs first."""
     from hydra.core.config_store import ConfigStore  # Hydra only where configs are composed

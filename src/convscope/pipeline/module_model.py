@@ -12,7 +12,6 @@ knows for the layers of a config stack only (logged once per run).
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -25,9 +24,9 @@ from convscope.audio.features import FeatureInput
 from convscope.audio.segment import load_segment
 from convscope.config.schema import RunConfig
 from convscope.errors import ConvscopeError
+from convscope.pipeline.aligned import run_alignment
 from convscope.pipeline.cost import run_cost
 from convscope.pipeline.evaluate import run_evaluation
-from convscope.pipeline.aligned import run_alignment
 from convscope.pipeline.oneshot import stack_input, write_audio, write_plots
 from convscope.pipeline.results import RunResult
 from convscope.pipeline.shapes import shapes_document
@@ -63,7 +62,6 @@ def run_module(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.devi
              sum(p.numel() for p in module.parameters()), cfg.model.weights or f"seed {cfg.seed}")
     candidates = _conv_candidates(module, cfg.plots.max_layers) if cfg.plots.enabled else set()
     x = torch.as_tensor(source.samples[None], dtype=_float_dtype(module), device=device)
-    started = time.perf_counter()
     ran = run_user_module(module, x, target, input_rate,
                           keep=lambda leaf: id(leaf) in candidates)
     rows = ran.passed.description.rows
@@ -75,7 +73,7 @@ def run_module(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.devi
     log.info("layers (seed %d, model %s):\n%s", cfg.seed, target,
              format_table(rows, names=True, rates=True))
     log.info("output: shape %s at %s Hz", ran.returned_shape, rate_text(exact_output_rate))
-    cost = run_cost(rows, ran.output.shape[-1], exact_output_rate, time.perf_counter() - started)
+    cost = run_cost(rows, ran.output.shape[-1], exact_output_rate, ran.passed.seconds)
     alignment = run_alignment(module, rows, source, ran.output.shape[-1],
                               exact_output_rate / input_rate)
 

@@ -11,6 +11,7 @@ them. Each row is computed by stack.rows.layer_row, the function the config pipe
 from __future__ import annotations
 
 import html
+import time
 import weakref
 from dataclasses import dataclass
 from fractions import Fraction
@@ -203,6 +204,7 @@ class DescribedPass:
     description: Description
     output: Any
     kept: dict[int, torch.Tensor]
+    seconds: float = 0.0  # wall time of the module's forward (hooks included), for the run's cost
 
 
 def describe_pass(module: nn.Module, example: torch.Tensor, *,
@@ -215,15 +217,17 @@ def describe_pass(module: nn.Module, example: torch.Tensor, *,
     call gives each kept output its row index. The copies are taken in the hook, before a later
     in-place op (LeakyReLU(inplace=True)) can change the tensor."""
     kept: dict[int, torch.Tensor] = {}
-    state = {"active": False, "calls": 0}
+    state = {"active": False, "calls": 0, "started": 0.0, "seconds": 0.0}
     returned: list[Any] = []
 
     def enter(_module, _args):
         state["active"] = not returned  # only the first call of the module is the described one
+        state["started"] = time.perf_counter()
 
     def leave(_module, _args, output):
         if state["active"]:
             returned.append(output)
+            state["seconds"] = time.perf_counter() - state["started"]
         state["active"] = False
 
     def leaf_hook(leaf: nn.Module):
@@ -245,4 +249,4 @@ def describe_pass(module: nn.Module, example: torch.Tensor, *,
     finally:
         for handle in handles:
             handle.remove()
-    return DescribedPass(description, returned[0] if returned else None, kept)
+    return DescribedPass(description, returned[0] if returned else None, kept, state["seconds"])
