@@ -41,6 +41,11 @@ EXPENSIVE = {
     "python scripts/run.py data.path=/tmp/hour.wav": "compose: writes 1.6 GB of WAVs",
     "python scripts/run.py -m hydra/launcher=submitit_slurm": "compose: no SLURM here",
     "python scripts/run.py -m hydra/launcher=submitit_local": "compose: test_sweeps runs it",
+    "python scripts/run.py model=bigvgan_v2_24k": "slow only: 112 M parameters, about a minute",
+    "python scripts/run.py model=hifigan_v1 data=speech data.features": "slow only: 3.5 s of "
+    "speech through HiFi-GAN V1 (the data.end=1 run above is in the fast suite)",
+    "python scripts/run.py model=melgan": "slow only: test_presets checks melgan's shapes and "
+    "function",
 }
 
 
@@ -115,6 +120,7 @@ def sandbox(tmp_path_factory) -> Path:
     HOME with ~/music/song.flac (31 s, stereo 44.1 kHz) and ~/music/take (1).wav."""
     root = tmp_path_factory.mktemp("readme")
     (root / "scripts").symlink_to(REPO / "scripts")
+    (root / "examples").symlink_to(REPO / "examples")
     shutil.copytree(REPO / "data", root / "data")
     shutil.copy(REPO / "data" / "sample.wav", root / "data" / "sample copy.wav")
     (root / "docs").mkdir()
