@@ -117,7 +117,8 @@ def parse(html_text: str) -> LinkCollector:
 
 def expected_layer_cells(result: RunResult) -> list[list[str]]:
     return [[str(r.index), r.type, shape_text(r.weight_shape), shape_text(r.bias_shape),
-             f"{r.params:,}", f"{r.macs:,}", shape_text(r.input_shape), shape_text(r.output_shape)]
+             f"{r.params:,}", f"{r.macs:,}", shape_text(r.input_shape), shape_text(r.output_shape),
+             str(r.receptive_field), str(r.lookahead)]
             for r in result.rows]
 
 
@@ -162,7 +163,7 @@ def test_layer_table_holds_the_run_shapes(reference_run):
     assert rows == expected_layer_cells(reference_run.result)
     for row in reference_run.result.rows:
         assert row.formula in reference_run.html
-    assert rows[-1][-1] == "[1,3,32000]"  # the design's reference example
+    assert rows[-1][-3:] == ["[1,3,32000]", "5", "2"]  # the design's reference example
 
 
 def test_metrics_table_when_metrics_json_exists(reference_run):

@@ -29,7 +29,7 @@ from convscope.report.html import (
 )
 from convscope.report.metrics import metrics_context, metrics_table, read_metrics
 from convscope.rundir import RunDir
-from convscope.text import TABLE_HEADER, row_cells, shape_text
+from convscope.text import layer_table, shape_text
 
 log = logging.getLogger("convscope")
 
@@ -181,13 +181,17 @@ def feature_facts(features: dict, target: dict) -> list[tuple[str, str]]:
 
 
 def layers_html(layers: list[dict], output: dict) -> str:
-    shape_columns = {TABLE_HEADER.index(name) for name in ("weight", "bias", "input", "output")}
-    rows = [[_code(cell) if i in shape_columns else text(cell)
-             for i, cell in enumerate(row_cells(row))] for row in layers]
+    # nested stacks and user models: the module's name says which call a row is
+    names = any(row.get("name", str(row["index"])) != str(row["index"]) for row in layers)
+    header, cells = layer_table(layers, names=names)
+    shape_columns = {header.index(name) for name in ("weight", "bias", "input", "output")}
+    numeric = tuple(header.index(name) for name in ("#", "params", "MACs", "RF", "ahead"))
+    rows = [[_code(cell) if i in shape_columns else text(cell) for i, cell in enumerate(row)]
+            for row in cells]
     formulas = "".join(f"<li>layer {row['index']} {text(row['type'])}: "
                        f"<code>{text(row['formula'])}</code></li>" for row in layers)
     rate = rate_html(output)
-    return (table(TABLE_HEADER, rows, numeric=(0, 4, 5), css_class="layers") +
+    return (table(header, rows, numeric=numeric, css_class="layers") +
             f'<ul class="formulas">{formulas}</ul>' +
             f'<p class="note">Output <code>{text(shape_text(output["shape"]))}</code> at {rate}. '
             "Weights are laid out (out, in/groups, k) for Conv1d and (in, out/groups, k) for "
