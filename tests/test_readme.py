@@ -148,12 +148,12 @@ RUN_FOR_REAL = [c for c in COMMANDS if mode(c) == "run" and c != BENCH_QUALITY
 @pytest.fixture(scope="module")
 def ran(sandbox) -> dict[str, subprocess.CompletedProcess]:
     """Every command that runs for real, as many at a time as there are cores: each in its own
-    working directory (scripts/ and data/ linked to the sandbox's), so two runs started in the
-    same second never share Hydra's outputs/<date>/<time>."""
+    working directory (scripts/, examples/ and data/ linked to the sandbox's), so two runs started
+    in the same second never share Hydra's outputs/<date>/<time>."""
     def run_one(index: int, command: str) -> subprocess.CompletedProcess:
         workdir = sandbox / "work" / str(index)
         workdir.mkdir(parents=True)
-        for name in ("scripts", "data"):
+        for name in ("scripts", "examples", "data"):
             (workdir / name).symlink_to((sandbox / name).resolve())
         (workdir / "docs").mkdir()
         return run_in(sandbox, command, cwd=workdir)

@@ -220,9 +220,8 @@ def _attribute(module, dotted: str, target: str):
             classes = [n for n, obj in vars(module).items() if inspect.isclass(obj)
                        and issubclass(obj, nn.Module) and obj.__module__ == module.__name__]
             hint = f" (its nn.Modules: {_listed(classes)})" if classes else ""
-            # a file target's module has a made-up name: the user knows it by its path
-            where = getattr(module, "__file__", None) if ":" in target else None
-            what = where or f"module {module.__name__!r}"
+            # a file target's module has a made-up name: the user knows it by the path they gave
+            what = target.rsplit(":", 1)[0] if ":" in target else f"module {module.__name__!r}"
             raise ConvscopeError(f"model.target: {what} has no attribute {dotted!r}{hint}")
         found = getattr(found, name)
     return found
