@@ -42,6 +42,7 @@ from convscope.text import format_table
 
 log = logging.getLogger("convscope")
 PLOTTED = (nn.Conv1d, nn.ConvTranspose1d)  # weight_norm's Parametrized* classes subclass them
+CONV_ROW_TYPES = ("Conv1d", "ConvTranspose1d", "CausalConv1d", "CausalConvTranspose1d")
 
 
 def run_module(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.device,
@@ -139,7 +140,7 @@ def _conv_candidates(module: nn.Module, cap: int) -> set[int]:
 
 
 def _plotted_rows(rows: list[LayerRow], kept: dict, cap: int) -> list[int]:
-    conv_rows = [row.index for row in rows if row.type in ("Conv1d", "ConvTranspose1d")]
+    conv_rows = [row.index for row in rows if row.type in CONV_ROW_TYPES]
     changing = {i for i in conv_rows if rows[i].rate_in != rows[i].rate_out}
     chosen = choose_evenly([i for i in conv_rows if i in kept], changing, cap)
     skipped = [i for i in conv_rows if i not in chosen]
