@@ -78,6 +78,9 @@ def _check_model(model: ModelConfig) -> None:
         if not model.target.strip():
             raise ConvscopeError("model.target is empty: give package.module.Class or "
                                  "path/to/file.py:Class")
+        if model.causal:
+            raise ConvscopeError(f"model.causal: makes the convs of a config stack (model.layers) "
+                                 f"causal; your own module {model.target!r} is built as written")
         if not isinstance(model.kwargs, Mapping):
             raise ConvscopeError(f"model.kwargs must be a mapping of keyword arguments, like "
                                  f"'model.kwargs={{channels: 8}}', got {model.kwargs!r}")

@@ -72,6 +72,8 @@ class LayerConfig:
     scale_factor: Optional[int] = None  # Upsample
     mode: Optional[str] = None  # Upsample: nearest | linear | nearest-exact
     weight_norm: Optional[bool] = None  # Conv1d/ConvTranspose1d: torch's weight_norm parametrization
+    # Conv1d/ConvTranspose1d: read only the past (convscope.stack.causal); None: model.causal
+    causal: Optional[bool] = None
     # Blocks (convscope.stack.blocks): Sequential, Residual (x + the sub-stack) and Parallel (its
     # entries are branches on one input, reduced by `reduce`) hold their sub-stack in `layers`
     layers: Optional[List[LayerConfig]] = None
@@ -89,6 +91,9 @@ class ModelConfig:
     target: Optional[str] = None  # package.module.Class
     kwargs: Dict[str, Any] = field(default_factory=dict)
     weights: Optional[str] = None
+    # Every Conv1d/ConvTranspose1d of `layers` causal unless the layer says causal: false (Hydra
+    # has no model.layers.*.causal wildcard; this is that override)
+    causal: bool = False
 
 
 @dataclass

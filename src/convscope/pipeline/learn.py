@@ -57,7 +57,7 @@ def run_learn(cfg: RunConfig, learn: LearnConfig, out_dir: Path, base_dir: Optio
         log.warning("learn: fitting runs on the CPU (device=%s is used by scripts/run.py only); "
                     "these stacks are small enough that it costs seconds", cfg.device)
     segment = load_segment(cfg.data, base_dir or Path.cwd())
-    plans = plan_stack(cfg.model.layers, segment.shape)
+    plans = plan_stack(cfg.model.layers, segment.shape, causal=cfg.model.causal)
     # Learning needs the reference even where `auto` would skip it (a rate-preserving stack).
     cfg = replace(cfg, evaluate=replace(cfg.evaluate, enabled="true"))
     prepared = prepare_stack(cfg, segment, plans, torch.device("cpu"))

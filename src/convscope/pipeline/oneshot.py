@@ -36,7 +36,8 @@ log = logging.getLogger("convscope")
 def run_one_shot(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.device,
                  command: Optional[RunCommand] = None) -> RunResult:
     source = stack_input(load_segment(cfg.data, base_dir), cfg.data)
-    prepared = prepare_stack(cfg, source, plan_stack(cfg.model.layers, source.shape), device)
+    plans = plan_stack(cfg.model.layers, source.shape, causal=cfg.model.causal)
+    prepared = prepare_stack(cfg, source, plans, device)
     started = time.perf_counter()
     traces = trace_stack(prepared.stack, source.samples[None], device)
     cost = run_cost(prepared.rows, traces[-1].output.shape[-1], prepared.exact_rate,

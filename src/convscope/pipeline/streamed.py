@@ -67,7 +67,7 @@ def maybe_run_streamed(cfg: RunConfig, out_dir: Path, base_dir: Path, device: to
         if cfg.stream.enabled == "true":
             log.warning("streaming off (one-shot forward): %s", reason)
         return None
-    plans = plan_stack(cfg.model.layers, span.shape)
+    plans = plan_stack(cfg.model.layers, span.shape, causal=cfg.model.causal)
     unsupported = unsupported_reason(plans)
     if unsupported:
         estimate = one_shot_peak_bytes(plans)

@@ -19,6 +19,7 @@ from typing import Optional, Sequence
 
 from torch import nn
 
+from convscope.stack.causal import CausalConv1d, CausalConvTranspose1d
 from convscope.stack.lengths import conv_padding, single
 
 
@@ -98,7 +99,10 @@ class Alignment:
 
 def layer_extra(module: nn.Module) -> Optional[int]:
     """Samples a Conv1d/ConvTranspose1d adds beyond an exact L_in*s (L_in/s) on every call;
-    None for other layers (they keep the length or scale it exactly)."""
+    None for other layers (they keep the length or scale it exactly). Causal convs add nothing
+    by construction: L_in*s, and ceil(L_in/s) = L_in/s for L_in a multiple of s."""
+    if isinstance(module, (CausalConv1d, CausalConvTranspose1d)):
+        return 0
     if isinstance(module, nn.ConvTranspose1d):
         k, s, p, op, d = _args(module)
         return d * (k - 1) + 1 - s - 2 * p + op
@@ -114,7 +118,10 @@ def layer_extra(module: nn.Module) -> Optional[int]:
 
 def exact_fix(module: nn.Module) -> tuple[Optional[Fix], str]:
     """The smallest padding (and output_padding) that make the layer add nothing, or why none
-    exists within torch's rules (output_padding < stride or < dilation; padding >= 0)."""
+    exists within torch's rules (output_padding < stride or < dilation; padding >= 0).
+    A causal conv is exact as it is: its padding is its own."""
+    if isinstance(module, (CausalConv1d, CausalConvTranspose1d)):
+        return Fix(0), ""
     if isinstance(module, nn.ConvTranspose1d):
         k, s, _, _, d = _args(module)
         span = d * (k - 1) + 1 - s  # needs 2p - op = span

@@ -13,10 +13,12 @@ from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
 from convscope.stack.blocks import AntiAliasedActivation, Parallel, Residual, Snake, SnakeBeta
+from convscope.stack.causal import CausalConv1d, CausalConvTranspose1d
 from convscope.stack.inits import apply_init
 from convscope.stack.plan import LayerPlan
 
 SNAKE_CLASSES = {"Snake": Snake, "SnakeBeta": SnakeBeta}
+CAUSAL_CLASSES = {"Conv1d": CausalConv1d, "ConvTranspose1d": CausalConvTranspose1d}
 
 
 def build_stack(plans: list[LayerPlan], seed: int) -> nn.Sequential:
@@ -60,7 +62,15 @@ def _construct(plan: LayerPlan) -> nn.Module:
         return Parallel(children, plan.kwargs["reduce"])
     if plan.type in SNAKE_CLASSES:
         return SNAKE_CLASSES[plan.type](**plan.kwargs)
-    return getattr(nn, plan.type)(**plan.kwargs)
+    return layer_class(plan)(**plan.kwargs)
+
+
+def layer_class(plan: LayerPlan) -> type[nn.Module]:
+    """The class a leaf plan is built as: torch's, or the causal conv. A causal conv draws the
+    same weights as torch's layer of the same shape (its padding does not enter the init)."""
+    if plan.causal:
+        return CAUSAL_CLASSES[plan.type]
+    return getattr(nn, plan.type)
 
 
 def _finish(plan: LayerPlan, module: nn.Module) -> None:

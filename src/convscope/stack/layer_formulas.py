@@ -17,6 +17,12 @@ from torch import nn
 
 from convscope.errors import ConvscopeError
 from convscope.stack.blocks import KaiserDownsample, KaiserUpsample, Snake
+from convscope.stack.causal import (
+    CausalConv1d,
+    CausalConvTranspose1d,
+    causal_formula,
+    causal_output_length,
+)
 from convscope.stack.kaiser_lengths import (
     kaiser_downsample_formula,
     kaiser_downsample_length,
@@ -112,6 +118,14 @@ def rate_factor(layer: nn.Module, length_in: Optional[int],
     if length_in and length_out:
         return Fraction(length_out, length_in)
     return Fraction(1)
+
+
+def _causal(layer: nn.Module, length: int) -> tuple[int, str]:
+    """CausalConv1d / CausalConvTranspose1d: their torch padding is 0, the causal one their own."""
+    transposed = isinstance(layer, CausalConvTranspose1d)
+    k, s, d = (single(getattr(layer, name), name)
+               for name in ("kernel_size", "stride", "dilation"))
+    return causal_output_length(transposed, length, s), causal_formula(transposed, length, k, s, d)
 
 
 def _conv(layer: nn.Conv1d, length: int) -> tuple[int, str]:
@@ -239,6 +253,7 @@ def _one(value):
 
 
 _RULES: tuple[tuple[tuple[type, ...], Rule], ...] = (
+    ((CausalConv1d, CausalConvTranspose1d), _causal),  # before their torch base classes
     ((nn.Conv1d,), _conv),
     ((nn.ConvTranspose1d,), _conv_transpose),
     ((nn.Upsample,), _upsample),

@@ -9,6 +9,11 @@ Blocks (stack.blocks) are planned like layers, recursively: `Sequential`, `Resid
 `Parallel` hold their sub-stack in `layers` (a Parallel's entries are its branches), and a block's
 plan keeps its sub-plans in `children`. `Snake`/`SnakeBeta` are pointwise; an
 `AntiAliasedActivation` is planned as its three calls (Kaiser up, activation, Kaiser down).
+
+A conv with `causal: true` (or every conv, with `model.causal=true`, unless it says `causal:
+false`) is planned as stack.causal's layer: its centred padding is replaced by the causal one,
+which is allowed only where it keeps the layer's length for every input (the aligned padding),
+so making a stack causal never changes its shapes.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from dataclasses import dataclass
 
 from convscope.config.schema import LayerConfig
 from convscope.errors import ConvscopeError
+from convscope.stack.causal import causal_formula, causal_output_length
 from convscope.stack.inits import DEFAULT_INIT, SINC_PARAMS, InitSpec, check_init, init_spec
 from convscope.stack.kaiser_lengths import (
     ANTI_ALIAS_KERNEL,
@@ -58,13 +64,15 @@ BLOCK_KEYS: dict[str, tuple[str, ...]] = {
     "AntiAliasedActivation": ("activation",) + SNAKE_KEYS,
 }
 LAYER_KEYS: dict[str, tuple[str, ...]] = {
-    "Conv1d": CONV_KEYS + ("weight_norm",),
-    "ConvTranspose1d": CONV_KEYS + ("output_padding", "weight_norm"),
+    "Conv1d": CONV_KEYS + ("weight_norm", "causal"),
+    "ConvTranspose1d": CONV_KEYS + ("output_padding", "weight_norm", "causal"),
     "Upsample": ("scale_factor", "mode"),
     **ACTIVATIONS,
     **BLOCK_KEYS,
 }
 CONV1D_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+# Inits centred on each input sample: taps before it, which a causal layer cannot hold
+CENTRED_INITS = ("linear", "sinc")
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,9 @@ class LayerPlan:
     # AntiAliasedActivation its Kaiser up, activation and Kaiser down (all under its own key)
     children: tuple[LayerPlan, ...] = ()
     weight_norm: bool = False  # Conv1d/ConvTranspose1d: torch's weight_norm parametrization
+    # Conv1d/ConvTranspose1d built as stack.causal's CausalConv1d/CausalConvTranspose1d (kwargs
+    # then hold padding 0: the causal padding is the module's own)
+    causal: bool = False
 
     @property
     def key(self) -> str:
@@ -93,7 +104,10 @@ class LayerPlan:
     @property
     def left_padding(self) -> int:
         """Samples of padding before the first input sample. Conv1d 'same' puts d*(k-1)//2 on the
-        left (torch adds the odd sample on the right); 'valid' is 0 by the time it is planned."""
+        left (torch adds the odd sample on the right); 'valid' is 0 by the time it is planned;
+        a causal Conv1d puts all d*(k-1) on the left."""
+        if self.causal and self.type == "Conv1d":
+            return self.kwargs["dilation"] * (self.kwargs["kernel_size"] - 1)
         padding = self.kwargs.get("padding", 0)
         if padding == "same":
             return self.kwargs["dilation"] * (self.kwargs["kernel_size"] - 1) // 2
@@ -105,15 +119,18 @@ def allowed_types() -> tuple[str, ...]:
 
 
 def plan_stack(specs: list[LayerConfig], input_shape: tuple[int, int, int],
-               prefix: str = "model.layers") -> list[LayerPlan]:
+               prefix: str = "model.layers", causal: bool = False) -> list[LayerPlan]:
     """Check every layer against the shape flowing into it; return the per-layer plan.
-    `prefix` is the config key of `specs` (a block's sub-stack is `model.layers.3.layers`)."""
+    `prefix` is the config key of `specs` (a block's sub-stack is `model.layers.3.layers`);
+    `causal` is model.causal: every conv's default for its own `causal` key."""
+    if not isinstance(causal, bool):
+        raise ConvscopeError(f"model.causal must be true or false, got {causal!r}")
     plans: list[LayerPlan] = []
     shape = tuple(input_shape)
     for index, spec in enumerate(specs):
         source = ("the previous layer" if index else
                   "the input" if prefix == "model.layers" else "the block's input")
-        plan = _plan_layer(index, f"{prefix}.{index}", spec, shape, source)
+        plan = _plan_layer(index, f"{prefix}.{index}", spec, shape, source, causal)
         plans.append(plan)
         shape = plan.output_shape
     return plans
@@ -128,8 +145,9 @@ def leaf_plans(plans: list[LayerPlan]) -> list[LayerPlan]:
 
 
 def _plan_layer(index: int, key: str, spec: LayerConfig, shape: tuple[int, int, int],
-                source: str) -> LayerPlan:
-    """One layer or block; `source` words where its input comes from, for channel errors."""
+                source: str, causal: bool = False) -> LayerPlan:
+    """One layer or block; `source` words where its input comes from, for channel errors;
+    `causal`: model.causal, the convs' default."""
     if spec.type not in LAYER_KEYS:
         raise ConvscopeError(
             f"{key}.type: {spec.type!r} is not an allowed layer type; allowed: "
@@ -141,14 +159,24 @@ def _plan_layer(index: int, key: str, spec: LayerConfig, shape: tuple[int, int, 
         return LayerPlan(index, spec.type, kwargs, shape, shape, POINTWISE_FORMULA, (1, 1),
                          path=key)
     if spec.type == "Upsample":
-        return _plan_upsample(index, key, spec, shape)
+        plan = _plan_upsample(index, key, spec, shape)
+        if causal and plan.kwargs["mode"] == "linear":
+            raise ConvscopeError(
+                f"{key}.mode: model.causal=true, but Upsample mode='linear' blends each output "
+                "with the next input sample (lookahead 1); use mode=nearest, which is causal")
+        return plan
     if spec.type in SNAKES:
         return _plan_snake(index, key, spec.type, spec, shape)
     if spec.type in CONTAINERS:
-        return _plan_container(index, key, spec, shape)
+        return _plan_container(index, key, spec, shape, causal)
     if spec.type == "AntiAliasedActivation":
+        if causal:
+            raise ConvscopeError(
+                f"{key}: model.causal=true, but AntiAliasedActivation's Kaiser filters are "
+                f"centred (each output reads {ANTI_ALIAS_KERNEL // 2} upsampled samples ahead); "
+                "a causal stack cannot hold it")
         return _plan_anti_aliased(index, key, spec, shape)
-    return _plan_conv(index, key, spec, shape, source)
+    return _plan_conv(index, key, spec, shape, source, causal)
 
 
 def _plan_snake(index: int, key: str, type_: str, spec: LayerConfig,
@@ -163,7 +191,7 @@ def _plan_snake(index: int, key: str, type_: str, spec: LayerConfig,
 
 
 def _plan_container(index: int, key: str, spec: LayerConfig,
-                    shape: tuple[int, int, int]) -> LayerPlan:
+                    shape: tuple[int, int, int], causal: bool) -> LayerPlan:
     if not spec.layers:
         raise ConvscopeError(f"{key}.layers: {spec.type} needs a non-empty list of layers")
     if spec.type == "Parallel":
@@ -171,7 +199,8 @@ def _plan_container(index: int, key: str, spec: LayerConfig,
         if reduce not in REDUCTIONS:
             raise ConvscopeError(
                 f"{key}.reduce must be one of {', '.join(REDUCTIONS)}, got {reduce!r}")
-        branches = tuple(_plan_layer(i, f"{key}.layers.{i}", branch, shape, "the block's input")
+        branches = tuple(_plan_layer(i, f"{key}.layers.{i}", branch, shape, "the block's input",
+                                     causal)
                          for i, branch in enumerate(spec.layers))
         for branch in branches[1:]:
             if branch.output_shape != branches[0].output_shape:
@@ -183,7 +212,7 @@ def _plan_container(index: int, key: str, spec: LayerConfig,
         return LayerPlan(index, spec.type, dict(reduce=reduce), shape, out,
                          f"L_out = {out[-1]} (every branch)", (1, 1), path=key,
                          children=branches)
-    children = tuple(plan_stack(spec.layers, shape, f"{key}.layers"))
+    children = tuple(plan_stack(spec.layers, shape, f"{key}.layers", causal))
     out = children[-1].output_shape
     if spec.type == "Residual":
         if out != tuple(shape):
@@ -248,7 +277,7 @@ def _reject_foreign_keys(key: str, spec: LayerConfig) -> None:
 
 
 def _plan_conv(index: int, key: str, spec: LayerConfig, shape: tuple[int, int, int],
-               source: str) -> LayerPlan:
+               source: str, model_causal: bool = False) -> LayerPlan:
     batch, channels, length = shape
     transposed = spec.type == "ConvTranspose1d"
     in_channels = channels if spec.in_channels is None else spec.in_channels
@@ -267,7 +296,15 @@ def _plan_conv(index: int, key: str, spec: LayerConfig, shape: tuple[int, int, i
         kw["output_padding"] = _default(spec.output_padding, 0)
     _check_positive(key, kw, ("out_channels", "kernel_size", "stride", "dilation", "groups"))
     _check_groups(key, spec.type, kw)
-    if transposed:
+    causal = model_causal if spec.causal is None else spec.causal
+    if not isinstance(causal, bool):
+        raise ConvscopeError(f"{key}.causal must be true or false, got {causal!r}")
+    if causal:
+        _causal_padding(key, spec.type, kw, spec.causal is None)
+        length_out = causal_output_length(transposed, length, kw["stride"])
+        formula = causal_formula(transposed, length, kw["kernel_size"], kw["stride"],
+                                 kw["dilation"])
+    elif transposed:
         length_out, formula = _transposed_length(key, kw, length)
     else:
         length_out, formula = _conv_length(key, kw, length)
@@ -281,9 +318,49 @@ def _plan_conv(index: int, key: str, spec: LayerConfig, shape: tuple[int, int, i
     plan = LayerPlan(index, spec.type, kw, shape, (batch, kw["out_channels"], length_out),
                      formula, ratio,
                      init_spec(key, spec.init, spec.sinc_window, spec.sinc_beta, spec.sinc_cutoff),
-                     path=key, weight_norm=weight_norm)
+                     path=key, weight_norm=weight_norm, causal=causal)
+    if causal and plan.init.name in CENTRED_INITS:
+        raise ConvscopeError(
+            f"{key}.init: {plan.init.name!r} is centred on each input sample (taps before it, "
+            "i.e. lookahead), which a causal layer cannot hold; use nearest, box or default")
     check_init(key, plan.init, spec.type, kw, plan.left_padding)
     return plan
+
+
+def _causal_padding(key: str, type_: str, kw: dict, inherited: bool) -> None:
+    """A causal layer's padding is its own (d*(k-1) on the left; the right trimmed): set kw's to
+    0. The padding a config wrote for the centred layer is replaced where the causal layer has
+    the same length for every input (the aligned padding), refused otherwise: a causal stack
+    keeps the shapes of its centred version or says why not."""
+    why = "model.causal=true makes it causal" if inherited else "causal: true"
+    k, s, d = kw["kernel_size"], kw["stride"], kw["dilation"]
+    span = d * (k - 1)
+    if type_ == "Conv1d":
+        if kw["padding_mode"] != "zeros":
+            raise ConvscopeError(
+                f"{key}.padding_mode: a causal Conv1d ({why}) pads zeros on the left (the "
+                f"past before the signal is silence), got {kw['padding_mode']!r}")
+        padding = kw["padding"]
+        if padding == "same" and s != 1:
+            raise ConvscopeError(f"{key}.padding: 'same' needs stride=1, got stride={s}")
+        if padding not in ("same", "valid", 0) and (
+                not isinstance(padding, int) or isinstance(padding, bool) or 2 * padding != span):
+            raise ConvscopeError(
+                f"{key}.padding: a causal Conv1d ({why}) pads d*(k-1) = {span} on the left only, "
+                f"giving ceil(L_in/stride) samples; padding={padding!r} would give another "
+                f"length: leave padding unset (or {span // 2 if span % 2 == 0 else 'same'}, "
+                "the centred padding causal replaces)")
+        kw["padding"] = 0
+        return
+    _transposed_length(key, kw, 1)  # the centred layer's values must be valid ones
+    padding, op = kw["padding"], kw["output_padding"]
+    if (padding, op) != (0, 0) and span + 1 - s - 2 * padding + op != 0:
+        raise ConvscopeError(
+            f"{key}.padding: a causal ConvTranspose1d ({why}) gives L_in*stride samples, the "
+            f"full transposed conv trimmed on the right; padding={padding!r} "
+            f"output_padding={op!r} would give another length: leave both unset (or set the "
+            "aligned ones, which causal replaces)")
+    kw["padding"], kw["output_padding"] = 0, 0
 
 
 def _default(value, default):

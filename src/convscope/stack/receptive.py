@@ -5,7 +5,8 @@ on, away from the edges (the stack extended to infinity both ways, so padding on
 indices). receptive_field = last - first + 1 (max over output phases); lookahead = how many of
 those indices lie after the output's own time j / F, F = the layer's rate over the stack input's.
 
-Computed, not run: Conv1d, ConvTranspose1d (weight_norm too), Upsample (integer scale, nearest
+Computed, not run: Conv1d, ConvTranspose1d (weight_norm too; their causal versions from
+stack.causal, whose lookahead is 0), Upsample (integer scale, nearest
 or linear), pools, padding layers, pointwise activations, and the containers whose forward is
 known (nn.Sequential; blocks.Residual, Parallel, AntiAliasedActivation with its Kaiser filters).
 "Depends" is exact: a tap that is zero in exact arithmetic (linear interpolation hitting an input
@@ -35,6 +36,7 @@ from convscope.stack.blocks import (
     Snake,
     SnakeBeta,
 )
+from convscope.stack.causal import CausalConv1d, CausalConvTranspose1d
 from convscope.stack.layer_formulas import PADS, POINTWISE, POOLS
 from convscope.stack.rows import LayerRow
 
@@ -177,6 +179,13 @@ def leaf_relation(module: nn.Module) -> Optional[Relation]:
     def runs(base: type) -> bool:
         return isinstance(module, base) and type(module).forward is base.forward
 
+    # the causal convs first: their torch padding is 0, and their forwards are their own
+    if runs(CausalConv1d):  # d*(k-1) zeros on the left: output j reads j*s - d*(k-1) .. j*s
+        return conv_relation(_one(module.kernel_size, "k"), _one(module.stride, "s"),
+                             module.causal_padding, _one(module.dilation, "d"))
+    if runs(CausalConvTranspose1d):  # padding 0, the right trimmed: output j reads i <= j/s
+        return conv_transpose_relation(_one(module.kernel_size, "k"), _one(module.stride, "s"), 0,
+                                       _one(module.dilation, "d"))
     if runs(nn.Conv1d):
         return conv_relation(_one(module.kernel_size, "k"), _one(module.stride, "s"),
                              _conv_padding(module), _one(module.dilation, "d"))

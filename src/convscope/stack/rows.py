@@ -18,7 +18,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from convscope.errors import ConvscopeError
-from convscope.stack.build import child_modules, weight_and_bias_shapes
+from convscope.stack.build import child_modules, layer_class, weight_and_bias_shapes
 from convscope.stack.layer_formulas import rate_factor, rule_for
 from convscope.stack.plan import CONV_TYPES, LayerPlan
 
@@ -174,7 +174,7 @@ def count_macs(plan: LayerPlan) -> int:
         return sum(count_macs(child) for child in plan.children)
     if plan.type not in CONV_TYPES:
         return 0
-    module = getattr(nn, plan.type)(**plan.kwargs, device="meta")
+    module = layer_class(plan)(**plan.kwargs, device="meta")
     return module_macs(module, list(plan.input_shape), list(plan.output_shape))
 
 

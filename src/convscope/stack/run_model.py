@@ -28,7 +28,7 @@ class StackRun:
 def run_model(model: ModelConfig, samples: np.ndarray, sample_rate: int, seed: int = 0) -> StackRun:
     """Plan, build (seeded) and run `model` on mono samples; no files, no hooks."""
     x = np.asarray(samples, dtype=np.float32)[None, None]
-    plans = plan_stack(model.layers, x.shape)
+    plans = plan_stack(model.layers, x.shape, causal=model.causal)
     stack = build_stack(plans, seed)
     with torch.no_grad():
         outputs = stack(torch.as_tensor(x))[0].numpy()

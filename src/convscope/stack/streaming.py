@@ -8,7 +8,9 @@ widths of context, so the result equals the one-shot forward (to float rounding)
 edges included, while memory depends on the block size, not the signal length.
 
 Supported: Conv1d (zeros, reflect, replicate padding; int, 'valid' or 'same' padding; any stride,
-dilation, groups), ConvTranspose1d (any stride, padding, dilation, output_padding, groups),
+dilation, groups; causal: all its padding on the left, LayerPlan.left_padding), ConvTranspose1d
+(any stride, padding, dilation, output_padding, groups; causal: padding 0 and the planned length
+L_in*s cut the right, the bias-only tail included, as the module does),
 Upsample (nearest, nearest-exact, linear; integer scale), the pointwise activations (Snake and
 SnakeBeta included), and the generator blocks, whose rules are made of their sub-layers' rules:
 Sequential chains them, Residual adds its input's range, Parallel sums (or averages) its branches,
