@@ -35,11 +35,14 @@ def chunk_sizes(rng: random.Random, length: int, largest: int) -> list[int]:
     return sizes
 
 
-def run_both(specs, length, sizes, channels=1, seed=0):
-    """(every top-level layer's one-shot output, the same streamed, emitted count per chunk)."""
-    plans = plan_stack(specs, (1, channels, length))
-    stack = build_stack(plans, seed).eval()
-    x = torch.randn(1, channels, length, generator=torch.Generator().manual_seed(seed))
+def run_both(specs, length, sizes, channels=1, seed=0, dtype=torch.float32, causal=False):
+    """(every top-level layer's one-shot output, the same streamed, (plans, stack, [(inputs
+    pushed, outputs emitted) after each chunk])). float64 shows exactness beyond float32's
+    rounding, which deep random stacks amplify past 1e-5 when sums are taken in another order."""
+    plans = plan_stack(specs, (1, channels, length), causal=causal)
+    stack = build_stack(plans, seed).eval().to(dtype)
+    x = torch.randn(1, channels, length, generator=torch.Generator().manual_seed(seed),
+                    dtype=dtype)
     with torch.no_grad():
         expected, h = [], x
         for module in stack:
@@ -70,10 +73,10 @@ def run_both(specs, length, sizes, channels=1, seed=0):
     return expected, streamed, (plans, stack, emitted)
 
 
-def assert_equal(expected, streamed):
+def assert_equal(expected, streamed, atol=1e-5):
     for one_shot, chunked in zip(expected, streamed):
         assert chunked.shape == one_shot.shape
-        torch.testing.assert_close(chunked, one_shot, atol=1e-5, rtol=0)
+        torch.testing.assert_close(chunked, one_shot, atol=atol, rtol=0)
 
 
 def test_reference_stack_with_odd_chunks_equals_one_shot():
@@ -82,3 +85,83 @@ def test_reference_stack_with_odd_chunks_equals_one_shot():
         for largest in (1, 3, 17, 400):
             expected, streamed, _ = run_both(REFERENCE, length, chunk_sizes(rng, length, largest))
             assert_equal(expected, streamed)
+
+
+def conv(rng: random.Random, cin: int, cout: int, transposed: bool, overlap: bool) -> L:
+    """A random conv layer; `overlap`: a transposed conv's taps reach its next input's slot."""
+    k, s, d = rng.randint(1, 7), rng.randint(1, 4), rng.randint(1, 2)
+    groups = 2 if cin % 2 == 0 and cout % 2 == 0 and rng.random() < 0.3 else 1
+    common = dict(in_channels=cin, out_channels=cout, kernel_size=k, stride=s, dilation=d,
+                  groups=groups)
+    if transposed:
+        p = rng.randint(0, d * (k - 1))
+        op = rng.randint(0, max(s, d) - 1)
+        if overlap and d * (k - 1) + 1 + op - p < s:
+            common["kernel_size"] = k = s + p  # span >= s + p: every output slot gets a tap
+            common["dilation"] = d = 1
+        return L(type=T, padding=p, output_padding=op, **common)
+    padding = rng.choice([rng.randint(0, 4), "same", "valid"])
+    if padding == "same":
+        common["stride"] = 1
+    return L(type="Conv1d", padding=padding, **common)
+
+
+def length_keeping(rng: random.Random, channels: int) -> list[L]:
+    """A block's sub-stack that keeps the length: a 'same' conv, a pointwise layer, or an
+    up-then-down pair whose paddings cancel (output lags the input differently per branch)."""
+    kind = rng.choice(["same", "pointwise", "updown"])
+    if kind == "same":
+        k, d = rng.choice([1, 3, 5]), rng.randint(1, 3)
+        return [L(type="Conv1d", in_channels=channels, out_channels=channels, kernel_size=k,
+                  dilation=d, padding=d * (k - 1) // 2)]
+    if kind == "pointwise":
+        return [rng.choice([L(type="LeakyReLU", negative_slope=0.1), L(type="Hardtanh"),
+                            L(type="Snake"), L(type="SnakeBeta")])]
+    s = rng.randint(1, 3)
+    k = 2 * s + rng.choice([0, 2])
+    p = (k - s) // 2
+    return [L(type=T, in_channels=channels, out_channels=channels, kernel_size=k, stride=s,
+              padding=p), L(type="LeakyReLU", negative_slope=0.2),
+            L(type="Conv1d", in_channels=channels, out_channels=channels, kernel_size=k, stride=s,
+              padding=p)]
+
+
+def random_stack(rng: random.Random, channels: int, exact_latency: bool = False) -> list[L]:
+    """Random convs, pointwise layers, nearest (and linear) Upsample, Residual and Parallel."""
+    specs = []
+    for _ in range(rng.randint(1, 4)):
+        kind = rng.choice(["Conv1d", T, T, "pointwise", "Upsample", "Residual", "Parallel"])
+        if kind in ("Conv1d", T):
+            out = rng.choice([1, 2, 4])
+            specs.append(conv(rng, channels, out, kind == T, overlap=exact_latency))
+            channels = out
+        elif kind == "pointwise":
+            specs.append(rng.choice([L(type="LeakyReLU", negative_slope=0.2), L(type="Hardtanh"),
+                            L(type="Snake", alpha=0.5), L(type="SnakeBeta", logscale=True)]))
+        elif kind == "Upsample":
+            modes = ["nearest", "nearest-exact"] + ([] if exact_latency else ["linear"])
+            specs.append(L(type="Upsample", scale_factor=rng.randint(1, 3),
+                           mode=rng.choice(modes)))
+        elif kind == "Residual":
+            specs.append(L(type="Residual", layers=length_keeping(rng, channels)))
+        else:
+            branches = [L(type="Sequential", layers=length_keeping(rng, channels))
+                        for _ in range(rng.randint(2, 3))]
+            specs.append(L(type="Parallel", reduce=rng.choice(["mean", "sum"]), layers=branches))
+    return specs
+
+
+def test_random_stacks_with_random_chunks_equal_one_shot():
+    rng = random.Random(11)
+    checked = 0
+    while checked < 60:
+        channels, length = rng.choice([1, 2]), rng.randint(1, 120)
+        specs = random_stack(rng, channels)
+        try:
+            plan_stack(specs, (1, channels, length))
+        except ConvscopeError:  # an invalid random stack (too short, bad padding): draw another
+            continue
+        expected, streamed, _ = run_both(specs, length, chunk_sizes(rng, length, 40), channels,
+                                         seed=checked, dtype=torch.float64)
+        assert_equal(expected, streamed, atol=1e-10)
+        checked += 1

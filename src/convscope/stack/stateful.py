@@ -40,6 +40,7 @@ from torch import nn
 
 from convscope.errors import ConvscopeError
 from convscope.stack.build import child_modules
+from convscope.stack.causal import CausalConv1d, CausalConvTranspose1d
 from convscope.stack.plan import ACTIVATIONS, SNAKES, LayerPlan
 
 POINTWISE_TYPES = tuple(ACTIVATIONS) + SNAKES
@@ -123,32 +124,34 @@ class NearestUpsampleCell(Cell):
 class LinearUpsampleCell(Cell):
     """torch's linear upsample (align_corners=False), integer scale s: output j blends input
     left = floor(src) and left + 1 (clamped to the last sample), src = max(0, (j + 1/2)/s - 1/2),
-    weights computed in float32 as torch does. Output j waits for left + 1 to arrive."""
+    weights computed in the signal's dtype as torch does. Output j waits for left + 1 to arrive
+    (even where its weight is 0: one input sample later than the receptive field says)."""
 
     def __init__(self, scale: int, channels: int):
         self.scale, self.out_channels = scale, channels
         self.tail, self.next = _Tail(), 0
 
-    def _source(self, j: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        source = ((j.float() + 0.5) * (1.0 / self.scale) - 0.5).clamp(min=0)
+    def _source(self, j: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        source = ((j.to(dtype) + 0.5) * (1.0 / self.scale) - 0.5).clamp(min=0)
         left = source.long()
-        return left, (source - left.float()).clamp(0, 1)
+        return left, (source - left.to(dtype)).clamp(0, 1)
 
     def _emit(self, final: bool) -> torch.Tensor:
         end = self.tail.end  # outputs j < end * s exist once `end` samples have arrived
         j = torch.arange(self.next, end * self.scale)
-        left, weight = self._source(j)
+        dtype = self._like.dtype
+        left, weight = self._source(j, dtype)
         count = len(j) if final else int((left + 1 < end).sum())  # left is monotone in j
         if not count:
             return self.empty()
         j, left, weight = j[:count], left[:count], weight[:count]
         right = (left + 1).clamp(max=end - 1)
         x = self.tail.window(self.tail.start, end)
-        weight = weight.to(x.device, x.dtype)
+        weight = weight.to(x.device)
         y = (x.index_select(-1, (left - self.tail.start).to(x.device)) * (1 - weight)
              + x.index_select(-1, (right - self.tail.start).to(x.device)) * weight)
         self.next = int(j[-1]) + 1
-        self.tail.drop(int(self._source(torch.tensor([self.next]))[0][0]))
+        self.tail.drop(int(self._source(torch.tensor([self.next]), dtype)[0][0]))
         return y
 
     def push(self, x: torch.Tensor) -> torch.Tensor:
@@ -334,9 +337,9 @@ def _conv1d_padding(plan: LayerPlan, module: nn.Module) -> tuple[int, int]:
     if mode != "zeros":
         raise _unsupported(plan, f"Conv1d padding_mode={mode!r} copies signal samples into "
                                  "the padding")
+    if isinstance(module, CausalConv1d):
+        return module.causal_padding, 0
     k, d = _one(module.kernel_size), _one(module.dilation)
-    if getattr(module, "causal", False):
-        return d * (k - 1), 0
     if module.padding == "same":
         left = d * (k - 1) // 2
         return left, d * (k - 1) - left
@@ -365,9 +368,9 @@ def make_cell(plan: LayerPlan, module: nn.Module) -> Cell:
     if plan.type == "Conv1d":
         return Conv1dCell(module, *_conv1d_padding(plan, module))
     if plan.type == "ConvTranspose1d":
+        if isinstance(module, CausalConvTranspose1d):  # the full output's first L_in*s samples
+            return ConvTranspose1dCell(module, 0, -module.right_trim)
         p, op = _one(module.padding), _one(module.output_padding)
-        if getattr(module, "causal", False):  # same length as the aligned layer, cut on the right
-            return ConvTranspose1dCell(module, 0, op - 2 * p)
         return ConvTranspose1dCell(module, p, op - p)
     if plan.type == "Upsample":
         scale = int(plan.kwargs["scale_factor"])
