@@ -11,6 +11,7 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from convscope.config.presets import model_preset
 from convscope.config.schema import LayerConfig
 from convscope.errors import ConvscopeError
 from convscope.stack.build import build_stack
@@ -64,11 +65,9 @@ def run_both(specs, length, sizes, channels=1, seed=0, dtype=torch.float32, caus
         for size in sizes:
             yield x[..., at: at + size]
             at += size
-            emitted.append((at, starts[-1]))
+            emitted.append((at, starts[-1]))  # runs when the next chunk is asked for: pushed
 
     stream_stateful(engine, chunks(), collect)
-    emitted.append((length, starts[-1]))  # the last chunk's count, now that it was pushed
-    emitted = emitted[1:]
     streamed = [torch.cat(p, dim=-1) if p else x[..., :0] for p in pieces]
     return expected, streamed, (plans, stack, emitted)
 
@@ -165,3 +164,103 @@ def test_random_stacks_with_random_chunks_equal_one_shot():
                                          seed=checked, dtype=torch.float64)
         assert_equal(expected, streamed, atol=1e-10)
         checked += 1
+
+
+def emission_inputs(emitted: list[tuple[int, int]], total: int) -> list[int]:
+    """For each output sample, how many input samples had been pushed when it came out (None:
+    at the flush)."""
+    when, done = [], 0
+    for pushed, count in emitted:
+        when += [pushed] * (count - done)
+        done = count
+    return when + [None] * (total - done)
+
+
+def test_each_output_comes_out_once_its_last_input_arrived_and_latency_is_the_lookahead():
+    """The oracle is stack.receptive's Reach: output j depends on stack inputs up to
+    reach.at(j)[1]; emitted in order, j comes out with input max(last(j') for j' <= j). The worst
+    delay behind the output's own time is then the reported lookahead."""
+    rng = random.Random(3)
+    checked = lagging = 0
+    while checked < 25:
+        channels, length = rng.choice([1, 2]), rng.randint(8, 80)
+        specs = random_stack(rng, channels, exact_latency=True)
+        try:
+            plan_stack(specs, (1, channels, length))
+        except ConvscopeError:
+            continue
+        expected, _, (plans, stack, emitted) = run_both(specs, length, [1] * length, channels,
+                                                        seed=checked, dtype=torch.float64)
+        reach = receptive_reaches(stack, (1, channels, length))[""][0]
+        total = expected[-1].shape[-1]
+        when = emission_inputs(emitted, total)
+        rate = Fraction(reach.period, reach.shift)
+        last, delays = -1, []
+        for j in range(total):
+            span = reach.at(j)
+            last = max(last, -1 if span is None else span[1])
+            if last >= length:  # reads right padding: only the flush can give it
+                assert when[j] is None, (specs, j)
+                continue
+            assert when[j] == max(last, 0) + 1, (plans, j, when[j], last)
+            delays.append(when[j] - 1 - int(j / rate))
+        if delays and max(delays) > 0:
+            assert max(delays) == reach.lookahead(), specs
+            lagging += 1
+        checked += 1
+    assert lagging >= 5  # the draw holds non-causal stacks, not only lookahead-0 ones
+
+
+def test_each_sample_is_computed_once():
+    """torch's FlopCounterMode over the chunked run counts what one one-shot forward counts:
+    no chunk recomputes an earlier sample's context."""
+    rng = random.Random(7)
+    specs = REFERENCE + [L(type="Residual", layers=length_keeping(random.Random(2), 3)),
+                         L(type="Conv1d", in_channels=3, out_channels=2, kernel_size=5, stride=3,
+                           dilation=2, padding=4)]
+    length = 211
+    plans = plan_stack(specs, (1, 1, length))
+    stack = build_stack(plans, 0).eval()
+    x = torch.randn(1, 1, length)
+    with FlopCounterMode(display=False) as one_shot, torch.no_grad():
+        stack(x)
+    sizes = chunk_sizes(rng, length, 9)
+    chunks = torch.split(x, sizes, dim=-1)
+    with FlopCounterMode(display=False) as chunked:
+        stream_stateful(StatefulStack(plans, stack), chunks, lambda *_: None)
+    assert len(sizes) > 40 and chunked.get_total_flops() == one_shot.get_total_flops() > 0
+
+
+def test_causal_hifigan_v2_streams_with_odd_chunks_and_no_latency():
+    """model=hifigan_v2 model.causal=true, mel frames pushed 1, 2, 1, 3, 2 at a time."""
+    specs = model_preset("hifigan_v2").layers
+    frames, sizes = 9, [1, 2, 1, 3, 2]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small ops: on a shared machine two threads spin-wait
+    try:
+        expected, streamed, (_, stack, emitted) = run_both(specs, frames, sizes, channels=80,
+                                                           causal=True)
+    finally:
+        torch.set_num_threads(threads)
+    assert_equal(expected, streamed)
+    up = Fraction(expected[-1].shape[-1], frames)
+    assert up == 256
+    # causal: everything up to the input pushed so far is out at once, nothing waits
+    assert all(count == pushed * up for pushed, count in emitted), emitted
+    assert receptive_reaches(stack, (1, 80, frames))[""][0].lookahead() == 0
+
+
+def test_layer_without_a_cell_is_a_one_line_error():
+    specs = [L(type="Conv1d", in_channels=1, out_channels=2, kernel_size=3, padding=1),
+             L(type="Residual", layers=[L(type="AntiAliasedActivation", activation="Snake")])]
+    plans = plan_stack(specs, (1, 1, 50))
+    with pytest.raises(ConvscopeError) as error:
+        StatefulStack(plans, build_stack(plans, 0))
+    message = str(error.value)
+    assert "\n" not in message and message.startswith("model.layers.1.layers.0:")
+    assert "stream.mode" in message
+    reflect = [L(type="Conv1d", in_channels=1, out_channels=1, kernel_size=3, padding=1,
+                 padding_mode="reflect")]
+    plans = plan_stack(reflect, (1, 1, 50))
+    with pytest.raises(ConvscopeError, match=r"^model\.layers\.0: Conv1d padding_mode='reflect'"):
+        StatefulStack(plans, build_stack(plans, 0))
