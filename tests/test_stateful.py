@@ -4,20 +4,32 @@ the stack's receptive-field lookahead as latency."""
 
 from __future__ import annotations
 
+import json
 import random
 from fractions import Fraction
 
+import numpy as np
 import pytest
+import soundfile
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from convscope.config.presets import model_preset
-from convscope.config.schema import LayerConfig
+from convscope.config.schema import (
+    AudioConfig,
+    DataConfig,
+    LayerConfig,
+    ModelConfig,
+    RunConfig,
+    StreamConfig,
+)
 from convscope.errors import ConvscopeError
+from convscope.pipeline.single import run
 from convscope.stack.build import build_stack
 from convscope.stack.plan import plan_stack
 from convscope.stack.receptive import receptive_reaches
 from convscope.stack.stateful import StatefulStack, stream_stateful
+from tests.helpers import REPO
 
 L = LayerConfig
 T = "ConvTranspose1d"
@@ -269,16 +281,6 @@ def test_layer_without_a_cell_is_a_one_line_error():
 def test_stateful_pipeline_run_writes_the_one_shot_wavs(tmp_path, caplog):
     """stream.enabled=true stream.mode=stateful on the seed stack, resampled input (22.05 to
     16 kHz) in chunks of 0.0137 s: the output WAVs equal the one-shot run's samples."""
-    import json
-
-    import numpy as np
-    import soundfile
-
-    from convscope.config.schema import AudioConfig, DataConfig, ModelConfig, RunConfig, \
-        StreamConfig
-    from convscope.pipeline.single import run
-    from tests.helpers import REPO
-
     data = DataConfig(path="data/sample.wav", start=0.5, end=1.1)
     runs = {}
     for name, stream in (("stateful", StreamConfig(enabled="true", block_seconds=0.0137,

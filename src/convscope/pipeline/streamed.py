@@ -5,6 +5,10 @@ block with exact context (streaming), and every layer's samples are handed once,
 bounded consumers: WAV writers, min/max envelopes for the feature-map plots, and one window of
 input and output for the spectrogram. shapes.json reports the full shapes, as for short runs.
 
+With `stream.mode=stateful` the stack runs instead as stack.stateful's cells, fed chunks of
+`stream.block_seconds` of input (any size) with no recomputation; the consumers are the same, and
+the per-chunk cost and the latency are logged and saved under shapes.json["stream"].
+
 WAVs are float by default (`stream.subtype`): a PCM file needs one gain for the whole signal,
 which is only known at the end. The subtype and the gain (1.0) are logged and saved.
 """
