@@ -14,6 +14,7 @@ from convscope.config.schema import (
     EVALUATE_MODES,
     FEATURES,
     REFERENCE_RESAMPLERS,
+    STREAM_ENGINES,
     STREAM_MODES,
     DataConfig,
     EvaluateConfig,
@@ -140,6 +141,9 @@ def _check_stream(stream: StreamConfig) -> None:
         if not math.isfinite(value) or value <= 0:
             raise ConvscopeError(f"stream.{name} must be a positive number of seconds, got {value}")
     _check_subtype(stream.subtype, "stream.subtype")
+    if stream.mode not in STREAM_ENGINES:
+        raise ConvscopeError(
+            f"stream.mode must be one of {', '.join(STREAM_ENGINES)}, got {stream.mode!r}")
     if stream.threads < 0:
         raise ConvscopeError(f"stream.threads must be >= 0 (0: torch's default), got {stream.threads}")
 

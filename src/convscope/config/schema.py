@@ -15,6 +15,7 @@ from omegaconf import MISSING
 
 DEVICES = ("cpu", "cuda", "auto")
 STREAM_MODES = ("auto", "true", "false")
+STREAM_ENGINES = ("overlap", "stateful")  # stream.mode: how a streamed run computes its blocks
 EVALUATE_MODES = ("auto", "true", "false")
 FEATURES = ("waveform", "mel", "log_mel", "stft")
 REFERENCE_RESAMPLERS = ("soxr_vhq", "soxr_hq", "soxr_mq", "soxr_lq", "polyphase", "fft")
@@ -137,6 +138,9 @@ class StreamConfig:
     # torch threads while streaming (0: torch's default). Per-block ops are small: on a shared
     # 2-core machine one thread measured 1.5-7x faster than two, which spin-wait on each other.
     threads: int = 1
+    # overlap: blocks of output computed with the context they need (recomputed per block);
+    # stateful: chunks of any size through per-layer state, each sample computed once
+    mode: str = "overlap"
 
 
 @dataclass

@@ -5,6 +5,10 @@ block with exact context (streaming), and every layer's samples are handed once,
 bounded consumers: WAV writers, min/max envelopes for the feature-map plots, and one window of
 input and output for the spectrogram. shapes.json reports the full shapes, as for short runs.
 
+With `stream.mode=stateful` the stack runs instead as stack.stateful's cells, fed chunks of
+`stream.block_seconds` of input (any size) with no recomputation; the consumers are the same, and
+the per-chunk cost and the latency are logged and saved under shapes.json["stream"].
+
 WAVs are float by default (`stream.subtype`): a PCM file needs one gain for the whole signal,
 which is only known at the end. The subtype and the gain (1.0) are logged and saved.
 """
@@ -14,6 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+from fractions import Fraction
 from pathlib import Path
 from typing import Optional
 
@@ -25,9 +30,10 @@ from convscope.config.schema import RunConfig
 from convscope.errors import ConvscopeError
 from convscope.pipeline.consumers import Consumers
 from convscope.pipeline.results import StreamedRun
-from convscope.pipeline.stages import finish_run, prepare_stack
+from convscope.pipeline.stages import PreparedStack, finish_run, prepare_stack
 from convscope.report.page import RunCommand
 from convscope.stack.plan import LayerPlan, plan_stack
+from convscope.stack.stateful import ChunkStats, StatefulStack, stream_stateful
 from convscope.stack.streaming import (
     layer_rules,
     one_shot_peak_bytes,
@@ -68,6 +74,10 @@ def maybe_run_streamed(cfg: RunConfig, out_dir: Path, base_dir: Path, device: to
             log.warning("streaming off (one-shot forward): %s", reason)
         return None
     plans = plan_stack(cfg.model.layers, span.shape, causal=cfg.model.causal)
+    if cfg.stream.mode == "stateful":  # its cells refuse, by key, what they cannot stream
+        log.info("streaming chunk by chunk with per-layer state (stream.mode=stateful): %s",
+                 reason)
+        return run_streamed(cfg, Path(out_dir), span, plans, device, command)
     unsupported = unsupported_reason(plans)
     if unsupported:
         estimate = one_shot_peak_bytes(plans)
@@ -105,22 +115,67 @@ def run_streamed(cfg: RunConfig, out_dir: Path, span: SegmentSpan, plans: list[L
     stack = prepared.stack.to(device).eval()
     block_length = max(1, round(cfg.stream.block_seconds * prepared.exact_rate))
     consumers = Consumers(cfg, out_dir, span, plans, prepared.output_rate)
+    stateful = cfg.stream.mode == "stateful"
+    if stateful:  # chunks of input samples, any size: they need not line up with the strides
+        engine = StatefulStack(plans, stack)  # before any file is opened: a refusal writes none
+        block_length = max(1, round(cfg.stream.block_seconds * span.file_rate))  # file frames
     with consumers, torch_threads(cfg.stream.threads):
-        blocks = consumers.tap_input(audio_blocks(span, _read_block_frames(span)), device)
-        stream_forward(layer_rules(plans, stack), blocks, block_length, consumers.on_output)
-    n_blocks = math.ceil(plans[-1].output_shape[-1] / block_length)
-    log.info("output: shape %s at %g Hz, %d blocks of %d samples", prepared.rows[-1].output_shape,
-             prepared.exact_rate, n_blocks, block_length)
+        if stateful:
+            chunks = consumers.tap_input(audio_blocks(span, block_length), device)
+            stats = stream_stateful(engine, chunks, consumers.on_output)
+        else:
+            blocks = consumers.tap_input(audio_blocks(span, _read_block_frames(span)), device)
+            stream_forward(layer_rules(plans, stack), blocks, block_length, consumers.on_output)
+    if stateful:
+        n_blocks = stats.chunks
+        log.info("output: shape %s at %g Hz, %d chunks of %d file frames each",
+                 prepared.rows[-1].output_shape, prepared.exact_rate, n_blocks, block_length)
+        extra = stateful_summary(stats, prepared)
+    else:
+        n_blocks = math.ceil(plans[-1].output_shape[-1] / block_length)
+        log.info("output: shape %s at %g Hz, %d blocks of %d samples",
+                 prepared.rows[-1].output_shape, prepared.exact_rate, n_blocks, block_length)
+        extra = {}
     audio_info = consumers.audio_info()
     if cfg.plots.enabled:
         consumers.write_plots()
     if prepared.evaluation is not None:
         consumers.evaluate(prepared.evaluation, out_dir)
-    stream_info = {"block_seconds": cfg.stream.block_seconds, "block_samples": block_length,
-                   "blocks": n_blocks, "device": str(device)}
+    stream_info = {"mode": cfg.stream.mode, "block_seconds": cfg.stream.block_seconds,
+                   "block_samples": block_length, "blocks": n_blocks, "device": str(device),
+                   **extra}
     shapes = finish_run(cfg, out_dir, span, prepared, audio_info, command,
                         extra={"stream": stream_info})
     return StreamedRun(out_dir, span, prepared.rows, prepared.output_rate, shapes)
+
+
+def stateful_summary(stats: ChunkStats, prepared: PreparedStack) -> dict:
+    """Log and return what the chunks cost (time per chunk, state held, peak memory) and the
+    latency: receptive's lookahead, the input a non-causal output waits for."""
+    lookahead = prepared.rows[-1].lookahead if prepared.rows else None
+    latency_ms = (None if lookahead is None
+                  else float(Fraction(lookahead) / prepared.input_rate * 1000))
+    peak = _max_rss_bytes()
+    log.info("stateful: %d chunks, %.3f ms mean, %.3f ms max per chunk (flush included); state "
+             "held at most %.1f kB; peak process memory %s; latency %s input samples (%s ms, "
+             "the stack's lookahead), output lagged the input by at most %d samples at chunk ends",
+             stats.chunks, stats.mean_ms, stats.max_ms, stats.max_state_bytes / 1e3,
+             "unknown" if peak is None else f"{peak / 1e6:.1f} MB",
+             "unknown" if lookahead is None else lookahead,
+             "unknown" if latency_ms is None else f"{latency_ms:.3f}", stats.max_lag_samples)
+    return {"chunk_ms_mean": stats.mean_ms, "chunk_ms_max": stats.max_ms,
+            "state_bytes_max": stats.max_state_bytes, "peak_rss_bytes": peak,
+            "latency_samples": lookahead, "latency_ms": latency_ms,
+            "lag_samples_max": stats.max_lag_samples}
+
+
+def _max_rss_bytes() -> Optional[int]:
+    """The process's peak resident memory (getrusage; kB on Linux); None where unknown."""
+    try:
+        import resource  # POSIX only
+    except ImportError:
+        return None
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def _read_block_frames(span: SegmentSpan) -> int:
