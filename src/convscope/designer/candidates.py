@@ -55,11 +55,17 @@ class Dropped:
     def text(self) -> str:
         return f"stride {self.stride}, kernel {self.kernel}: {self.reason}"
 
+    @property
+    def holes(self) -> bool:
+        return self.kernel < self.stride
+
 
 @dataclass
 class Enumeration:
     candidates: list[Candidate]
     dropped: list[Dropped] = field(default_factory=list)  # each pair once
+    usable: set[tuple[int, int]] = field(default_factory=set)  # (stride, kernel) pairs with an exact layer
+    layers: range = range(0)
     notes: list[str] = field(default_factory=list)
 
 
@@ -121,6 +127,7 @@ def kernel_choices(request: DesignRequest, strides: tuple[int, ...]) -> Iterator
 def enumerate_candidates(request: DesignRequest, max_candidates: int) -> Enumeration:
     result = Enumeration([])
     layers, note = layer_range(request)
+    result.layers = layers
     if note:
         result.notes.append(note)
     dropped: dict[tuple[int, int], Dropped] = {}
@@ -132,6 +139,8 @@ def enumerate_candidates(request: DesignRequest, max_candidates: int) -> Enumera
                        if isinstance(why, str)]
                 for s, k, why in bad:
                     dropped.setdefault((s, k), Dropped(s, k, why))
+                result.usable.update((s, k) for s, k, why in zip(strides, kernels, built)
+                                     if not isinstance(why, str))
                 if bad:
                     continue
                 if len(result.candidates) == max_candidates:

@@ -41,17 +41,27 @@ def design(cfg: DesignConfig, out_dir: Path) -> DesignResult:
     request = design_request(cfg)
     found = enumerate_candidates(request, cfg.max_candidates)
     if not found.candidates:
-        key = "kernels" if request.kernels is not None else "multiples"
-        values = request.kernels if request.kernels is not None else request.multiples
-        reasons = "; ".join(d.text() for d in found.dropped) or "no stride order"
-        raise ConvscopeError(f"{key}: no stack of {request.min_layers}-{request.max_layers} "
-                             f"layers with {key}={list(values)} gives exactly x{request.ratio}: "
-                             f"{reasons}")
+        raise ConvscopeError(nothing_found(request, found))
     ranked = _rank(cfg, request, found)
     result = DesignResult(request, ranked, found, notes=list(found.notes))
     result.notes += _notes(cfg, found)
     _write(cfg, request, result, RunDir(Path(out_dir)))
     return result
+
+
+def nothing_found(request: DesignRequest, found: Enumeration) -> str:
+    """Why no stack survived: the pairs that work, and the dropped ones grouped by reason."""
+    key = "kernels" if request.kernels is not None else "multiples"
+    values = request.kernels if request.kernels is not None else request.multiples
+    usable = ", ".join(f"{s}/{k}" for s, k in sorted(found.usable)) or "none"
+    holes = [d for d in found.dropped if d.holes]
+    parts = [f"usable stride/kernel pairs {usable}"]
+    if holes:
+        parts.append("kernel_size < stride (outputs no input reaches) for " + ", ".join(
+            f"{d.stride}/{d.kernel}" for d in sorted(holes, key=lambda d: (d.stride, d.kernel))))
+    parts += [d.text() for d in found.dropped if not d.holes]
+    return (f"{key}: no stack of {found.layers.start}-{found.layers.stop - 1} layers with "
+            f"{key}={list(values)} gives exactly x{request.ratio}; " + "; ".join(parts))
 
 
 def _schedule(cfg: DesignConfig, request: DesignRequest, layers: int, cap=None):
