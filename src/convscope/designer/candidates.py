@@ -64,7 +64,7 @@ class Dropped:
 class Enumeration:
     candidates: list[Candidate]
     dropped: list[Dropped] = field(default_factory=list)  # each pair once
-    usable: set[tuple[int, int]] = field(default_factory=set)  # (stride, kernel) pairs with an exact layer
+    usable: set[tuple[int, int]] = field(default_factory=set)  # (stride, kernel): exact layers
     layers: range = range(0)
     notes: list[str] = field(default_factory=list)
 

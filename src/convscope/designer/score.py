@@ -140,11 +140,17 @@ def _kernel(name: str, stride: int, kernel: int, padding: int) -> np.ndarray:
 
 
 def image_db(h: np.ndarray, output_rate: float, input_rate: float) -> float:
-    """quality.metrics.image_level_db's ratio for white noise in: its spectrum is |H(f)|^2."""
-    n = 1 << max(12, (4 * len(h) - 1).bit_length())  # bins fine enough to split at f_in/2
-    power = np.abs(np.fft.rfft(h, n)) ** 2
-    above = np.fft.rfftfreq(n, 1 / output_rate) > input_rate / 2
-    return ratio_db(float(power[above].sum()), float(power[~above].sum()))
+    """quality.metrics.image_level_db's ratio for white noise in, whose output spectrum is
+    |H(f)|^2: integrated exactly from h's autocorrelation r, since the power of |f| < f_c is
+    sum_k r[k] sin(w_c k) / (pi k) (w_c = 2 pi f_c / rate; r[0] w_c / pi at k = 0) of r[0]."""
+    n = len(h)
+    spectrum = np.fft.rfft(h, 2 * n)
+    r = np.fft.irfft(np.abs(spectrum) ** 2, 2 * n)[:n]  # r[0..n-1]; the rest is r's mirror
+    w_c = np.pi * input_rate / output_rate
+    k = np.arange(1, n)
+    below = r[0] * w_c / np.pi + 2 * float(np.sum(r[1:] * np.sin(w_c * k) / (np.pi * k)))
+    total = float(r[0])
+    return ratio_db(max(total - below, 0.0), below)
 
 
 def best_image(candidate: Candidate, output_rate: float, input_rate: float) -> tuple[float, str]:
