@@ -1,10 +1,11 @@
 """The console commands: convscope-run, convscope-explain, convscope-learn, convscope-design.
 
-pip installs them (pyproject's [project.scripts]); scripts/run.py, explain.py and learn.py are
-thin wrappers around the same functions (design.py too), for a checkout. Each is a `@hydra.main` over the configs
-convscope ships (convscope.resources.configs_dir), so they work from any directory. Everything a
-job does is a plain library call; this module only turns Hydra's config and runtime into typed
-values, and bad input into one `error:` line and exit status 2 (convscope.cli).
+pip installs them (pyproject's [project.scripts]); scripts/run.py, explain.py, learn.py and
+design.py are thin wrappers around the same functions, for a checkout. Each is a `@hydra.main`
+over the configs convscope ships (convscope.resources.configs_dir), so they work from any
+directory. Everything a job does is a plain library call; this module only turns Hydra's config
+and runtime into typed values, and bad input into one `error:` line and exit status 2
+(convscope.cli).
 """
 
 from __future__ import annotations
