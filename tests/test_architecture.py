@@ -41,8 +41,9 @@ LAYERS: dict[str, int] = {
     "plots": 4,
     # 5  HTML from what is on disk; never imports torch
     "report": 5,
-    # 6  write a run dir | multirun summary and index | the explainer (nothing imports it)
-    "pipeline": 6, "sweep": 6, "explainer": 6,
+    # 6  write a run dir | multirun summary and index | the explainer (nothing imports it) |
+    #    the stack designer
+    "pipeline": 6, "sweep": 6, "explainer": 6, "designer": 6,
     # 7  entry points: Hydra glue and one-line errors, the public run API, subcommands
     "cli": 7, "api": 7, "commands": 7,  # commands*.py all count as "commands"
 }

@@ -1,10 +1,11 @@
-"""The console commands: convscope-run, convscope-explain, convscope-learn.
+"""The console commands: convscope-run, convscope-explain, convscope-learn, convscope-design.
 
-pip installs them (pyproject's [project.scripts]); scripts/run.py, explain.py and learn.py are
-thin wrappers around the same functions, for a checkout. Each is a `@hydra.main` over the configs
-convscope ships (convscope.resources.configs_dir), so they work from any directory. Everything a
-job does is a plain library call; this module only turns Hydra's config and runtime into typed
-values, and bad input into one `error:` line and exit status 2 (convscope.cli).
+pip installs them (pyproject's [project.scripts]); scripts/run.py, explain.py, learn.py and
+design.py are thin wrappers around the same functions, for a checkout. Each is a `@hydra.main`
+over the configs convscope ships (convscope.resources.configs_dir), so they work from any
+directory. Everything a job does is a plain library call; this module only turns Hydra's config
+and runtime into typed values, and bad input into one `error:` line and exit status 2
+(convscope.cli).
 """
 
 from __future__ import annotations
@@ -17,7 +18,13 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from convscope.cli import fail, model_label, reports_errors, run_entry
-from convscope.config.convert import register_configs, to_learn_config, to_run_config
+from convscope.config.convert import (
+    register_configs,
+    to_design_config,
+    to_learn_config,
+    to_run_config,
+)
+from convscope.designer import design
 from convscope.explainer.explain import explain, register_explain_schema, to_explain_config
 from convscope.pipeline.jobs import run_job
 from convscope.pipeline.learn import run_learn
@@ -70,6 +77,14 @@ def _explain_job(cfg: DictConfig) -> None:
         raise SystemExit(status)
 
 
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="design")
+@reports_errors
+def _design_job(cfg: DictConfig) -> None:
+    cfg_design = to_design_config(cfg)
+    result = design(cfg_design, Path(HydraConfig.get().runtime.output_dir))
+    print(result.summary(cfg_design.top))
+
+
 def run_main() -> None:
     """convscope-run: the configured stack on an audio segment (or every file of a corpus)."""
     run_entry(_run_job)
@@ -85,3 +100,8 @@ def learn_main() -> None:
 def explain_main() -> None:
     """convscope-explain: the tutorials' worked examples against torch, or one step by step."""
     run_entry(_explain_job)
+
+
+def design_main() -> None:
+    """convscope-design: exact ConvTranspose1d stacks for sr/hop or in_rate/out_rate, ranked."""
+    run_entry(_design_job)

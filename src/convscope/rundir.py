@@ -13,6 +13,7 @@ writer and every reader (the report page, the sweep scan) cannot drift apart. Wh
     plots/layer{i}_{type}.png  plots/spectrogram.png  plots/spectrum.png
     plots/spectrum_before.png  plots/loss.png  plots/kernels.png  (these three: scripts/learn.py)
     scatter.png                                   the explainer's picture
+    candidates.csv  model/best.yaml  model/top{r}.yaml   scripts/design.py (model=best runs it)
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ class RunDir:
     SPECTRUM_BEFORE = "spectrum_before.png"
     LOSS = "loss.png"
     KERNELS = "kernels.png"
+    CANDIDATES_CSV = "candidates.csv"
+    MODEL = "model"  # a config group: run.py --config-dir <run dir> model=best
+    BEST_MODEL = "best.yaml"
     CHANNEL_WAV = re.compile(r"layer(\d+)_ch(\d+)\.wav")  # channel_wav_name's names
 
     def __post_init__(self) -> None:
@@ -60,6 +64,11 @@ class RunDir:
     @staticmethod
     def channel_wav_name(layer: int, channel: int) -> str:
         return f"layer{layer}_ch{channel}.wav"
+
+    @staticmethod
+    def design_model_name(rank: int) -> str:
+        """The designer's model config of this rank: best.yaml, top2.yaml, top3.yaml, ..."""
+        return RunDir.BEST_MODEL if rank == 1 else f"top{rank}.yaml"
 
     @staticmethod
     def layer_plot_name(layer: int, layer_type: str) -> str:
@@ -122,6 +131,17 @@ class RunDir:
     @property
     def multirun(self) -> Path:
         return self.path / self.MULTIRUN
+
+    @property
+    def candidates_csv(self) -> Path:
+        return self.path / self.CANDIDATES_CSV
+
+    @property
+    def model_dir(self) -> Path:
+        return self.path / self.MODEL
+
+    def design_model(self, rank: int) -> Path:
+        return self.model_dir / self.design_model_name(rank)
 
     # --- audio/ -------------------------------------------------------------------------------
 

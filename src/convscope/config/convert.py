@@ -9,7 +9,13 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from convscope.config.checks import check_learn, check_values
-from convscope.config.schema import LayerConfig, LearnConfig, LearnRunConfig, RunConfig
+from convscope.config.schema import (
+    DesignConfig,
+    LayerConfig,
+    LearnConfig,
+    LearnRunConfig,
+    RunConfig,
+)
 from convscope.errors import ConvscopeError
 from convscope.resources import bundled
 
@@ -21,6 +27,7 @@ def register_configs() -> None:
     register_resolvers()
     ConfigStore.instance().store(name="run_schema", node=schema_node(RunConfig))
     ConfigStore.instance().store(name="learn_schema", node=schema_node(LearnRunConfig))
+    ConfigStore.instance().store(name="design_schema", node=OmegaConf.structured(DesignConfig))
 
 
 def schema_node(schema: type) -> DictConfig:
@@ -103,6 +110,11 @@ def to_learn_config(cfg: DictConfig | dict) -> tuple[RunConfig, LearnConfig]:
     learn_cfg = to_dataclass(learn_section, LearnConfig, key_prefix="learn")
     check_learn(learn_cfg)
     return run_cfg, learn_cfg
+
+
+def to_design_config(cfg: DictConfig | dict) -> DesignConfig:
+    """scripts/design.py's composed config as its dataclass (values: convscope.designer)."""
+    return to_dataclass(cfg, DesignConfig)
 
 
 def without_hydra(cfg: DictConfig | dict) -> dict:

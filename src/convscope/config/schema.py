@@ -190,3 +190,31 @@ class LearnRunConfig(RunConfig):
     """scripts/learn.py's schema (configs/learn.yaml): a run plus the fitting settings."""
 
     learn: LearnConfig = field(default_factory=LearnConfig)
+
+
+@dataclass
+class DesignConfig:
+    """scripts/design.py's schema (configs/design.yaml): which upsampler to design, how to score.
+
+    Give sr and hop (feature frames -> audio, ratio hop) or in_rate and out_rate (waveform ->
+    waveform, ratio out_rate / in_rate, an integer > 1)."""
+
+    sr: Optional[int] = None
+    hop: Optional[int] = None
+    in_rate: Optional[int] = None
+    out_rate: Optional[int] = None
+    n_mels: int = 80  # input channels of a feature stack (1 for a waveform)
+    n_fft: Optional[int] = None  # the written frontend's; None: 4 x hop up to a power of two
+    min_layers: int = 2
+    max_layers: int = 6
+    multiples: List[int] = field(default_factory=lambda: [1, 2, 3, 4])  # kernel = m x stride
+    kernels: Optional[List[int]] = None  # explicit kernel sizes instead of multiples
+    channels: int = 512  # the first layer's output channels
+    channel_factor: float = 0.5  # each later layer's channels: the previous x this
+    out_channels: int = 1  # the last layer's output channels
+    rank_by: List[str] = field(default_factory=lambda: ["image_db", "lookahead_ms", "macs"])
+    top: int = 5  # rows on the console and model configs written
+    measure: int = 10  # candidates whose random-init stride tone is measured (a forward each)
+    probe_channels: int = 8  # channel cap of the stacks the tone is measured on
+    max_candidates: int = 20000
+    seed: int = 0
