@@ -7,7 +7,9 @@ quality.metrics.image_level_db on a real forward of white noise.
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import random
 from fractions import Fraction
 
@@ -83,7 +85,12 @@ def test_best_config_gives_exactly_ratio_times_length(case, tmp_path):
 def test_every_candidate_is_exact_for_random_lengths():
     request = design_request(DesignConfig(sr=24000, hop=300))
     found = enumerate_candidates(request, 20000)
-    assert len(found.candidates) == 4 * 175  # 175 stride orders of 300 into 2-6 factors
+    # every ordered tuple of 2-6 strides in [2, max_stride] multiplying to 300, by brute force,
+    # times the 4 kernel multiples
+    orders = sum(1 for n in range(2, 7)
+                 for strides in itertools.product(range(2, request.max_stride + 1), repeat=n)
+                 if math.prod(strides) == 300)
+    assert request.max_stride == 8 and len(found.candidates) == 4 * orders
     rng = random.Random(0)
     lengths = [1] + [rng.randint(1, 10**6) for _ in range(20)]
     for candidate in found.candidates:  # torch's documented length formula, layer by layer

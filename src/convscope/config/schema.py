@@ -207,6 +207,9 @@ class DesignConfig:
     n_fft: Optional[int] = None  # the written frontend's; None: 4 x hop up to a power of two
     min_layers: int = 2
     max_layers: int = 6
+    # Strides above this are not tried (None: any): a 64-tap stride-32 layer is cheap on paper but
+    # rings at its stride; published vocoders stay at or below 8 (HiFi-GAN, BigVGAN) to 10-12
+    max_stride: Optional[int] = 8
     multiples: List[int] = field(default_factory=lambda: [1, 2, 3, 4])  # kernel = m x stride
     kernels: Optional[List[int]] = None  # explicit kernel sizes instead of multiples
     channels: int = 512  # the first layer's output channels

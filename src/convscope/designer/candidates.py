@@ -78,15 +78,17 @@ def prime_factor_count(n: int) -> int:
     return count + (n > 1)
 
 
-def stride_orders(ratio: int, layers: int) -> Iterator[tuple[int, ...]]:
-    """Every ordered tuple of `layers` integers >= 2 whose product is `ratio`."""
+def stride_orders(ratio: int, layers: int, max_stride: Optional[int] = None
+                  ) -> Iterator[tuple[int, ...]]:
+    """Every ordered tuple of `layers` integers in [2, max_stride] whose product is `ratio`."""
+    top = ratio if max_stride is None else min(ratio, max_stride)
     if layers == 1:
-        if ratio >= 2:
+        if 2 <= ratio <= top:
             yield (ratio,)
         return
-    for first in range(2, ratio + 1):
+    for first in range(2, top + 1):
         if ratio % first == 0:
-            for rest in stride_orders(ratio // first, layers - 1):
+            for rest in stride_orders(ratio // first, layers - 1, max_stride):
                 yield (first,) + rest
 
 
@@ -132,7 +134,7 @@ def enumerate_candidates(request: DesignRequest, max_candidates: int) -> Enumera
         result.notes.append(note)
     dropped: dict[tuple[int, int], Dropped] = {}
     for count in layers:
-        for strides in stride_orders(request.ratio, count):
+        for strides in stride_orders(request.ratio, count, request.max_stride):
             for kernels in kernel_choices(request, strides):
                 built = [layer_geometry(s, k) for s, k in zip(strides, kernels)]
                 bad = [(s, k, why) for s, k, why in zip(strides, kernels, built)

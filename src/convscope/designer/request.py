@@ -28,6 +28,7 @@ class DesignRequest:
     hop: Optional[int]  # feature case: frames -> audio
     min_layers: int
     max_layers: int
+    max_stride: Optional[int]
     multiples: tuple[int, ...]
     kernels: Optional[tuple[int, ...]]
 
@@ -70,9 +71,27 @@ def design_request(cfg: DesignConfig) -> DesignRequest:
 
 def _request(cfg: DesignConfig, ratio: int, input_rate: Fraction, output_rate: int,
              in_channels: int, hop: Optional[int]) -> DesignRequest:
+    if cfg.max_stride is not None:
+        if cfg.max_stride < 2:
+            raise ConvscopeError(f"max_stride: must be >= 2 or null, got {cfg.max_stride}")
+        largest = _largest_prime_factor(ratio)
+        if largest > cfg.max_stride:
+            raise ConvscopeError(
+                f"max_stride: the ratio {ratio} has the prime factor {largest} > max_stride="
+                f"{cfg.max_stride}, so no stack of strides <= {cfg.max_stride} multiplies to it; "
+                f"raise max_stride (null: any)")
     return DesignRequest(ratio, input_rate, output_rate, in_channels, hop, cfg.min_layers,
-                         cfg.max_layers, tuple(cfg.multiples),
+                         cfg.max_layers, cfg.max_stride, tuple(cfg.multiples),
                          None if cfg.kernels is None else tuple(cfg.kernels))
+
+
+def _largest_prime_factor(n: int) -> int:
+    largest, factor = 1, 2
+    while factor * factor <= n:
+        while n % factor == 0:
+            largest, n = factor, n // factor
+        factor += 1
+    return max(largest, n)
 
 
 def _positive(value, key: str, what: str) -> int:
