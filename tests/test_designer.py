@@ -185,3 +185,11 @@ def test_bad_input_is_one_error_line(overrides, key, tmp_path):
     assert len(lines) == 1 and lines[0].startswith(f"error: {key}: "), done.stderr
     if key == "out_rate":
         assert "only upsampling by an integer factor is supported" in lines[0]
+
+
+def test_a_prime_factor_above_max_stride_names_max_stride():
+    from convscope.errors import ConvscopeError
+
+    with pytest.raises(ConvscopeError, match=r"^max_stride: the ratio 257 has the prime factor 257"):
+        design_request(DesignConfig(sr=22050, hop=257))
+    assert design_request(DesignConfig(sr=22050, hop=257, max_stride=None)).ratio == 257
