@@ -46,6 +46,12 @@ EXPENSIVE = {
     "speech through HiFi-GAN V1 (the data.end=1 run above is in the fast suite)",
     "python scripts/run.py model=melgan": "slow only: test_presets checks melgan's shapes and "
     "function",
+    "python scripts/run.py data=speech data.features=log_mel data.sr=22050 data.hop_length=240":
+    "slow only: test_alignment runs an odd-stride vocoder stack and its fix",
+    "python scripts/design.py sr=22050 hop=256 hydra.run.dir=": "slow only: test_designer "
+    "designs, then runs the best config with --config-dir",
+    "python scripts/run.py model=module model.target=examples/tiny_vocoder.py": "slow only: "
+    "test_module_model runs a generator class of its own through the pipeline",
 }
 
 
