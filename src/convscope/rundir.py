@@ -13,6 +13,7 @@ writer and every reader (the report page, the sweep scan) cannot drift apart. Wh
     plots/layer{i}_{type}.png  plots/spectrogram.png  plots/spectrum.png
     plots/spectrum_before.png  plots/loss.png  plots/kernels.png  (these three: scripts/learn.py)
     scatter.png                                   the explainer's picture
+    chunks.json  chunks.log  plots/chunk_errors.png   the chunk debugger (scripts/chunks.py)
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ class RunDir:
     SPECTRUM_BEFORE = "spectrum_before.png"
     LOSS = "loss.png"
     KERNELS = "kernels.png"
+    CHUNKS_JSON = "chunks.json"
+    CHUNKS_LOG = "chunks.log"  # hydra.job.name in configs/chunks.yaml
+    CHUNK_ERRORS = "chunk_errors.png"
     CHANNEL_WAV = re.compile(r"layer(\d+)_ch(\d+)\.wav")  # channel_wav_name's names
 
     def __post_init__(self) -> None:
@@ -120,6 +124,14 @@ class RunDir:
         return self.path / self.HYDRA_OVERRIDES
 
     @property
+    def chunks_json(self) -> Path:
+        return self.path / self.CHUNKS_JSON
+
+    @property
+    def chunks_log(self) -> Path:
+        return self.path / self.CHUNKS_LOG
+
+    @property
     def multirun(self) -> Path:
         return self.path / self.MULTIRUN
 
@@ -170,3 +182,7 @@ class RunDir:
     @property
     def kernels_plot(self) -> Path:
         return self.plots_dir / self.KERNELS
+
+    @property
+    def chunk_errors_plot(self) -> Path:
+        return self.plots_dir / self.CHUNK_ERRORS

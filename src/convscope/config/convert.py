@@ -9,7 +9,13 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from convscope.config.checks import check_learn, check_values
-from convscope.config.schema import LearnConfig, LearnRunConfig, RunConfig
+from convscope.config.schema import (
+    ChunksConfig,
+    ChunksRunConfig,
+    LearnConfig,
+    LearnRunConfig,
+    RunConfig,
+)
 from convscope.errors import ConvscopeError
 from convscope.resources import bundled
 
@@ -21,6 +27,18 @@ def register_configs() -> None:
     register_resolvers()
     ConfigStore.instance().store(name="run_schema", node=schema_node(RunConfig))
     ConfigStore.instance().store(name="learn_schema", node=schema_node(LearnRunConfig))
+
+
+def register_chunks_schema() -> None:
+    """scripts/chunks.py only: configs/chunks.yaml composes run.yaml (so `model=`, `data=` and
+    `model.layers...` overrides mean the same), and run.yaml names `run_schema` first. A later
+    schema in the defaults list would reset every value run.yaml set, and an earlier subclass
+    refuses the base class merged onto it, so this process's `run_schema` is the run schema
+    plus the `chunks` section instead."""
+    from hydra.core.config_store import ConfigStore  # Hydra only where configs are composed
+
+    register_configs()
+    ConfigStore.instance().store(name="run_schema", node=schema_node(ChunksRunConfig))
 
 
 def schema_node(schema: type) -> DictConfig:
@@ -67,6 +85,17 @@ def to_learn_config(cfg: DictConfig | dict) -> tuple[RunConfig, LearnConfig]:
     learn_cfg = to_dataclass(learn_section, LearnConfig, key_prefix="learn")
     check_learn(learn_cfg)
     return run_cfg, learn_cfg
+
+
+def to_chunks_config(cfg: DictConfig | dict) -> tuple[RunConfig, ChunksConfig]:
+    """Validate scripts/chunks.py's composed config: the run part, then the `chunks` section."""
+    container = without_hydra(cfg)
+    chunks_section = container.pop("chunks", None) or {}
+    run_cfg = to_run_config(container)
+    if run_cfg.model.target is not None:
+        raise ConvscopeError(f"model.target: the chunk debugger runs config stacks (model.layers) "
+                             f"layer by layer, not your own module {run_cfg.model.target!r}")
+    return run_cfg, to_dataclass(chunks_section, ChunksConfig, key_prefix="chunks")
 
 
 def without_hydra(cfg: DictConfig | dict) -> dict:

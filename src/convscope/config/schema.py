@@ -157,6 +157,19 @@ class LearnConfig:
 
 
 @dataclass
+class ChunksConfig:
+    """The chunk debugger (scripts/chunks.py, convscope.pipeline.chunk_debug): the stack run on
+    independent chunks, as naive real-time code runs it, against the one-shot result."""
+
+    seconds: float = 0.1  # chunk length, rounded to whole stack-input samples (frames)
+    # A sample differs when |naive - exact| exceeds this fraction of the exact output's peak:
+    # float32 rounding of a chunk vs the whole signal stays far below it
+    tolerance: float = 1e-5
+    plot_boundaries: int = 3  # panels in plots/chunk_errors.png: the first boundaries
+    plot_window_ms: float = 2.0  # each panel shows this long either side of its boundary
+
+
+@dataclass
 class SaveConfig:
     weights: bool = True
     shapes: bool = True
@@ -181,3 +194,10 @@ class LearnRunConfig(RunConfig):
     """scripts/learn.py's schema (configs/learn.yaml): a run plus the fitting settings."""
 
     learn: LearnConfig = field(default_factory=LearnConfig)
+
+
+@dataclass
+class ChunksRunConfig(RunConfig):
+    """scripts/chunks.py's schema: configs/chunks.yaml composes run.yaml, plus `chunks`."""
+
+    chunks: ChunksConfig = field(default_factory=ChunksConfig)
