@@ -1,7 +1,7 @@
-"""The console commands: convscope-run, convscope-explain, convscope-learn.
+"""The console commands: convscope-run, convscope-explain, convscope-learn, convscope-chunks.
 
 pip installs them (pyproject's [project.scripts]); scripts/run.py, explain.py and learn.py are
-thin wrappers around the same functions, for a checkout. Each is a `@hydra.main` over the configs
+thin wrappers around the same functions (scripts/chunks.py too), for a checkout. Each is a `@hydra.main` over the configs
 convscope ships (convscope.resources.configs_dir), so they work from any directory. Everything a
 job does is a plain library call; this module only turns Hydra's config and runtime into typed
 values, and bad input into one `error:` line and exit status 2 (convscope.cli).
@@ -17,8 +17,15 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from convscope.cli import fail, model_label, reports_errors, run_entry
-from convscope.config.convert import register_configs, to_learn_config, to_run_config
+from convscope.config.convert import (
+    register_chunks_schema,
+    register_configs,
+    to_chunks_config,
+    to_learn_config,
+    to_run_config,
+)
 from convscope.explainer.explain import explain, register_explain_schema, to_explain_config
+from convscope.pipeline.chunk_report import run_chunk_debugger
 from convscope.pipeline.jobs import run_job
 from convscope.pipeline.learn import run_learn
 from convscope.report.page import RunCommand
@@ -85,3 +92,17 @@ def learn_main() -> None:
 def explain_main() -> None:
     """convscope-explain: the tutorials' worked examples against torch, or one step by step."""
     run_entry(_explain_job)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="chunks")
+@reports_errors
+def _chunks_job(cfg: DictConfig) -> None:
+    _, user_dir, out_dir = _command()
+    run_cfg, chunks_cfg = to_chunks_config(cfg)
+    run_chunk_debugger(run_cfg, chunks_cfg, out_dir, user_dir)
+
+
+def chunks_main() -> None:
+    """convscope-chunks: the stack on independent chunks (naive real-time code) vs one shot."""
+    register_chunks_schema()
+    run_entry(_chunks_job)

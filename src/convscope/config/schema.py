@@ -166,7 +166,8 @@ class ChunksConfig:
     # float32 rounding of a chunk vs the whole signal stays far below it
     tolerance: float = 1e-5
     plot_boundaries: int = 3  # panels in plots/chunk_errors.png: the first boundaries
-    plot_window_ms: float = 2.0  # each panel shows this long either side of its boundary
+    plot_window_ms: float = 0.5  # each panel: this long either side of its boundary (at least
+    # twice the samples the arithmetic says a boundary affects)
 
 
 @dataclass
