@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+from itertools import pairwise
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -317,7 +318,7 @@ def run_chunked(modules: nn.Module, x: torch.Tensor, cuts: list[int]) -> torch.T
     """`modules` on each piece of x between consecutive `cuts` on its own, outputs concatenated:
     what naive real-time code does."""
     edges = [0] + [c for c in cuts if 0 < c < x.shape[-1]] + [x.shape[-1]]
-    pieces = [modules(x[..., a:b]) for a, b in zip(edges, edges[1:]) if b > a]
+    pieces = [modules(x[..., a:b]) for a, b in pairwise(edges) if b > a]
     return torch.cat(pieces, dim=-1)
 
 

@@ -123,8 +123,8 @@ def _layer_lines(report: ChunkReport) -> list[str]:
     for layer in report.culprits():
         context = layer.context
         need = "context unknown" if context is None else (
-            f"needs {_samples(context.left)} of its input before and {context.right} after each chunk "
-            f"({context.left_input} and {context.right_input} stack-input samples)")
+            f"needs {_samples(context.left)} of its input before and {context.right} after "
+            f"each chunk ({context.left_input} and {context.right_input} stack-input samples)")
         lines.append(f"    {layer.key} ({layer.label}): {need}; {_error_text(layer.error)}")
     fine = [layer.key for layer in report.layers if layer not in report.culprits()]
     if fine:
