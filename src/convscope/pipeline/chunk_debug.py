@@ -156,9 +156,10 @@ class ChunkReport:
         return 1 + int(np.argmin([abs(sample - b) for b in samples]))
 
     def culprits(self) -> list[LayerFinding]:
-        """Layers with a context shortfall (or an error of their own), worst error first."""
+        """Layers with a context shortfall, or an error of their own beyond the tolerance (float
+        rounding of a chunk vs the whole signal is not one), worst error first."""
         found = [layer for layer in self.layers
-                 if (layer.context is not None and layer.context.short) or layer.error.rms > 0]
+                 if (layer.context is not None and layer.context.short) or layer.error.differing]
         return sorted(found, key=lambda layer: -layer.error.rms)
 
     def as_json(self) -> dict:

@@ -60,8 +60,8 @@ def _diff(report: ChunkReport) -> np.ndarray:
 
 
 def _error_text(error: ErrorSize) -> str:
-    if error.first is None and error.rms == 0:
-        return "no error"
+    if error.first is None:
+        return f"within the tolerance (max |err| {error.max_abs:.3g})" if error.rms else "no error"
     db = "" if error.db is None else f", {error.db:.1f} dB re signal"
     return f"max |err| {error.max_abs:.3g}, RMS {error.rms:.3g}{db}"
 
@@ -138,7 +138,7 @@ def _layer_lines(report: ChunkReport) -> list[str]:
         missing = "" if context is None else (
             f": it needs {_samples(context.left)} of its input before each chunk and "
             f"{context.right} after, and gets none")
-        others = [layer.key for layer in culprits[1:] if layer.error.rms > 0]
+        others = [layer.key for layer in culprits[1:] if layer.error.differing]
         also = f" ({', '.join(others)} also contribute{'s' if len(others) == 1 else ''})" \
             if others else ""
         lines.append(f"  the clicks come mostly from {worst.key} ({worst.label}){missing}"
