@@ -86,7 +86,7 @@ def report_text(report: ChunkReport, model: str) -> str:
     first = report.overall.first
     if first is None:
         lines.append(f"  no difference: every output sample is within {report.tolerance:.3g} "
-                     f"of the one-shot output ({_error_text(report.overall)})")
+                     f"of the one-shot output (max |err| {report.overall.max_abs:.3g})")
         return "\n".join(lines)
     nearest = report.nearest_boundary(first)
     where = ""
