@@ -1,11 +1,11 @@
-"""The console commands: convscope-run, convscope-explain, convscope-learn, convscope-design.
+"""The console commands: convscope-run, -explain, -learn, -design and -chunks.
 
-pip installs them (pyproject's [project.scripts]); scripts/run.py, explain.py, learn.py and
-design.py are thin wrappers around the same functions, for a checkout. Each is a `@hydra.main`
-over the configs convscope ships (convscope.resources.configs_dir), so they work from any
-directory. Everything a job does is a plain library call; this module only turns Hydra's config
-and runtime into typed values, and bad input into one `error:` line and exit status 2
-(convscope.cli).
+pip installs them (pyproject's [project.scripts]); scripts/run.py, explain.py, learn.py,
+design.py and chunks.py are thin wrappers around the same functions, for a checkout. Each is
+a `@hydra.main` over the configs convscope ships (convscope.resources.configs_dir), so they
+work from any directory. Everything a job does is a plain library call; this module only
+turns Hydra's config and runtime into typed values, and bad input into one `error:` line
+and exit status 2 (convscope.cli).
 """
 
 from __future__ import annotations
@@ -19,13 +19,16 @@ from omegaconf import DictConfig
 
 from convscope.cli import fail, model_label, reports_errors, run_entry
 from convscope.config.convert import (
+    register_chunks_schema,
     register_configs,
+    to_chunks_config,
     to_design_config,
     to_learn_config,
     to_run_config,
 )
 from convscope.designer import design
 from convscope.explainer.explain import explain, register_explain_schema, to_explain_config
+from convscope.pipeline.chunk_report import run_chunk_debugger
 from convscope.pipeline.jobs import run_job
 from convscope.pipeline.learn import run_learn
 from convscope.report.page import RunCommand
@@ -105,3 +108,17 @@ def explain_main() -> None:
 def design_main() -> None:
     """convscope-design: exact ConvTranspose1d stacks for sr/hop or in_rate/out_rate, ranked."""
     run_entry(_design_job)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="chunks")
+@reports_errors
+def _chunks_job(cfg: DictConfig) -> None:
+    _, user_dir, out_dir = _command()
+    run_cfg, chunks_cfg = to_chunks_config(cfg)
+    run_chunk_debugger(run_cfg, chunks_cfg, out_dir, user_dir)
+
+
+def chunks_main() -> None:
+    """convscope-chunks: the stack on independent chunks (naive real-time code) vs one shot."""
+    register_chunks_schema()
+    run_entry(_chunks_job)

@@ -14,6 +14,7 @@ writer and every reader (the report page, the sweep scan) cannot drift apart. Wh
     plots/spectrum_before.png  plots/loss.png  plots/kernels.png  (these three: scripts/learn.py)
     scatter.png                                   the explainer's picture
     candidates.csv  model/best.yaml  model/top{r}.yaml   scripts/design.py (model=best runs it)
+    chunks.json  chunks.log  plots/chunk_errors.png   the chunk debugger (scripts/chunks.py)
 """
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ class RunDir:
     CANDIDATES_CSV = "candidates.csv"
     MODEL = "model"  # a config group: run.py --config-dir <run dir> model=best
     BEST_MODEL = "best.yaml"
+    CHUNKS_JSON = "chunks.json"
+    CHUNKS_LOG = "chunks.log"  # hydra.job.name in configs/chunks.yaml
+    CHUNK_ERRORS = "chunk_errors.png"
     CHANNEL_WAV = re.compile(r"layer(\d+)_ch(\d+)\.wav")  # channel_wav_name's names
 
     def __post_init__(self) -> None:
@@ -129,6 +133,14 @@ class RunDir:
         return self.path / self.HYDRA_OVERRIDES
 
     @property
+    def chunks_json(self) -> Path:
+        return self.path / self.CHUNKS_JSON
+
+    @property
+    def chunks_log(self) -> Path:
+        return self.path / self.CHUNKS_LOG
+
+    @property
     def multirun(self) -> Path:
         return self.path / self.MULTIRUN
 
@@ -190,3 +202,7 @@ class RunDir:
     @property
     def kernels_plot(self) -> Path:
         return self.plots_dir / self.KERNELS
+
+    @property
+    def chunk_errors_plot(self) -> Path:
+        return self.plots_dir / self.CHUNK_ERRORS

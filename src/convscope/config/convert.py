@@ -10,6 +10,8 @@ from omegaconf.errors import OmegaConfBaseException
 
 from convscope.config.checks import check_learn, check_values
 from convscope.config.schema import (
+    ChunksConfig,
+    ChunksRunConfig,
     DesignConfig,
     LayerConfig,
     LearnConfig,
@@ -28,6 +30,18 @@ def register_configs() -> None:
     ConfigStore.instance().store(name="run_schema", node=schema_node(RunConfig))
     ConfigStore.instance().store(name="learn_schema", node=schema_node(LearnRunConfig))
     ConfigStore.instance().store(name="design_schema", node=OmegaConf.structured(DesignConfig))
+
+
+def register_chunks_schema() -> None:
+    """scripts/chunks.py only: configs/chunks.yaml composes run.yaml (so `model=`, `data=` and
+    `model.layers...` overrides mean the same), and run.yaml names `run_schema` first. A later
+    schema in the defaults list would reset every value run.yaml set, and an earlier subclass
+    refuses the base class merged onto it, so this process's `run_schema` is the run schema
+    plus the `chunks` section instead."""
+    from hydra.core.config_store import ConfigStore  # Hydra only where configs are composed
+
+    register_configs()
+    ConfigStore.instance().store(name="run_schema", node=schema_node(ChunksRunConfig))
 
 
 def schema_node(schema: type) -> DictConfig:
@@ -115,6 +129,17 @@ def to_learn_config(cfg: DictConfig | dict) -> tuple[RunConfig, LearnConfig]:
 def to_design_config(cfg: DictConfig | dict) -> DesignConfig:
     """scripts/design.py's composed config as its dataclass (values: convscope.designer)."""
     return to_dataclass(cfg, DesignConfig)
+
+
+def to_chunks_config(cfg: DictConfig | dict) -> tuple[RunConfig, ChunksConfig]:
+    """Validate scripts/chunks.py's composed config: the run part, then the `chunks` section."""
+    container = without_hydra(cfg)
+    chunks_section = container.pop("chunks", None) or {}
+    run_cfg = to_run_config(container)
+    if run_cfg.model.target is not None:
+        raise ConvscopeError(f"model.target: the chunk debugger runs config stacks (model.layers) "
+                             f"layer by layer, not your own module {run_cfg.model.target!r}")
+    return run_cfg, to_dataclass(chunks_section, ChunksConfig, key_prefix="chunks")
 
 
 def without_hydra(cfg: DictConfig | dict) -> dict:

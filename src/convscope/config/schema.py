@@ -166,6 +166,20 @@ class LearnConfig:
 
 
 @dataclass
+class ChunksConfig:
+    """The chunk debugger (scripts/chunks.py, convscope.pipeline.chunk_debug): the stack run on
+    independent chunks, as naive real-time code runs it, against the one-shot result."""
+
+    seconds: float = 0.1  # chunk length, rounded to whole stack-input samples (frames)
+    # A sample differs when |naive - exact| exceeds this fraction of the exact output's peak:
+    # float32 rounding of a chunk vs the whole signal stays far below it
+    tolerance: float = 1e-5
+    plot_boundaries: int = 3  # panels in plots/chunk_errors.png: the first boundaries
+    plot_window_ms: float = 0.5  # each panel: this long either side of its boundary (at least
+    # twice the samples the arithmetic says a boundary affects)
+
+
+@dataclass
 class SaveConfig:
     weights: bool = True
     shapes: bool = True
@@ -221,3 +235,10 @@ class DesignConfig:
     probe_channels: int = 8  # channel cap of the stacks the tone is measured on
     max_candidates: int = 20000
     seed: int = 0
+
+
+@dataclass
+class ChunksRunConfig(RunConfig):
+    """scripts/chunks.py's schema: configs/chunks.yaml composes run.yaml, plus `chunks`."""
+
+    chunks: ChunksConfig = field(default_factory=ChunksConfig)
