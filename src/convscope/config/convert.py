@@ -115,13 +115,8 @@ def _mode(value: Any) -> str:
 
 def to_learn_config(cfg: DictConfig | dict) -> tuple[RunConfig, LearnConfig]:
     """Validate scripts/learn.py's composed config: the run part, then the `learn` section."""
-    container = without_hydra(cfg)
-    learn_section = container.pop("learn", None) or {}
-    run_cfg = to_run_config(container)
-    if run_cfg.model.target is not None:
-        raise ConvscopeError(f"model.target: scripts/learn.py fits config stacks (model.layers) "
-                             f"only, not your own module {run_cfg.model.target!r}")
-    learn_cfg = to_dataclass(learn_section, LearnConfig, key_prefix="learn")
+    run_cfg, learn_cfg = _run_and_section(cfg, "learn", LearnConfig,
+                                          "scripts/learn.py fits config stacks (model.layers) only")
     check_learn(learn_cfg)
     return run_cfg, learn_cfg
 
@@ -133,13 +128,21 @@ def to_design_config(cfg: DictConfig | dict) -> DesignConfig:
 
 def to_chunks_config(cfg: DictConfig | dict) -> tuple[RunConfig, ChunksConfig]:
     """Validate scripts/chunks.py's composed config: the run part, then the `chunks` section."""
+    return _run_and_section(cfg, "chunks", ChunksConfig, "the chunk debugger runs config "
+                            "stacks (model.layers) layer by layer")
+
+
+def _run_and_section(cfg: DictConfig | dict, section: str, schema: type, tool: str
+                     ) -> tuple[RunConfig, Any]:
+    """A tool's config that composes run.yaml plus its own `section`: the run part validated as
+    a run's, then the section; the tool works on config stacks, so model.target is refused."""
     container = without_hydra(cfg)
-    chunks_section = container.pop("chunks", None) or {}
+    section_values = container.pop(section, None) or {}
     run_cfg = to_run_config(container)
     if run_cfg.model.target is not None:
-        raise ConvscopeError(f"model.target: the chunk debugger runs config stacks (model.layers) "
-                             f"layer by layer, not your own module {run_cfg.model.target!r}")
-    return run_cfg, to_dataclass(chunks_section, ChunksConfig, key_prefix="chunks")
+        raise ConvscopeError(f"model.target: {tool}, not your own module "
+                             f"{run_cfg.model.target!r}")
+    return run_cfg, to_dataclass(section_values, schema, key_prefix=section)
 
 
 def without_hydra(cfg: DictConfig | dict) -> dict:
