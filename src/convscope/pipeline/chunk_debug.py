@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import logging
 import math
-from itertools import pairwise
 from dataclasses import dataclass, field
 from fractions import Fraction
+from itertools import pairwise
 from pathlib import Path
 from typing import Optional
 

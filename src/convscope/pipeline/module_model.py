@@ -12,7 +12,8 @@ knows for the layers of a config stack only (logged once per run).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+import math
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Optional
@@ -30,8 +31,7 @@ from convscope.pipeline.evaluate import run_evaluation
 from convscope.pipeline.oneshot import stack_input, write_audio, write_plots
 from convscope.pipeline.results import RunResult
 from convscope.pipeline.shapes import shapes_document
-from convscope.pipeline.stages import PreparedStack, finish_run
-from convscope.quality.evaluate import EvaluationPlan, plan_evaluation
+from convscope.pipeline.stages import PreparedStack, finish_run, plan_evaluate_stage
 from convscope.report.page import RunCommand
 from convscope.rundir import RunDir
 from convscope.stack.rates import exact_rate, integer_rate, rate_text
@@ -78,7 +78,8 @@ def run_module(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.devi
     alignment = run_alignment(module, rows, source, ran.output.shape[-1],
                               exact_output_rate / input_rate)
 
-    evaluation = _plan_evaluation(cfg, rows, ran.output.shape[1], source.sample_rate, output_rate)
+    evaluation = plan_evaluate_stage(cfg, ran.output.shape[1], _upsampling(rows), input_rate,
+                                     exact_output_rate, isinstance(source, FeatureInput))
     final = LayerTrace(rows[-1].index, rows[-1].type, ran.output.numpy())
     files = RunDir(out_dir)
     audio_info = write_audio(files, source, final, exact_output_rate, cfg) if cfg.audio.enabled \
@@ -165,33 +166,9 @@ def _write_plots(files: RunDir, source, traces: list[LayerTrace], final: LayerTr
                           final.output[0], exact_output_rate, cfg.plots)
 
 
-@dataclass(frozen=True)
-class _WholeModule:
-    """What plan_evaluation reads of a config stack's plans, for the module as one layer: the
-    output's shape and the product of its up factors (where the stride tones sit)."""
-
-    output_shape: list[int]
-    stride_ratio: tuple[int, int]
-
-
-def _plan_evaluation(cfg: RunConfig, rows: list[LayerRow], channels: int, input_rate,
-                     output_rate: Optional[int]) -> Optional[EvaluationPlan]:
-    if cfg.data.features != "waveform":
-        if cfg.evaluate.enabled != "false":
-            log.info("evaluate: off, the input is %s frames, not audio a resampler could "
-                     "take", cfg.data.features)
-        return None
-    if output_rate is None:
-        if cfg.evaluate.enabled == "true":
-            raise ConvscopeError("evaluate.enabled=true: the output rate is not a whole number: "
-                                 "the reference resampler needs one; use auto or false")
-        log.info("evaluate: off, the output rate is not a whole number")
-        return None
-    upsampling = 1
-    for row in rows:
-        upsampling *= (row.rate_out / row.rate_in).numerator  # as rates.upsampling_factor
-    whole = _WholeModule([1, channels, 0], (upsampling, 1))
-    return plan_evaluation(cfg.evaluate, [whole], input_rate, output_rate)
+def _upsampling(rows: list[LayerRow]) -> int:
+    """The product of the calls' up factors, as rates.upsampling_factor for a config stack."""
+    return math.prod((row.rate_out / row.rate_in).numerator for row in rows)
 
 
 def _log_not_streamed(cfg: RunConfig, seconds: float) -> None:

@@ -18,14 +18,20 @@ from convscope.errors import ConvscopeError
 from convscope.files import atomic_path
 from convscope.pipeline.aligned import run_alignment
 from convscope.pipeline.shapes import shapes_document, write_shapes
-from convscope.quality.evaluate import EvaluationPlan, plan_evaluation
+from convscope.quality.evaluate import EvaluationPlan, evaluation_plan
 from convscope.report.page import RunCommand, write_report
 from convscope.rundir import RunDir
 from convscope.stack.alignment import Alignment
 from convscope.stack.build import build_stack
 from convscope.stack.config_rows import config_rows
 from convscope.stack.plan import LayerPlan
-from convscope.stack.rates import exact_rate, integer_rate, layer_rates, rate_text
+from convscope.stack.rates import (
+    exact_rate,
+    integer_rate,
+    layer_rates,
+    rate_text,
+    upsampling_factor,
+)
 from convscope.stack.rows import LayerRow
 from convscope.text import format_table
 
@@ -62,7 +68,8 @@ def prepare_stack(cfg: RunConfig, source, plans: list[LayerPlan],
     log.info("device: %s", device)
     rates = layer_rates(plans, input_rate)
     exact = rates[-1] if rates else input_rate
-    evaluation = _plan_evaluation(cfg, plans, input_rate, exact, isinstance(source, FeatureInput))
+    evaluation = plan_evaluate_stage(cfg, plans[-1].output_shape[1], upsampling_factor(plans),
+                                     input_rate, exact, isinstance(source, FeatureInput))
     stack = build_stack(plans, cfg.seed)
     rows = config_rows(plans, stack, input_rate)
     log.info("layers (seed %d, model %s):\n%s", cfg.seed, cfg.model.name,
@@ -72,10 +79,11 @@ def prepare_stack(cfg: RunConfig, source, plans: list[LayerPlan],
                          alignment)
 
 
-def _plan_evaluation(cfg: RunConfig, plans: list[LayerPlan], input_rate: Fraction,
-                     output_rate: Fraction, features: bool) -> Optional[EvaluationPlan]:
-    """The evaluate stage's plan, or None (logged why, where `auto` turned it off). The reference
-    resampler takes a waveform from one whole-number rate to another."""
+def plan_evaluate_stage(cfg: RunConfig, out_channels: int, upsampling: int, input_rate: Fraction,
+                        output_rate: Fraction, features: bool) -> Optional[EvaluationPlan]:
+    """The evaluate stage's plan, or None (logged why, where `auto` turned it off), for a config
+    stack or a user's module. The reference resampler takes a waveform from one whole-number
+    rate to another."""
     mode = cfg.evaluate.enabled
     if mode == "false":
         return None
@@ -93,7 +101,8 @@ def _plan_evaluation(cfg: RunConfig, plans: list[LayerPlan], input_rate: Fractio
                                  "or false")
         log.info("evaluate: off, %s", why_not)
         return None
-    return plan_evaluation(cfg.evaluate, plans, int(input_rate), int(output_rate))
+    return evaluation_plan(cfg.evaluate, out_channels, upsampling, int(input_rate),
+                           int(output_rate))
 
 
 def finish_run(cfg: RunConfig, out_dir: Path, source, prepared: PreparedStack,

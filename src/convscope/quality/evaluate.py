@@ -50,13 +50,19 @@ class Evaluation:
 def plan_evaluation(cfg: EvaluateConfig, plans: list[LayerPlan], input_rate: int,
                     output_rate: int) -> Optional[EvaluationPlan]:
     """None when the stage is off (auto: the stack doesn't change the rate)."""
+    return evaluation_plan(cfg, plans[-1].output_shape[1], upsampling_factor(plans), input_rate,
+                           output_rate)
+
+
+def evaluation_plan(cfg: EvaluateConfig, out_channels: int, upsampling: int, input_rate: int,
+                    output_rate: int) -> Optional[EvaluationPlan]:
+    """plan_evaluation for any model: its output channels and the product of its up factors
+    (where the stride tones sit)."""
     if cfg.enabled == "false" or (cfg.enabled == "auto" and output_rate == input_rate):
         return None
-    out_channels = plans[-1].output_shape[1]
     if cfg.channel >= out_channels:
         raise ConvscopeError(f"evaluate.channel: {cfg.channel} but the last layer gives "
                              f"{out_channels} channel(s), 0..{out_channels - 1}")
-    upsampling = upsampling_factor(plans)
     edge = int(round(cfg.edge_ms * output_rate / 1000))
     return EvaluationPlan(cfg.channel, cfg.reference, input_rate, output_rate, upsampling, edge)
 
