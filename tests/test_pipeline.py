@@ -140,3 +140,13 @@ def test_shapes_json_cost_is_the_rows_macs_over_the_audio_seconds(reference_run)
     assert cost["macs_per_audio_second"] == cost["macs"] / cost["audio_seconds"]
     assert 0 < cost["compute_seconds"] and cost["real_time_factor"] == pytest.approx(
         cost["compute_seconds"] / cost["audio_seconds"])
+
+
+@pytest.mark.parametrize("macs, text", [(26.4e9, "26.4 GMAC"), (576_000, "576 kMAC"),
+                                        (11e6, "11 MMAC"), (12, "12 MAC")])
+def test_cost_line_says_macs_in_a_readable_unit(macs, text):
+    from convscope.pipeline.cost import RunCost
+
+    cost = RunCost(int(macs * 2), 2.0, 0.5)  # per second of audio: macs
+    assert cost.summary().startswith(f"{text} per second of audio; this run: 0.500 s for 2.000 s")
+    assert cost.real_time_factor == 0.25

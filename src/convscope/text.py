@@ -20,6 +20,14 @@ def fmt_number(value: float, decimals: int = 4) -> str:
     return "0" if text in ("-0", "") else text
 
 
+def fmt_macs(macs: float) -> str:
+    """A MAC count with the unit that keeps it readable: 26.4 GMAC, 576 kMAC."""
+    for scale, unit in ((1e9, "GMAC"), (1e6, "MMAC"), (1e3, "kMAC")):
+        if macs >= scale:
+            return f"{macs / scale:.3g} {unit}"
+    return f"{macs:.3g} MAC"
+
+
 def fmt_vector(values: Sequence[float] | np.ndarray, max_items: int = 24) -> str:
     """[1, 2, 3]; long vectors keep their first and last few items around '...'."""
     values = np.ravel(values)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from convscope.stack.rows import LayerRow
+from convscope.text import fmt_macs
 
 log = logging.getLogger("convscope")
 
@@ -34,7 +35,7 @@ class RunCost:
                 "real_time_factor": self.real_time_factor}
 
     def summary(self) -> str:
-        return (f"{self.macs_per_audio_second / 1e9:.3g} GMAC per second of audio; this run: "
+        return (f"{fmt_macs(self.macs_per_audio_second)} per second of audio; this run: "
                 f"{self.compute_seconds:.3f} s for {self.audio_seconds:.3f} s of audio (real-time "
                 f"factor {self.real_time_factor:.3g})")
 

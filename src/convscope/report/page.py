@@ -29,7 +29,7 @@ from convscope.report.html import (
 )
 from convscope.report.metrics import metrics_context, metrics_table, read_metrics
 from convscope.rundir import RunDir
-from convscope.text import layer_table, shape_text
+from convscope.text import fmt_macs, layer_table, shape_text
 
 log = logging.getLogger("convscope")
 
@@ -226,7 +226,7 @@ def facts_html(shapes: dict) -> str:
                      f"({latency['lookahead_ms']:.3g} ms) after each output sample's time.")
     cost = shapes.get("cost")
     if cost is not None:
-        lines.append(f"<b>Cost</b>: {cost['macs_per_audio_second'] / 1e9:.3g} GMAC per second "
+        lines.append(f"<b>Cost</b>: {fmt_macs(cost['macs_per_audio_second'])} per second "
                      f"of audio; this run took {cost['compute_seconds']:.3f} s for "
                      f"{cost['audio_seconds']:.3f} s (real-time factor "
                      f"{cost['real_time_factor']:.3g}).")
