@@ -30,6 +30,7 @@ from convscope.stack.plan import plan_stack
 from convscope.stack.receptive import receptive_reaches
 from convscope.stack.stateful import StatefulStack, stream_stateful
 from tests.helpers import REPO
+from tests.streams import InOrder, assert_same_outputs, layer_outputs
 
 L = LayerConfig
 T = "ConvTranspose1d"
@@ -56,19 +57,8 @@ def run_both(specs, length, sizes, channels=1, seed=0, dtype=torch.float32, caus
     stack = build_stack(plans, seed).eval().to(dtype)
     x = torch.randn(1, channels, length, generator=torch.Generator().manual_seed(seed),
                     dtype=dtype)
-    with torch.no_grad():
-        expected, h = [], x
-        for module in stack:
-            h = module(h)
-            expected.append(h)
-    pieces: list[list[torch.Tensor]] = [[] for _ in plans]
-    starts = [0] * len(plans)
-
-    def collect(layer, start, samples):
-        assert start == starts[layer], "samples must arrive once, in order"
-        starts[layer] += samples.shape[-1]
-        pieces[layer].append(samples.clone())
-
+    expected = layer_outputs(stack, x)
+    collect = InOrder(len(plans))
     engine = StatefulStack(plans, stack)
     emitted = []
 
@@ -77,17 +67,15 @@ def run_both(specs, length, sizes, channels=1, seed=0, dtype=torch.float32, caus
         for size in sizes:
             yield x[..., at: at + size]
             at += size
-            emitted.append((at, starts[-1]))  # runs when the next chunk is asked for: pushed
+            emitted.append((at, collect.starts[-1]))  # runs when the next chunk is asked for: pushed
 
     stream_stateful(engine, chunks(), collect)
-    streamed = [torch.cat(p, dim=-1) if p else x[..., :0] for p in pieces]
+    streamed = collect.joined(x[..., :0])
     return expected, streamed, (plans, stack, emitted)
 
 
 def assert_equal(expected, streamed, atol=1e-5):
-    for one_shot, chunked in zip(expected, streamed):
-        assert chunked.shape == one_shot.shape
-        torch.testing.assert_close(chunked, one_shot, atol=atol, rtol=0)
+    assert_same_outputs(expected, streamed, atol)
 
 
 def test_reference_stack_with_odd_chunks_equals_one_shot():

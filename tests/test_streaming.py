@@ -30,6 +30,7 @@ from convscope.stack.build import build_stack
 from convscope.stack.plan import plan_stack
 from convscope.stack.streaming import layer_rules, stream_forward, unsupported_reason
 from tests.helpers import REPO
+from tests.streams import InOrder, assert_same_outputs, layer_outputs
 
 T = "ConvTranspose1d"
 REFERENCE = [
@@ -48,28 +49,14 @@ def one_shot_and_streamed(specs, length, channels=1, block=37, input_block=50, s
     plans = plan_stack(specs, (1, channels, length))
     stack = build_stack(plans, seed)
     x = torch.randn(1, channels, length, generator=torch.Generator().manual_seed(seed))
-    with torch.no_grad():
-        expected, h = [], x
-        for module in stack:
-            h = module(h)
-            expected.append(h)
-    pieces: list[list[torch.Tensor]] = [[] for _ in plans]
-    starts = [0] * len(plans)
-
-    def collect(layer, start, samples):
-        assert start == starts[layer], "samples must arrive once, in order"
-        starts[layer] += samples.shape[-1]
-        pieces[layer].append(samples.clone())
-
+    collect = InOrder(len(plans))
     blocks = (x[..., i: i + input_block] for i in range(0, length, input_block))
     stream_forward(layer_rules(plans, stack), blocks, block, collect)
-    return expected, [torch.cat(p, dim=-1) for p in pieces]
+    return layer_outputs(stack, x), [torch.cat(p, dim=-1) for p in collect.pieces]
 
 
 def assert_equal_streams(expected, streamed):
-    for one_shot, blockwise in zip(expected, streamed):
-        assert blockwise.shape == one_shot.shape
-        torch.testing.assert_close(blockwise, one_shot, atol=1e-5, rtol=0)
+    assert_same_outputs(expected, streamed)
 
 
 @pytest.mark.parametrize("length,block", [(1000, 64), (16001, 3200), (777, 1), (5, 1000)])
