@@ -12,7 +12,9 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
 from matplotlib.patches import Rectangle
+from matplotlib.text import Text
 
 from convscope.explainer import reference as ref
 from convscope.explainer.examples import CONV1D, TRANSPOSE1D, Layer, given
@@ -155,36 +157,55 @@ def _pair(value: int | tuple[int, int]) -> tuple[int, int]:
 
 
 def draw_cells(axes, values: np.ndarray, reached: np.ndarray, row_labels: list[str],
-               column_labels: list[str], aspect: str = "auto", fontsize: int = 9) -> None:
-    """A table of numbers as coloured cells (red positive, blue negative, white = not reached)."""
-    limit = float(np.abs(values[reached]).max()) if reached.any() else 0.0
+               column_labels: list[str], aspect: str = "auto", fontsize: int = 9,
+               limit: float | None = None) -> tuple[AxesImage, dict[tuple[int, int], Text]]:
+    """A table of numbers as coloured cells (red positive, blue negative, white = not reached).
+
+    `limit`: the magnitude of the strongest colour; by default this table's own largest value.
+    Returns the image and each reached cell's number, which an animation updates frame by frame
+    (with one limit for every frame, so a value keeps its colour)."""
+    if limit is None:
+        limit = float(np.abs(values[reached]).max()) if reached.any() else 0.0
     limit = limit or 1.0
     cmap = matplotlib.colormaps["RdBu_r"].with_extremes(bad="white")
     # Widen the colour range so the strongest cells stay light enough for black text.
-    axes.imshow(np.ma.masked_array(values, ~reached), cmap=cmap, vmin=-1.7 * limit,
-                vmax=1.7 * limit, aspect=aspect, interpolation="nearest")
+    image = axes.imshow(np.ma.masked_array(values, ~reached), cmap=cmap, vmin=-1.7 * limit,
+                        vmax=1.7 * limit, aspect=aspect, interpolation="nearest")
+    texts = {}
     if values.shape[1] <= MAX_ANNOTATED_COLUMNS:
         for r, c in zip(*np.nonzero(reached)):
-            axes.text(c, r, fmt_number(values[r, c], 2), ha="center", va="center",
-                      fontsize=fontsize)
+            texts[int(r), int(c)] = axes.text(c, r, fmt_number(values[r, c], 2), ha="center",
+                                              va="center", fontsize=fontsize)
     axes.set_xticks(range(values.shape[1]), column_labels, fontsize=8)
     axes.set_yticks(range(values.shape[0]), row_labels, fontsize=8)
     axes.set_xticks(np.arange(values.shape[1] + 1) - 0.5, minor=True)
     axes.set_yticks(np.arange(values.shape[0] + 1) - 0.5, minor=True)
     axes.grid(which="minor", color="0.8", linewidth=0.6)
     axes.tick_params(which="minor", length=0)
+    return image, texts
 
 
 def add_title(figure: Figure, *lines: str) -> None:
     """A centred title; the figure widens so that the longest line fits."""
-    lines = [line for line in lines if line]
-    if len(lines) > 2:
-        lines[2] = f"({lines[2]})"
-    needed = 0.085 * max(len(line) for line in lines) + 0.5
+    lines = title_lines(*lines)
+    needed = title_width(lines)
     width, height = figure.get_size_inches()
     if needed > width:
         figure.set_size_inches(needed, height)
     figure.suptitle("\n".join(lines), fontsize=10)
+
+
+def title_lines(*lines: str) -> list[str]:
+    """The non-empty lines of a title; a third line (the note) goes in parentheses."""
+    lines = [line for line in lines if line]
+    if len(lines) > 2:
+        lines[2] = f"({lines[2]})"
+    return lines
+
+
+def title_width(lines: list[str]) -> float:
+    """Inches the longest title line needs at the title's font size."""
+    return 0.085 * max(len(line) for line in lines) + 0.5
 
 
 def new_figure(width: float, height: float) -> Figure:
