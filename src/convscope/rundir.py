@@ -13,6 +13,7 @@ writer and every reader (the report page, the sweep scan) cannot drift apart. Wh
     plots/layer{i}_{type}.png  plots/spectrogram.png  plots/spectrum.png
     plots/spectrum_before.png  plots/loss.png  plots/kernels.png  (these three: scripts/learn.py)
     scatter.png                                   the explainer's picture
+    scatter.gif  index.html                       its animation and page (animate=true)
     candidates.csv  model/best.yaml  model/top{r}.yaml   scripts/design.py (model=best runs it)
     chunks.json  chunks.log  plots/chunk_errors.png   the chunk debugger (scripts/chunks.py)
 """
@@ -42,6 +43,7 @@ class RunDir:
     SUMMARY_JSON = "summary.json"
     SUMMARY_PNG = "summary.png"
     SCATTER = "scatter.png"
+    ANIMATION = "scatter.gif"  # the explainer's animate=true
     HYDRA_CONFIG = ".hydra/config.yaml"
     HYDRA_OVERRIDES = ".hydra/overrides.yaml"
     MULTIRUN = "multirun.yaml"  # Hydra writes it at a sweep root before any job runs
@@ -123,6 +125,10 @@ class RunDir:
     @property
     def scatter(self) -> Path:
         return self.path / self.SCATTER
+
+    @property
+    def animation(self) -> Path:
+        return self.path / self.ANIMATION
 
     @property
     def hydra_config(self) -> Path:
