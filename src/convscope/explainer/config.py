@@ -24,3 +24,4 @@ class ExplainConfig:
     output_padding: int = 0
     dilation: int = 1
     picture: bool = True  # write scatter.png into the run dir
+    animate: bool = False  # also scatter.gif + index.html: the output built one input at a time

@@ -3,6 +3,7 @@
 Three modes, chosen by the config:
   (nothing)           run every catalogue example through the reference code and torch
   example=<name>      one example, step by step, plus scatter.png
+                      (animate=true: also scatter.gif and an index.html showing both)
   input=[..] weight=[..] [conv=transpose|conv1d] [stride=.. ...]
                       the same steps for the user's numbers (shapes: see custom.py)
 
@@ -18,11 +19,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from convscope.errors import ConvscopeError
+from convscope.explainer.animation import Animation, check_animatable
 from convscope.explainer.catalogue import CATALOGUE, find_example
 from convscope.explainer.config import ExplainConfig
 from convscope.explainer.custom import custom_example, shown
-from convscope.explainer.examples import Example, ExampleRun, run_example
+from convscope.explainer.examples import Example, ExampleRun, close, run_example
+from convscope.explainer.steps.transpose1d import _torch_output
 from convscope.explainer.walkthrough import walkthrough
+from convscope.report.explain_page import write_explain_page
 from convscope.rundir import RunDir
 from convscope.text import fmt_shape, fmt_tensor, indent
 
@@ -42,6 +46,7 @@ class Outcome:
     status: int  # 0, or 1 if something did not match
     runs: tuple[ExampleRun, ...]
     picture: Path | None = None
+    animation: Path | None = None
 
 
 def register_explain_schema() -> None:
@@ -67,17 +72,24 @@ def explain(cfg: ExplainConfig, out_dir: Path | None, out: TextIO = sys.stdout) 
 def run_explain(cfg: ExplainConfig, out_dir: Path | None, out: TextIO) -> Outcome:
     """explain(), keeping the runs and the picture's path for convscope.explain's result."""
     check_mode(cfg)
-    if cfg.input is not None:
-        return explain_one(custom_example(cfg), out_dir if cfg.picture else None, out)
-    if cfg.example is not None:
-        return explain_one(find_example(cfg.example), out_dir if cfg.picture else None, out)
-    return explain_all(out)
+    if cfg.input is None and cfg.example is None:
+        return explain_all(out)
+    example = custom_example(cfg) if cfg.input is not None else find_example(cfg.example)
+    if cfg.animate:
+        check_animatable(example.layer, "your conv=conv1d layer" if cfg.input is not None
+                         else f"example {example.name}")
+    return explain_one(example, out_dir if cfg.picture else None, out,
+                       out_dir if cfg.animate else None)
 
 
 def check_mode(cfg: ExplainConfig) -> None:
     if cfg.example is not None and cfg.input is not None:
         raise ConvscopeError(
             f"give either example={cfg.example} or input=[...], not both")
+    if cfg.animate and cfg.example is None and cfg.input is None:
+        raise ConvscopeError(
+            "animate=true animates one example: add example=<name> (e.g. "
+            "example=tconv1d_stride) or input=[...] weight=[...]")
     if cfg.input is None:
         defaults = ExplainConfig()
         changed = [f"{name}={shown(getattr(cfg, name))}" for name in CUSTOM_KEYS
@@ -143,11 +155,14 @@ def expectation_rows(example: Example, run: ExampleRun) -> list[tuple[str, str]]
     return rows
 
 
-def explain_one(example: Example, out_dir: Path | None, out: TextIO) -> Outcome:
+def explain_one(example: Example, out_dir: Path | None, out: TextIO,
+                animate_dir: Path | None = None) -> Outcome:
+    """`out_dir`: where scatter.png goes; `animate_dir`: where scatter.gif and its page go."""
     run = run_example(example)
     print(f"{example.name}: {example.summary}", file=out)
     print(f"({example.section})\n", file=out)
-    print("\n".join(walkthrough(example, run)), file=out)
+    steps = "\n".join(walkthrough(example, run))
+    print(steps, file=out)
     print("\nChecks:", file=out)
     for check in run.checks:
         print(f"  {mark(check.ok)} {check.what}", file=out)
@@ -156,8 +171,49 @@ def explain_one(example: Example, out_dir: Path | None, out: TextIO) -> Outcome:
         from convscope.explainer.picture import save_picture  # matplotlib only when drawing
 
         path = save_picture(example.layer, run.input, RunDir(out_dir).scatter)
-        print(f"\npicture: {path}", file=out)
-    return Outcome(0 if run.matches else 1, (run,), path)
+    animated = None if animate_dir is None else animate(example, run, animate_dir, steps, out)
+    if path is not None or animated is not None:
+        print(file=out)
+    if path is not None:
+        print(f"picture: {path}", file=out)
+    if animated is not None:
+        print(f"animation: {animated.path}\npage: {animated.page}", file=out)
+    ok = run.matches and (animated is None or animated.ok)
+    return Outcome(0 if ok else 1, (run,), path, None if animated is None else animated.path)
+
+
+@dataclass(frozen=True)
+class Animated:
+    ok: bool  # the closing frame equals torch's output
+    path: Path  # scatter.gif
+    page: Path  # index.html
+
+
+def animate(example: Example, run: ExampleRun, out_dir: Path, steps: str,
+            out: TextIO) -> Animated:
+    """Write scatter.gif and the page showing it; check the closing frame against torch."""
+    from convscope.explainer.animation_gif import save_animation  # matplotlib, Pillow
+
+    path, animation = save_animation(example.layer, run.input, RunDir(out_dir).animation)
+    torch_y = _torch_output(animation.layer, animation.x[None, None, :])
+    ok = close(animation.output[None, None, :], torch_y)
+    print(f"  {mark(ok)} animation's last frame = torch "
+          f"({len(animation.frames)} frames: {len(animation.x)} input samples + y)", file=out)
+    captions = {RunDir.ANIMATION: animation_caption(animation),
+                RunDir.SCATTER: "Every copy at once: row l is x[l]·w placed from output index "
+                                "l·stride − padding, the bottom row their sum."}
+    page = write_explain_page(out_dir, example.name, example.summary, steps, captions)
+    return Animated(ok, path, page)
+
+
+def animation_caption(animation: Animation) -> str:
+    """One sentence for the page, from this animation's numbers."""
+    layer, length = animation.layer, len(animation.x)
+    step = (f"{layer.stride} output positions after the previous one" if layer.stride > 1
+            else "one output position after the previous one")
+    return (f"The output built one input sample at a time: each frame adds the next copy "
+            f"x[l]·w (outlined), {step}, to the running sum; the last of the {length + 1} "
+            f"frames keeps the {int(animation.canvas.kept.sum())} outputs of y.")
 
 
 # ---------------------------------------------------------------------------------------------
