@@ -12,7 +12,7 @@ writer and every reader (the report page, the sweep scan) cannot drift apart. Wh
     audio/input.wav  audio/reference.wav  audio/layer{i}_ch{k}.wav
     plots/layer{i}_{type}.png  plots/spectrogram.png  plots/spectrum.png
     plots/spectrum_before.png  plots/loss.png  plots/kernels.png  (these three: scripts/learn.py)
-    scatter.png                                   the explainer's picture
+    scatter.png  explorer.html                    the explainer's picture and explorer page
     candidates.csv  model/best.yaml  model/top{r}.yaml   scripts/design.py (model=best runs it)
     chunks.json  chunks.log  plots/chunk_errors.png   the chunk debugger (scripts/chunks.py)
 """
@@ -42,6 +42,7 @@ class RunDir:
     SUMMARY_JSON = "summary.json"
     SUMMARY_PNG = "summary.png"
     SCATTER = "scatter.png"
+    EXPLORER = "explorer.html"
     HYDRA_CONFIG = ".hydra/config.yaml"
     HYDRA_OVERRIDES = ".hydra/overrides.yaml"
     MULTIRUN = "multirun.yaml"  # Hydra writes it at a sweep root before any job runs
@@ -123,6 +124,10 @@ class RunDir:
     @property
     def scatter(self) -> Path:
         return self.path / self.SCATTER
+
+    @property
+    def explorer(self) -> Path:
+        return self.path / self.EXPLORER
 
     @property
     def hydra_config(self) -> Path:

@@ -24,3 +24,4 @@ class ExplainConfig:
     output_padding: int = 0
     dilation: int = 1
     picture: bool = True  # write scatter.png into the run dir
+    explorer: bool = False  # write explorer.html (docs/explorer.html) into the run dir

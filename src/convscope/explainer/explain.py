@@ -5,6 +5,7 @@ Three modes, chosen by the config:
   example=<name>      one example, step by step, plus scatter.png
   input=[..] weight=[..] [conv=transpose|conv1d] [stride=.. ...]
                       the same steps for the user's numbers (shapes: see custom.py)
+explorer=true adds explorer.html, the interactive page, to the run dir in any mode.
 
 convscope.explain (explainer/api.py) runs the same modes through `run_explain`, so the API's text
 and the script's stdout cannot drift apart.
@@ -22,6 +23,7 @@ from convscope.explainer.catalogue import CATALOGUE, find_example
 from convscope.explainer.config import ExplainConfig
 from convscope.explainer.custom import custom_example, shown
 from convscope.explainer.examples import Example, ExampleRun, run_example
+from convscope.explainer.explorer import write_explorer
 from convscope.explainer.walkthrough import walkthrough
 from convscope.rundir import RunDir
 from convscope.text import fmt_shape, fmt_tensor, indent
@@ -67,11 +69,19 @@ def explain(cfg: ExplainConfig, out_dir: Path | None, out: TextIO = sys.stdout) 
 def run_explain(cfg: ExplainConfig, out_dir: Path | None, out: TextIO) -> Outcome:
     """explain(), keeping the runs and the picture's path for convscope.explain's result."""
     check_mode(cfg)
+    if cfg.explorer and out_dir is None:
+        raise ConvscopeError("explorer=true: there is no run dir to write explorer.html into")
     if cfg.input is not None:
-        return explain_one(custom_example(cfg), out_dir if cfg.picture else None, out)
-    if cfg.example is not None:
-        return explain_one(find_example(cfg.example), out_dir if cfg.picture else None, out)
-    return explain_all(out)
+        outcome = explain_one(custom_example(cfg), out_dir if cfg.picture else None, out)
+    elif cfg.example is not None:
+        outcome = explain_one(find_example(cfg.example), out_dir if cfg.picture else None, out)
+    else:
+        outcome = explain_all(out)
+    if cfg.explorer:
+        # one walked-through example opens the page on its numbers (when the page can show them)
+        run = outcome.runs[0] if len(outcome.runs) == 1 else None
+        print(f"explorer: {write_explorer(RunDir(out_dir).explorer, run)}", file=out)
+    return outcome
 
 
 def check_mode(cfg: ExplainConfig) -> None:
