@@ -47,6 +47,7 @@ def headless_chromium(chromium: str, chromedriver: str, profile: Path) -> Iterat
                  "--disable-dev-shm-usage", "--window-size=1200,900",
                  f"--user-data-dir={profile}"):
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # driver.get_log("browser")
     driver = webdriver.Chrome(options=options, service=Service(executable_path=chromedriver))
     try:
         driver.set_script_timeout(30)
