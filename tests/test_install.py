@@ -20,7 +20,7 @@ import pytest
 
 from tests.helpers import REPO
 
-SOURCES = ("pyproject.toml", "setup.py", "README.md", "src", "configs", "data")
+SOURCES = ("pyproject.toml", "setup.py", "README.md", "src", "configs", "data", "docs")
 
 
 def _run(args: list, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -81,10 +81,13 @@ def test_convscope_run_writes_the_reference_example_anywhere(installed, tmp_path
 
 
 def test_convscope_explain_and_bad_input(installed, tmp_path):
-    proc = _run([installed / "convscope-explain", "example=tconv1d_basic",
+    proc = _run([installed / "convscope-explain", "example=tconv1d_basic", "explorer=true",
                  f"hydra.run.dir={tmp_path / 'explain'}"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "tconv1d_basic" in proc.stdout
+    # the explorer page is package data: the wheel's copy is the checkout's docs/explorer.html
+    page = tmp_path / "explain" / "explorer.html"
+    assert page.read_bytes() == (REPO / "docs" / "explorer.html").read_bytes()
     bad = _run([installed / "convscope-run", "data.path=missing.wav"], cwd=tmp_path)
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines() == [

@@ -7,16 +7,12 @@ URL quoting and what a real browser makes of the page.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import shutil
-from contextlib import contextmanager
 from dataclasses import dataclass
 from html import escape
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import unquote, urlparse
 
 import pytest
@@ -29,6 +25,7 @@ from convscope.pipeline.single import run
 from convscope.report.page import RunCommand, refresh_report
 from convscope.sweep.index import write_sweep_index
 from convscope.text import shape_text
+from tests.browser import browser_or_skip, headless_chromium
 from tests.helpers import REPO, run_script
 
 # If a page ever runs this, window.pwned is set and the title changes: the browser test checks both.
@@ -226,48 +223,6 @@ def test_multirun_writes_sweep_index(tmp_path):
 
 
 # --- a real browser ------------------------------------------------------------------------------
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
-def browser_or_skip() -> tuple[str, str]:
-    """Chromium and chromedriver paths; skip when missing, but fail in CI, where they must exist."""
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    chromedriver = shutil.which("chromedriver")
-    missing = [name for name, path in (("chromium", chromium), ("chromedriver", chromedriver))
-               if path is None]
-    if importlib.util.find_spec("selenium") is None:
-        missing.append("selenium (pip install -e '.[dev]')")
-    if missing:
-        reason = (f"browser test needs {', '.join(missing)}: "
-                  "apt-get install chromium chromium-driver")
-        if in_ci():
-            pytest.fail(f"{reason}. CI is set, so this test must run, not skip.")
-        pytest.skip(reason)
-    return chromium, chromedriver
-
-
-@contextmanager
-def headless_chromium(chromium: str, chromedriver: str, profile: Path) -> Iterator:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    # The network is closed: nothing may try to reach it (first-run, updates, sync, QUIC).
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", "--window-size=1200,900",
-                 f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=chromedriver))
-    try:
-        driver.set_script_timeout(30)
-        yield driver
-    finally:
-        driver.quit()
-
 
 AUDIO_METADATA = """
 const audio = arguments[0], done = arguments[arguments.length - 1];

@@ -1,8 +1,8 @@
-"""Where convscope's own files are: the Hydra configs and the bundled audio clips.
+"""Where convscope's own files are: the Hydra configs, the bundled audio clips and the explorer page.
 
-In a checkout they are the top-level configs/ and data/ folders (the one source of both); an
-installed wheel carries copies as the package data convscope/configs and convscope/data
-(setup.py maps those folders in). Nothing here imports convscope: layer 0.
+In a checkout they are the top-level configs/, data/ and docs/ folders (the one source of each); an
+installed wheel carries copies as the package data convscope/configs, convscope/data and
+convscope/docs (setup.py maps those folders in; of docs/ only explorer.html). Nothing here imports convscope: layer 0.
 """
 
 from __future__ import annotations
@@ -29,6 +29,14 @@ def configs_dir() -> Path:
 def bundled_data_dir() -> Path:
     """The folder with sample.wav, speech.wav, tone.wav and constant.wav."""
     return _first_dir("data")
+
+
+def explorer_page() -> Path:
+    """docs/explorer.html: the self-contained transposed-convolution explorer."""
+    path = _first_dir("docs") / "explorer.html"
+    if not path.is_file():
+        raise FileNotFoundError(f"convscope's explorer page {path} is missing: reinstall convscope")
+    return path
 
 
 def bundled(name: str) -> str:

@@ -14,6 +14,7 @@ writer and every reader (the report page, the sweep scan) cannot drift apart. Wh
     plots/spectrum_before.png  plots/loss.png  plots/kernels.png  (these three: scripts/learn.py)
     scatter.png                                   the explainer's picture
     scatter.gif  index.html                       its animation and page (animate=true)
+    explorer.html                                 the interactive explorer (explorer=true)
     candidates.csv  model/best.yaml  model/top{r}.yaml   scripts/design.py (model=best runs it)
     chunks.json  chunks.log  plots/chunk_errors.png   the chunk debugger (scripts/chunks.py)
 """
@@ -44,6 +45,7 @@ class RunDir:
     SUMMARY_PNG = "summary.png"
     SCATTER = "scatter.png"
     ANIMATION = "scatter.gif"  # the explainer's animate=true
+    EXPLORER = "explorer.html"
     HYDRA_CONFIG = ".hydra/config.yaml"
     HYDRA_OVERRIDES = ".hydra/overrides.yaml"
     MULTIRUN = "multirun.yaml"  # Hydra writes it at a sweep root before any job runs
@@ -129,6 +131,10 @@ class RunDir:
     @property
     def animation(self) -> Path:
         return self.path / self.ANIMATION
+
+    @property
+    def explorer(self) -> Path:
+        return self.path / self.EXPLORER
 
     @property
     def hydra_config(self) -> Path:

@@ -25,3 +25,4 @@ class ExplainConfig:
     dilation: int = 1
     picture: bool = True  # write scatter.png into the run dir
     animate: bool = False  # also scatter.gif + index.html: the output built one input at a time
+    explorer: bool = False  # write explorer.html (docs/explorer.html) into the run dir

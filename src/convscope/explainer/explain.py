@@ -6,6 +6,7 @@ Three modes, chosen by the config:
                       (animate=true: also scatter.gif and an index.html showing both)
   input=[..] weight=[..] [conv=transpose|conv1d] [stride=.. ...]
                       the same steps for the user's numbers (shapes: see custom.py)
+explorer=true adds explorer.html, the interactive page, to the run dir in any mode.
 
 convscope.explain (explainer/api.py) runs the same modes through `run_explain`, so the API's text
 and the script's stdout cannot drift apart.
@@ -24,6 +25,7 @@ from convscope.explainer.catalogue import CATALOGUE, find_example
 from convscope.explainer.config import ExplainConfig
 from convscope.explainer.custom import custom_example, shown
 from convscope.explainer.examples import Example, ExampleRun, close, run_example
+from convscope.explainer.explorer import explorer_link, write_explorer
 from convscope.explainer.steps.transpose1d import _torch_output
 from convscope.explainer.walkthrough import walkthrough
 from convscope.report.explain_page import write_explain_page
@@ -72,14 +74,24 @@ def explain(cfg: ExplainConfig, out_dir: Path | None, out: TextIO = sys.stdout) 
 def run_explain(cfg: ExplainConfig, out_dir: Path | None, out: TextIO) -> Outcome:
     """explain(), keeping the runs and the picture's path for convscope.explain's result."""
     check_mode(cfg)
+    if cfg.explorer and out_dir is None:
+        raise ConvscopeError("explorer=true: there is no run dir to write explorer.html into")
+    if cfg.explorer:  # first, so the animate=true page can link it
+        write_explorer(RunDir(out_dir).explorer)
     if cfg.input is None and cfg.example is None:
-        return explain_all(out)
-    example = custom_example(cfg) if cfg.input is not None else find_example(cfg.example)
-    if cfg.animate:
-        check_animatable(example.layer, "your conv=conv1d layer" if cfg.input is not None
-                         else f"example {example.name}")
-    return explain_one(example, out_dir if cfg.picture else None, out,
-                       out_dir if cfg.animate else None)
+        outcome = explain_all(out)
+    else:
+        example = custom_example(cfg) if cfg.input is not None else find_example(cfg.example)
+        if cfg.animate:
+            check_animatable(example.layer, "your conv=conv1d layer" if cfg.input is not None
+                             else f"example {example.name}")
+        outcome = explain_one(example, out_dir if cfg.picture else None, out,
+                              out_dir if cfg.animate else None)
+    if cfg.explorer:
+        # one walked-through example opens the page on its numbers (when the page can show them)
+        run = outcome.runs[0] if len(outcome.runs) == 1 else None
+        print(f"explorer: {explorer_link(RunDir(out_dir).explorer, run)}", file=out)
+    return outcome
 
 
 def check_mode(cfg: ExplainConfig) -> None:
@@ -202,7 +214,9 @@ def animate(example: Example, run: ExampleRun, out_dir: Path, steps: str,
     captions = {RunDir.ANIMATION: animation_caption(animation),
                 RunDir.SCATTER: "Every copy at once: row l is x[l]·w placed from output index "
                                 "l·stride − padding, the bottom row their sum."}
-    page = write_explain_page(out_dir, example.name, example.summary, steps, captions)
+    explorer = RunDir(out_dir).explorer
+    link = explorer_link(explorer, run) if explorer.is_file() else None
+    page = write_explain_page(out_dir, example.name, example.summary, steps, captions, link)
     return Animated(ok, path, page)
 
 

@@ -15,14 +15,21 @@ from convscope.rundir import RunDir
 
 
 def write_explain_page(run_dir: Path, heading: str, summary: str, walkthrough: str,
-                       captions: dict[str, str]) -> Path:
-    """`captions`: file name in the run dir (RunDir.ANIMATION, RunDir.SCATTER) -> one sentence."""
+                       captions: dict[str, str], explorer_link: str | None = None) -> Path:
+    """`captions`: file name in the run dir (RunDir.ANIMATION, RunDir.SCATTER) -> one sentence;
+    `explorer_link`: explorer.html in the run dir, opened on this example's numbers."""
     run_dir = Path(run_dir)
     parts = [(anchor, title, _figure(run_dir, name, captions[name]))
              for anchor, title, name in (("animation", "Animation", RunDir.ANIMATION),
                                          ("picture", "Picture", RunDir.SCATTER))
              if name in captions and (run_dir / name).is_file()]
     parts.append(("steps", "Step by step", f"<pre>{text(walkthrough)}</pre>"))
+    if explorer_link is not None:
+        # relative, so the page and its explorer move together; the fragment carries the numbers
+        target = RunDir.EXPLORER + explorer_link.partition("#")[1] + explorer_link.partition("#")[2]
+        parts.append(("explorer", "Explore it live",
+                      f'<p><a href="{text(target)}">explorer.html</a>: change the input, kernel, '
+                      "stride, padding, output_padding and dilation and watch the output.</p>"))
     html = page(title=f"convscope explain: {heading}", heading=heading, subtitle=text(summary),
                 nav=[(f"#{anchor}", title) for anchor, title, _ in parts],
                 sections=[section(anchor, title, body) for anchor, title, body in parts])
