@@ -58,7 +58,8 @@ def test_conv1d_tap_counts_are_torchs_ones_by_ones():
     rng = random.Random(7)
     checked = 0
     while checked < 300:
-        k, s, d, length = rng.randint(1, 9), rng.randint(1, 4), rng.randint(1, 3), rng.randint(1, 40)
+        k, s, d = rng.randint(1, 9), rng.randint(1, 4), rng.randint(1, 3)
+        length = rng.randint(1, 40)
         p = rng.randint(0, d * (k - 1) // 2)
         out_length = (length + 2 * p - d * (k - 1) - 1) // s + 1
         if out_length < 1:
