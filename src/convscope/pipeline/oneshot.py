@@ -114,27 +114,30 @@ def write_audio(files: RunDir, source: Segment | FeatureInput, last: LayerTrace,
 def write_plots(files: RunDir, source: Segment | FeatureInput, traces: list[LayerTrace],
                 rates: list[Fraction], cfg: RunConfig,
                 geometries: Optional[dict[int, ConvGeometry]] = None,
-                inputs: Optional[dict[int, LayerInput]] = None) -> None:
+                inputs: Optional[dict[int, LayerInput]] = None) -> list:
     """A figure per layer (that layer's own input above its output channels, then the zoom
     panel) and the spectrogram figure; a feature input is drawn as an image of its frames.
     `inputs` default: a config stack's chain (the stack input, then each layer's output);
-    `geometries` give conv layers' tap counts in the zoom."""
+    `geometries` give conv layers' tap counts in the zoom. Returns the saved figures (layers,
+    then the spectrogram) for callers that look at them (tests)."""
     from convscope.plots.layers import plot_layer, plot_spectrograms  # matplotlib: plots only
 
     input_rate = exact_rate(source.sample_rate, "data.sr")
     inputs = chained_inputs(source, traces, rates) if inputs is None else inputs
     zoom_start = zoom_start_seconds(source, cfg.plots)
+    figures = []
     for trace, rate in zip(traces, rates):
         given = inputs[trace.index]
         layer = layer_signals(trace.index, trace.type, given.samples, given.shape,
                               given.rate, given.name, trace.output[0],
                               list(trace.output.shape), rate, cfg.plots, zoom_start,
                               (geometries or {}).get(trace.index))
-        plot_layer(files.layer_plot(trace.index, trace.type), layer, cfg.plots)
+        figures.append(plot_layer(files.layer_plot(trace.index, trace.type), layer, cfg.plots))
     if cfg.plots.spectrogram:
         drawn_input = source if isinstance(source, FeatureInput) else source.samples[0]
-        plot_spectrograms(files.spectrogram, drawn_input, input_rate, traces[-1].output[0],
-                          rates[-1], cfg.plots)
+        figures.append(plot_spectrograms(files.spectrogram, drawn_input, input_rate,
+                                         traces[-1].output[0], rates[-1], cfg.plots))
     log.info("plots in %s (zoom panels from %.4f s: %s)", files.plots_dir, zoom_start,
              "plots.zoom_start" if cfg.plots.zoom_start is not None
              else "centred on the loudest input sample")
+    return figures

@@ -50,8 +50,9 @@ def mark_tones(ax, freqs: Sequence[float]) -> None:
                 label="stride tone frequency" if i == 0 else None)
 
 
-def plot_spectrum(path: Path, evaluation: "Evaluation", cfg: PlotsConfig) -> None:
-    """Output channel and reference spectra on one axis, old Nyquist and tone lines marked."""
+def plot_spectrum(path: Path, evaluation: "Evaluation", cfg: PlotsConfig):
+    """Output channel and reference spectra on one axis, old Nyquist and tone lines marked;
+    returns the saved figure."""
     plan, m = evaluation.plan, evaluation.metrics
     output = trim_edges(evaluation.output, plan.edge)
     reference = trim_edges(evaluation.reference, plan.edge)
@@ -78,6 +79,7 @@ def plot_spectrum(path: Path, evaluation: "Evaluation", cfg: PlotsConfig) -> Non
                  f"{db_text(m.image_db)}, stride tone {db_text(m.tone_db)}", fontsize=10)
     fig.tight_layout()
     save_figure(fig, path, cfg.dpi)
+    return fig
 
 
 def plot_loss(path: Path, losses: Sequence[float], snrs: Sequence[float], cfg: PlotsConfig) -> None:
