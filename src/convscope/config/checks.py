@@ -20,10 +20,13 @@ from convscope.config.schema import (
     EvaluateConfig,
     LearnConfig,
     ModelConfig,
+    PlotsConfig,
     RunConfig,
     StreamConfig,
 )
 from convscope.errors import ConvscopeError
+
+MAX_ZOOM_SAMPLES = 400
 
 
 def check_values(cfg: RunConfig) -> None:
@@ -65,6 +68,18 @@ def check_values(cfg: RunConfig) -> None:
         raise ConvscopeError(
             f"plots.spectrogram_start must be >= 0 and plots.spectrogram_seconds > 0, got "
             f"{cfg.plots.spectrogram_start} and {cfg.plots.spectrogram_seconds}")
+    _check_zoom(cfg.plots)
+
+
+def _check_zoom(plots: PlotsConfig) -> None:
+    """A zoom panel draws every sample as a stem: a few hundred at most stay readable."""
+    if not 0 <= plots.zoom_samples <= MAX_ZOOM_SAMPLES:
+        raise ConvscopeError(f"plots.zoom_samples must be in [0, {MAX_ZOOM_SAMPLES}] (0: no zoom "
+                             f"panel), got {plots.zoom_samples}")
+    start = plots.zoom_start
+    if start is not None and not (math.isfinite(start) and start >= 0):
+        raise ConvscopeError(f"plots.zoom_start must be null (the loudest input sample) or "
+                             f"seconds >= 0 from the segment start, got {start}")
 
 
 def _check_model(model: ModelConfig) -> None:

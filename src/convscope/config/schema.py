@@ -110,6 +110,11 @@ class PlotsConfig:
     # Streamed (long) runs: the spectrogram shows this stretch only, seconds from the segment start
     spectrogram_start: float = 0.0
     spectrogram_seconds: float = 10.0
+    # The zoom panel under each layer's figure: zoom_samples of the layer's input (0: no panel) and
+    # the outputs in the same span, as stems on one time axis. zoom_start: seconds from the segment
+    # start; None: centred on the loudest input sample (streamed runs: of the first block read)
+    zoom_start: Optional[float] = None
+    zoom_samples: int = 40
 
     def spectrogram_channels(self, available: int) -> int:
         """Output channels the spectrogram figure draws beside the input (at most 3: wider

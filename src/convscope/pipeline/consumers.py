@@ -15,11 +15,14 @@ import torch
 from convscope.audio.blockio import SegmentSpan, WavWriters
 from convscope.config.schema import RunConfig
 from convscope.pipeline.evaluate import run_evaluation
+from convscope.pipeline.figures import plan_geometry
 from convscope.plots.envelopes import EnvelopeAccumulator, WindowCapture
+from convscope.plots.signals import LayerSignals
+from convscope.plots.zoom import ZoomWindow, auto_zoom_start, zoom_data, zoom_window
 from convscope.quality.evaluate import EvaluationPlan
 from convscope.rundir import RunDir
 from convscope.stack.plan import LayerPlan
-from convscope.stack.rates import layer_rates, rate_text
+from convscope.stack.rates import layer_rates
 
 log = logging.getLogger("convscope")
 
@@ -37,9 +40,15 @@ class Consumers:
         self.files = RunDir(out_dir)
         max_bins = int(cfg.plots.width_inches * cfg.plots.dpi)
         shown = cfg.plots.max_channels
-        # feature-map plots only: one envelope for the input, one per layer (drawn channels only)
-        self.input_envelope = EnvelopeAccumulator(1, span.length, span.sample_rate, max_bins) \
+        # feature-map plots only: one envelope for the input, one per layer (drawn channels only);
+        # layer i's figure draws layer i-1's envelope as its input
+        self.input_envelope = EnvelopeAccumulator(min(span.channels, shown), span.length,
+                                                  span.sample_rate, max_bins) \
             if cfg.plots.enabled else None
+        # zoom panels: channel 0 of each layer's input and output over a few dozen samples, set
+        # up when the first input block shows where the loudest sample is (plots.zoom_start=null)
+        self.zooms: Optional[list[tuple[ZoomWindow, WindowCapture, WindowCapture]]] = None
+        self.zoom_start = cfg.plots.zoom_start
         self.envelopes = [EnvelopeAccumulator(min(p.output_shape[1], shown), p.output_shape[-1],
                                               rate, max_bins) for p, rate in zip(plans, self.rates)
                           ] if cfg.plots.enabled else []
@@ -98,7 +107,11 @@ class Consumers:
         start = 0
         for block in blocks:
             if self.input_envelope is not None:
-                self.input_envelope.add(start, block[:1])
+                self.input_envelope.add(start, block[: self.input_envelope.low.shape[0]])
+                if self.zooms is None and self.cfg.plots.zoom_samples:
+                    self._start_zooms(block)
+                if self.zooms:
+                    self.zooms[0][1].add(start, block)
             self.windows[0].add(start, block)
             self.peaks[0] = max(self.peaks[0], float(np.abs(block).max()))
             if self._writers:
@@ -106,7 +119,24 @@ class Consumers:
             start += block.shape[-1]
             yield torch.from_numpy(block)[None].to(device)
 
+    def _start_zooms(self, first_block: np.ndarray) -> None:
+        """Each layer's zoom window, the same time in every layer: plots.zoom_start, or centred
+        on the loudest sample of the first input block (the whole segment is not seen yet)."""
+        n = self.cfg.plots.zoom_samples
+        if self.zoom_start is None:
+            self.zoom_start = auto_zoom_start(first_block, self.span.sample_rate, n)
+        rates = [self.span.sample_rate, *self.rates]
+        lengths = [self.span.length, *(p.output_shape[-1] for p in self.plans)]
+        self.zooms = []
+        for i in range(len(self.plans)):
+            window = zoom_window(self.zoom_start, n, lengths[i], lengths[i + 1], rates[i],
+                                 rates[i + 1])
+            self.zooms.append((window, WindowCapture([0], window.input_start, window.input_stop),
+                               WindowCapture([0], window.output_start, window.output_stop)))
+
     def on_output(self, layer: int, start: int, samples: torch.Tensor) -> None:
+        if self.zooms:
+            self._capture_zoom(layer, start, samples)
         if layer != self.last:  # intermediate layers only feed the feature-map envelopes
             if self.envelopes:
                 envelope = self.envelopes[layer]
@@ -122,6 +152,16 @@ class Consumers:
             self._writers[1].write(self._for_wav(block))
         if self.progress is not None:
             self.progress.update(block.shape[-1] / self.rates[-1])
+
+    def _capture_zoom(self, layer: int, start: int, samples: torch.Tensor) -> None:
+        """Layer `layer`'s output is its own zoom's output and the next layer's zoom input:
+        only the few samples in those windows cross to the host."""
+        wanted = [self.zooms[layer][2]] + ([self.zooms[layer + 1][1]]
+                                           if layer + 1 < len(self.zooms) else [])
+        for capture in wanted:
+            lo, hi = max(start, capture.first), min(start + samples.shape[-1], capture.stop)
+            if hi > lo:
+                capture.add(lo, _host(samples[0, :1, lo - start: hi - start]))
 
     def _for_wav(self, block: np.ndarray) -> np.ndarray:
         if self.subtype in ("FLOAT", "DOUBLE"):
@@ -169,12 +209,19 @@ class Consumers:
         from convscope.plots.layers import plot_layer, plot_spectrograms  # matplotlib: plots only
 
         cfg, span, files = self.cfg.plots, self.span, self.files
-        input_envelope = self.input_envelope.envelopes()[0]
-        for plan, envelope, rate in zip(self.plans, self.envelopes, self.rates):
-            title = (f"layer {plan.index}: {plan.type}  {list(plan.output_shape)} at "
-                     f"{rate_text(rate)} Hz  (input {list(span.shape)} at {span.sample_rate} Hz)")
-            plot_layer(files.layer_plot(plan.index, plan.type), title, input_envelope,
-                       span.sample_rate, envelope.envelopes(), rate, cfg, plan.output_shape[1])
+        inputs = [self.input_envelope.envelopes(), *(e.envelopes() for e in self.envelopes)]
+        shapes = [list(span.shape), *(list(p.output_shape) for p in self.plans)]
+        rates = [span.sample_rate, *self.rates]
+        for i, plan in enumerate(self.plans):
+            zoom = None
+            if self.zooms:
+                window, captured_in, captured_out = self.zooms[i]
+                zoom = zoom_data(window, captured_in.samples[0], captured_out.samples[0],
+                                 rates[i], rates[i + 1], shapes[i][-1], plan_geometry(plan))
+            name = "the stack input" if i == 0 else f"layer {i - 1}'s output"
+            layer = LayerSignals(plan.index, plan.type, inputs[i], shapes[i], rates[i], name,
+                                 inputs[i + 1], shapes[i + 1], rates[i + 1], zoom)
+            plot_layer(files.layer_plot(plan.index, plan.type), layer, cfg)
         if cfg.spectrogram:
             window_in, window_out = self.windows
             drawn = cfg.spectrogram_channels(self.plans[-1].output_shape[1])
@@ -183,6 +230,10 @@ class Consumers:
             log.info("spectrogram of %.3f-%.3f s of the segment (plots.spectrogram_start, "
                      "plots.spectrogram_seconds)", window_in.first / span.sample_rate,
                      window_in.stop / span.sample_rate)
+        if self.zooms:
+            log.info("zoom panels from %.4f s of the segment (%s)", self.zoom_start,
+                     "plots.zoom_start" if cfg.zoom_start is not None
+                     else "centred on the loudest sample of the first input block")
         log.info("plots in %s", files.plots_dir)
 
 

@@ -22,6 +22,7 @@ from convscope.audio.segment import Segment, load_segment
 from convscope.config.schema import LearnConfig, RunConfig
 from convscope.errors import ConvscopeError
 from convscope.pipeline.evaluate import write_metrics, write_reference_audio
+from convscope.pipeline.figures import plan_geometry
 from convscope.pipeline.oneshot import write_audio, write_plots
 from convscope.pipeline.stages import PreparedStack, finish_run, prepare_stack
 from convscope.quality.evaluate import Evaluation, evaluate_output, format_metrics, reference_signal
@@ -90,7 +91,8 @@ def write_learned(out_dir: Path, cfg: RunConfig, segment: Segment, prepared: Pre
         audio_info = write_audio(files, segment, traces[-1], prepared.exact_rate, cfg)
         write_reference_audio(files.reference_wav, after, cfg.audio)
     if cfg.plots.enabled:
-        write_plots(files, segment, traces, layer_rates(plans, segment.sample_rate), cfg)
+        write_plots(files, segment, traces, layer_rates(plans, segment.sample_rate), cfg,
+                    {plan.index: g for plan in plans if (g := plan_geometry(plan))})
         plot_spectrum(files.spectrum, after, cfg.plots)
         plot_spectrum(files.spectrum_before, before, cfg.plots)
         plot_loss(files.loss_plot, history.losses, history.snrs, cfg.plots)

@@ -28,6 +28,7 @@ from convscope.errors import ConvscopeError
 from convscope.pipeline.aligned import run_alignment
 from convscope.pipeline.cost import run_cost
 from convscope.pipeline.evaluate import run_evaluation
+from convscope.pipeline.figures import LayerInput, module_geometry
 from convscope.pipeline.oneshot import stack_input, write_audio, write_plots
 from convscope.pipeline.results import RunResult
 from convscope.pipeline.shapes import shapes_document
@@ -64,7 +65,8 @@ def run_module(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.devi
     candidates = _conv_candidates(module, cfg.plots.max_layers) if cfg.plots.enabled else set()
     x = torch.as_tensor(source.samples[None], dtype=_float_dtype(module), device=device)
     ran = run_user_module(module, x, target, input_rate,
-                          keep=lambda leaf: id(leaf) in candidates)
+                          keep=lambda leaf: id(leaf) in candidates,
+                          input_channels=cfg.plots.max_channels)
     rows = ran.passed.description.rows
     if not rows:
         raise ConvscopeError(f"model.target: {target} ran no nn.Module layer (only functions?): "
@@ -87,7 +89,8 @@ def run_module(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.devi
     traces = [LayerTrace(i, rows[i].type, ran.passed.kept[i].numpy())
               for i in _plotted_rows(rows, ran.passed.kept, cfg.plots.max_layers)]
     if cfg.plots.enabled:
-        _write_plots(files, source, traces, final, rows, exact_output_rate, cfg)
+        _write_plots(files, source, traces, final, rows, exact_output_rate, cfg, module,
+                     ran.passed.kept_inputs)
     if evaluation is not None:
         run_evaluation(evaluation, source.samples, final.output[0][evaluation.channel], out_dir,
                        cfg.audio, cfg.plots)
@@ -152,12 +155,22 @@ def _plotted_rows(rows: list[LayerRow], kept: dict, cap: int) -> list[int]:
 
 
 def _write_plots(files: RunDir, source, traces: list[LayerTrace], final: LayerTrace,
-                 rows: list[LayerRow], exact_output_rate: Fraction, cfg: RunConfig) -> None:
-    """The conv figures as write_plots draws a config stack's layers; its spectrogram compares
-    the input with the module's output (after whatever follows the last conv)."""
+                 rows: list[LayerRow], exact_output_rate: Fraction, cfg: RunConfig,
+                 module: nn.Module, kept_inputs: dict) -> None:
+    """The conv figures as write_plots draws a config stack's layers, each with the input that
+    call really got (the module's own, not the previous drawn call's output); its spectrogram
+    compares the input with the module's output (after whatever follows the last conv)."""
     rates = [rows[trace.index].rate_out for trace in traces]
+    modules = dict(module.named_modules())
+    inputs, geometries = {}, {}
+    for trace in traces:
+        row = rows[trace.index]
+        inputs[trace.index] = LayerInput(kept_inputs[trace.index][0].numpy(), row.input_shape,
+                                         row.rate_in, f"its input in {cfg.model.target}")
+        if (geometry := module_geometry(modules.get(row.name))) is not None:
+            geometries[trace.index] = geometry
     write_plots(files, source, traces, rates,
-                replace(cfg, plots=replace(cfg.plots, spectrogram=False)))
+                replace(cfg, plots=replace(cfg.plots, spectrogram=False)), geometries, inputs)
     if cfg.plots.spectrogram:
         from convscope.plots.layers import plot_spectrograms  # matplotlib: plots only
 

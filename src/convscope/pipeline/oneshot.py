@@ -22,8 +22,16 @@ from convscope.audio.wav import clipping_gain, write_wav
 from convscope.config.schema import DataConfig, RunConfig
 from convscope.pipeline.cost import run_cost
 from convscope.pipeline.evaluate import run_evaluation
+from convscope.pipeline.figures import (
+    LayerInput,
+    chained_inputs,
+    layer_signals,
+    plan_geometry,
+    zoom_start_seconds,
+)
 from convscope.pipeline.results import RunResult
 from convscope.pipeline.stages import finish_run, prepare_stack
+from convscope.plots.zoom import ConvGeometry
 from convscope.report.page import RunCommand
 from convscope.rundir import RunDir
 from convscope.stack.plan import plan_stack
@@ -49,7 +57,8 @@ def run_one_shot(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.de
     audio_info = write_audio(files, source, traces[-1], prepared.exact_rate, cfg) \
         if cfg.audio.enabled else None
     if cfg.plots.enabled:
-        write_plots(files, source, traces, layer_rates(prepared.plans, prepared.input_rate), cfg)
+        write_plots(files, source, traces, layer_rates(prepared.plans, prepared.input_rate), cfg,
+                    {plan.index: g for plan in prepared.plans if (g := plan_geometry(plan))})
     evaluation = prepared.evaluation
     if evaluation is not None:  # vs a real resampler: metrics.json, spectrum, reference.wav
         run_evaluation(evaluation, source.samples, traces[-1].output[0][evaluation.channel],
@@ -103,20 +112,32 @@ def write_audio(files: RunDir, source: Segment | FeatureInput, last: LayerTrace,
 
 
 def write_plots(files: RunDir, source: Segment | FeatureInput, traces: list[LayerTrace],
-                rates: list[Fraction], cfg: RunConfig) -> None:
-    """A figure per layer (the input above its output channels) and the spectrogram figure; a
-    feature input is drawn as an image of its frames."""
+                rates: list[Fraction], cfg: RunConfig,
+                geometries: Optional[dict[int, ConvGeometry]] = None,
+                inputs: Optional[dict[int, LayerInput]] = None) -> list:
+    """A figure per layer (that layer's own input above its output channels, then the zoom
+    panel) and the spectrogram figure; a feature input is drawn as an image of its frames.
+    `inputs` default: a config stack's chain (the stack input, then each layer's output);
+    `geometries` give conv layers' tap counts in the zoom. Returns the saved figures (layers,
+    then the spectrogram) for callers that look at them (tests)."""
     from convscope.plots.layers import plot_layer, plot_spectrograms  # matplotlib: plots only
 
     input_rate = exact_rate(source.sample_rate, "data.sr")
-    drawn_input = source if isinstance(source, FeatureInput) else source.samples[0]
+    inputs = chained_inputs(source, traces, rates) if inputs is None else inputs
+    zoom_start = zoom_start_seconds(source, cfg.plots)
+    figures = []
     for trace, rate in zip(traces, rates):
-        title = (f"layer {trace.index}: {trace.type}  {list(trace.output.shape)} at "
-                 f"{rate_text(rate)} Hz  (input {list(source.shape)} at "
-                 f"{rate_text(input_rate)} Hz)")
-        plot_layer(files.layer_plot(trace.index, trace.type), title, drawn_input, input_rate,
-                   trace.output[0], rate, cfg.plots)
+        given = inputs[trace.index]
+        layer = layer_signals(trace.index, trace.type, given.samples, given.shape,
+                              given.rate, given.name, trace.output[0],
+                              list(trace.output.shape), rate, cfg.plots, zoom_start,
+                              (geometries or {}).get(trace.index))
+        figures.append(plot_layer(files.layer_plot(trace.index, trace.type), layer, cfg.plots))
     if cfg.plots.spectrogram:
-        plot_spectrograms(files.spectrogram, drawn_input, input_rate, traces[-1].output[0],
-                          rates[-1], cfg.plots)
-    log.info("plots in %s", files.plots_dir)
+        drawn_input = source if isinstance(source, FeatureInput) else source.samples[0]
+        figures.append(plot_spectrograms(files.spectrogram, drawn_input, input_rate,
+                                         traces[-1].output[0], rates[-1], cfg.plots))
+    log.info("plots in %s (zoom panels from %.4f s: %s)", files.plots_dir, zoom_start,
+             "plots.zoom_start" if cfg.plots.zoom_start is not None
+             else "centred on the loudest input sample")
+    return figures

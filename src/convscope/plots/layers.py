@@ -8,25 +8,26 @@ from __future__ import annotations
 
 from fractions import Fraction
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from convscope.audio.features import FeatureInput
 from convscope.config.schema import PlotsConfig
 from convscope.plots.envelopes import Envelope, minmax_envelope, sample_times
 from convscope.plots.features import draw_feature_image, feature_image_values
-from convscope.plots.figure import new_figure, save_figure, subplots
+from convscope.plots.figure import new_figure, save_figure
+from convscope.plots.signals import LayerSignals, layer_title, rate_label
+from convscope.plots.stems import draw_zoom
 
 # NumPy copy of scipy.signal.spectrogram: importing scipy.signal costs ~1 s of start-up
 from convscope.quality.spectral import spectrogram_magnitude
 
 MAX_SPECTROGRAM_FRAMES = 2000
 FEATURE_ROWS = 2  # a feature input's image is drawn twice as tall as a waveform row
+ZOOM_ROWS = 1.4  # each of the zoom panel's two rows, in waveform rows
 
 Rate = float | Fraction  # exact rates (stack.rates) are Fractions; time axes divide exactly
-
-
 def _draw(ax, x: np.ndarray | Envelope, sample_rate: Rate, max_bins: int, color: str) -> None:
     # streamed runs pass envelopes accumulated block by block (plots.envelopes)
     env = x if isinstance(x, Envelope) else minmax_envelope(x, sample_rate, max_bins)
@@ -38,34 +39,45 @@ def _draw(ax, x: np.ndarray | Envelope, sample_rate: Rate, max_bins: int, color:
     ax.grid(alpha=0.3)
 
 
-def plot_layer(path: Path, title: str, input_signal: np.ndarray | Envelope | FeatureInput,
-               input_rate: Rate, outputs: np.ndarray | list[Envelope], output_rate: Rate,
-               cfg: PlotsConfig, total_channels: Optional[int] = None) -> None:
-    """The input (a waveform, or a feature input's frames as an image) above each output channel
-    of one layer (channels, length), or above envelopes of the first channels when
-    `total_channels` says how many the layer has."""
-    shown = outputs[: cfg.max_channels]
-    image = isinstance(input_signal, FeatureInput)
-    top = FEATURE_ROWS if image else 1
-    fig = new_figure((cfg.width_inches, 1.6 * (top + len(shown)) + 0.6))
-    axes = fig.subplots(1 + len(shown), 1, sharex=True, squeeze=False,
-                        gridspec_kw={"height_ratios": [top] + [1] * len(shown)})
+def plot_layer(path: Path, layer: LayerSignals, cfg: PlotsConfig) -> Figure:
+    """The layer's input channels (or a feature input's frames as an image) above its output
+    channels over the whole segment, then the zoom panel; returns the saved figure."""
+    image = isinstance(layer.input, FeatureInput)
+    in_rows = [FEATURE_ROWS] if image else [1] * layer.drawn_inputs
+    out_rows = [1] * len(layer.output)
+    zoom_rows = [ZOOM_ROWS, ZOOM_ROWS] if layer.zoom is not None else []
+    ratios = in_rows + out_rows + zoom_rows
+    row_inches = 1.6 if len(in_rows) + len(out_rows) <= 6 else 1.15
+    fig = new_figure((cfg.width_inches, row_inches * sum(ratios) + 1.0), layout="constrained")
+    grid = fig.add_gridspec(len(ratios), 1, height_ratios=ratios)
+    full = [fig.add_subplot(grid[0])]
+    full += [fig.add_subplot(grid[i], sharex=full[0]) for i in range(1, len(in_rows + out_rows))]
     max_bins = int(cfg.width_inches * cfg.dpi)
     if image:
-        drawn = draw_feature_image(axes[0, 0], input_signal)
-        fig.colorbar(drawn, ax=axes[0, 0], pad=0.01, fraction=0.02,
-                     label=feature_image_values(input_signal)[1])
+        drawn = draw_feature_image(full[0], layer.input)
+        fig.colorbar(drawn, ax=full[0], pad=0.01, fraction=0.02,
+                     label=feature_image_values(layer.input)[1])
     else:
-        _draw(axes[0, 0], input_signal, input_rate, max_bins, "tab:gray")
-        axes[0, 0].set_ylabel("input")
-    for channel, (ax, x) in enumerate(zip(axes[1:, 0], shown)):
-        _draw(ax, x, output_rate, max_bins, f"C{channel % 10}")
-        ax.set_ylabel(f"ch {channel}")
-    axes[-1, 0].set_xlabel("time (s)")
-    hidden = (len(outputs) if total_channels is None else total_channels) - len(shown)
-    fig.suptitle(title + (f"  (+{hidden} channels not drawn)" if hidden else ""), fontsize=10)
-    fig.tight_layout()
+        for channel, (ax, x) in enumerate(zip(full, layer.input)):
+            _draw(ax, x, layer.input_rate, max_bins, "tab:gray")
+            ax.set_ylabel(f"input ch {channel}\n(amplitude)", fontsize=8)
+    for channel, (ax, x) in enumerate(zip(full[len(in_rows):], layer.output)):
+        _draw(ax, x, layer.output_rate, max_bins, f"C{channel % 10}")
+        ax.set_ylabel(f"output ch {channel}\n(amplitude)", fontsize=8)
+    for ax in full[:-1]:
+        ax.tick_params(labelbottom=False)
+    full[-1].set_xlabel("time (s from the segment start)")
+    if layer.zoom is not None:
+        ax_in = fig.add_subplot(grid[len(full)])
+        ax_out = fig.add_subplot(grid[len(full) + 1], sharex=ax_in)
+        ax_in.tick_params(labelbottom=False)
+        draw_zoom(ax_in, ax_out, layer.zoom, "input ch 0", "output ch 0")
+        span = (float(layer.zoom.input_times[0]), float(layer.zoom.input_times[-1]))
+        for ax in full:  # where the zoom is, on the whole-segment rows
+            ax.axvspan(*span, color="tab:red", alpha=0.25, linewidth=0.8)
+    fig.suptitle(layer_title(layer), fontsize=10)
     save_figure(fig, path, cfg.dpi)
+    return fig
 
 
 def spectrogram_db(x: np.ndarray, sample_rate: Rate, window_ms: float):
@@ -81,14 +93,16 @@ def spectrogram_db(x: np.ndarray, sample_rate: Rate, window_ms: float):
 
 
 def plot_spectrograms(path: Path, input_signal: np.ndarray | FeatureInput, input_rate: Rate,
-                      outputs: np.ndarray, output_rate: Rate, cfg: PlotsConfig) -> None:
-    """Input and final-output channels side by side, one colour scale, old Nyquist marked. A
-    feature input is drawn as its image (its own colour scale), then the target audio it was
-    computed from, which the output channels are meant to match."""
+                      outputs: np.ndarray, output_rate: Rate, cfg: PlotsConfig) -> Figure:
+    """Input and final-output channels side by side on ONE frequency axis (0 to the higher of the
+    two Nyquists: the output's, for an upsampler) and one colour scale, the other Nyquist marked
+    on every panel. A feature input is drawn as its image (its own colour scale), then the target
+    audio it was computed from, which the output channels are meant to match. Returns the
+    saved figure."""
     shown = outputs[: cfg.spectrogram_channels(len(outputs))]
     features = input_signal if isinstance(input_signal, FeatureInput) else None
     if features is None:
-        panels = [("input", input_signal, input_rate)]
+        panels = [("input ch 0", input_signal, input_rate)]
     else:
         target = features.target
         panels = [("target audio", target.samples[0], target.sample_rate)]
@@ -96,35 +110,40 @@ def plot_spectrograms(path: Path, input_signal: np.ndarray | FeatureInput, input
     specs = [spectrogram_db(x, rate, cfg.window_ms) for _, x, rate in panels]
     top = max(float(s[2].max()) for s in specs)
     columns = len(panels) + (features is not None)
-    if features is None:
-        fig, axes = subplots(1, columns, figsize=(cfg.width_inches, 4), squeeze=False)
-    else:  # two colour bars: constrained layout keeps the image's own out of its neighbour
-        fig = new_figure((cfg.width_inches, 4), layout="constrained")
-        axes = fig.subplots(1, columns, squeeze=False)
+    # constrained layout keeps each colour bar out of its neighbour
+    fig = new_figure((cfg.width_inches, 4.2), layout="constrained")
+    axes = fig.subplots(1, columns, squeeze=False)
     spectrogram_axes = axes[0, columns - len(panels):]
     if features is not None:
         drawn = draw_feature_image(axes[0, 0], features)
-        axes[0, 0].set_title(f"input {features.settings.kind} ({_rate_label(input_rate)} Hz)",
+        axes[0, 0].set_title(f"input {features.settings.kind} ({rate_label(input_rate)} Hz)",
                              fontsize=9)
         axes[0, 0].set_xlabel("time (s)")
         fig.colorbar(drawn, ax=axes[0, 0], label=feature_image_values(features)[1])
+    nyquists = sorted({float(rate) / 2000 for _, _, rate in panels})
+    ceiling = nyquists[-1]  # kHz: the one frequency axis every panel shares
     for ax, (name, x, rate), (freqs, times, db) in zip(spectrogram_axes, panels, specs):
         image = ax.imshow(db, origin="lower", aspect="auto", cmap="magma", vmin=top - 100,
                           vmax=top, extent=(0, float(sample_times(len(x), rate)), 0,
                                             freqs[-1] / 1000))
-        ax.set_title(f"{name} ({_rate_label(rate)} Hz)", fontsize=9)
+        ax.set_ylim(0, ceiling)
+        own = float(rate) / 2000
+        if own < ceiling:  # nothing can be there: say so instead of leaving it blank
+            ax.axhspan(own, ceiling, facecolor="0.92", edgecolor="0.6", hatch="//",
+                       linewidth=0)
+            ax.text(0.5, (own + ceiling) / 2, "above this signal's Nyquist:\nno samples",
+                    ha="center", va="center", fontsize=8, color="0.3",
+                    transform=ax.get_yaxis_transform())
+        for other in nyquists[:-1]:
+            ax.axhline(other, color="cyan", linestyle="--", linewidth=0.9)
+            label = "input Nyquist" if other == float(input_rate) / 2000 else "Nyquist"
+            ax.text(0.99, other, f"{label} {other:g} kHz ", color="cyan", fontsize=7,
+                    ha="right", va="bottom", transform=ax.get_yaxis_transform())
+        ax.set_title(f"{name} ({rate_label(rate)} Hz)", fontsize=9)
         ax.set_xlabel("time (s)")
-        if features is None and rate > input_rate:
-            ax.axhline(float(input_rate) / 2000, color="cyan", linestyle="--", linewidth=0.8)
-            ax.text(0.01, float(input_rate) / 2000, " input Nyquist", color="cyan", fontsize=7,
-                    va="bottom", transform=ax.get_yaxis_transform())
+    for ax in spectrogram_axes[1:]:
+        ax.tick_params(labelleft=False)
     spectrogram_axes[0].set_ylabel("frequency (kHz)")
-    fig.colorbar(image, ax=spectrogram_axes.tolist(), label="dB", fraction=0.03)
+    fig.colorbar(image, ax=spectrogram_axes.tolist(), label="power (dB)", fraction=0.03)
     save_figure(fig, path, cfg.dpi)
-
-
-def _rate_label(rate: Rate) -> str:
-    """`16000`, `11025/128 = 86.1328` for an exact rate that is not whole, `%g` for a float."""
-    if isinstance(rate, Fraction):
-        return str(rate) if rate.denominator == 1 else f"{rate} = {float(rate):.6g}"
-    return f"{rate:g}"
+    return fig

@@ -13,7 +13,7 @@ import numpy as np
 
 from convscope.config.schema import PlotsConfig
 from convscope.plots.figure import save_figure, subplots
-from convscope.quality.metrics import power_spectrum, tone_frequencies, trim_edges
+from convscope.quality.metrics import db_text, power_spectrum, tone_frequencies, trim_edges
 
 if TYPE_CHECKING:
     from convscope.quality.evaluate import Evaluation
@@ -42,15 +42,17 @@ def mark_input_nyquist(ax, input_rate: float) -> None:
 
 
 def mark_tones(ax, freqs: Sequence[float]) -> None:
-    """Triangles on the top edge where the stride tone would be (the Nyquist edge included)."""
-    top = ax.get_ylim()[1]
+    """Triangles just inside the top edge where the stride tone would be (the Nyquist edge
+    included): placed in axes coordinates, so no y limit or title can cut them."""
     for i, freq in enumerate(freqs):
-        ax.plot([freq / 1000], [top], marker="v", markersize=9, color="tab:orange",
-                clip_on=False, linestyle="none", label="stride tone frequency" if i == 0 else None)
+        ax.plot([freq / 1000], [0.955], marker="v", markersize=9, color="tab:orange",
+                transform=ax.get_xaxis_transform(), clip_on=False, linestyle="none",
+                label="stride tone frequency" if i == 0 else None)
 
 
-def plot_spectrum(path: Path, evaluation: "Evaluation", cfg: PlotsConfig) -> None:
-    """Output channel and reference spectra on one axis, old Nyquist and tone lines marked."""
+def plot_spectrum(path: Path, evaluation: "Evaluation", cfg: PlotsConfig):
+    """Output channel and reference spectra on one axis, old Nyquist and tone lines marked;
+    returns the saved figure."""
     plan, m = evaluation.plan, evaluation.metrics
     output = trim_edges(evaluation.output, plan.edge)
     reference = trim_edges(evaluation.reference, plan.edge)
@@ -73,10 +75,11 @@ def plot_spectrum(path: Path, evaluation: "Evaluation", cfg: PlotsConfig) -> Non
     ax.set_ylabel("power (dB re reference peak)")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower left", fontsize=8)
-    ax.set_title(f"SNR {m.snr_db:.1f} dB, LSD {m.lsd_db:.2f} dB, images {m.image_db:.1f} dB, "
-                 f"stride tone {m.tone_db:.1f} dB", fontsize=10)
+    ax.set_title(f"SNR {db_text(m.snr_db)}, LSD {m.lsd_db:.2f} dB, images above input Nyquist "
+                 f"{db_text(m.image_db)}, stride tone {db_text(m.tone_db)}", fontsize=10)
     fig.tight_layout()
     save_figure(fig, path, cfg.dpi)
+    return fig
 
 
 def plot_loss(path: Path, losses: Sequence[float], snrs: Sequence[float], cfg: PlotsConfig) -> None:
@@ -187,4 +190,5 @@ def _annotate_line(ax, freqs: np.ndarray, db: np.ndarray, freq: float, name: str
 
 
 def _level(db: float) -> str:
-    return "none" if db <= -120 else f"{db:.1f} dB"
+    # below -120 dB the probes' spectra show nothing (SPECTRUM_RANGE_DB): read as none too
+    return "none" if db <= -120 else db_text(db)

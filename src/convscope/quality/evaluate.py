@@ -16,7 +16,7 @@ import numpy as np
 
 from convscope.config.schema import EvaluateConfig
 from convscope.errors import ConvscopeError
-from convscope.quality.metrics import Metrics, compare, image_level_db, tone_frequencies
+from convscope.quality.metrics import Metrics, compare, db_text, image_level_db, tone_frequencies
 from convscope.stack.plan import LayerPlan
 from convscope.stack.rates import upsampling_factor
 
@@ -102,8 +102,8 @@ def format_metrics(evaluation: Evaluation, label: str = "") -> str:
     head = f"metrics{label}: output ch {plan.channel} vs {plan.reference} at {plan.output_rate} Hz"
     rows = [("SNR", m.snr_db, "higher is closer to the reference"),
             ("log-spectral distance", m.lsd_db, "0 is the reference's spectrum"),
-            ("images above input Nyquist", m.image_db, f"reference: {reference_images:.1f} dB"),
+            ("images above input Nyquist", m.image_db, f"reference: {db_text(reference_images)}"),
             ("stride tone", m.tone_db, f"at {tones or '-'} Hz, relative to the output")]
-    lines = [f"  {name:<28}{value:9.2f} dB   ({note})" for name, value, note in rows]
+    lines = [f"  {name:<28}{db_text(value, 2):>12}   ({note})" for name, value, note in rows]
     edge_ms = 1000 * plan.edge / plan.output_rate
     return "\n".join([head + f" ({edge_ms:g} ms left out at each end)", *lines])

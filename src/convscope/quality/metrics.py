@@ -1,7 +1,8 @@
 """How close an upsampled signal is to a reference, and how much imaging and tone it carries.
 
 Pure functions of NumPy arrays. Ratios are in dB and clipped to ±FLOOR_DB so that a perfect
-match or a missing artifact is a finite number JSON can hold (-200 dB means "none measurable").
+match or a missing artifact is a finite number JSON can hold (-200 dB means "none measurable");
+people read those floors through `db_text`: "none", not -200 dB.
 """
 
 from __future__ import annotations
@@ -40,6 +41,16 @@ def ratio_db(numerator: float, denominator: float) -> float:
     if denominator <= 0:
         return FLOOR_DB
     return float(np.clip(10 * np.log10(numerator / denominator), -FLOOR_DB, FLOOR_DB))
+
+
+def db_text(value: float, digits: int = 1) -> str:
+    """A ratio in dB as people read it: the -FLOOR_DB floor (nothing measurable: no tone, no
+    image) is "none", the +FLOOR_DB ceiling (no error at all) is "exact"."""
+    if value <= -FLOOR_DB:
+        return "none"
+    if value >= FLOOR_DB:
+        return "exact"
+    return f"{value:.{digits}f} dB"
 
 
 def trim_edges(x: np.ndarray, edge: int) -> np.ndarray:

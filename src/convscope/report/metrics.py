@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Optional
 
+from convscope.quality.metrics import db_text
 from convscope.report.html import number_text, table, text
 from convscope.rundir import RunDir
 
@@ -52,13 +53,23 @@ def metric_hint(key: str) -> str:
     return METRIC_LABELS.get(key, (key, key, ""))[2]
 
 
+def metric_text(key: str, value) -> str:
+    """A metric's cell: the dB floors read "none" / "exact" (metrics.json keeps -200 / 200, the
+    numbers JSON can hold), everything else as number_text writes it."""
+    if key.endswith("_db") and isinstance(value, (int, float)) and not isinstance(value, bool):
+        words = db_text(float(value))
+        if not words.endswith(" dB"):
+            return words
+    return number_text(value)
+
+
 def metrics_table(metrics: dict) -> str:
     columns = metrics_columns(metrics)
     keys: list[str] = []
     for values in columns.values():
         keys += [k for k in values if k not in keys and k not in CONTEXT_KEYS]
     rows = [[text(metric_label(k)), f'<span class="note">{text(metric_hint(k))}'
-             "</span>"] + [text(number_text(c.get(k, "-"))) for c in columns.values()]
+             "</span>"] + [text(metric_text(k, c.get(k, "-"))) for c in columns.values()]
             for k in keys]
     return table(["metric", "", *columns], rows, numeric=range(2, len(columns) + 2),
                  css_class="metrics")

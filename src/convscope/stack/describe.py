@@ -13,7 +13,7 @@ from __future__ import annotations
 import html
 import time
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Callable, Optional, Sequence, Union
 
@@ -205,11 +205,14 @@ class DescribedPass:
     output: Any
     kept: dict[int, torch.Tensor]
     seconds: float = 0.0  # wall time of the module's forward (hooks included), for the run's cost
+    # the kept calls' first inputs (their first `input_channels` channels), by row index
+    kept_inputs: dict[int, torch.Tensor] = field(default_factory=dict)
 
 
 def describe_pass(module: nn.Module, example: torch.Tensor, *,
                   sample_rate: Optional[Rate] = None,
-                  keep: Callable[[nn.Module], bool] = lambda leaf: False) -> DescribedPass:
+                  keep: Callable[[nn.Module], bool] = lambda leaf: False,
+                  input_channels: int = 0) -> DescribedPass:
     """describe(module, example) and the results of the same pass, for callers that also want
     the output (the pipeline's model=module runs: a big generator should run once, not twice).
 
@@ -217,6 +220,7 @@ def describe_pass(module: nn.Module, example: torch.Tensor, *,
     call gives each kept output its row index. The copies are taken in the hook, before a later
     in-place op (LeakyReLU(inplace=True)) can change the tensor."""
     kept: dict[int, torch.Tensor] = {}
+    kept_inputs: dict[int, torch.Tensor] = {}  # figures draw a layer's own input (a few channels)
     state = {"active": False, "calls": 0, "started": 0.0, "seconds": 0.0}
     returned: list[Any] = []
 
@@ -233,11 +237,14 @@ def describe_pass(module: nn.Module, example: torch.Tensor, *,
     def leaf_hook(leaf: nn.Module):
         wanted = keep(leaf)
 
-        def hook(_module, _args, output):
+        def hook(_module, args, output):
             if not state["active"]:
                 return
             if wanted and isinstance(output, torch.Tensor):
                 kept[state["calls"]] = output.detach().to("cpu", torch.float32, copy=True)
+                if input_channels and args and isinstance(args[0], torch.Tensor):
+                    kept_inputs[state["calls"]] = args[0].detach()[:, :input_channels].to(
+                        "cpu", torch.float32, copy=True)
             state["calls"] += 1
         return hook
 
@@ -249,4 +256,5 @@ def describe_pass(module: nn.Module, example: torch.Tensor, *,
     finally:
         for handle in handles:
             handle.remove()
-    return DescribedPass(description, returned[0] if returned else None, kept, state["seconds"])
+    return DescribedPass(description, returned[0] if returned else None, kept, state["seconds"],
+                         kept_inputs)

@@ -155,11 +155,12 @@ class ModuleRun:
 
 def run_user_module(module: nn.Module, x: torch.Tensor, target: str,
                     sample_rate: Optional[Fraction],
-                    keep: Callable[[nn.Module], bool]) -> ModuleRun:
+                    keep: Callable[[nn.Module], bool], input_channels: int = 0) -> ModuleRun:
     """Run `module` once on x (1, C, L), describing it and keeping what `keep` picks; the user's
     exceptions and a return value that is not a waveform tensor become one-line errors."""
     try:
-        passed = describe_pass(module, x, sample_rate=sample_rate, keep=keep)
+        passed = describe_pass(module, x, sample_rate=sample_rate, keep=keep,
+                               input_channels=input_channels)
     except ConvscopeError:
         raise
     except Exception as exc:
