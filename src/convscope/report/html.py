@@ -174,7 +174,9 @@ audio { width:100%; height:36px; }
 figure { margin:0 0 22px; }
 figure img { display:block; max-width:100%; height:auto; border:1px solid var(--line);
              border-radius:6px; background:#fff; }
-figcaption { color:var(--muted); font-size:13px; margin-top:4px; overflow-wrap:anywhere; }
+figcaption { font-size:14px; margin-top:6px; max-width:80ch; overflow-wrap:anywhere; }
+figcaption .file { color:var(--muted); font-size:12px; white-space:nowrap;
+                   font-family:ui-monospace,Menlo,Consolas,monospace; }
 .note { color:var(--muted); font-size:13px; margin:8px 0 0; }
 .tag { display:inline-block; background:var(--code); border-radius:4px; padding:0 6px; margin:1px 2px;
        font-size:12px; }
