@@ -23,32 +23,12 @@ from convscope.report.html import (
     table,
     text,
 )
-from convscope.report.metrics import CONTEXT_KEYS, metric_label
+from convscope.report.metrics import metric_cells, metric_label
 from convscope.rundir import RunDir
 from convscope.sweep.summary import SweepJob, scan_sweep
 from convscope.text import shape_text
 
 log = logging.getLogger("convscope")
-
-
-def metric_cells(metrics: Optional[dict]) -> dict[str, object]:
-    """Numeric metrics flattened to one column each: snr_db, or 'SNR dB (after)' for before/after."""
-    if not metrics:
-        return {}
-    cells: dict[str, object] = {}
-    for key, value in metrics.items():
-        if isinstance(value, dict):
-            cells.update({f"{metric_label(inner, short=True)} ({key})": v for inner, v in value.items()
-                          if _is_number(v) and inner not in CONTEXT_KEYS})
-        elif _is_number(value):
-            cells[key] = value
-    for key in CONTEXT_KEYS:  # what was compared, not a measurement
-        cells.pop(key, None)
-    return cells
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def render_sweep_index(sweep_dir: Path, jobs: list[SweepJob]) -> str:
