@@ -20,8 +20,8 @@ from convscope.files import write_text
 from convscope.report.captions import figure_caption
 from convscope.report.html import (
     IMAGE_SUFFIXES,
+    figure_html,
     href,
-    image_tag,
     list_files,
     page,
     section,
@@ -301,7 +301,7 @@ def metrics_html(run_dir: Path, shapes: dict, metrics: Optional[dict]) -> str:
     parts = [metrics_context(metrics) + metrics_table(metrics)] if metrics else []
     scatter = _scatter(run_dir)
     if scatter:
-        parts.append(_figure(run_dir, scatter, figure_caption(scatter.name, shapes, metrics)))
+        parts.append(figure_html(run_dir, scatter, figure_caption(scatter.name, shapes, metrics)))
     return "\n".join(parts)
 
 
@@ -314,18 +314,8 @@ def plots_html(run_dir: Path, shapes: dict, metrics: Optional[dict]) -> str:
     images = list_files(plot_dir, IMAGE_SUFFIXES)
     if not images:
         return '<p class="note">No plots in this run (plots.enabled=false).</p>'
-    return "\n".join(_figure(run_dir, path.relative_to(run_dir),
-                             figure_caption(path.name, shapes, metrics)) for path in images)
-
-
-def _figure(run_dir: Path, relative: PurePath, caption: str) -> str:
-    """The image, linked to itself, above what to notice in it (computed from the run) and its
-    file name."""
-    alt = caption or relative.name
-    said = f"{text(caption)} " if caption else ""
-    return (f'<figure><a href="{href(relative)}">{image_tag(run_dir, relative, alt)}</a>'
-            f'<figcaption>{said}<span class="file">{text(relative.name)}</span></figcaption>'
-            "</figure>")
+    return "\n".join(figure_html(run_dir, path.relative_to(run_dir),
+                                 figure_caption(path.name, shapes, metrics)) for path in images)
 
 
 def files_html(run_dir: Path) -> str:
