@@ -77,6 +77,7 @@ def test_good_files_are_processed_and_the_bad_one_reported(corpus, tmp_path):
     assert "cannot decode" in rows[1]["error"]
     for row in rows:
         assert (out / row["subdir"] / "shapes.json").exists() == (row["status"] == "ok")
+    assert not (out / "index.html").exists()  # report=false: no corpus index either
     assert json.loads((out / "summary.json").read_text())[2]["output_shape"] == [1, 2, 4000]
 
 

@@ -287,3 +287,27 @@ def test_cuda_module_and_shape_tuple(generator):
     assert_left_as_it_was(model, before)
     assert d.rows == cpu_rows
     assert convscope.describe(model, torch.randn(1, 80, 32, device="cuda")).rows == cpu_rows
+
+
+def test_conv_rows_carry_their_settings_as_torch_holds_them():
+    # shapes.json readers without torch (the report's captions) get k, s, p, d, groups from here
+    from convscope.stack.causal import CausalConvTranspose1d
+
+    model = nn.Sequential(nn.Conv1d(2, 4, 5, padding="same", dilation=2, groups=2), nn.ReLU(),
+                          weight_norm(nn.ConvTranspose1d(4, 2, 5, stride=3, padding=1,
+                                                         output_padding=2)),
+                          CausalConvTranspose1d(2, 1, 4, stride=2))
+    rows = convscope.describe(model, torch.randn(1, 2, 20)).to_dict()["layers"]
+    for row, module in zip(rows, model):
+        if not isinstance(module, (nn.Conv1d, nn.ConvTranspose1d)):
+            assert "conv" not in row
+            continue
+        expected = {"kernel_size": module.kernel_size[0], "stride": module.stride[0],
+                    "dilation": module.dilation[0], "groups": module.groups,
+                    "padding": module.padding if isinstance(module.padding, str)
+                    else module.padding[0]}
+        if isinstance(module, nn.ConvTranspose1d):
+            expected["output_padding"] = module.output_padding[0]
+        if isinstance(module, CausalConvTranspose1d):
+            expected["causal"] = True
+        assert row["conv"] == expected

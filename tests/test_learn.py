@@ -70,6 +70,10 @@ def test_run_learn_writes_before_after_metrics_weights_and_plots(tmp_path):
         assert (tmp_path / "plots" / f"{name}.png").stat().st_size > 0
     assert (tmp_path / "audio" / "reference.wav").exists()
     assert (tmp_path / "shapes.json").exists()
+    page = (tmp_path / "index.html").read_text()  # captions say what changed, from metrics.json
+    before, after = metrics["before"], metrics["after"]
+    assert f"rose from {before['snr_db']:.1f} dB to {after['snr_db']:.1f} dB" in page
+    assert f"Images went from {before['image_db']:.1f} dB to {after['image_db']:.1f} dB" in page
 
 
 def test_learn_config_reuses_the_run_groups_and_checks_its_own_keys():

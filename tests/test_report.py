@@ -155,6 +155,22 @@ def test_page_shows_every_plot_and_wav(reference_run):
     assert "audio/reference.wav" in links  # the evaluate stage ran: the rate changes
 
 
+def test_every_figure_has_its_computed_caption(reference_run):
+    from convscope.report.captions import figure_caption
+
+    shapes = reference_run.result.shapes
+    metrics = json.loads((reference_run.dir / "metrics.json").read_text())
+    for path in (reference_run.dir / "plots").glob("*.png"):
+        caption = figure_caption(path.name, shapes, metrics)
+        if path.name != HOSTILE_PLOT:  # a user's file: no caption, just its (escaped) name
+            assert caption, path.name
+        assert (f"<figcaption>{escape(caption) + ' ' if caption else ''}"
+                f'<span class="file">{escape(path.name)}</span></figcaption>') in reference_run.html
+    conv = shapes["layers"][1]["conv"]
+    assert (f"layer 1 (ConvTranspose1d k{conv['kernel_size']} s{conv['stride']} "
+            f"p{conv['padding']}") in reference_run.html
+
+
 def test_layer_table_holds_the_run_shapes(reference_run):
     rows = [row for row in parse(reference_run.html).layer_rows if row]
     assert rows == expected_layer_cells(reference_run.result)

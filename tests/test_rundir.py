@@ -11,6 +11,12 @@ def test_channel_wav_names_are_what_the_report_recognises():
     assert RunDir("out").channel_wav(3, 12) == Path("out", RunDir.AUDIO, name)
 
 
+def test_layer_plot_names_are_what_the_report_recognises():
+    name = RunDir.layer_plot_name(12, "ConvTranspose1d")
+    assert RunDir.LAYER_PLOT.fullmatch(name).groups() == ("12", "ConvTranspose1d")
+    assert RunDir.LAYER_PLOT.fullmatch(RunDir.SPECTROGRAM) is None
+
+
 def test_paths_sit_where_the_contract_says(tmp_path):
     run = RunDir(str(tmp_path))  # a str is accepted and kept as a Path
     assert run.path == tmp_path

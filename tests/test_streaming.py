@@ -186,6 +186,8 @@ def test_streamed_run_writes_what_the_one_shot_run_computes(tmp_path):
     assert sorted(p.name for p in (tmp_path / "true/plots").iterdir()) == sorted(
         p.name for p in (tmp_path / "false/plots").iterdir())
     # the plots window (10 s) holds the whole 1.7 s segment, so the metrics are the same
+    assert saved["stream"]["window_seconds"] == [0.0, one_shot.segment.samples.shape[-1] /
+                                                 one_shot.segment.sample_rate]
     streamed_metrics, one_shot_metrics = (json.loads((tmp_path / mode / "metrics.json").read_text())
                                           for mode in ("true", "false"))
     assert streamed_metrics == pytest.approx(one_shot_metrics, abs=2e-3)

@@ -127,7 +127,7 @@ def test_corpus_sweep_index_lists_the_jobs_not_the_files(tmp_path):
     assert [row[0] for row in table.rows] == ["0", "1"]
     assert [row[2] for row in table.rows] == ["ok", "ok"]
     assert "data.shard=1" in table.rows[1][1]
-    assert table.links == ["0", "1"]
+    assert table.links == ["0/index.html", "1/index.html"]  # each job's corpus index
     page = (sweep / "index.html").read_text(encoding="utf-8")
     assert "2 jobs, 2 ok" in page and "failed" not in page
 

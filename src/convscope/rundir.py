@@ -6,7 +6,7 @@ writer and every reader (the report page, the sweep scan) cannot drift apart. Wh
 
     shapes.json  weights.pt  metrics.json  index.html  run.log   a run
     error.json                                    a sweep job that met bad input
-    summary.csv  summary.json                     a corpus job (and a subfolder per file)
+    summary.csv  summary.json  index.html         a corpus job (and a subfolder per file)
     summary.csv  summary.png  index.html  multirun.yaml           a sweep root
     .hydra/config.yaml  .hydra/overrides.yaml     Hydra's record of every job
     audio/input.wav  audio/reference.wav  audio/layer{i}_ch{k}.wav
@@ -37,7 +37,7 @@ class RunDir:
     SHAPES = "shapes.json"
     METRICS = "metrics.json"
     WEIGHTS = "weights.pt"
-    REPORT = "index.html"
+    REPORT = "index.html"  # a run's page; at a corpus or sweep root, the index of its runs
     LOG = "run.log"  # hydra.job.name in configs/run.yaml (learn.yaml and explain.yaml name theirs)
     ERROR = "error.json"
     SUMMARY_CSV = "summary.csv"
@@ -65,6 +65,7 @@ class RunDir:
     CHUNKS_LOG = "chunks.log"  # hydra.job.name in configs/chunks.yaml
     CHUNK_ERRORS = "chunk_errors.png"
     CHANNEL_WAV = re.compile(r"layer(\d+)_ch(\d+)\.wav")  # channel_wav_name's names
+    LAYER_PLOT = re.compile(r"layer(\d+)_(\w+)\.png")  # layer_plot_name's names
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", Path(self.path))
@@ -119,6 +120,11 @@ class RunDir:
     @property
     def summary_json(self) -> Path:
         return self.path / self.SUMMARY_JSON
+
+    @property
+    def corpus_index(self) -> Path:
+        """A corpus job's index.html: a row per file linking its subfolder's page."""
+        return self.path / self.REPORT
 
     @property
     def summary_png(self) -> Path:

@@ -2,9 +2,10 @@
 
 Each file gets its own subfolder of the run dir, named after its path relative to the folder (or
 to the glob's fixed prefix), so two `take1.wav` in different folders can't collide. A file that
-fails is recorded with its error and the others go on; the summary (summary.csv, summary.json and
-a table in the log) says what happened to each, and a run with failures ends in ConvscopeError,
-which the entry script turns into one `error:` line and exit status 2.
+fails is recorded with its error and the others go on; the summary (summary.csv, summary.json, a
+table in the log and, with `report`, index.html linking each file's page) says what happened to
+each, and a run with failures ends in ConvscopeError, which the entry script turns into one
+`error:` line and exit status 2.
 
 `data.shard` / `data.num_shards` take every num_shards-th file of the sorted list, starting at
 shard, so N jobs (a Hydra sweep over data.shard) split a corpus deterministically.
@@ -25,6 +26,7 @@ from convscope.audio.segment import resolve_path
 from convscope.config.schema import RunConfig
 from convscope.errors import ConvscopeError
 from convscope.files import csv_cell, shape_cell, write_csv, write_text
+from convscope.report.corpus import write_corpus_index
 from convscope.report.page import RunCommand
 from convscope.rundir import RunDir
 
@@ -122,6 +124,8 @@ def run_corpus(cfg: RunConfig, out_dir: Path, base_dir: Path,
                 for item in tqdm(mine, desc="corpus", unit="file", disable=None if len(mine) > 1
                                  else True)]
     write_summary(out_dir, outcomes)
+    if cfg.report:  # before a failure is raised: the page shows each file's error
+        write_corpus_index(out_dir)
     log.info("corpus summary (%s):\n%s", RunDir(out_dir).summary_csv, format_summary(outcomes))
     failed = [o for o in outcomes if o.status != "ok"]
     if failed:

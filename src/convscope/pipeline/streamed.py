@@ -141,8 +141,11 @@ def run_streamed(cfg: RunConfig, out_dir: Path, span: SegmentSpan, plans: list[L
         consumers.write_plots()
     if prepared.evaluation is not None:
         consumers.evaluate(prepared.evaluation, out_dir)
+    window = consumers.windows[0]  # what the spectrogram and the metrics saw (the report says so)
     stream_info = {"mode": cfg.stream.mode, "block_seconds": cfg.stream.block_seconds,
                    "block_samples": block_length, "blocks": n_blocks, "device": str(device),
+                   "window_seconds": [window.first / span.sample_rate,
+                                      window.stop / span.sample_rate],
                    **extra}
     shapes = finish_run(cfg, out_dir, span, prepared, audio_info, command,
                         extra={"stream": stream_info})

@@ -14,7 +14,8 @@ from pathlib import Path, PurePath
 from typing import Optional, Sequence
 from urllib.parse import quote
 
-from convscope.text import shape_text  # noqa: F401  (re-exported: the pages import it here)
+from convscope.rundir import RunDir
+from convscope.text import shape_text
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp")
 
@@ -77,6 +78,15 @@ def image_tag(run_dir: Path, relative: PurePath, alt: str) -> str:
     return f'<img src="{href(relative)}" alt="{text(alt)}"{dims}>'
 
 
+def figure_html(root: Path, relative: PurePath, caption: str = "") -> str:
+    """An image linked to itself, above what to notice in it (if anything) and its file name."""
+    said = f"{text(caption)} " if caption else ""
+    return (f'<figure><a href="{href(relative)}">'
+            f"{image_tag(root, relative, caption or relative.name)}</a>"
+            f'<figcaption>{said}<span class="file">{text(relative.name)}</span></figcaption>'
+            "</figure>")
+
+
 def table(header: Sequence[str], rows: Sequence[Sequence[str]], numeric: Sequence[int] = (),
           css_class: str = "") -> str:
     """A table of cells that are already HTML; columns listed in `numeric` align right."""
@@ -90,6 +100,31 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]], numeric: Sequenc
     cls = f' class="{text(css_class)}"' if css_class else ""
     return (f'<div class="scroll"><table{cls}>\n<thead><tr>{head}</tr></thead>\n'
             f"<tbody>\n{body}\n</tbody>\n</table></div>")
+
+
+# --- cells of the index pages (a sweep's jobs, a corpus's files): one look for both --------------
+
+def page_link(root: Path, run_dir: Path, label: str) -> str:
+    """A link from an index at `root` to a run dir's page, or to the folder when it has none."""
+    relative = PurePath(run_dir.relative_to(root))
+    target = relative / RunDir.REPORT if RunDir(run_dir).report.is_file() else relative
+    return f'<a href="{href(target)}">{text(label)}</a>'
+
+
+def error_html(message: str) -> str:
+    return f'<span class="mono">error:</span> {text(message) or "(no message)"}'
+
+
+def shape_html(shape: Optional[Sequence[int]]) -> str:
+    return f"<code>{text(shape_text(shape))}</code>" if shape else "-"
+
+
+def hz_html(rate: object) -> str:
+    return text(f"{rate:,} Hz" if isinstance(rate, (int, float)) else "-")
+
+
+def metric_html(value: object) -> str:
+    return text(number_text("-" if value is None else value))
 
 
 def section(anchor: str, title: str, body: str) -> str:
@@ -163,6 +198,7 @@ table.metrics { width:auto; min-width:50%; }
 th, td { text-align:left; padding:6px 10px; border-bottom:1px solid var(--line); vertical-align:top; }
 th { font-weight:600; color:var(--muted); font-size:13px; white-space:nowrap; }
 td.num, th.num { text-align:right; }
+td code { white-space:nowrap; overflow-wrap:normal; }  /* a shape reads as one token */
 tbody tr:nth-child(even) { background:color-mix(in srgb, var(--code) 55%, transparent); }
 ul.formulas { list-style:none; padding:0; margin:12px 0 0; }
 ul.formulas li { margin:4px 0; }
@@ -174,7 +210,9 @@ audio { width:100%; height:36px; }
 figure { margin:0 0 22px; }
 figure img { display:block; max-width:100%; height:auto; border:1px solid var(--line);
              border-radius:6px; background:#fff; }
-figcaption { color:var(--muted); font-size:13px; margin-top:4px; overflow-wrap:anywhere; }
+figcaption { font-size:14px; margin-top:6px; max-width:80ch; overflow-wrap:anywhere; }
+figcaption .file { color:var(--muted); font-size:12px; white-space:nowrap;
+                   font-family:ui-monospace,Menlo,Consolas,monospace; }
 .note { color:var(--muted); font-size:13px; margin:8px 0 0; }
 .tag { display:inline-block; background:var(--code); border-radius:4px; padding:0 6px; margin:1px 2px;
        font-size:12px; }

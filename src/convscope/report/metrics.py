@@ -83,3 +83,23 @@ def metrics_context(metrics: dict) -> str:
                 f'<code>{text(first["reference"])}</code> reference resampler at the output rate '
                 "(listen to both above).</p>")
     return ""
+
+
+def metric_cells(metrics: Optional[dict]) -> dict[str, object]:
+    """Numeric metrics flattened to one column each: snr_db, or 'SNR dB (after)' for before/after."""
+    if not metrics:
+        return {}
+    cells: dict[str, object] = {}
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            cells.update({f"{metric_label(inner, short=True)} ({key})": v for inner, v in value.items()
+                          if _is_number(v) and inner not in CONTEXT_KEYS})
+        elif _is_number(value):
+            cells[key] = value
+    for key in CONTEXT_KEYS:  # what was compared, not a measurement
+        cells.pop(key, None)
+    return cells
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

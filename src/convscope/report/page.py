@@ -17,10 +17,11 @@ from pathlib import Path, PurePath
 from typing import Optional
 
 from convscope.files import write_text
+from convscope.report.captions import figure_caption
 from convscope.report.html import (
     IMAGE_SUFFIXES,
+    figure_html,
     href,
-    image_tag,
     list_files,
     page,
     section,
@@ -86,9 +87,9 @@ def render_report(run_dir: Path, shapes: dict, command: Optional[RunCommand]) ->
         ("data", "Data segment", segment_html(shapes["input"])),
         ("layers", "Layers", layers_html(shapes["layers"], shapes["output"]) + facts_html(shapes)),
         ("listen", "Listen", audio_html(run_dir, shapes.get("audio"))),
-        ("metrics", "Metrics", metrics_html(run_dir, metrics)) if metrics or _scatter(run_dir)
-        else None,
-        ("plots", "Plots", plots_html(run_dir)),
+        ("metrics", "Metrics", metrics_html(run_dir, shapes, metrics))
+        if metrics or _scatter(run_dir) else None,
+        ("plots", "Plots", plots_html(run_dir, shapes, metrics)),
         ("files", "Files", files_html(run_dir)),
     ]
     parts = [p for p in parts if p is not None]
@@ -296,11 +297,11 @@ def _wav_facts(path: Path) -> str:
     return f"{info.samplerate:,} Hz · {info.frames / info.samplerate:.3f} s"
 
 
-def metrics_html(run_dir: Path, metrics: Optional[dict]) -> str:
+def metrics_html(run_dir: Path, shapes: dict, metrics: Optional[dict]) -> str:
     parts = [metrics_context(metrics) + metrics_table(metrics)] if metrics else []
     scatter = _scatter(run_dir)
     if scatter:
-        parts.append(_figure(run_dir, scatter, "explain scatter"))
+        parts.append(figure_html(run_dir, scatter, figure_caption(scatter.name, shapes, metrics)))
     return "\n".join(parts)
 
 
@@ -308,17 +309,13 @@ def _scatter(run_dir: Path) -> Optional[PurePath]:
     return PurePath(RunDir.SCATTER) if RunDir(run_dir).scatter.is_file() else None
 
 
-def plots_html(run_dir: Path) -> str:
+def plots_html(run_dir: Path, shapes: dict, metrics: Optional[dict]) -> str:
     plot_dir = RunDir(run_dir).plots_dir
     images = list_files(plot_dir, IMAGE_SUFFIXES)
     if not images:
         return '<p class="note">No plots in this run (plots.enabled=false).</p>'
-    return "\n".join(_figure(run_dir, p.relative_to(run_dir), p.name) for p in images)
-
-
-def _figure(run_dir: Path, relative: PurePath, caption: str) -> str:
-    return (f'<figure><a href="{href(relative)}">{image_tag(run_dir, relative, caption)}</a>'
-            f"<figcaption>{text(caption)}</figcaption></figure>")
+    return "\n".join(figure_html(run_dir, path.relative_to(run_dir),
+                                 figure_caption(path.name, shapes, metrics)) for path in images)
 
 
 def files_html(run_dir: Path) -> str:

@@ -19,7 +19,9 @@ from torch.nn.utils import parametrize
 
 from convscope.errors import ConvscopeError
 from convscope.stack.build import child_modules, layer_class, weight_and_bias_shapes
+from convscope.stack.causal import CausalConv1d, CausalConvTranspose1d
 from convscope.stack.layer_formulas import rate_factor, rule_for
+from convscope.stack.lengths import conv_padding, single
 from convscope.stack.plan import CONV_TYPES, LayerPlan
 
 CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
@@ -52,6 +54,9 @@ class LayerRow:
     key: str = ""
     receptive_field: Optional[int] = None  # stack-input samples one output depends on
     lookahead: Optional[int] = None  # how many of them lie after the output's time
+    # a 1-D conv's hyperparameters (kernel_size, stride, padding, dilation, groups; output_padding
+    # for a transposed one; causal), so readers of shapes.json (the report's captions) need no torch
+    conv: Optional[dict] = None
 
     def as_json(self) -> dict:
         """shapes.json's layer keys (plus name, and the rates as number + fraction text)."""
@@ -65,7 +70,7 @@ class LayerRow:
             if rate is not None:
                 doc[key] = int(rate) if rate.denominator == 1 else float(rate)
                 doc[f"{key}_fraction"] = str(rate)
-        for key in ("receptive_field", "lookahead"):
+        for key in ("receptive_field", "lookahead", "conv"):
             if getattr(self, key) is not None:
                 doc[key] = getattr(self, key)
         return doc
@@ -84,7 +89,23 @@ def layer_row(index: int, name: str, module: nn.Module, input_shape: Optional[Se
     return LayerRow(index, layer_type(module), weight, bias,
                     sum(p.numel() for p in module.parameters()),
                     module_macs(module, shape_in, shape_out), shape_in, shape_out,
-                    row_formula(module, shape_in, shape_out), name, rate_in, rate_out)
+                    row_formula(module, shape_in, shape_out), name, rate_in, rate_out,
+                    conv=conv_settings(module))
+
+
+def conv_settings(module: nn.Module) -> Optional[dict]:
+    """A 1-D conv's settings as plain JSON values; None for any other layer."""
+    if not isinstance(module, (nn.Conv1d, nn.ConvTranspose1d)):
+        return None
+    settings = {name: single(getattr(module, name), name)
+                for name in ("kernel_size", "stride", "dilation")}
+    settings["padding"] = conv_padding(module.padding)
+    if isinstance(module, nn.ConvTranspose1d):
+        settings["output_padding"] = single(module.output_padding, "output_padding")
+    settings["groups"] = module.groups
+    if isinstance(module, (CausalConv1d, CausalConvTranspose1d)):
+        settings["causal"] = True  # torch's padding is 0: the layer pads (or trims) on its own
+    return settings
 
 
 def layer_type(module: nn.Module) -> str:

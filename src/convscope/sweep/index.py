@@ -14,41 +14,24 @@ from typing import Optional
 from convscope.files import write_text
 from convscope.report.html import (
     IMAGE_SUFFIXES,
+    error_html,
+    figure_html,
     href,
-    image_tag,
+    hz_html,
+    metric_html,
     natural_key,
-    number_text,
     page,
+    page_link,
     section,
+    shape_html,
     table,
     text,
 )
-from convscope.report.metrics import CONTEXT_KEYS, metric_label
+from convscope.report.metrics import metric_cells, metric_label
 from convscope.rundir import RunDir
 from convscope.sweep.summary import SweepJob, scan_sweep
-from convscope.text import shape_text
 
 log = logging.getLogger("convscope")
-
-
-def metric_cells(metrics: Optional[dict]) -> dict[str, object]:
-    """Numeric metrics flattened to one column each: snr_db, or 'SNR dB (after)' for before/after."""
-    if not metrics:
-        return {}
-    cells: dict[str, object] = {}
-    for key, value in metrics.items():
-        if isinstance(value, dict):
-            cells.update({f"{metric_label(inner, short=True)} ({key})": v for inner, v in value.items()
-                          if _is_number(v) and inner not in CONTEXT_KEYS})
-        elif _is_number(value):
-            cells[key] = value
-    for key in CONTEXT_KEYS:  # what was compared, not a measurement
-        cells.pop(key, None)
-    return cells
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def render_sweep_index(sweep_dir: Path, jobs: list[SweepJob]) -> str:
@@ -78,8 +61,7 @@ def root_files_html(sweep_dir: Path) -> str:
     files = sorted((p for p in sweep_dir.iterdir() if p.is_file() and p.name != RunDir.REPORT
                     and not p.name.startswith(".")), key=lambda p: natural_key(p.name))
     images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
-    figures = "".join(f'<figure><a href="{href(p.name)}">{image_tag(sweep_dir, PurePath(p.name), p.name)}'
-                      f"</a><figcaption>{text(p.name)}</figcaption></figure>" for p in images)
+    figures = "".join(figure_html(sweep_dir, PurePath(p.name)) for p in images)
     others = [p for p in files if p not in images]
     links = "<ul>" + "".join(f'<li><a href="{href(p.name)}">{text(p.name)}</a></li>'
                              for p in others) + "</ul>" if others else ""
@@ -88,26 +70,23 @@ def root_files_html(sweep_dir: Path) -> str:
 
 def _job_row(sweep_dir: Path, job: SweepJob, metric_names: list[str]) -> list[str]:
     relative = job.directory.relative_to(sweep_dir)
-    label = text(job.number if job.number is not None else relative.as_posix())
-    job_dir = RunDir(job.directory)
-    target = relative / RunDir.REPORT if job_dir.report.is_file() else relative
-    link = f'<a href="{href(target)}">{label}</a>'
+    link = page_link(sweep_dir, job.directory,
+                     str(job.number if job.number is not None else relative.as_posix()))
     overrides = " ".join(f'<span class="tag mono">{text(o)}</span>' for o in job.overrides) or "-"
     metrics = metric_cells(job.metrics)
-    metric_texts = [text(number_text(metrics.get(name, "-"))) for name in metric_names]
+    metric_texts = [metric_html(metrics.get(name)) for name in metric_names]
     if job.shapes is not None:
         output = job.shapes["output"]
-        rate = output.get("sample_rate")
-        return [link, overrides, text(job.status), f"<code>{text(shape_text(output['shape']))}</code>",
-                text(f"{rate:,} Hz" if isinstance(rate, (int, float)) else "-"), *metric_texts]
-    if job.corpus is not None:  # one output per file: the job's own summary.csv lists them
+        return [link, overrides, text(job.status), shape_html(output["shape"]),
+                hz_html(output.get("sample_rate")), *metric_texts]
+    if job.corpus is not None:  # one output per file: the job's own index and summary list them
         files = len(job.corpus)
         csv_link = (f'<a href="{href(relative / RunDir.SUMMARY_CSV)}">{RunDir.SUMMARY_CSV}</a>'
-                    if job_dir.summary_csv.is_file() else RunDir.SUMMARY_JSON)
+                    if RunDir(job.directory).summary_csv.is_file() else RunDir.SUMMARY_JSON)
         return [link, overrides, text(job.status),
                 f'{text(files)} file{"s" if files != 1 else ""}: {csv_link}', "-", *metric_texts]
     if job.error is not None:
-        status = f'<span class="mono">error:</span> {text(job.error) or "(no message)"}'
+        status = error_html(job.error)
     else:
         status = '<span class="note">unfinished: no shapes.json (failed or still running)</span>'
     return [link, overrides, status, "-", "-", *metric_texts]
