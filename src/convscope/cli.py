@@ -14,6 +14,7 @@ import sys
 from typing import Any, Callable, NoReturn, Optional, Sequence, TypeVar
 
 from convscope.errors import ConvscopeError
+from convscope.oserrors import describe_os_error
 
 EXIT_USAGE = 2
 F = TypeVar("F", bound=Callable[..., Any])
@@ -68,6 +69,10 @@ def reports_errors(task: F) -> F:
             if wants_traceback(sys.argv):
                 raise
             fail(str(exc))
+        except OSError as exc:  # a path the OS refused (full disk, no permission): not a bug
+            if wants_traceback(sys.argv):
+                raise
+            fail(describe_os_error(exc, sys.argv[1:]))
 
     return wrapper  # type: ignore[return-value]
 
@@ -91,6 +96,10 @@ def run_entry(hydra_main: Callable[[], Any]) -> None:
         if show_traceback:
             raise
         fail(unparsable_override_hint(sys.argv[1:]) or describe_config_error(exc))
+    except OSError as exc:  # Hydra making the run dir (an existing file, /proc/x, read-only)
+        if show_traceback:
+            raise
+        fail(describe_os_error(exc, sys.argv[1:]))
 
 
 def unparsable_override_hint(args: Sequence[str]) -> Optional[str]:

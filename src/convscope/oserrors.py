@@ -30,8 +30,8 @@ ADVICE = {
     errno.ENOENT: "a folder on the way does not exist and cannot be created there: check the "
                   "path",
     errno.ENOTDIR: "a part of the path is a file, not a folder: check the path",
-    errno.EEXIST: "something that is not a folder is already there: remove it or choose "
-                  "another path",
+    errno.EEXIST: "it is already there and is not a folder: remove it or choose another "
+                  "path",
     errno.EISDIR: "it is a folder where a file is expected: choose a file",
     errno.EIO: "the device reported an I/O error: check the disk, or write elsewhere",
     errno.EMFILE: "too many open files: raise the limit (ulimit -n)",
