@@ -21,8 +21,8 @@ ADVICE = {
     errno.EFBIG: "the file is bigger than this process may write (ulimit -f) or the "
                  "filesystem allows: raise the limit, write elsewhere or shorten data.end",
     errno.EROFS: "the filesystem is read-only: choose a writable place (hydra.run.dir=...)",
-    errno.EACCES: "permission denied: check the permissions of the path and of every folder on "
-                  "the way, or choose another place",
+    errno.EACCES: "check the permissions of the path and of every folder on the way, or "
+                  "choose another place",
     errno.EPERM: "the operation is not permitted there: choose another place",
     errno.ENAMETOOLONG: "a name in the path is over the filesystem's limit (usually 255 bytes "
                         "per name, 4096 per path): shorten it",
