@@ -80,10 +80,13 @@ class RunDir:
         """Whether `folder` is one of convscope's run dirs (a run, a corpus job, a sweep root or
         job, the explainer's or designer's): what corpus scans skip, so `data.path=.` in a
         project folder does not take in its earlier outputs. Markers that a user's own audio
-        folder would not hold: Hydra's record, shapes.json, a sweep root's multirun.yaml."""
+        folder would not hold: Hydra's record, shapes.json, a sweep root's multirun.yaml, a
+        corpus's summary.csv beside its summary.json (convscope.run's corpora, no Hydra)."""
         folder = Path(folder)
         return ((folder / RunDir.HYDRA).is_dir() or (folder / RunDir.SHAPES).is_file()
-                or (folder / RunDir.MULTIRUN).is_file())
+                or (folder / RunDir.MULTIRUN).is_file()
+                or ((folder / RunDir.SUMMARY_CSV).is_file()
+                    and (folder / RunDir.SUMMARY_JSON).is_file()))
 
     @staticmethod
     def channel_wav_name(layer: int, channel: int) -> str:
