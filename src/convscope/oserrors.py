@@ -48,7 +48,12 @@ def describe_os_error(exc: OSError, argv: Sequence[str] = ()) -> str:
     code = exc.errno if isinstance(exc.errno, int) else None
     what = exc.strerror or str(exc) or type(exc).__name__
     name = errno.errorcode.get(code, "") if code is not None else ""
-    text = f"{what} ({name})" if name and name not in what else what
+    plain = os.strerror(code) if code is not None else ""
+    if name and name not in what:  # the errno's name goes right after the OS's own words
+        text = (what.replace(plain, f"{plain} ({name})", 1) if plain and plain in what
+                else f"{what} ({name})")
+    else:
+        text = what
     paths = [p for p in (exc.filename, exc.filename2) if p not in (None, "")]
     where = " -> ".join(os.fsdecode(p) if isinstance(p, bytes) else str(p) for p in paths)
     key = setting_for(paths[0], argv) if paths else None

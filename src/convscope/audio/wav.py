@@ -64,6 +64,7 @@ def _system_error(path: Path, code: int) -> OSError:
         except OSError:
             code = 0
     if code:
-        return OSError(code, f"{os.strerror(code)} (libsndfile: System error.)", str(path))
+        return OSError(code, f'{os.strerror(code)}, which libsndfile reports as "System error."',
+                       str(path))
     return OSError(None, "libsndfile could not write it (System error.); a full disk, a file "
                          "size limit or missing permissions are the usual causes", str(path))
