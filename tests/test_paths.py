@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import json
+import logging
 import os
 import resource
 import signal
@@ -27,7 +28,7 @@ import soundfile
 from convscope.audio.blockio import FloatWav, WavWriters
 from convscope.audio.segment import load_segment, resolve_path
 from convscope.audio.wav import sndfile_write_errors, write_wav
-from convscope.cli import run_entry
+from convscope.cli import reports_errors, run_entry
 from convscope.config.convert import to_run_config
 from convscope.config.schema import DataConfig
 from convscope.errors import ConvscopeError
@@ -348,6 +349,28 @@ def test_entry_turns_oserror_into_one_line_and_keeps_bugs_visible(monkeypatch, c
         run_entry(hydra_main(TypeError("a bug")))
 
 
+def test_a_log_file_that_cannot_be_written_is_one_line_after_the_job(monkeypatch, capsys):
+    """run.log on a full disk (/dev/full): logging would print a traceback per record; the job
+    ends with one line naming the log file instead."""
+    monkeypatch.setattr(sys, "argv", ["run.py"])
+    monkeypatch.setenv("CONVSCOPE_TRACEBACK", "0")
+    handler = logging.FileHandler("/dev/full")
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        with pytest.raises(SystemExit) as exit_status:
+            reports_errors(lambda: [logging.getLogger("convscope").warning("x" * 10_000)
+                                    for _ in range(3)])()
+    finally:
+        root.removeHandler(handler)
+        handler.close()
+    assert exit_status.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "error: /dev/full: No space left on device (ENOSPC); the disk is full: free some space or "
+        "write elsewhere (hydra.run.dir=...)"]
+    assert "handleError" not in vars(handler)  # the handler is as it was
+
+
 # --- end to end ----------------------------------------------------------------------------------
 
 def run_py(*overrides: str, preexec=None) -> subprocess.CompletedProcess:
@@ -373,13 +396,17 @@ def test_run_dir_that_is_an_existing_file_is_one_line(tmp_path):
 
 
 def test_disk_full_during_a_run_is_one_line_and_leaves_no_partial_files(tmp_path):
+    """Output files stop part way (a file size limit) and the log cannot be written at all
+    (/dev/full): one line for the first output that failed, no logging tracebacks, no temps."""
     def limit_file_size():  # in the child: as `ulimit -f 20`; SIGXFSZ ignored, as a shell does
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, resource.RLIM_INFINITY))
 
     run_dir = tmp_path / "run"
-    line = one_error_line(run_py(f"hydra.run.dir={run_dir}", "plots.enabled=false",
-                                 preexec=limit_file_size))
+    proc = run_py(f"hydra.run.dir={run_dir}", "plots.enabled=false",
+                  "hydra.job_logging.handlers.file.filename=/dev/full", preexec=limit_file_size)
+    line = one_error_line(proc)
+    assert "Logging error" not in proc.stderr
     assert line.startswith(f"error: hydra.run.dir: {run_dir}{os.sep}audio{os.sep}")
     assert "File too large (EFBIG)" in line and "ulimit -f" in line
     assert not [p for p in run_dir.rglob("*") if ".partial" in p.name]

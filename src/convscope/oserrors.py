@@ -9,9 +9,12 @@ any other exception is a bug and keeps its traceback.
 from __future__ import annotations
 
 import errno
+import logging
 import os
+import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 # What to do, per errno; the strerror text already says what happened.
 ADVICE = {
@@ -39,11 +42,13 @@ ADVICE = {
 }
 
 
-def describe_os_error(exc: OSError, argv: Sequence[str] = ()) -> str:
+def describe_os_error(exc: OSError, argv: Sequence[str] = (),
+                      run_dir: Optional[str] = None) -> str:
     """`<key>: <path>: <what> (<ERRNO>); <what to do>`, one line.
 
     The key is the command-line setting whose value the failing path lies in (data.path,
-    hydra.run.dir, ...), when one of `argv` names it.
+    hydra.run.dir, ...), when one of `argv` names it. An error without a file name (a write()
+    or close() of a file Hydra writes) is placed in `run_dir`, the only place a job writes.
     """
     code = exc.errno if isinstance(exc.errno, int) else None
     what = exc.strerror or str(exc) or type(exc).__name__
@@ -56,6 +61,8 @@ def describe_os_error(exc: OSError, argv: Sequence[str] = ()) -> str:
         text = what
     paths = [p for p in (exc.filename, exc.filename2) if p not in (None, "")]
     where = " -> ".join(os.fsdecode(p) if isinstance(p, bytes) else str(p) for p in paths)
+    if not paths and run_dir:
+        paths, where = [run_dir], f"while writing in {run_dir}"
     key = setting_for(paths[0], argv) if paths else None
     line = ": ".join(part for part in (key, where, text) if part)
     advice = ADVICE.get(code)
@@ -81,3 +88,33 @@ def setting_for(path, argv: Sequence[str]) -> Optional[str]:
             return key
     return None
 
+
+
+@contextmanager
+def log_file_failures() -> Iterator[list[OSError]]:
+    """Collect the OSErrors of the log files' handlers (run.log on a full disk) instead of
+    letting logging print a traceback for every record; the caller reports the first one.
+
+    Each error names its log file. Other handler errors (a bad format string: a bug) are left
+    to logging's usual report.
+    """
+    failures: list[OSError] = []
+    handlers = [h for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)]
+
+    def quiet(handler: logging.FileHandler):
+        def handle_error(record: logging.LogRecord) -> None:
+            exc = sys.exc_info()[1]
+            if not isinstance(exc, OSError):
+                return logging.FileHandler.handleError(handler, record)
+            if not failures:
+                failures.append(OSError(exc.errno, exc.strerror, handler.baseFilename))
+            return None
+        return handle_error
+
+    for handler in handlers:
+        handler.handleError = quiet(handler)  # type: ignore[method-assign]
+    try:
+        yield failures
+    finally:
+        for handler in handlers:
+            del handler.handleError  # the class's own again
