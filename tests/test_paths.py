@@ -34,8 +34,9 @@ from convscope.config.schema import DataConfig
 from convscope.errors import ConvscopeError
 from convscope.files import atomic_path, write_text
 from convscope.oserrors import describe_os_error
-from convscope.pipeline.corpus import is_corpus, list_corpus, run_corpus, scan_corpus
+from convscope.pipeline.corpus import is_corpus, list_corpus, run_corpus, safe_names, scan_corpus
 from convscope.rundir import RunDir
+from convscope.stack.user_module import import_target
 from tests.helpers import REPO
 
 TONE = REPO / "data" / "tone.wav"
@@ -119,6 +120,11 @@ def test_unknown_user_and_empty_path_name_data_path(tmp_path):
             resolve_path(empty, tmp_path)
         with pytest.raises(ConvscopeError, match=r"^data.path is empty"):
             is_corpus(empty, tmp_path)  # the first thing a run asks: it never becomes a corpus
+
+
+def test_unknown_user_in_model_paths_names_the_key(tmp_path):
+    with pytest.raises(ConvscopeError, match=r"^model.target: cannot expand '~no_such_user_x/"):
+        import_target("~no_such_user_x/m.py:Net", tmp_path)
 
 
 def test_name_over_the_filesystem_limit_says_which_name_and_the_limit(tmp_path):
@@ -240,6 +246,15 @@ def test_audio_named_like_run_dir_files_never_takes_their_place(tmp_path):
         "index.html", "summary.json"]
     assert all(RunDir(out / o.subdir).shapes.is_file() for o in outcomes)
     assert not {o.subdir for o in outcomes} & RunDir.TOP_LEVEL
+
+
+def test_deep_corpus_paths_get_folder_names_the_filesystem_accepts(tmp_path):
+    limit = os.pathconf(tmp_path, "PC_NAME_MAX")
+    deep = ["/".join([f"{'d' * 120}{i}"] * 3) + f"/{n}.wav" for i in range(2) for n in "ab"]
+    names = safe_names(deep)
+    assert len(set(names)) == 4 and all(len(name.encode()) < limit for name in names)
+    for name in names:
+        (tmp_path / name).mkdir()  # the OS's own check of the length
 
 
 def test_a_symlink_to_an_ancestor_is_followed_once(tmp_path):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import functools
 import glob
+import hashlib
 import json
 import logging
 import os
@@ -38,6 +39,7 @@ log = logging.getLogger("convscope")
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc",
                   ".au", ".snd", ".caf", ".w64", ".rf64", ".m4a")
 GLOB_CHARS = re.compile(r"[*?\[]")
+NAME_BYTES = 200  # per-file folder names: under the usual 255-byte limit, with room for "-2"
 
 
 @dataclass(frozen=True)
@@ -177,6 +179,8 @@ def safe_names(relatives: list[str]) -> list[str]:
     for rel in relatives:
         base = "__".join(re.sub(r"[^A-Za-z0-9._-]+", "_", part) for part in rel.split("/"))
         base = base.lstrip(".") or "file"
+        if len(base) > NAME_BYTES:  # deep paths joined by __ outgrow one folder name (ASCII)
+            base = f"{base[:NAME_BYTES - 11]}-{hashlib.sha1(rel.encode()).hexdigest()[:10]}"
         name, n = base, 2
         while name in seen:
             name, n = f"{base}-{n}", n + 1
