@@ -138,11 +138,17 @@ def test_name_over_the_filesystem_limit_says_which_name_and_the_limit(tmp_path):
 def test_fifo_and_device_are_named_as_such_and_never_read(tmp_path):
     fifo = tmp_path / "live.wav"
     os.mkfifo(fifo)
-    signal.alarm(20)  # opening a FIFO with no writer would block: fail rather than hang
+    def blocked(*_):
+        raise TimeoutError("reading the FIFO blocked")
+
+    # opening a FIFO with no writer would block: fail rather than hang
+    previous = signal.signal(signal.SIGALRM, blocked)
+    signal.alarm(20)
     try:
         message = load_error(str(fifo), tmp_path)
     finally:
         signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
     assert message == (f"data.path: {fifo} is a FIFO (named pipe), not a regular audio file; "
                        "save the audio to a file and give that")
     assert "is a character device, not a regular audio file" in load_error("/dev/zero", tmp_path)
