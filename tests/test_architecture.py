@@ -30,7 +30,7 @@ PACKAGE = "convscope"
 # imports nothing from convscope. A new top-level module or package must be added here.
 LAYERS: dict[str, int] = {
     # 0  no convscope imports: errors, atomic writes, text tables, run-dir names, bundled files
-    "errors": 0, "files": 0, "text": 0, "rundir": 0, "resources": 0,
+    "errors": 0, "files": 0, "text": 0, "rundir": 0, "resources": 0, "oserrors": 0,
     # 1  dataclass schemas, conversion, checks that only raise, presets
     "config": 1,
     # 2  the conv core (plan, build, trace, lengths, streaming) | audio read/resample/write

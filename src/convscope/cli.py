@@ -14,6 +14,7 @@ import sys
 from typing import Any, Callable, NoReturn, Optional, Sequence, TypeVar
 
 from convscope.errors import ConvscopeError
+from convscope.oserrors import describe_os_error, log_file_failures
 
 EXIT_USAGE = 2
 F = TypeVar("F", bound=Callable[..., Any])
@@ -63,11 +64,19 @@ def reports_errors(task: F) -> F:
     @functools.wraps(task)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return task(*args, **kwargs)
+            with log_file_failures() as log_failures:  # run.log on a full disk: quiet, then
+                result = task(*args, **kwargs)
+            if log_failures:  # ... one line for it, exit 2: the run's record is incomplete
+                raise log_failures[0]
+            return result
         except ConvscopeError as exc:
             if wants_traceback(sys.argv):
                 raise
             fail(str(exc))
+        except OSError as exc:  # a path the OS refused (full disk, no permission): not a bug
+            if wants_traceback(sys.argv):
+                raise
+            fail(describe_os_error(exc, sys.argv[1:], _job_dir()))
 
     return wrapper  # type: ignore[return-value]
 
@@ -91,6 +100,22 @@ def run_entry(hydra_main: Callable[[], Any]) -> None:
         if show_traceback:
             raise
         fail(unparsable_override_hint(sys.argv[1:]) or describe_config_error(exc))
+    except OSError as exc:  # Hydra making the run dir (an existing file, /proc/x, read-only)
+        if show_traceback:
+            raise
+        fail(describe_os_error(exc, sys.argv[1:], _job_dir()))
+
+
+def _job_dir() -> Optional[str]:
+    """The run dir of this job: Hydra's while the job runs; once Hydra has given up (it unsets
+    its config), the one the command line names; None if neither is known."""
+    from hydra.core.hydra_config import HydraConfig  # Hydra: lazy, as in run_entry
+
+    if HydraConfig.initialized():
+        return str(HydraConfig.get().runtime.output_dir)
+    named = [arg.split("=", 1)[1] for arg in sys.argv[1:]
+             if arg.startswith(("hydra.run.dir=", "hydra.sweep.dir="))]
+    return named[-1] if named else None
 
 
 def unparsable_override_hint(args: Sequence[str]) -> Optional[str]:

@@ -23,6 +23,12 @@ def atomic_path(final: Path) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, final)
+    except OSError as exc:
+        # write()/close() errors (ENOSPC at a flush) name no file, and the temp name means
+        # nothing to the user: name the file being written, for the one-line error
+        if exc.errno is not None and (exc.filename is None or str(exc.filename) == str(tmp)):
+            raise OSError(exc.errno, exc.strerror or str(exc), str(final)) from exc
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()

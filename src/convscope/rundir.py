@@ -66,9 +66,33 @@ class RunDir:
     CHUNK_ERRORS = "chunk_errors.png"
     CHANNEL_WAV = re.compile(r"layer(\d+)_ch(\d+)\.wav")  # channel_wav_name's names
     LAYER_PLOT = re.compile(r"layer(\d+)_(\w+)\.png")  # layer_plot_name's names
+    HYDRA = ".hydra"  # Hydra's record of a job: every entry script and convscope.run write it
+
+    # Everything a run, a corpus job or a sweep root may hold at its top level. A corpus names
+    # its per-file subfolders around these, so an input called summary.json or index.html
+    # cannot become a folder where the corpus's own summary.json or page goes.
+    TOP_LEVEL = frozenset({
+        SHAPES, METRICS, WEIGHTS, REPORT, LOG, ERROR, SUMMARY_CSV, SUMMARY_JSON, SUMMARY_PNG,
+        SCATTER, ANIMATION, EXPLORER, HYDRA, MULTIRUN, AUDIO, PLOTS, CANDIDATES_CSV, MODEL,
+        CHUNKS_JSON, CHUNKS_LOG,
+        "learn.log", "explain.log", "design.log",  # the other entries' hydra.job.name logs
+    })
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", Path(self.path))
+
+    @staticmethod
+    def is_run_dir(folder: Path) -> bool:
+        """Whether `folder` is one of convscope's run dirs (a run, a corpus job, a sweep root or
+        job, the explainer's or designer's): what corpus scans skip, so `data.path=.` in a
+        project folder does not take in its earlier outputs. Markers that a user's own audio
+        folder would not hold: Hydra's record, shapes.json, a sweep root's multirun.yaml, a
+        corpus's summary.csv beside its summary.json (convscope.run's corpora, no Hydra)."""
+        folder = Path(folder)
+        return ((folder / RunDir.HYDRA).is_dir() or (folder / RunDir.SHAPES).is_file()
+                or (folder / RunDir.MULTIRUN).is_file()
+                or ((folder / RunDir.SUMMARY_CSV).is_file()
+                    and (folder / RunDir.SUMMARY_JSON).is_file()))
 
     @staticmethod
     def channel_wav_name(layer: int, channel: int) -> str:

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import math
 import struct
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
+from convscope.audio.wav import sndfile_write_errors
 from convscope.config.schema import DataConfig
 from convscope.errors import ConvscopeError
 from convscope.files import atomic_path
@@ -144,8 +145,9 @@ class WavWriters:
                 if self.subtype == "FLOAT" and self.format == "WAV":
                     wav = FloatWav(tmp, self.sample_rate, self.channels)
                 else:
-                    wav = soundfile.SoundFile(str(tmp), "w", self.sample_rate, self.channels,
-                                              self.subtype, format=self.format)
+                    with sndfile_write_errors(path):
+                        wav = soundfile.SoundFile(str(tmp), "w", self.sample_rate,
+                                                  self.channels, self.subtype, format=self.format)
                 self._files.append(stack.enter_context(wav))
             self._stack = stack.pop_all()
         return self
@@ -153,10 +155,12 @@ class WavWriters:
     def write(self, block: np.ndarray) -> None:
         """A (rows, n) block: one row per mono file, or all rows into the multichannel file."""
         if self.channels > 1:
-            self._files[0].write(block.T)
+            with sndfile_write_errors(self.paths[0]):
+                self._files[0].write(block.T)
             return
-        for sf, samples in zip(self._files, block):
-            sf.write(samples)
+        for path, sf, samples in zip(self.paths, self._files, block):
+            with sndfile_write_errors(path):
+                sf.write(samples)
 
     def __exit__(self, *exc_info) -> bool:
         return bool(self._stack.__exit__(*exc_info))
@@ -179,14 +183,26 @@ class FloatWav:
 
     def __enter__(self) -> "FloatWav":
         self._file = open(self.path, "wb")
-        self._file.write(self._header())
+        with self._named_errors():
+            self._file.write(self._header())
         return self
 
     def write(self, frames: np.ndarray) -> None:
         """(n,) or (n, channels) samples."""
         data = np.ascontiguousarray(frames, dtype="<f4")
-        self._file.write(memoryview(data).cast("B"))
+        with self._named_errors():
+            self._file.write(memoryview(data).cast("B"))
         self.frames += data.shape[0]
+
+    @contextmanager
+    def _named_errors(self) -> Iterator[None]:
+        """write()'s errors (ENOSPC) name no file; of several WAVs, say which one failed."""
+        try:
+            yield
+        except OSError as exc:
+            if exc.filename is not None or exc.errno is None:
+                raise
+            raise OSError(exc.errno, exc.strerror, str(self.path)) from exc
 
     def _header(self) -> bytes:
         data_bytes = self.frames * self.channels * 4
@@ -198,10 +214,11 @@ class FloatWav:
             b"data", data_bytes)
 
     def __exit__(self, *exc_info) -> bool:
-        try:
-            if exc_info[0] is None:
-                self._file.seek(0)
-                self._file.write(self._header())
-        finally:
-            self._file.close()
+        with self._named_errors():
+            try:
+                if exc_info[0] is None:
+                    self._file.seek(0)
+                    self._file.write(self._header())
+            finally:
+                self._file.close()
         return False

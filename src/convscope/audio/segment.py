@@ -6,7 +6,10 @@ file and the values, because librosa's own errors (or silent empty arrays) don't
 
 from __future__ import annotations
 
+import errno
+import os
 import re
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +19,7 @@ import numpy as np
 from convscope.audio.blockio import read_segment
 from convscope.config.schema import DataConfig
 from convscope.errors import ConvscopeError
+from convscope.oserrors import describe_os_error
 
 
 @dataclass(frozen=True)
@@ -34,8 +38,18 @@ class Segment:
         return (1, *self.samples.shape)
 
 
-def resolve_path(path: str, base_dir: Path) -> Path:
-    candidate = Path(path).expanduser()
+def resolve_path(path: str, base_dir: Path, key: str = "data.path") -> Path:
+    """`path` with `~` expanded, relative ones against base_dir (where the user ran from)."""
+    if not str(path).strip():  # Path("") is ".": it would quietly become a corpus of base_dir
+        raise ConvscopeError(f"{key} is empty: give an audio file, a folder or a glob "
+                             f"({key}=. for the current folder)")
+    try:
+        candidate = Path(path).expanduser()
+    except RuntimeError as exc:  # pathlib's words for an unknown ~user or no HOME
+        user = str(path)[1:].split("/", 1)[0]
+        who = f"there is no user {user!r} on this machine" if user else "HOME is not set"
+        raise ConvscopeError(f"{key}: cannot expand {path!r}: {who}; write the path without "
+                             "~") from exc
     return candidate if candidate.is_absolute() else (base_dir / candidate)
 
 
@@ -76,7 +90,7 @@ def file_duration(path: Path, header=None) -> float:
 def load_segment(cfg: DataConfig, base_dir: Path) -> Segment:
     """Load [start, end) of cfg.path, resampled to cfg.sr, mono or all channels."""
     path = resolve_path(cfg.path, base_dir)
-    _check_file(path)
+    check_audio_file(path)
     header = read_header(path)
     duration = file_duration(path, header)
     if duration <= 0:
@@ -93,13 +107,96 @@ def load_segment(cfg: DataConfig, base_dir: Path) -> Segment:
     return Segment(samples, cfg.sr, path, cfg.start, end)
 
 
-def _check_file(path: Path) -> None:
-    if not path.exists():
-        raise ConvscopeError(f"data.path: {path} does not exist")
-    if path.is_dir():
-        raise ConvscopeError(f"data.path: {path} is a directory, not an audio file")
-    if path.stat().st_size == 0:
-        raise ConvscopeError(f"data.path: {path} is empty (0 bytes)")
+def check_audio_file(path: Path, key: str = "data.path") -> None:
+    """Every way `path` can fail to be a readable regular file, worded before anything decodes
+    it (soundfile and librosa call all of them "cannot decode" or read a FIFO forever)."""
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        raise ConvscopeError(f"{key}: {path_problem(path, exc)}") from exc
+    if stat.S_ISDIR(info.st_mode):
+        raise ConvscopeError(f"{key}: {path} is a directory, not an audio file")
+    if not stat.S_ISREG(info.st_mode):  # never opened: reading a FIFO would block
+        raise ConvscopeError(f"{key}: {path} is a {_file_kind(info.st_mode)}, not a regular "
+                             "audio file; save the audio to a file and give that")
+    if info.st_size == 0:
+        raise ConvscopeError(f"{key}: {path} is empty (0 bytes)")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise ConvscopeError(f"{key}: {path_problem(path, exc)}") from exc
+
+
+def path_problem(path: Path, exc: OSError) -> str:
+    """What an OSError from stat()/open() of `path` means, with the part of the path at fault."""
+    code = exc.errno
+    if code == errno.ENOENT:
+        if os.path.islink(path):
+            return f"{path} is a symlink to {os.readlink(path)}, which does not exist"
+        return f"{path} does not exist"
+    if code == errno.ELOOP:
+        return (f"{path} is a symlink loop (following its links leads back to a link already "
+                "followed); fix or remove the link")
+    if code == errno.ENAMETOOLONG:
+        return _too_long(path)
+    if code == errno.EACCES:
+        blocked = _unsearchable_folder(path)
+        if blocked is not None:
+            return (f"{path}: permission denied: the folder {blocked} cannot be entered; "
+                    "make it searchable (chmod +x) or copy the audio elsewhere")
+        return (f"{path}: permission denied: the file cannot be read{_mode_of(path)}; make "
+                "it readable (chmod +r) or copy it")
+    if code == errno.ENOTDIR:
+        return f"{path}: a part of the path is a file, not a folder"
+    return describe_os_error(OSError(code, exc.strerror, str(path)))
+
+
+def _mode_of(path: Path) -> str:
+    try:
+        return f" ({stat.filemode(os.stat(path).st_mode)})"
+    except OSError:
+        return ""
+
+
+def _file_kind(mode: int) -> str:
+    kinds = [(stat.S_ISFIFO, "FIFO (named pipe)"), (stat.S_ISCHR, "character device"),
+             (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket")]
+    return next((name for test, name in kinds if test(mode)), "special file")
+
+
+def _too_long(path: Path) -> str:
+    limit = _name_max(path)
+    longest = max(Path(path).parts, key=lambda part: len(os.fsencode(part)))
+    size = len(os.fsencode(longest))
+    if size > limit:
+        return (f"{path}: a name in it is {size} bytes, over the filesystem's limit of {limit} "
+                f"(starts {longest[:24]!r}); shorten it")
+    return (f"{path}: the path is {len(os.fsencode(str(path)))} bytes, over the system's "
+            "limit; shorten it")
+
+
+def _name_max(path: Path) -> int:
+    for folder in Path(path).parents:  # the nearest folder that exists says what its fs allows
+        try:
+            return os.pathconf(folder, "PC_NAME_MAX")
+        except (OSError, ValueError):
+            continue
+    return 255
+
+
+def _unsearchable_folder(path: Path) -> Path | None:
+    """The first folder on the way to `path` whose entries may not be looked up, if any."""
+    parts = Path(path).parts
+    for depth in range(1, len(parts)):
+        child = Path(*parts[: depth + 1])
+        try:
+            os.lstat(child)
+        except PermissionError:
+            return Path(*parts[:depth])
+        except OSError:
+            return None
+    return None
 
 
 def _check_segment(path: Path, start: float, end: float, duration: float) -> None:

@@ -111,8 +111,10 @@ def finish_run(cfg: RunConfig, out_dir: Path, source, prepared: PreparedStack,
     """The end every run shares: weights.pt, then shapes.json (with `extra` sections), then the
     report page, which reads what the run left on disk. Returns the shapes document."""
     if cfg.save.weights:
-        with atomic_path(RunDir(out_dir).weights) as tmp:
-            torch.save(prepared.stack.state_dict(), tmp)
+        # through a Python file: torch.save(path) words a full disk as "unexpected pos 704 vs
+        # 598", a file object gives the OSError (ENOSPC) that the entry reports as one line
+        with atomic_path(RunDir(out_dir).weights) as tmp, open(tmp, "wb") as handle:
+            torch.save(prepared.stack.state_dict(), handle)
     shapes = shapes_document(source, prepared.rows, prepared.exact_rate, audio_info)
     if prepared.alignment is not None:
         shapes["alignment"] = prepared.alignment.as_json()

@@ -25,7 +25,13 @@ from typing import Optional
 import torch
 
 from convscope.audio.blockio import SegmentSpan, audio_blocks, segment_span
-from convscope.audio.segment import _check_segment, file_duration, read_header, resolve_path
+from convscope.audio.segment import (
+    _check_segment,
+    check_audio_file,
+    file_duration,
+    read_header,
+    resolve_path,
+)
 from convscope.config.schema import RunConfig
 from convscope.errors import ConvscopeError
 from convscope.pipeline.consumers import Consumers
@@ -52,7 +58,8 @@ def streaming_decision(cfg: RunConfig, base_dir: Path) -> tuple[Optional[Segment
     if mode == "false":
         return None, "stream.enabled=false"
     path = resolve_path(cfg.data.path, base_dir)
-    header = read_header(path) if path.is_file() else None
+    check_audio_file(path)  # a FIFO, a loop, a name too long: worded before anything opens it
+    header = read_header(path)
     if header is None:  # the one-shot loader words the error, or decodes it with librosa
         return None, f"{path} is not a file soundfile can read block by block"
     duration = file_duration(path, header)

@@ -38,7 +38,7 @@ def load_user_module(model: ModelConfig, base_dir: Path, seed: int) -> nn.Module
     factory = import_target(model.target, base_dir)
     module = build_module(factory, model.target, dict(model.kwargs), seed, base_dir)
     if model.weights is not None:
-        load_weights(module, resolve(model.weights, base_dir), model.target)
+        load_weights(module, resolve(model.weights, base_dir, "model.weights"), model.target)
     return module
 
 
@@ -176,9 +176,13 @@ def run_user_module(module: nn.Module, x: torch.Tensor, target: str,
     return ModuleRun(passed, waveform.detach().to("cpu", torch.float32), returned_shape)
 
 
-def resolve(path: str, base_dir: Path) -> Path:
+def resolve(path: str, base_dir: Path, key: str = "model.target") -> Path:
     """A user path: `~` expanded, relative ones against the run's base dir."""
-    candidate = Path(path).expanduser()
+    try:
+        candidate = Path(path).expanduser()
+    except RuntimeError as exc:  # pathlib's words for an unknown ~user or no HOME
+        raise ConvscopeError(f"{key}: cannot expand {path!r}: no such user or no HOME; write "
+                             "the path without ~") from exc
     return candidate if candidate.is_absolute() else base_dir / candidate
 
 
