@@ -11,7 +11,6 @@ import os
 from collections.abc import Mapping
 
 from convscope.config.bounds import INT64_MAX, in_range
-
 from convscope.config.schema import (
     DEVICES,
     EVALUATE_MODES,
