@@ -13,7 +13,6 @@ shard, so N jobs (a Hydra sweep over data.shard) split a corpus deterministicall
 from __future__ import annotations
 
 import glob
-import json
 import logging
 import re
 import time
@@ -24,7 +23,7 @@ from typing import Optional
 from convscope.audio.segment import resolve_path
 from convscope.config.schema import RunConfig
 from convscope.errors import ConvscopeError
-from convscope.files import csv_cell, shape_cell, write_csv, write_text
+from convscope.files import csv_cell, shape_cell, write_csv, write_json
 from convscope.report.page import RunCommand
 from convscope.rundir import RunDir
 
@@ -159,7 +158,7 @@ SUMMARY_COLUMNS = ("file", "subdir", "status", "duration", "input_shape", "outpu
 
 def write_summary(out_dir: Path, outcomes: list[FileOutcome]) -> None:
     rows = [asdict(o) for o in outcomes]
-    write_text(RunDir(out_dir).summary_json, json.dumps(rows, indent=2) + "\n")
+    write_json(RunDir(out_dir).summary_json, rows)
     write_csv(RunDir(out_dir).summary_csv, rows, SUMMARY_COLUMNS)
 
 
