@@ -17,13 +17,14 @@ from typing import Any, Optional
 from convscope.errors import ConvscopeError
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+FLOAT32_MAX = 3.4028234663852886e38  # a layer's float parameters become float32 tensors
 # Free-form mappings (model.kwargs: the user's constructor arguments) are theirs to check
 UNCHECKED = ("model.kwargs",)
 
 
-def check_numbers(value: Any, key: str) -> None:
-    """Raise naming `key` (dotted, list indexes included) for the first non-finite float or
-    integer outside int64 in `value`."""
+def check_numbers(value: Any, key: str, float_limit: float = math.inf) -> None:
+    """Raise naming `key` (dotted, list indexes included) for the first non-finite float,
+    float beyond +-`float_limit` or integer outside int64 in `value`."""
     if key in UNCHECKED:
         return
     if isinstance(value, bool) or value is None or isinstance(value, str):
@@ -31,19 +32,22 @@ def check_numbers(value: Any, key: str) -> None:
     if isinstance(value, float):
         if not math.isfinite(value):
             raise ConvscopeError(f"{key} must be a finite number, got {value}")
+        if abs(value) > float_limit:
+            raise ConvscopeError(f"{key}: {value} is beyond +-{float_limit:.7g}, the largest "
+                                 "float32 (what torch computes the stack in)")
     elif isinstance(value, int):
         if not INT64_MIN <= value <= INT64_MAX:
             raise ConvscopeError(f"{key}: {value} does not fit a 64-bit integer (what torch, numpy "
                                  f"and libsndfile take); use a value below 2**63")
     elif is_dataclass(value):
         for item in fields(value):
-            check_numbers(getattr(value, item.name), _join(key, item.name))
+            check_numbers(getattr(value, item.name), _join(key, item.name), float_limit)
     elif isinstance(value, (list, tuple)):
         for index, item in enumerate(value):
-            check_numbers(item, _join(key, str(index)))
+            check_numbers(item, _join(key, str(index)), float_limit)
     elif isinstance(value, dict):
         for name, item in value.items():
-            check_numbers(item, _join(key, str(name)))
+            check_numbers(item, _join(key, str(name)), float_limit)
 
 
 def _join(key: str, name: str) -> str:

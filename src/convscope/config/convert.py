@@ -8,7 +8,7 @@ from typing import Any, Optional
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from convscope.config.bounds import check_numbers
+from convscope.config.bounds import FLOAT32_MAX, check_numbers
 from convscope.config.checks import check_chunks, check_learn, check_values
 from convscope.config.schema import (
     ChunksConfig,
@@ -97,7 +97,8 @@ def _to_layer(schema: DictConfig, spec: Any, key: str) -> LayerConfig:
         sub = str(getattr(exc, "full_key", None) or "")
         raise ConvscopeError(f"config {key}{'.' + sub if sub else ''}: "
                              f"{str(exc).splitlines()[0]}") from exc
-    check_numbers(layer, key)  # NaN alpha, a kernel_size beyond 64 bits: named here
+    # NaN alpha, an alpha float32 cannot hold, a kernel_size beyond 64 bits: named here
+    check_numbers(layer, key, FLOAT32_MAX)
     if inner is not None:
         layer.layers = [_to_layer(schema, child, f"{key}.layers.{i}")
                         for i, child in enumerate(inner)]

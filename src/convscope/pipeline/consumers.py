@@ -20,6 +20,7 @@ from convscope.quality.evaluate import EvaluationPlan
 from convscope.rundir import RunDir
 from convscope.stack.plan import LayerPlan
 from convscope.stack.rates import layer_rates, rate_text
+from convscope.stack.trace import check_finite
 
 log = logging.getLogger("convscope")
 
@@ -107,6 +108,8 @@ class Consumers:
             yield torch.from_numpy(block)[None].to(device)
 
     def on_output(self, layer: int, start: int, samples: torch.Tensor) -> None:
+        # every layer's block, in stack order: the first non-finite one names its layer
+        check_finite(samples, self.plans[layer].key, self.plans[layer].type, start)
         if layer != self.last:  # intermediate layers only feed the feature-map envelopes
             if self.envelopes:
                 envelope = self.envelopes[layer]
