@@ -17,6 +17,7 @@ from typing import Any, Callable, NoReturn, Optional, Sequence, TypeVar
 from convscope.errors import ConvscopeError
 
 EXIT_USAGE = 2
+HYDRA_MODE_CONFLICT = "Only one of --run, --multirun, --cfg"  # hydra._internal.utils._run_hydra
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -122,6 +123,11 @@ def run_entry(hydra_main: Callable[[], Any]) -> None:
         if show_traceback:
             raise
         fail(unparsable_override_hint(sys.argv[1:]) or describe_config_error(exc))
+    except ValueError as exc:  # Hydra's own flag check, before any job: one line like the rest
+        if show_traceback or not str(exc).startswith(HYDRA_MODE_CONFLICT):
+            raise
+        fail(f"{exc}: --cfg/--info print the composed config or Hydra's view and run nothing, "
+             "so they take no -m; drop one of them")
 
 
 def unparsable_override_hint(args: Sequence[str]) -> Optional[str]:
