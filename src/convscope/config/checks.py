@@ -34,7 +34,8 @@ MAX_FFT = 2**20  # samples in one STFT frame or hop: ~22 s at 48 kHz
 MAX_EDGE_MS = 3_600_000.0
 MAX_WINDOW_MS = 1000.0  # a spectrogram or plot window longer than a second shows nothing more
 MAX_PANELS = 256
-AGG_MAX_PIXELS = 2**16  # matplotlib's Agg: "Image size ... must be less than 2^16 in each direction"
+# A figure side in pixels: 32768 x 32768 RGBA is 4 GB before matplotlib draws a line
+MAX_FIGURE_PIXELS = 2**15
 
 
 def check_values(cfg: RunConfig) -> None:
@@ -192,23 +193,23 @@ def check_chunks(chunks: ChunksConfig) -> None:
 
 
 def _check_plots(plots: PlotsConfig) -> None:
-    """Figure sizes matplotlib can draw (Agg refuses 2**16 pixels or more a side) and windows
-    that fit a spectrogram; the streamed spectrogram's window is checked against the segment
+    """Figure sizes that fit in memory (each pixel is 4 bytes of RGBA) and windows that fit a
+    spectrogram; the streamed spectrogram's window is checked against the segment
     where its length is known (pipeline.streamed)."""
     in_range("plots.dpi", plots.dpi, 10, 1200, what=" dots per inch")
     in_range("plots.width_inches", plots.width_inches, 1, 200, what=" inches")
-    if plots.width_inches * plots.dpi >= AGG_MAX_PIXELS:
+    if plots.width_inches * plots.dpi >= MAX_FIGURE_PIXELS:
         raise ConvscopeError(
             f"plots.width_inches: {plots.width_inches:g} in x plots.dpi={plots.dpi} is "
-            f"{plots.width_inches * plots.dpi:.0f} pixels, beyond matplotlib's limit of "
-            f"{AGG_MAX_PIXELS - 1}; lower plots.dpi or plots.width_inches")
+            f"{plots.width_inches * plots.dpi:.0f} pixels, beyond the limit of "
+            f"{MAX_FIGURE_PIXELS - 1}; lower plots.dpi or plots.width_inches")
     in_range("plots.max_channels", plots.max_channels, 1, MAX_PANELS, what=" channels drawn")
     tallest = (1.6 * (2 + plots.max_channels) + 0.6) * plots.dpi  # plots.layers.plot_layer
-    if tallest >= AGG_MAX_PIXELS:
+    if tallest >= MAX_FIGURE_PIXELS:
         raise ConvscopeError(
             f"plots.max_channels: {plots.max_channels} channels at plots.dpi={plots.dpi} make "
-            f"a figure {tallest:.0f} pixels tall, beyond matplotlib's limit of "
-            f"{AGG_MAX_PIXELS - 1}; lower plots.max_channels or plots.dpi")
+            f"a figure {tallest:.0f} pixels tall, beyond the limit of "
+            f"{MAX_FIGURE_PIXELS - 1}; lower plots.max_channels or plots.dpi")
     if plots.max_layers < 1:
         raise ConvscopeError(f"plots.max_layers must be >= 1, got {plots.max_layers}")
     in_range("plots.window_ms", plots.window_ms, 0, MAX_WINDOW_MS, low_open=True, what=" ms")
