@@ -76,8 +76,9 @@ def _alarm(_signum, _frame):
     raise _Hang()
 
 
-def run_in_process(args: list[str], timeout_s: int = 20) -> Outcome:
-    """scripts/run.py <args> in this process, through planning (see the module docstring)."""
+def run_in_process(args: list[str], timeout_s: int = 20, full: bool = False) -> Outcome:
+    """scripts/run.py <args> in this process, through planning (see the module docstring); with
+    `full`, the whole run (build, forward, WAVs, plots, report) as the CLI does it."""
     from hydra.core.global_hydra import GlobalHydra
 
     import convscope.commands as commands
@@ -88,7 +89,8 @@ def run_in_process(args: list[str], timeout_s: int = 20) -> Outcome:
     previous = signal.signal(signal.SIGALRM, _alarm)
     signal.alarm(timeout_s)
     try:
-        with mock.patch.object(commands, "run_job", plan_only), redirect_stderr(err), \
+        job = commands.run_job if full else plan_only
+        with mock.patch.object(commands, "run_job", job), redirect_stderr(err), \
                 redirect_stdout(out):
             commands.run_main()
         return Outcome(0, err.getvalue())

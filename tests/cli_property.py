@@ -152,9 +152,11 @@ def audio_files(draw, folder: Path) -> Path:
     return path
 
 
-def check(examples: int, workdir: Path, record: bool = False) -> list[str]:
+def check(examples: int, workdir: Path, record: bool = False, full: bool = False) -> list[str]:
     """Try `examples` command lines; assert each keeps the promise (with `record`, collect the
-    ones that break it instead, to survey a branch: CONVSCOPE_PROPERTY_RECORD=1)."""
+    ones that break it instead, to survey a branch: CONVSCOPE_PROPERTY_RECORD=1). With `full`
+    (CONVSCOPE_PROPERTY_FULL=1) each runs whole, not only through planning: values that pass
+    planning and break a later stage (plots, WAVs, evaluate) show only there; seconds each."""
     found: list[str] = []
     audio_dir = workdir / "audio"
     audio_dir.mkdir()
@@ -168,7 +170,7 @@ def check(examples: int, workdir: Path, record: bool = False) -> list[str]:
         args = ["data=sample", f"data.path={audio}", "data.start=0", "data.end=null",
                 *data.draw(overrides(), label="overrides"),
                 f"hydra.run.dir={workdir / 'runs' / str(next(runs))}"]
-        outcome = run_in_process(args)
+        outcome = run_in_process(args, timeout_s=120 if full else 20, full=full)
         problem = outcome.problem()
         if record and problem is not None:
             found.append(f"{RUN_SCRIPT} {' '.join(args)}\n{problem[-1500:]}")
@@ -183,7 +185,8 @@ if __name__ == "__main__":
     count = int(sys.argv[1]) if len(sys.argv) > 1 else int(
         os.environ.get("CONVSCOPE_PROPERTY_EXAMPLES", DEFAULT_EXAMPLES))
     record = os.environ.get("CONVSCOPE_PROPERTY_RECORD") == "1"
+    full = os.environ.get("CONVSCOPE_PROPERTY_FULL") == "1"
     with tempfile.TemporaryDirectory(prefix="convscope-property-") as tmp:
-        for finding in check(count, Path(tmp), record):
+        for finding in check(count, Path(tmp), record, full):
             print("FINDING", finding, sep="\n", flush=True)
     print(f"cli property: {count} examples, every one exit 0 or one error line and exit 2")
