@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shlex
 import sys
 from typing import Any, Callable, NoReturn, Optional, Sequence, TypeVar
@@ -17,6 +18,7 @@ from convscope.errors import ConvscopeError
 from convscope.oserrors import describe_os_error, log_file_failures
 
 EXIT_USAGE = 2
+HYDRA_MODE_CONFLICT = "Only one of --run, --multirun, --cfg"  # hydra._internal.utils._run_hydra
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -39,6 +41,9 @@ def wants_traceback(argv: list[str]) -> bool:
 
 def describe_config_error(exc: BaseException) -> str:
     """Hydra/OmegaConf errors span several lines (and a cause); keep what names the culprit."""
+    layer_error = layer_key_error(exc.__cause__)
+    if layer_error:
+        return layer_error
     parts: list[str] = []
     for err in (exc, exc.__cause__):
         if err is None:
@@ -52,6 +57,33 @@ def describe_config_error(exc: BaseException) -> str:
             if line not in parts:
                 parts.append(line)
     return " ".join(parts) or type(exc).__name__
+
+
+def layer_key_error(cause: Optional[BaseException]) -> Optional[str]:
+    """An override of a layer that is not there (`model.layers.7.stride=2` on a 2-layer stack:
+    OmegaConf says "dict is not a subclass of LayerConfig") or of a key a layer does not have
+    (`model.layers.0.foo=1`), worded with the layer's full key; None for any other error."""
+    full_key = str(getattr(cause, "full_key", "") or "")
+    if not full_key.startswith("model.layers["):
+        return None
+    key = re.sub(r"\[(\d+)\]", r".\1", full_key)  # model.layers[0].layers[7] -> dotted
+    parent = getattr(cause, "parent_node", None)
+    index = getattr(cause, "key", None)
+    if getattr(cause, "object_type", None) is list and parent is not None:
+        count = len(parent)
+        if str(index).isdigit() and int(str(index)) >= count:
+            block = key.rsplit(".layers.", 1)[0]
+            where = "the stack" if block == "model" else f"the block {block}"
+            span = f" ({0}-{count - 1})" if count else ""
+            return (f"{key}: {where} has {count} layer{'s' if count != 1 else ''}{span}; "
+                    "a layer is added by giving the whole list, model.layers=[...]")
+    from omegaconf.errors import ConfigAttributeError, ConfigKeyError  # as run_entry's
+
+    object_type = getattr(cause, "object_type", None)
+    if (isinstance(cause, (ConfigAttributeError, ConfigKeyError))
+            and getattr(object_type, "__name__", "") == "LayerConfig"):
+        return f"{key}: a layer has no key {index!s} (convscope.config.schema.LayerConfig)"
+    return None
 
 
 def reports_errors(task: F) -> F:
@@ -100,6 +132,11 @@ def run_entry(hydra_main: Callable[[], Any]) -> None:
         if show_traceback:
             raise
         fail(unparsable_override_hint(sys.argv[1:]) or describe_config_error(exc))
+    except ValueError as exc:  # Hydra's own flag check, before any job: one line like the rest
+        if show_traceback or not str(exc).startswith(HYDRA_MODE_CONFLICT):
+            raise
+        fail(f"{exc}: --cfg/--info print the composed config or Hydra's view and run nothing, "
+             "so they take no -m; drop one of them")
     except OSError as exc:  # Hydra making the run dir (an existing file, /proc/x, read-only)
         if show_traceback:
             raise

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import math
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -60,3 +62,33 @@ def write_csv(path: Path, rows: Iterable[dict], columns: Sequence[str]) -> None:
     writer.writeheader()
     writer.writerows({key: csv_cell(value) for key, value in row.items()} for row in rows)
     write_text(Path(path), buffer.getvalue())
+
+
+NON_FINITE_NOTE = "non_finite"  # the key listing the values written as null
+
+
+def write_json(final: Path, document: Any) -> None:
+    """`document` as strictly valid JSON (RFC 8259: no NaN or Infinity), written atomically.
+
+    Python's json writes NaN and Infinity by default, which strict parsers (browsers' JSON.parse
+    aside, jq, Go, Rust serde) reject. A non-finite float becomes null; a dict document then lists
+    where under "non_finite" (dotted keys), so a reader can tell "no value" from "not computed".
+    """
+    replaced: list[str] = []
+    clean = _finite_or_null(document, "", replaced)
+    if replaced and isinstance(clean, dict):
+        clean[NON_FINITE_NOTE] = replaced
+    write_text(Path(final), json.dumps(clean, indent=2, allow_nan=False) + "\n")
+
+
+def _finite_or_null(value: Any, key: str, replaced: list[str]) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        replaced.append(key or "(document)")
+        return None
+    if isinstance(value, dict):
+        return {name: _finite_or_null(item, f"{key}.{name}" if key else str(name), replaced)
+                for name, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_null(item, f"{key}.{index}" if key else str(index), replaced)
+                for index, item in enumerate(value)]
+    return value

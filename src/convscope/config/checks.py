@@ -7,8 +7,10 @@ are made one beforehand (convscope.config.convert.normalise).
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 
+from convscope.config.bounds import INT64_MAX, in_range
 from convscope.config.schema import (
     DEVICES,
     EVALUATE_MODES,
@@ -16,6 +18,7 @@ from convscope.config.schema import (
     REFERENCE_RESAMPLERS,
     STREAM_ENGINES,
     STREAM_MODES,
+    ChunksConfig,
     DataConfig,
     EvaluateConfig,
     LearnConfig,
@@ -26,6 +29,13 @@ from convscope.config.schema import (
 )
 from convscope.errors import ConvscopeError
 
+MAX_SAMPLE_RATE = 2**31 - 1  # libsndfile's samplerate is a C int
+MAX_FFT = 2**20  # samples in one STFT frame or hop: ~22 s at 48 kHz
+MAX_EDGE_MS = 3_600_000.0
+MAX_WINDOW_MS = 1000.0  # a spectrogram or plot window longer than a second shows nothing more
+MAX_PANELS = 256
+# A figure side in pixels: 32768 x 32768 RGBA is 4 GB before matplotlib draws a line
+MAX_FIGURE_PIXELS = 2**15
 MAX_ZOOM_SAMPLES = 400
 
 
@@ -34,6 +44,7 @@ def check_values(cfg: RunConfig) -> None:
     data = cfg.data
     if data.sr <= 0:
         raise ConvscopeError(f"data.sr must be a positive sample rate, got {data.sr}")
+    in_range("data.sr", data.sr, 1, MAX_SAMPLE_RATE, what=" Hz (a WAV header's sample rate)")
     if not math.isfinite(data.start) or data.start < 0:
         raise ConvscopeError(f"data.start must be >= 0 seconds, got {data.start}")
     if data.end is not None:
@@ -54,20 +65,8 @@ def check_values(cfg: RunConfig) -> None:
     _check_subtype(cfg.audio.subtype)
     _check_stream(cfg.stream)
     _check_evaluate(cfg.evaluate)
-    if cfg.plots.dpi <= 0 or cfg.plots.width_inches <= 0:
-        raise ConvscopeError(
-            f"plots.dpi and plots.width_inches must be positive, got {cfg.plots.dpi} and "
-            f"{cfg.plots.width_inches}")
-    if cfg.plots.max_channels < 1:
-        raise ConvscopeError(f"plots.max_channels must be >= 1, got {cfg.plots.max_channels}")
-    if cfg.plots.max_layers < 1:
-        raise ConvscopeError(f"plots.max_layers must be >= 1, got {cfg.plots.max_layers}")
-    if cfg.plots.window_ms <= 0:
-        raise ConvscopeError(f"plots.window_ms must be positive, got {cfg.plots.window_ms}")
-    if cfg.plots.spectrogram_start < 0 or cfg.plots.spectrogram_seconds <= 0:
-        raise ConvscopeError(
-            f"plots.spectrogram_start must be >= 0 and plots.spectrogram_seconds > 0, got "
-            f"{cfg.plots.spectrogram_start} and {cfg.plots.spectrogram_seconds}")
+    _check_plots(cfg.plots)
+    in_range("seed", cfg.seed, 0, INT64_MAX, what=" (torch and numpy seeds)")
     _check_zoom(cfg.plots)
 
 
@@ -123,6 +122,7 @@ def _check_features(data: DataConfig) -> None:
     for key in ("n_fft", "hop_length", "n_mels"):
         if getattr(data, key) < 1:
             raise ConvscopeError(f"data.{key} must be >= 1, got {getattr(data, key)}")
+        in_range(f"data.{key}", getattr(data, key), 1, MAX_FFT, what=" samples")
     if data.win_length is not None and not 1 <= data.win_length <= data.n_fft:
         raise ConvscopeError(f"data.win_length must be in [1, data.n_fft={data.n_fft}] or null "
                              f"(null: n_fft), got {data.win_length}")
@@ -161,6 +161,10 @@ def _check_stream(stream: StreamConfig) -> None:
             f"stream.mode must be one of {', '.join(STREAM_ENGINES)}, got {stream.mode!r}")
     if stream.threads < 0:
         raise ConvscopeError(f"stream.threads must be >= 0 (0: torch's default), got {stream.threads}")
+    cores = usable_cores()
+    in_range("stream.threads", stream.threads, 0, cores,
+             what=f" (0: torch's default; more threads than the {cores} usable cores only "
+                  "wait on each other)")
 
 
 def _check_evaluate(evaluate: EvaluateConfig) -> None:
@@ -174,6 +178,7 @@ def _check_evaluate(evaluate: EvaluateConfig) -> None:
                              f"{', '.join(REFERENCE_RESAMPLERS)}, got {evaluate.reference!r}")
     if not math.isfinite(evaluate.edge_ms) or evaluate.edge_ms < 0:
         raise ConvscopeError(f"evaluate.edge_ms must be >= 0, got {evaluate.edge_ms}")
+    in_range("evaluate.edge_ms", evaluate.edge_ms, 0, MAX_EDGE_MS, what=" ms (an hour)")
 
 
 def check_learn(learn: LearnConfig) -> None:
@@ -188,6 +193,59 @@ def check_learn(learn: LearnConfig) -> None:
     if learn.spectral_weight > 0 and (not learn.fft_sizes or min(learn.fft_sizes) < 16):
         raise ConvscopeError(f"learn.fft_sizes must list sizes >= 16 when learn.spectral_weight "
                              f"> 0, got {list(learn.fft_sizes)}")
+    for index, size in enumerate(learn.fft_sizes):
+        in_range(f"learn.fft_sizes.{index}", size, 1, MAX_FFT, what=" samples")
+
+
+def check_chunks(chunks: ChunksConfig) -> None:
+    """scripts/chunks.py's section (finite values: config.bounds, checked on conversion;
+    chunks.seconds against the input rate: pipeline.chunk_debug.chunk_length)."""
+    in_range("chunks.tolerance", chunks.tolerance, 0, 1, what=" (a fraction of the peak)")
+    in_range("chunks.plot_boundaries", chunks.plot_boundaries, 0, MAX_PANELS, what=" panels")
+    in_range("chunks.plot_window_ms", chunks.plot_window_ms, 0, MAX_WINDOW_MS, low_open=True,
+             what=" ms")
+
+
+def _check_plots(plots: PlotsConfig) -> None:
+    """Figure sizes that fit in memory (each pixel is 4 bytes of RGBA) and windows that fit a
+    spectrogram; the streamed spectrogram's window is checked against the segment
+    where its length is known (pipeline.streamed)."""
+    in_range("plots.dpi", plots.dpi, 10, 1200, what=" dots per inch")
+    in_range("plots.width_inches", plots.width_inches, 1, 200, what=" inches")
+    if plots.width_inches * plots.dpi >= MAX_FIGURE_PIXELS:
+        raise ConvscopeError(
+            f"plots.width_inches: {plots.width_inches:g} in x plots.dpi={plots.dpi} is "
+            f"{plots.width_inches * plots.dpi:.0f} pixels, beyond the limit of "
+            f"{MAX_FIGURE_PIXELS - 1}; lower plots.dpi or plots.width_inches")
+    in_range("plots.max_channels", plots.max_channels, 1, MAX_PANELS, what=" channels drawn")
+    tallest = (1.6 * (2 + plots.max_channels) + 0.6) * plots.dpi  # plots.layers.plot_layer
+    if tallest >= MAX_FIGURE_PIXELS:
+        raise ConvscopeError(
+            f"plots.max_channels: {plots.max_channels} channels at plots.dpi={plots.dpi} make "
+            f"a figure {tallest:.0f} pixels tall, beyond the limit of "
+            f"{MAX_FIGURE_PIXELS - 1}; lower plots.max_channels or plots.dpi")
+    if plots.max_layers < 1:
+        raise ConvscopeError(f"plots.max_layers must be >= 1, got {plots.max_layers}")
+    in_range("plots.window_ms", plots.window_ms, 0, MAX_WINDOW_MS, low_open=True, what=" ms")
+    in_range("plots.spectrogram_start", plots.spectrogram_start, 0, None, what=" seconds")
+    in_range("plots.spectrogram_seconds", plots.spectrogram_seconds, 0, None, low_open=True,
+             what=" seconds")
+
+
+def check_spectrogram_window(plots: PlotsConfig, seconds: float) -> None:
+    """A streamed run's spectrogram stretch must start inside its segment of `seconds`."""
+    if plots.enabled and plots.spectrogram and plots.spectrogram_start >= seconds:
+        raise ConvscopeError(
+            f"plots.spectrogram_start: {plots.spectrogram_start:g} s is past the end of the "
+            f"streamed segment ({seconds:.3f} s long); give a start in [0, {seconds:.3f})")
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (a SLURM or taskset mask included)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
 
 
 def _check_subtype(subtype: str, key: str = "audio.subtype") -> None:

@@ -8,7 +8,8 @@ from typing import Any, Optional
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from convscope.config.checks import check_learn, check_values
+from convscope.config.bounds import FLOAT32_MAX, check_numbers
+from convscope.config.checks import check_chunks, check_learn, check_values
 from convscope.config.schema import (
     ChunksConfig,
     ChunksRunConfig,
@@ -96,6 +97,8 @@ def _to_layer(schema: DictConfig, spec: Any, key: str) -> LayerConfig:
         sub = str(getattr(exc, "full_key", None) or "")
         raise ConvscopeError(f"config {key}{'.' + sub if sub else ''}: "
                              f"{str(exc).splitlines()[0]}") from exc
+    # NaN alpha, an alpha float32 cannot hold, a kernel_size beyond 64 bits: named here
+    check_numbers(layer, key, FLOAT32_MAX)
     if inner is not None:
         layer.layers = [_to_layer(schema, child, f"{key}.layers.{i}")
                         for i, child in enumerate(inner)]
@@ -128,8 +131,10 @@ def to_design_config(cfg: DictConfig | dict) -> DesignConfig:
 
 def to_chunks_config(cfg: DictConfig | dict) -> tuple[RunConfig, ChunksConfig]:
     """Validate scripts/chunks.py's composed config: the run part, then the `chunks` section."""
-    return _run_and_section(cfg, "chunks", ChunksConfig, "the chunk debugger runs config "
-                            "stacks (model.layers) layer by layer")
+    run_cfg, chunks_cfg = _run_and_section(cfg, "chunks", ChunksConfig, "the chunk debugger "
+                                           "runs config stacks (model.layers) layer by layer")
+    check_chunks(chunks_cfg)
+    return run_cfg, chunks_cfg
 
 
 def _run_and_section(cfg: DictConfig | dict, section: str, schema: type, tool: str
@@ -163,6 +168,7 @@ def to_dataclass(cfg: DictConfig | dict, schema: type, key_prefix: str = "",
                  where: Optional[str] = None) -> Any:
     """`cfg` (without its `hydra` node) merged into the dataclass `schema`, as that dataclass.
 
+    Every float is finite and every integer fits 64 bits (config.bounds), the error naming the key.
     OmegaConf's type and unknown-key errors become ConvscopeErrors naming the key:
     "config <key_prefix>.<key>: <first line of OmegaConf's message>" ("config <key_prefix>: ..."
     when OmegaConf names no key). With `where` (a preset file, say) the message is
@@ -170,7 +176,7 @@ def to_dataclass(cfg: DictConfig | dict, schema: type, key_prefix: str = "",
     """
     container = without_hydra(cfg)
     try:
-        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), container))
+        converted = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), container))
     except OmegaConfBaseException as exc:
         reason = str(exc).splitlines()[0]
         if where is not None:
@@ -178,3 +184,5 @@ def to_dataclass(cfg: DictConfig | dict, schema: type, key_prefix: str = "",
         key = ".".join(part for part in (key_prefix, str(getattr(exc, "full_key", None) or ""))
                        if part)
         raise ConvscopeError(f"config {key}: {reason}" if key else f"config {reason}") from exc
+    check_numbers(converted, key_prefix)
+    return converted

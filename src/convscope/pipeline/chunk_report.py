@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 import numpy as np
 
 from convscope.config.schema import ChunksConfig, RunConfig
-from convscope.files import write_text
+from convscope.files import write_json
 from convscope.pipeline.chunk_debug import ChunkReport, ErrorSize, debug_chunks
 from convscope.rundir import RunDir
 from convscope.stack.rates import rate_text
@@ -24,7 +23,7 @@ def run_chunk_debugger(cfg: RunConfig, chunks: ChunksConfig, out_dir: Path,
     report = debug_chunks(cfg, chunks, base_dir)
     files = RunDir(out_dir)
     log.info("%s", report_text(report, cfg.model.name))
-    write_text(files.chunks_json, json.dumps(report.as_json(), indent=2) + "\n")
+    write_json(files.chunks_json, report.as_json())
     written = [files.chunks_json]
     if cfg.plots.enabled:
         from convscope.plots.chunks import plot_chunk_errors  # matplotlib: plots only

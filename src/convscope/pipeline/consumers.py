@@ -23,6 +23,7 @@ from convscope.quality.evaluate import EvaluationPlan
 from convscope.rundir import RunDir
 from convscope.stack.plan import LayerPlan
 from convscope.stack.rates import layer_rates
+from convscope.stack.trace import check_finite
 
 log = logging.getLogger("convscope")
 
@@ -135,6 +136,8 @@ class Consumers:
                                WindowCapture([0], window.output_start, window.output_stop)))
 
     def on_output(self, layer: int, start: int, samples: torch.Tensor) -> None:
+        # every layer's block, in stack order: the first non-finite one names its layer
+        check_finite(samples, self.plans[layer].key, self.plans[layer].type, start)
         if self.zooms:
             self._capture_zoom(layer, start, samples)
         if layer != self.last:  # intermediate layers only feed the feature-map envelopes

@@ -17,7 +17,6 @@ import errno
 import functools
 import glob
 import hashlib
-import json
 import logging
 import os
 import re
@@ -30,7 +29,7 @@ from typing import Optional
 from convscope.audio.segment import resolve_path
 from convscope.config.schema import RunConfig
 from convscope.errors import ConvscopeError
-from convscope.files import csv_cell, shape_cell, write_csv, write_text
+from convscope.files import csv_cell, shape_cell, write_csv, write_json
 from convscope.oserrors import describe_os_error
 from convscope.report.corpus import write_corpus_index
 from convscope.report.page import RunCommand
@@ -272,7 +271,7 @@ SUMMARY_COLUMNS = ("file", "subdir", "status", "duration", "input_shape", "outpu
 
 def write_summary(out_dir: Path, outcomes: list[FileOutcome]) -> None:
     rows = [asdict(o) for o in outcomes]
-    write_text(RunDir(out_dir).summary_json, json.dumps(rows, indent=2) + "\n")
+    write_json(RunDir(out_dir).summary_json, rows)
     write_csv(RunDir(out_dir).summary_csv, rows, SUMMARY_COLUMNS)
 
 

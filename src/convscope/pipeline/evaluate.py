@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import numpy as np
 
 from convscope.audio.wav import clipping_gain, write_wav
 from convscope.config.schema import AudioConfig, PlotsConfig
-from convscope.files import write_text
+from convscope.files import write_json
 from convscope.quality.evaluate import (
     Evaluation,
     EvaluationPlan,
@@ -25,7 +24,7 @@ log = logging.getLogger("convscope")
 
 
 def write_metrics(path: Path, document: dict) -> None:
-    write_text(path, json.dumps(document, indent=2) + "\n")
+    write_json(path, document)
 
 
 def write_reference_audio(path: Path, evaluation: Evaluation, audio: AudioConfig) -> None:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from fractions import Fraction
 from pathlib import Path
 from typing import Optional
 
 from convscope.audio.features import FeatureInput
 from convscope.audio.segment import Segment
-from convscope.files import write_text
+from convscope.files import write_json
 from convscope.stack.rates import exact_rate, rate_json
 from convscope.stack.receptive import latency
 from convscope.stack.rows import LayerRow
@@ -44,4 +43,4 @@ def shapes_document(segment: Segment | FeatureInput, rows: list[LayerRow], outpu
 
 
 def write_shapes(path: Path, document: dict) -> None:
-    write_text(path, json.dumps(document, indent=2) + "\n")
+    write_json(path, document)

@@ -32,6 +32,7 @@ from convscope.audio.segment import (
     read_header,
     resolve_path,
 )
+from convscope.config.checks import check_spectrogram_window
 from convscope.config.schema import RunConfig
 from convscope.errors import ConvscopeError
 from convscope.pipeline.consumers import Consumers
@@ -69,6 +70,7 @@ def streaming_decision(cfg: RunConfig, base_dir: Path) -> tuple[Optional[Segment
     if mode == "auto" and seconds <= cfg.stream.auto_seconds:
         return None, f"segment of {seconds:.1f} s <= stream.auto_seconds={cfg.stream.auto_seconds}"
     reason = f"stream.enabled={mode}, segment of {seconds:.1f} s"
+    check_spectrogram_window(cfg.plots, seconds)
     return segment_span(path, cfg.data, end, header), reason
 
 

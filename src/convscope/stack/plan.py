@@ -422,5 +422,10 @@ def _conv_length(key: str, kw: dict, length: int) -> tuple[int, str]:
         raise ConvscopeError(
             f"{key}.padding: reflect padding={padding} must be smaller than the input length "
             f"{length}")
+    # torch refuses it only at forward time: "Padding value causes wrapping around more than once"
+    if kw["padding_mode"] == "circular" and padding > length:
+        raise ConvscopeError(
+            f"{key}.padding: circular padding={padding} wraps the input around more than once; "
+            f"it must be at most the input length {length}")
     args = (length, kw["kernel_size"], kw["stride"], padding, kw["dilation"])
     return conv1d_output_length(*args), conv1d_formula(*args)

@@ -30,8 +30,13 @@ def pick_device(requested: str) -> torch.device:
     return torch.device(requested)
 
 
-def trace_stack(stack: nn.Module, x: np.ndarray, device: torch.device) -> list[LayerTrace]:
+def trace_stack(stack: nn.Module, x: np.ndarray, device: torch.device,
+                key: str = "model.layers") -> list[LayerTrace]:
     """Run `stack` on x (N, C, L) under no_grad; return each layer's output in order.
+
+    A layer whose output holds NaN or inf stops the pass with a ConvscopeError naming it
+    (`key`.<index>): the layers before it gave finite values (each is checked as it returns),
+    so it is the first culprit, and nothing garbage reaches a WAV, a plot or a JSON file.
 
     `stack` is an nn.Sequential (each of its layers is traced) or a single layer (traced as layer
     0): a student with one nn.ConvTranspose1d should not have to wrap it first."""
@@ -40,6 +45,7 @@ def trace_stack(stack: nn.Module, x: np.ndarray, device: torch.device) -> list[L
 
     def record(index: int, module: nn.Module):
         def hook(_module, _inputs, output):
+            check_finite(output, f"{key}.{index}", type_before_parametrizations(module).__name__)
             # weight_norm swaps in a ParametrizedConv1d class; the layer is still a Conv1d
             traces.append(LayerTrace(index, type_before_parametrizations(module).__name__,
                                      output.detach().to("cpu", torch.float32).numpy()))
@@ -70,3 +76,19 @@ def torch_threads(threads: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+def check_finite(output: torch.Tensor, key: str, type_name: str, start: int = 0) -> None:
+    """Raise naming `key` if `output` (N, C, L) holds NaN or inf; `start` is the index of its
+    first sample in the layer's whole output (a streamed block's offset). One reduction per
+    call: cheap beside the layer that produced it."""
+    finite = torch.isfinite(output)
+    if bool(finite.all()):
+        return
+    batch, channel, sample = (int(i) for i in (~finite).nonzero()[0])
+    value = float(output[batch, channel, sample])
+    raise ConvscopeError(
+        f"{key}: {type_name} gave a non-finite output ({value} at channel {channel}, sample "
+        f"{start + sample}) from finite input; its parameters overflow float32 (a huge alpha, "
+        "slope or weight) or the signal grew past 3.4e38 through the layers; nothing was written "
+        "from it")

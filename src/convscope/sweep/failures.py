@@ -3,14 +3,13 @@ one `error:` line after the multirun."""
 
 from __future__ import annotations
 
-import json
 import logging
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Optional
 
 from convscope.errors import ConvscopeError
-from convscope.files import write_text
+from convscope.files import write_json
 from convscope.rundir import RunDir
 from convscope.sweep.summary import SweepJob
 
@@ -48,7 +47,7 @@ def sweep_job_errors_recorded(job_dir: Path) -> Iterator[None]:
             raise
         message = " ".join(str(exc).split())
         log.error("error: %s", message)
-        write_text(RunDir(job_dir).error, json.dumps({"error": message}, indent=2) + "\n")
+        write_json(RunDir(job_dir).error, {"error": message})
 
 
 def _in_multirun() -> bool:
