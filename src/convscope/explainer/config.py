@@ -24,3 +24,4 @@ class ExplainConfig:
     output_padding: int = 0
     dilation: int = 1
     picture: bool = True  # write scatter.png into the run dir
+    replace: bool = False  # a run dir that holds a run: refused, or with true emptied first
