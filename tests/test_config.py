@@ -5,6 +5,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
+from omegaconf import OmegaConf
 
 from convscope.config.checks import check_values
 from convscope.config.convert import (
@@ -40,8 +41,10 @@ def test_default_is_the_reference_example():
 
 def test_hydra_dirs_follow_the_design():
     cfg = compose_run(hydra_config=True)
-    assert cfg.hydra.run.dir.startswith("outputs/")
-    assert cfg.hydra.sweep.dir.startswith("outputs/multirun/")
+    # unresolved: resolving ${new_dir:...} claims (creates) the dir
+    dirs = OmegaConf.to_container(cfg.hydra, resolve=False)
+    assert dirs["run"]["dir"].startswith("${new_dir:outputs/")
+    assert dirs["sweep"]["dir"].startswith("${new_dir:outputs/multirun/")
     assert cfg.hydra.job.chdir is False
 
 

@@ -119,11 +119,15 @@ def run_entry(hydra_main: Callable[[], Any]) -> None:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
+    # SIGINT/SIGTERM -> one line, exit 130/143; its module reads Hydra's state: loaded with Hydra
+    from convscope.commands_signals import interrupts_reported
+
     show_traceback = wants_traceback(sys.argv)
     os.environ["CONVSCOPE_TRACEBACK"] = "1" if show_traceback else "0"
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let exceptions propagate to us instead of Hydra's report
     try:
-        hydra_main()
+        with interrupts_reported(show_traceback):
+            hydra_main()
     except ConvscopeError as exc:
         if show_traceback:
             raise
@@ -142,6 +146,12 @@ def run_entry(hydra_main: Callable[[], Any]) -> None:
             raise
         fail(describe_os_error(exc, sys.argv[1:], _job_dir()))
 
+    except Exception as exc:
+        if show_traceback or multirun_failure(sys.argv, exc) is None:
+            raise
+        fail(multirun_failure(sys.argv, exc))
+
+
 
 def _job_dir() -> Optional[str]:
     """The run dir of this job: Hydra's while the job runs; once Hydra has given up (it unsets
@@ -153,6 +163,17 @@ def _job_dir() -> Optional[str]:
     named = [arg.split("=", 1)[1] for arg in sys.argv[1:]
              if arg.startswith(("hydra.run.dir=", "hydra.sweep.dir="))]
     return named[-1] if named else None
+
+
+def multirun_failure(argv: Sequence[str], exc: BaseException) -> Optional[str]:
+    """A multirun's jobs record their own errors (convscope.sweep.failures), so an exception
+    that still reaches the entry point came from the launcher or sweeper (submitit_slurm where
+    SLURM is absent, say): one line naming it. None outside a multirun."""
+    if not any(arg in ("-m", "--multirun") or arg == "hydra.mode=MULTIRUN" for arg in argv):
+        return None
+    launcher = next((arg for arg in argv if arg.lstrip("+").startswith("hydra/launcher=")), "")
+    return (f"{launcher + ': ' if launcher else ''}the multirun stopped: "
+            f"{type(exc).__name__}: {exc}")
 
 
 def unparsable_override_hint(args: Sequence[str]) -> Optional[str]:

@@ -17,7 +17,9 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from convscope.audio.segment import resolve_path
 from convscope.cli import fail, model_label, reports_errors, run_entry
+from convscope.commands_rundir import check_job_dir
 from convscope.config.convert import (
     register_chunks_schema,
     register_configs,
@@ -57,9 +59,11 @@ def _command() -> tuple[RunCommand, Path, Path]:
 @reports_errors
 def _run_job(cfg: DictConfig) -> None:
     command, user_dir, out_dir = _command()
-    run_cfg = to_run_config(cfg)
-    run_cfg.model.name = model_label(run_cfg.model.name, command.overrides)
+    job_dir = check_job_dir(cfg)  # a dir holding a run is refused before anything is written
     with sweep_job_errors_recorded(out_dir):  # -m: a bad sweep point must not stop the others
+        run_cfg = to_run_config(cfg)
+        run_cfg.model.name = model_label(run_cfg.model.name, command.overrides)
+        job_dir.open([resolve_path(run_cfg.data.path, user_dir)])
         run_job(run_cfg, out_dir, user_dir, command)
 
 
@@ -67,15 +71,20 @@ def _run_job(cfg: DictConfig) -> None:
 @reports_errors
 def _learn_job(cfg: DictConfig) -> None:
     command, user_dir, out_dir = _command()
+    job_dir = check_job_dir(cfg)
     run_cfg, learn_cfg = to_learn_config(cfg)
     run_cfg.model.name = model_label(run_cfg.model.name, command.overrides)
+    job_dir.open([resolve_path(run_cfg.data.path, user_dir)])
     run_learn(run_cfg, learn_cfg, out_dir, user_dir, command)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="explain")
 @reports_errors
 def _explain_job(cfg: DictConfig) -> None:
-    status = explain(to_explain_config(cfg), Path(HydraConfig.get().runtime.output_dir))
+    job_dir = check_job_dir(cfg)
+    explain_cfg = to_explain_config(cfg)
+    job_dir.open()
+    status = explain(explain_cfg, Path(HydraConfig.get().runtime.output_dir))
     if status:
         raise SystemExit(status)
 
@@ -83,7 +92,9 @@ def _explain_job(cfg: DictConfig) -> None:
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="design")
 @reports_errors
 def _design_job(cfg: DictConfig) -> None:
+    job_dir = check_job_dir(cfg)
     cfg_design = to_design_config(cfg)
+    job_dir.open()
     result = design(cfg_design, Path(HydraConfig.get().runtime.output_dir))
     print(result.summary(cfg_design.top))
 
@@ -114,7 +125,9 @@ def design_main() -> None:
 @reports_errors
 def _chunks_job(cfg: DictConfig) -> None:
     _, user_dir, out_dir = _command()
+    job_dir = check_job_dir(cfg)
     run_cfg, chunks_cfg = to_chunks_config(cfg)
+    job_dir.open([resolve_path(run_cfg.data.path, user_dir)])
     run_chunk_debugger(run_cfg, chunks_cfg, out_dir, user_dir)
 
 

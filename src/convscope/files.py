@@ -4,24 +4,79 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import math
 import os
+import re
+import socket
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional, Sequence
 
+PARTIAL = ".partial"  # every temp name holds it: `ls -a` shows what is unfinished
+# .{stem}.partial-{host}-{pid}-{n}{suffix}: who wrote it, so a later run can tell a dead
+# writer's leftovers from a live writer's file (the host name may itself contain '-')
+_PARTIAL_NAME = re.compile(r"^\..*\.partial-(?P<host>.+)-(?P<pid>\d+)-\d+(\.[^.]*)?$")
+_counter = itertools.count()
+
+
+def _host() -> str:
+    return socket.gethostname().split(".")[0] or "host"
+
+
+def partial_path(final: Path) -> Path:
+    """A temp name beside `final`, unique per writer (host, process, call): two processes or
+    threads writing the same file never share one. It keeps the real suffix because writers
+    such as soundfile and matplotlib pick the format from it."""
+    final = Path(final)
+    return final.with_name(f".{final.stem}{PARTIAL}-{_host()}-{os.getpid()}-{next(_counter)}"
+                           f"{final.suffix}")
+
+
+def is_partial(path: Path) -> bool:
+    """A temp file of atomic_path (this naming or the fixed `.x.partial.wav` of before)."""
+    name = Path(path).name
+    return name.startswith(".") and PARTIAL in name
+
+
+def partial_is_stale(path: Path) -> Optional[bool]:
+    """True if the process that wrote this temp file is gone (it can never be finished),
+    False if it still runs, None if that cannot be told (another host, an older naming)."""
+    match = _PARTIAL_NAME.match(Path(path).name)
+    if match is None or match["host"] != _host():
+        return None
+    try:
+        os.kill(int(match["pid"]), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError):
+        return False  # another user's live process (or a pid no system has): leave it
+    return False
+
+
+def own_partials(root: Path) -> list[Path]:
+    """This process's temp files under `root` (after an interrupt, should a writer's `finally`
+    not have run)."""
+    mine = f"-{_host()}-{os.getpid()}-"
+    return [path for path in partials(root) if mine in path.name]
+
+
+def partials(root: Path) -> list[Path]:
+    """Every temp file of atomic_path under `root`, at any depth."""
+    found = []
+    for folder, _, names in os.walk(root):
+        found.extend(Path(folder) / name for name in names if is_partial(Path(name)))
+    return found
+
 
 @contextmanager
 def atomic_path(final: Path) -> Iterator[Path]:
-    """Yield a temp path beside `final`; rename it to `final` only if the block succeeds.
-
-    The temp name keeps the real suffix because writers such as soundfile and matplotlib
-    pick the format from it.
-    """
+    """Yield a temp path beside `final`; rename it to `final` only if the block succeeds
+    (an exception, Ctrl-C or SIGTERM included: the temp file is removed)."""
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.stem}.partial{final.suffix}")
+    tmp = partial_path(final)
     try:
         yield tmp
         os.replace(tmp, final)

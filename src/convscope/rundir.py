@@ -21,7 +21,9 @@ writer and every reader (the report page, the sweep scan) cannot drift apart. Wh
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +49,7 @@ class RunDir:
     ANIMATION = "scatter.gif"  # the explainer's animate=true
     EXPLORER = "explorer.html"
     HYDRA_CONFIG = ".hydra/config.yaml"
+    HYDRA_HYDRA = ".hydra/hydra.yaml"
     HYDRA_OVERRIDES = ".hydra/overrides.yaml"
     MULTIRUN = "multirun.yaml"  # Hydra writes it at a sweep root before any job runs
     AUDIO = "audio"
@@ -106,6 +109,26 @@ class RunDir:
     @staticmethod
     def layer_plot_name(layer: int, layer_type: str) -> str:
         return f"layer{layer}_{layer_type}.png"
+
+    def previous_run(self) -> list[str]:
+        """What an earlier run left here (sorted names), [] for a fresh dir. Hydra's record and
+        log files alone are not a run: a config rejected before anything ran leaves just those."""
+        if not self.path.is_dir():
+            return []
+        return sorted(entry.name for entry in self.path.iterdir()
+                      if entry.name != self.HYDRA and not entry.name.endswith(".log"))
+
+    def looks_like_run(self) -> bool:
+        """Whether convscope made this dir: every job writes .hydra/ first (CLI, sweep and API)."""
+        return (self.path / self.HYDRA).is_dir()
+
+    def clear(self) -> None:
+        """Remove everything in the dir (the dir stays): the replace switch's first step."""
+        for entry in self.path.iterdir():
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
 
     def relative(self, path: Path) -> str:
         """`path` as shapes.json and the pages spell it: relative to the run dir, with '/'."""
@@ -169,6 +192,14 @@ class RunDir:
     @property
     def hydra_config(self) -> Path:
         return self.path / self.HYDRA_CONFIG
+
+    @property
+    def hydra_dir(self) -> Path:
+        return self.path / self.HYDRA
+
+    @property
+    def hydra_hydra(self) -> Path:
+        return self.path / self.HYDRA_HYDRA
 
     @property
     def hydra_overrides(self) -> Path:
@@ -248,3 +279,27 @@ class RunDir:
     @property
     def chunk_errors_plot(self) -> Path:
         return self.plots_dir / self.CHUNK_ERRORS
+
+
+_claimed: dict[str, str] = {}  # base -> the dir this process claimed for it
+
+
+def claim_new_dir(base: str) -> str:
+    """A new, empty dir named `base`, or `base-1`, `base-2`, ... if another process took it
+    first (os.mkdir is atomic: exactly one claimant wins each name). Behind the `new_dir`
+    resolver of hydra.run.dir and hydra.sweep.dir, so runs started in the same second never
+    share a dir. Hydra resolves those keys more than once per job: the same `base` gets the
+    same answer for the life of the process."""
+    if base not in _claimed:
+        path = Path(base)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        candidate, n = path, 0
+        while True:
+            try:
+                os.mkdir(candidate)
+                break
+            except FileExistsError:
+                n += 1
+                candidate = path.with_name(f"{path.name}-{n}")
+        _claimed[base] = str(candidate)
+    return _claimed[base]

@@ -21,6 +21,7 @@ from convscope.config.schema import (
 )
 from convscope.errors import ConvscopeError
 from convscope.resources import bundled
+from convscope.rundir import claim_new_dir
 
 
 def register_configs() -> None:
@@ -56,8 +57,12 @@ def schema_node(schema: type) -> DictConfig:
 
 def register_resolvers() -> None:
     """${bundled:sample.wav} in configs/data/*.yaml: the absolute path of a clip convscope ships,
-    so the presets work from any directory and from an installed package."""
+    so the presets work from any directory and from an installed package.
+    ${new_dir:outputs/...} in hydra.run.dir and hydra.sweep.dir: a dir no other process has
+    (outputs/<date>/<time>, else <time>-1, -2, ...); cached, as Hydra's ${now:}, so that the
+    copies Hydra makes of the config (and pickles to launcher workers) keep one answer."""
     OmegaConf.register_new_resolver("bundled", bundled, replace=True)
+    OmegaConf.register_new_resolver("new_dir", claim_new_dir, replace=True, use_cache=True)
 
 
 def to_run_config(cfg: DictConfig | dict) -> RunConfig:

@@ -202,6 +202,7 @@ class RunConfig:
     seed: int = 0
     device: str = "cpu"
     report: bool = True  # index.html in the run dir
+    replace: bool = False  # a run dir that holds a run: refused, or with true emptied first
 
 
 @dataclass
@@ -240,6 +241,7 @@ class DesignConfig:
     probe_channels: int = 8  # channel cap of the stacks the tone is measured on
     max_candidates: int = 20000
     seed: int = 0
+    replace: bool = False  # a run dir that holds a run: refused, or with true emptied first
 
 
 @dataclass

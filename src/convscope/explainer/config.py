@@ -26,3 +26,4 @@ class ExplainConfig:
     picture: bool = True  # write scatter.png into the run dir
     animate: bool = False  # also scatter.gif + index.html: the output built one input at a time
     explorer: bool = False  # write explorer.html (docs/explorer.html) into the run dir
+    replace: bool = False  # a run dir that holds a run: refused, or with true emptied first

@@ -39,14 +39,20 @@ def failed_jobs_message() -> Optional[str]:
 @contextmanager
 def sweep_job_errors_recorded(job_dir: Path) -> Iterator[None]:
     """In a multirun job, turn bad input into error.json in the job dir instead of an exit, so
-    one bad sweep point doesn't stop the others. Outside a multirun, errors pass through."""
+    one bad sweep point doesn't stop the others; an unexpected exception (a bug, an OS error)
+    likewise, with its type named and its traceback in the job's log. The summary marks the job
+    failed and the entry script exits 2. Outside a multirun, errors pass through."""
     try:
         yield
-    except ConvscopeError as exc:
+    except Exception as exc:
         if not _in_multirun():
             raise
         message = " ".join(str(exc).split())
-        log.error("error: %s", message)
+        if isinstance(exc, ConvscopeError):
+            log.error("error: %s", message)
+        else:
+            message = f"{type(exc).__name__}: {message}"
+            log.error("error: %s", message, exc_info=exc)
         write_json(RunDir(job_dir).error, {"error": message})
 
 

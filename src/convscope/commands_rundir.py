@@ -1,0 +1,150 @@
+"""What every Hydra job does to its run dir before it writes a result there.
+
+Never two runs' files in one dir: a dir that holds a run is refused (exit 2, naming it) unless
+the user set `replace=true`, and then it is emptied first, once the config has been validated.
+Hydra's own record (.hydra/) is written here rather than by Hydra (hydra.output_subdir is null in
+configs/*.yaml): Hydra would write it before the job runs, so a refused or rejected config would
+rewrite a finished run's record. Temp files that killed runs left beside this dir are removed.
+
+Two steps, so that validation sits between them:
+    job_dir = check_job_dir(cfg)      # first thing in a job: refuse a used dir, write nothing
+    ... validate the config ...
+    job_dir.open(inputs)              # input inside the dir refused; replace; .hydra/; stale temps
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+from omegaconf import DictConfig, OmegaConf
+
+from convscope.errors import ConvscopeError
+from convscope.files import partial_is_stale, partials, write_text
+from convscope.rundir import RunDir
+
+log = logging.getLogger("convscope")
+
+_current: Optional[Path] = None  # this process's job dir, for the interrupt message
+
+
+def current_job_dir() -> Optional[Path]:
+    """The dir the running job writes into (None before a job has started)."""
+    return _current
+
+
+@dataclass
+class JobDir:
+    path: Path
+    key: str  # the config key that chose the dir: hydra.run.dir or hydra.sweep.dir
+    replace: bool
+    task_cfg: Any  # the config Hydra passed to the job, for .hydra/config.yaml
+    previous: list[str] = field(default_factory=list)  # what an earlier run left here
+
+    def open(self, inputs: Iterable[Path] = ()) -> None:
+        """After validation: refuse an input inside the dir, empty it if replacing, write
+        .hydra/, and remove temp files that killed runs left here or beside it."""
+        for given in inputs:
+            self._refuse_inside(Path(given))
+        if self.previous:
+            _close_log_files_under(self.path)  # reopened at the next line, in the emptied dir
+            RunDir(self.path).clear()
+            log.info("replace=true: removed the previous run in %s (%s)", self.path,
+                     ", ".join(self.previous))
+            _write_hydra_record(self.path, self.task_cfg)
+        remove_stale_partials(self.path)
+
+    def _refuse_inside(self, given: Path) -> None:
+        real, here = Path(os.path.realpath(given)), Path(os.path.realpath(self.path))
+        if real == here or here in real.parents:
+            raise ConvscopeError(
+                f"data.path: {given} is inside the run dir {self.path} ({self.key}), which this "
+                f"run writes into; move the input out or choose another {self.key}")
+
+
+def check_job_dir(cfg: DictConfig | Any) -> JobDir:
+    """First thing in a job: refuse a dir that holds a run (unless `replace=true`), before
+    anything is written; a fresh dir gets its .hydra/ record at once (a sweep's summary finds
+    every job by it, a job rejected later included)."""
+    global _current
+    from hydra.core.hydra_config import HydraConfig  # Hydra's state: only inside a job
+    from hydra.types import RunMode
+
+    hydra_cfg = HydraConfig.get()
+    path = Path(hydra_cfg.runtime.output_dir)
+    key = "hydra.sweep.dir" if hydra_cfg.mode == RunMode.MULTIRUN else "hydra.run.dir"
+    replace = bool(cfg.get("replace", False)) if hasattr(cfg, "get") else False
+    _current = path
+    files = RunDir(path)
+    previous = files.previous_run()
+    if previous and not replace:
+        raise ConvscopeError(
+            f"{key}: {path} already holds a run ({_listed(previous)}); choose a new dir (without "
+            f"{key} every run gets its own) or add replace=true to remove that run first")
+    if previous and not files.looks_like_run():
+        raise ConvscopeError(
+            f"{key}: {path} holds files ({_listed(previous)}) but no {RunDir.HYDRA}/, so it "
+            f"is not a convscope run dir and replace=true does not empty it; choose another dir")
+    if not previous:
+        _write_hydra_record(path, cfg)
+    return JobDir(path=path, key=key, replace=replace, task_cfg=cfg, previous=previous)
+
+
+def remove_stale_partials(run_dir: Path) -> None:
+    """Temp files (.*.partial-*) whose writer is gone, in this dir and in the run dirs beside it
+    (a killed run's `finally` never ran): removed; those whose writer cannot be told: logged."""
+    roots = [run_dir]
+    parent = run_dir.parent
+    try:
+        roots += [entry for entry in parent.iterdir() if entry.is_dir() and entry != run_dir
+                  and (RunDir(entry).looks_like_run() or RunDir(entry).multirun.is_file())]
+    except OSError:
+        pass  # the parent is not ours to list: this dir alone
+    removed, freed, unknown = 0, 0, []
+    for root in roots:
+        for path in partials(root):
+            stale = partial_is_stale(path)
+            if stale is None:
+                unknown.append(path)
+                continue
+            if stale:
+                try:
+                    size = path.stat().st_size
+                    path.unlink()
+                except OSError:
+                    continue
+                removed, freed = removed + 1, freed + size
+    if removed:
+        log.info("removed %d unfinished temp file(s) (%.1f MB) that killed runs left under %s",
+                 removed, freed / 1e6, parent)
+    if unknown:
+        log.warning("%d temp file(s) of unknown writers under %s (e.g. %s): delete them if no "
+                    "run is writing there", len(unknown), parent, unknown[0])
+
+
+def _write_hydra_record(path: Path, task_cfg: Any) -> None:
+    """.hydra/config.yaml (the task's config), hydra.yaml and overrides.yaml, as Hydra writes
+    them."""
+    from hydra.core.hydra_config import HydraConfig  # Hydra's state: only inside a job
+
+    hydra_node = HydraConfig.instance().cfg  # {"hydra": ...}
+    files = RunDir(path)
+    write_text(files.hydra_config, OmegaConf.to_yaml(task_cfg))
+    write_text(files.hydra_hydra, OmegaConf.to_yaml(hydra_node))
+    write_text(files.hydra_overrides, OmegaConf.to_yaml(hydra_node.hydra.overrides.task))
+
+
+def _close_log_files_under(path: Path) -> None:
+    here = Path(os.path.realpath(path))
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            if here in Path(os.path.realpath(handler.baseFilename)).parents:
+                handler.close()
+
+
+def _listed(names: list[str], most: int = 4) -> str:
+    more = f", ... {len(names) - most} more" if len(names) > most else ""
+    return ", ".join(names[:most]) + more
