@@ -19,6 +19,7 @@ from convscope.config.schema import (
     DataConfig,
     EvaluateConfig,
     LearnConfig,
+    LimitsConfig,
     ModelConfig,
     RunConfig,
     StreamConfig,
@@ -51,6 +52,7 @@ def check_values(cfg: RunConfig) -> None:
     _check_subtype(cfg.audio.subtype)
     _check_stream(cfg.stream)
     _check_evaluate(cfg.evaluate)
+    _check_limits(cfg.limits)
     if cfg.plots.dpi <= 0 or cfg.plots.width_inches <= 0:
         raise ConvscopeError(
             f"plots.dpi and plots.width_inches must be positive, got {cfg.plots.dpi} and "
@@ -159,6 +161,20 @@ def _check_evaluate(evaluate: EvaluateConfig) -> None:
                              f"{', '.join(REFERENCE_RESAMPLERS)}, got {evaluate.reference!r}")
     if not math.isfinite(evaluate.edge_ms) or evaluate.edge_ms < 0:
         raise ConvscopeError(f"evaluate.edge_ms must be >= 0, got {evaluate.edge_ms}")
+
+
+def _check_limits(limits: LimitsConfig) -> None:
+    """The resource limits (convscope.pipeline.preflight): finite and positive."""
+    fraction = limits.memory_fraction
+    if not math.isfinite(fraction) or not 0 < fraction <= 1:
+        raise ConvscopeError(f"limits.memory_fraction must be in (0, 1] (a share of the "
+                             f"machine's RAM), got {fraction}")
+    for key in ("memory_gb", "one_shot_gb", "block_mb", "max_gmacs", "max_output_gb"):
+        value = getattr(limits, key)
+        if value is None and key == "memory_gb":
+            continue
+        if not math.isfinite(value) or value <= 0:
+            raise ConvscopeError(f"limits.{key} must be a positive finite number, got {value}")
 
 
 def check_learn(learn: LearnConfig) -> None:
