@@ -165,20 +165,22 @@ def preflight(cfg: RunConfig, span: SegmentSpan, plans: list[LayerPlan], out_dir
     `want_stream`: why the config streams (None: it does not ask to); `stream_blocker`: why this
     stack cannot stream (None: it can)."""
     limit, how = memory_limit(cfg.limits, machine_memory_bytes())
-    cfg = lighten(cfg, estimate_run(cfg, span, plans, streamed=True, block_samples=1))
     one_shot = estimate_run(cfg, span, plans, streamed=False)
     can_stream = cfg.stream.enabled != "false" and stream_blocker is None
     too_big = one_shot.peak_bytes > cfg.limits.one_shot_gb * 1e9
-    if can_stream and (want_stream or (too_big and cfg.stream.enabled == "auto")):
-        if not want_stream:
-            log.info("streaming block by block: the one-shot forward would need ~%s, more than "
-                     "limits.one_shot_gb=%g", fmt_bytes(one_shot.peak_bytes),
-                     cfg.limits.one_shot_gb)
-        rate = layer_rates(plans, Fraction(span.sample_rate))[-1]
-        chosen = estimate_run(cfg, span, plans, True, block_samples(cfg, plans, rate))
+    streamed = can_stream and (want_stream is not None
+                               or (too_big and cfg.stream.enabled == "auto"))
+    if streamed and want_stream is None:
+        log.info("streaming block by block: the one-shot run would need ~%s, more than "
+                 "limits.one_shot_gb=%g", fmt_bytes(one_shot.peak_bytes), cfg.limits.one_shot_gb)
+    rate = layer_rates(plans, Fraction(span.sample_rate))[-1]
+    block = block_samples(cfg, plans, rate) if streamed else None
+    # the optional stages too heavy on the path taken are turned off, then the path is estimated
+    cfg = lighten(cfg, estimate_run(cfg, span, plans, streamed, block))
+    chosen = estimate_run(cfg, span, plans, streamed, block)
+    if streamed:
         what = "lower the stride/channels, plots.spectrogram_seconds or shorten the segment"
     else:
-        chosen = one_shot
         what = ("stream it (stream.enabled=auto or true) or shorten the segment (data.end)"
                 if stream_blocker is None else
                 f"it cannot stream ({stream_blocker}): shorten the segment (data.end)")
