@@ -27,7 +27,7 @@ from convscope.config.schema import (
     StreamConfig,
 )
 from convscope.errors import ConvscopeError
-from convscope.pipeline import streamed as streamed_pipeline
+from convscope.pipeline import preflight as preflight_module
 from convscope.pipeline.single import run
 from convscope.pipeline.streamed import check_one_shot_memory
 from convscope.stack.blocks import KaiserDownsample, KaiserUpsample, kaiser_sinc_filter
@@ -396,12 +396,13 @@ def test_one_shot_fallback_over_half_the_memory_is_refused_before_writing(tmp_pa
     check_one_shot_memory(10 ** 12, None, "why")  # the system does not say: allowed
     with pytest.raises(ConvscopeError, match=r"stream\.enabled.*why.*data\.end"):
         check_one_shot_memory(101, 200, "why")
-    monkeypatch.setattr(streamed_pipeline, "available_memory_bytes", lambda: 1000)
+    # pipeline.preflight's budget: limits.memory_fraction (0.5) of this much RAM
+    monkeypatch.setattr(preflight_module, "machine_memory_bytes", lambda: 1000)
     layers = [L(type="Conv1d", in_channels=1, out_channels=1, kernel_size=3, padding=1,
                 padding_mode="circular")]
     cfg = RunConfig(model=ModelConfig(layers=layers), report=False,
                     stream=StreamConfig(enabled="true"))
-    with pytest.raises(ConvscopeError, match=r"circular.*GB.*data\.end"):
+    with pytest.raises(ConvscopeError, match=r"the run needs.*cannot stream.*circular.*data\.end"):
         run(cfg, tmp_path / "out", base_dir=REPO)
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.*"))
 

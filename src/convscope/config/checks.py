@@ -22,6 +22,7 @@ from convscope.config.schema import (
     DataConfig,
     EvaluateConfig,
     LearnConfig,
+    LimitsConfig,
     ModelConfig,
     PlotsConfig,
     RunConfig,
@@ -65,6 +66,7 @@ def check_values(cfg: RunConfig) -> None:
     _check_subtype(cfg.audio.subtype)
     _check_stream(cfg.stream)
     _check_evaluate(cfg.evaluate)
+    _check_limits(cfg.limits)
     _check_plots(cfg.plots)
     in_range("seed", cfg.seed, 0, INT64_MAX, what=" (torch and numpy seeds)")
     _check_zoom(cfg.plots)
@@ -179,6 +181,20 @@ def _check_evaluate(evaluate: EvaluateConfig) -> None:
     if not math.isfinite(evaluate.edge_ms) or evaluate.edge_ms < 0:
         raise ConvscopeError(f"evaluate.edge_ms must be >= 0, got {evaluate.edge_ms}")
     in_range("evaluate.edge_ms", evaluate.edge_ms, 0, MAX_EDGE_MS, what=" ms (an hour)")
+
+
+def _check_limits(limits: LimitsConfig) -> None:
+    """The resource limits (convscope.pipeline.preflight): finite and positive."""
+    fraction = limits.memory_fraction
+    if not math.isfinite(fraction) or not 0 < fraction <= 1:
+        raise ConvscopeError(f"limits.memory_fraction must be in (0, 1] (a share of the "
+                             f"machine's RAM), got {fraction}")
+    for key in ("memory_gb", "one_shot_gb", "block_mb", "max_gmacs", "max_output_gb"):
+        value = getattr(limits, key)
+        if value is None and key == "memory_gb":
+            continue
+        if not math.isfinite(value) or value <= 0:
+            raise ConvscopeError(f"limits.{key} must be a positive finite number, got {value}")
 
 
 def check_learn(learn: LearnConfig) -> None:

@@ -185,6 +185,19 @@ class ChunksConfig:
 
 
 @dataclass
+class LimitsConfig:
+    """What a run may use, checked before anything is built (convscope.pipeline.preflight): a
+    run whose estimate exceeds a limit is refused with the layer key and the figure."""
+
+    memory_fraction: float = 0.5  # of the machine's physical memory, (0, 1]
+    memory_gb: Optional[float] = None  # an absolute cap in GB; with the fraction, the smaller
+    one_shot_gb: float = 1.0  # stream.enabled=auto: stream whenever one shot would need more
+    block_mb: float = 64.0  # a streamed block's arrays at most this big (in output samples)
+    max_gmacs: float = 20000.0  # forward multiply-accumulates in 1e9: a time bound (~13 GMAC/s here)
+    max_output_gb: float = 8.0  # WAVs on disk
+
+
+@dataclass
 class SaveConfig:
     weights: bool = True
     shapes: bool = True
@@ -199,6 +212,7 @@ class RunConfig:
     save: SaveConfig = field(default_factory=SaveConfig)
     stream: StreamConfig = field(default_factory=StreamConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
     seed: int = 0
     device: str = "cpu"
     report: bool = True  # index.html in the run dir

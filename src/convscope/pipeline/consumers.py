@@ -72,6 +72,9 @@ class Consumers:
     def _window(self, channels: list[int], length: int, rate: float) -> WindowCapture:
         first = min(length, round(self.cfg.plots.spectrogram_start * rate))
         stop = min(length, first + round(self.cfg.plots.spectrogram_seconds * rate))
+        if not (self.cfg.plots.enabled and self.cfg.plots.spectrogram) \
+                and self.cfg.evaluate.enabled == "false":
+            stop = first  # nothing reads the window: at 32 MHz, 10 s of it are gigabytes
         return WindowCapture(channels, first, stop)
 
     def __enter__(self) -> "Consumers":

@@ -42,7 +42,9 @@ log = logging.getLogger("convscope")
 
 
 def run_one_shot(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.device,
-                 command: Optional[RunCommand] = None) -> RunResult:
+                 command: Optional[RunCommand] = None, extra: Optional[dict] = None
+                 ) -> RunResult:
+    """`extra`: more shapes.json sections (the pre-flight estimate)."""
     source = stack_input(load_segment(cfg.data, base_dir), cfg.data)
     plans = plan_stack(cfg.model.layers, source.shape, causal=cfg.model.causal)
     prepared = prepare_stack(cfg, source, plans, device)
@@ -64,7 +66,7 @@ def run_one_shot(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.de
         run_evaluation(evaluation, source.samples, traces[-1].output[0][evaluation.channel],
                        out_dir, cfg.audio, cfg.plots)
     shapes = finish_run(cfg, out_dir, source, prepared, audio_info, command,
-                        extra={"cost": cost.as_json()})
+                        extra={"cost": cost.as_json(), **(extra or {})})
     return RunResult(out_dir, source, prepared.rows, traces, prepared.output_rate, shapes)
 
 

@@ -14,9 +14,12 @@ from typing import Optional
 from convscope.config.schema import RunConfig
 from convscope.pipeline.module_model import run_module
 from convscope.pipeline.oneshot import run_one_shot
+from convscope.pipeline.preflight import preflight
 from convscope.pipeline.results import RunResult, StreamedRun
-from convscope.pipeline.streamed import maybe_run_streamed
+from convscope.pipeline.streamed import run_streamed, streaming_decision
 from convscope.report.page import RunCommand
+from convscope.stack.plan import plan_stack
+from convscope.stack.streaming import unsupported_reason
 from convscope.stack.trace import pick_device
 
 log = logging.getLogger("convscope")
@@ -31,10 +34,21 @@ def run(cfg: RunConfig, out_dir: Path, base_dir: Optional[Path] = None,
         return run_module(cfg, out_dir, base_dir, device, command)
     if goes_one_shot(cfg):
         return run_one_shot(cfg, out_dir, base_dir, device, command)
-    streamed = maybe_run_streamed(cfg, out_dir, base_dir, device, command)
-    if streamed is not None:
-        return streamed
-    return run_one_shot(cfg, out_dir, base_dir, device, command)
+    span, want_stream = streaming_decision(cfg, base_dir)
+    if span is None:  # the one-shot loader words the error, or decodes it with librosa
+        return run_one_shot(cfg, out_dir, base_dir, device, command)
+    plans = plan_stack(cfg.model.layers, span.shape, causal=cfg.model.causal)
+    blocker = None if cfg.stream.mode == "stateful" else unsupported_reason(plans)
+    checked = preflight(cfg, span, plans, out_dir, want_stream, blocker)
+    cfg = checked.cfg
+    extra = {"estimate": checked.estimate.as_json()}
+    if checked.streamed:
+        log.info("streaming block by block: %s", want_stream or "chosen by the estimate")
+        return run_streamed(cfg, out_dir, span, plans, device, command,
+                            checked.estimate.block_samples, extra)
+    if want_stream:
+        log.warning("streaming off (one-shot forward): %s", blocker or "stream.enabled=false")
+    return run_one_shot(cfg, out_dir, base_dir, device, command, extra)
 
 
 def goes_one_shot(cfg: RunConfig) -> bool:

@@ -32,70 +32,41 @@ from convscope.audio.segment import (
     read_header,
     resolve_path,
 )
-from convscope.config.checks import check_spectrogram_window
 from convscope.config.schema import RunConfig
 from convscope.errors import ConvscopeError
 from convscope.pipeline.consumers import Consumers
 from convscope.pipeline.results import StreamedRun
 from convscope.pipeline.stages import PreparedStack, finish_run, prepare_stack
 from convscope.report.page import RunCommand
-from convscope.stack.plan import LayerPlan, plan_stack
+from convscope.stack.backends import safe_kernels
+from convscope.stack.plan import LayerPlan
 from convscope.stack.stateful import ChunkStats, StatefulStack, stream_stateful
-from convscope.stack.streaming import (
-    layer_rules,
-    one_shot_peak_bytes,
-    stream_forward,
-    unsupported_reason,
-)
+from convscope.stack.streaming import layer_rules, stream_forward
 from convscope.stack.trace import torch_threads
 
 log = logging.getLogger("convscope")
 READ_BLOCK_SECONDS = 10.0
 
 
-def streaming_decision(cfg: RunConfig, base_dir: Path) -> tuple[Optional[SegmentSpan], str]:
-    """(span, reason) when this run should stream, (None, reason) when it should not."""
-    mode = cfg.stream.enabled
-    if mode == "false":
-        return None, "stream.enabled=false"
+def streaming_decision(cfg: RunConfig, base_dir: Path
+                       ) -> tuple[Optional[SegmentSpan], Optional[str]]:
+    """(span, why the config streams) of the segment; span None: not a file soundfile reads
+    block by block (the one-shot loader words the error or decodes it with librosa); reason None:
+    the config does not ask to stream (pipeline.preflight may still choose to, by the estimate)."""
     path = resolve_path(cfg.data.path, base_dir)
     check_audio_file(path)  # a FIFO, a loop, a name too long: worded before anything opens it
     header = read_header(path)
     if header is None:  # the one-shot loader words the error, or decodes it with librosa
-        return None, f"{path} is not a file soundfile can read block by block"
+        return None, None
     duration = file_duration(path, header)
     end = duration if cfg.data.end is None else cfg.data.end
     _check_segment(path, cfg.data.start, end, duration)
     seconds = end - cfg.data.start
-    if mode == "auto" and seconds <= cfg.stream.auto_seconds:
-        return None, f"segment of {seconds:.1f} s <= stream.auto_seconds={cfg.stream.auto_seconds}"
-    reason = f"stream.enabled={mode}, segment of {seconds:.1f} s"
-    check_spectrogram_window(cfg.plots, seconds)
+    mode = cfg.stream.enabled
+    reason = None
+    if mode == "true" or (mode == "auto" and seconds > cfg.stream.auto_seconds):
+        reason = f"stream.enabled={mode}, segment of {seconds:.1f} s"
     return segment_span(path, cfg.data, end, header), reason
-
-
-def maybe_run_streamed(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.device,
-                       command: Optional[RunCommand] = None) -> Optional[StreamedRun]:
-    """Run streamed when the config and the segment call for it; None means: run one-shot."""
-    span, reason = streaming_decision(cfg, base_dir)
-    if span is None:
-        if cfg.stream.enabled == "true":
-            log.warning("streaming off (one-shot forward): %s", reason)
-        return None
-    plans = plan_stack(cfg.model.layers, span.shape, causal=cfg.model.causal)
-    if cfg.stream.mode == "stateful":  # its cells refuse, by key, what they cannot stream
-        log.info("streaming chunk by chunk with per-layer state (stream.mode=stateful): %s",
-                 reason)
-        return run_streamed(cfg, Path(out_dir), span, plans, device, command)
-    unsupported = unsupported_reason(plans)
-    if unsupported:
-        estimate = one_shot_peak_bytes(plans)
-        check_one_shot_memory(estimate, available_memory_bytes(), unsupported)
-        log.warning("streaming off (one-shot forward of the whole segment, about %.2f GB): %s",
-                    estimate / 1e9, unsupported)
-        return None
-    log.info("streaming block by block: %s", reason)
-    return run_streamed(cfg, Path(out_dir), span, plans, device, command)
 
 
 def available_memory_bytes() -> Optional[int]:
@@ -119,16 +90,23 @@ def check_one_shot_memory(estimate: int, available: Optional[int], reason: str) 
 
 
 def run_streamed(cfg: RunConfig, out_dir: Path, span: SegmentSpan, plans: list[LayerPlan],
-                 device: torch.device, command: Optional[RunCommand] = None) -> StreamedRun:
+                 device: torch.device, command: Optional[RunCommand] = None,
+                 block_samples: Optional[int] = None, extra: Optional[dict] = None
+                 ) -> StreamedRun:
+    """`block_samples`: output samples per block (pipeline.preflight bounds it by memory);
+    None: stream.block_seconds of output. `extra`: more shapes.json sections."""
     prepared = prepare_stack(cfg, span, plans, device)
     stack = prepared.stack.to(device).eval()
-    block_length = max(1, round(cfg.stream.block_seconds * prepared.exact_rate))
+    block_length = block_samples or max(1, round(cfg.stream.block_seconds * prepared.exact_rate))
     consumers = Consumers(cfg, out_dir, span, plans, prepared.output_rate)
     stateful = cfg.stream.mode == "stateful"
     if stateful:  # chunks of input samples, any size: they need not line up with the strides
         engine = StatefulStack(plans, stack)  # before any file is opened: a refusal writes none
-        block_length = max(1, round(cfg.stream.block_seconds * span.file_rate))  # file frames
-    with consumers, torch_threads(cfg.stream.threads):
+        frames = max(1, round(cfg.stream.block_seconds * span.file_rate))  # file frames
+        # no more than the bounded output block needs: one frame where a stride is huge
+        block_length = min(frames, max(1, block_length * span.frames
+                                       // max(1, plans[-1].output_shape[-1])))
+    with consumers, torch_threads(cfg.stream.threads), safe_kernels(stack):
         if stateful:
             chunks = consumers.tap_input(audio_blocks(span, block_length), device)
             stats = stream_stateful(engine, chunks, consumers.on_output)
@@ -157,7 +135,7 @@ def run_streamed(cfg: RunConfig, out_dir: Path, span: SegmentSpan, plans: list[L
                                       window.stop / span.sample_rate],
                    **extra}
     shapes = finish_run(cfg, out_dir, span, prepared, audio_info, command,
-                        extra={"stream": stream_info})
+                        extra={"stream": stream_info, **(extra or {})})
     return StreamedRun(out_dir, span, prepared.rows, prepared.output_rate, shapes)
 
 

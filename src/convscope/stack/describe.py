@@ -22,6 +22,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from convscope.errors import ConvscopeError
+from convscope.stack.backends import safe_kernels
 from convscope.stack.layer_formulas import formula
 from convscope.stack.rates import exact_rate
 from convscope.stack.receptive import latency, with_receptive_fields
@@ -130,7 +131,7 @@ def _record_calls(model: nn.Module, x: torch.Tensor) -> list[_Call]:
         for name, leaf in _leaves(model):
             handles.append(leaf.register_forward_hook(hook_for(name), with_kwargs=True))
         model.eval()
-        with torch.no_grad():
+        with torch.no_grad(), safe_kernels(model):  # no large-stride oneDNN crash
             model(x)
     finally:
         for handle in handles:

@@ -12,6 +12,7 @@ from torch import nn
 from torch.nn.utils.parametrize import type_before_parametrizations
 
 from convscope.errors import ConvscopeError
+from convscope.stack.backends import safe_kernels
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ def trace_stack(stack: nn.Module, x: np.ndarray, device: torch.device,
     handles = [layer.register_forward_hook(record(i, layer)) for i, layer in enumerate(layers)]
     try:
         stack.to(device)
-        with torch.no_grad():
+        with torch.no_grad(), safe_kernels(stack):  # no large-stride oneDNN crash
             stack(torch.as_tensor(x, dtype=torch.float32, device=device))
     finally:
         for handle in handles:

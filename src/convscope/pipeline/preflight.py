@@ -1,0 +1,210 @@
+"""Before anything is built: the run's resource estimate (stack.budget), the choice between one
+shot and streaming made from it, and the refusal of what would not fit the limits.
+
+A run whose estimated peak memory exceeds `limits.memory_fraction` of the machine's RAM (or
+`limits.memory_gb`), whose forward would take more than `limits.max_gmacs` billion MACs, or whose
+WAVs would exceed `limits.max_output_gb` or the free disk space is refused with exit 2, naming the
+layer key and the figure, before a file is written: the alternative is the OOM killer, a full
+disk or hours of compute.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from pathlib import Path
+
+from convscope.audio.blockio import SegmentSpan
+from convscope.config.checks import check_spectrogram_window
+from convscope.config.schema import LimitsConfig, RunConfig
+from convscope.errors import ConvscopeError
+from convscope.stack import budget
+from convscope.stack.budget import Estimate, Peak, fmt_bytes
+from convscope.stack.plan import LayerPlan
+from convscope.stack.rates import layer_rates
+
+log = logging.getLogger("convscope")
+
+
+@dataclass(frozen=True)
+class Preflight:
+    estimate: Estimate
+    limit_bytes: int | None
+    cfg: RunConfig  # the run's config, with stages too heavy for their figure turned off
+
+    @property
+    def streamed(self) -> bool:
+        return self.estimate.streamed
+
+
+def machine_memory_bytes() -> int | None:
+    """Physical memory of this machine (os.sysconf); None where the system does not say."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def memory_limit(limits: LimitsConfig, machine: int | None) -> tuple[int | None, str]:
+    """The byte budget and how it was set (for the error line)."""
+    candidates = []
+    if machine is not None:
+        candidates.append((int(machine * limits.memory_fraction),
+                           f"{limits.memory_fraction:g} of RAM"))
+    if limits.memory_gb is not None:
+        candidates.append((int(limits.memory_gb * 1e9), "limits.memory_gb"))
+    if not candidates:
+        return None, "no limit"
+    return min(candidates)
+
+
+def estimate_run(cfg: RunConfig, span: SegmentSpan, plans: list[LayerPlan], streamed: bool,
+                 block_samples: int | None = None) -> Estimate:
+    """The estimate of this run, one-shot or streamed in blocks of `block_samples`."""
+    rates = layer_rates(plans, Fraction(span.sample_rate))
+    out_rate = rates[-1]
+    out_channels, out_length = plans[-1].output_shape[1], plans[-1].output_shape[-1]
+    forward = (budget.block_forward(plans, block_samples) if streamed
+               else budget.one_shot_forward(plans))
+    # what plots and evaluate see: everything one-shot, the plots window when streamed
+    seconds = cfg.plots.spectrogram_seconds if streamed else math.inf
+    shown_out = int(min(out_length, seconds * out_rate))
+    shown_in = int(min(span.length, seconds * span.sample_rate))
+    plots = 0
+    if cfg.plots.enabled and cfg.plots.spectrogram:
+        panels = [(shown_in, span.sample_rate)] + [(shown_out, float(out_rate))] \
+            * cfg.plots.spectrogram_channels(out_channels)
+        plots = budget.spectrogram_figure_bytes(panels, cfg.plots.window_ms)
+    evaluates = cfg.evaluate.enabled != "false" and out_rate != span.sample_rate \
+        and out_rate.denominator == 1
+    evaluate = shown_out * budget.EVALUATE_BYTES_PER_SAMPLE if evaluates else 0
+    wav_sub = cfg.stream.subtype if streamed else cfg.audio.subtype
+    output = 0
+    wav = 0
+    if cfg.audio.enabled:
+        output += span.channels * span.length * budget.subtype_bytes(cfg.audio.subtype)
+        if out_rate.denominator == 1:
+            output += out_channels * out_length * budget.subtype_bytes(wav_sub)
+        wav = 0 if streamed else out_channels * out_length * budget.WAV_BYTES_PER_SAMPLE
+    if evaluates:
+        output += shown_out * budget.subtype_bytes(cfg.audio.subtype)  # reference.wav
+    # one-shot: the trace; streamed: the window the spectrogram and evaluate read (pipeline.
+    # consumers keeps the drawn channels and the evaluated one, input and output)
+    window = (span.channels * shown_in + (cfg.plots.spectrogram_channels(out_channels) + 1)
+              * shown_out) * budget.FLOAT32 if (cfg.plots.enabled and cfg.plots.spectrogram) \
+        or cfg.evaluate.enabled != "false" else 0
+    kept = window if streamed else forward.bytes
+    return Estimate(forward, streamed, block_samples if streamed else None,
+                    Peak(plots, "plots.spectrogram" if not streamed
+                         else "plots.spectrogram_seconds"),
+                    Peak(evaluate, "evaluate.enabled"), wav, kept, output,
+                    budget.macs(plans))
+
+
+def block_samples(cfg: RunConfig, plans: list[LayerPlan], output_rate: Fraction) -> int:
+    """Output samples per streamed block: stream.block_seconds of output, cut so that one
+    block's arrays stay within limits.block_mb however far the stack upsamples."""
+    wanted = max(1, round(cfg.stream.block_seconds * output_rate))
+    per_sample = budget.elements_per_output_sample(plans) * budget.FLOAT32 * 2
+    cap = max(1, int(cfg.limits.block_mb * 1e6 / max(per_sample, 1e-9)))
+    return min(wanted, cap)
+
+
+def check_limits(cfg: RunConfig, estimate: Estimate, limit: int | None, how: str,
+                 out_dir: Path, what_to_do: str, heaviest: str) -> None:
+    """Refuse, naming the key and the figure, what exceeds a limit; `heaviest`: the key of the
+    layer with the most MACs."""
+    if limit is not None and estimate.peak_bytes > limit:
+        peak = estimate.dominant()
+        raise ConvscopeError(
+            f"{peak.key}: the run needs ~{fmt_bytes(estimate.peak_bytes)} of memory "
+            f"({estimate.summary()}; limit {fmt_bytes(limit)} = {how}); {what_to_do} or raise "
+            "limits.memory_fraction / limits.memory_gb")
+    if estimate.macs > cfg.limits.max_gmacs * 1e9:
+        raise ConvscopeError(
+            f"{heaviest}: the forward needs ~{estimate.macs / 1e9:.4g} GMAC, more "
+            f"than limits.max_gmacs={cfg.limits.max_gmacs:g} (minutes to hours of compute); "
+            "lower kernel_size/channels or shorten the segment (data.end), or raise "
+            "limits.max_gmacs")
+    if estimate.output_bytes > cfg.limits.max_output_gb * 1e9:
+        raise ConvscopeError(
+            f"{estimate.forward.key}: the WAVs would take ~{fmt_bytes(estimate.output_bytes)} on "
+            f"disk, more than limits.max_output_gb={cfg.limits.max_output_gb:g}; lower the "
+            "stride, shorten the segment (data.end), set audio.enabled=false or raise "
+            "limits.max_output_gb")
+    free = _free_disk(out_dir)
+    if free is not None and estimate.output_bytes > free:
+        raise ConvscopeError(
+            f"{estimate.forward.key}: the WAVs would take ~{fmt_bytes(estimate.output_bytes)}, "
+            f"more than the {fmt_bytes(free)} free where {out_dir} is; free some space, "
+            "shorten the segment (data.end) or set audio.enabled=false")
+
+
+def heaviest_layer(plans: list[LayerPlan]) -> str:
+    """The key of the top-level layer with the most MACs (what a time refusal names)."""
+    return max(plans, key=budget.count_macs).key
+
+
+def _free_disk(path: Path) -> int | None:
+    for parent in (Path(path), *Path(path).parents):
+        if parent.exists():
+            try:
+                return shutil.disk_usage(parent).free
+            except OSError:
+                return None
+    return None
+
+
+def preflight(cfg: RunConfig, span: SegmentSpan, plans: list[LayerPlan], out_dir: Path,
+              want_stream: str | None, stream_blocker: str | None) -> Preflight:
+    """The estimate of this run and the choice one-shot / streamed, refused where over a limit.
+
+    `want_stream`: why the config streams (None: it does not ask to); `stream_blocker`: why this
+    stack cannot stream (None: it can)."""
+    limit, how = memory_limit(cfg.limits, machine_memory_bytes())
+    one_shot = estimate_run(cfg, span, plans, streamed=False)
+    can_stream = cfg.stream.enabled != "false" and stream_blocker is None
+    too_big = one_shot.peak_bytes > cfg.limits.one_shot_gb * 1e9
+    streamed = can_stream and (want_stream is not None
+                               or (too_big and cfg.stream.enabled == "auto"))
+    if streamed and want_stream is None:
+        log.info("streaming block by block: the one-shot run would need ~%s, more than "
+                 "limits.one_shot_gb=%g", fmt_bytes(one_shot.peak_bytes), cfg.limits.one_shot_gb)
+    if streamed:  # a streamed run draws plots.spectrogram_start.. of the segment, not all of it
+        check_spectrogram_window(cfg.plots, span.length / span.sample_rate)
+    rate = layer_rates(plans, Fraction(span.sample_rate))[-1]
+    block = block_samples(cfg, plans, rate) if streamed else None
+    # the optional stages too heavy on the path taken are turned off, then the path is estimated
+    cfg = lighten(cfg, estimate_run(cfg, span, plans, streamed, block))
+    chosen = estimate_run(cfg, span, plans, streamed, block)
+    if streamed:
+        what = "lower the stride/channels, plots.spectrogram_seconds or shorten the segment"
+    else:
+        what = ("stream it (stream.enabled=auto or true) or shorten the segment (data.end)"
+                if stream_blocker is None else
+                f"it cannot stream ({stream_blocker}): shorten the segment (data.end)")
+    check_limits(cfg, chosen, limit, how, out_dir, what, heaviest_layer(plans))
+    log.info("estimate: %s", chosen.summary())
+    return Preflight(chosen, limit, cfg)
+
+
+def lighten(cfg: RunConfig, estimate: Estimate) -> RunConfig:
+    """The config with the optional stages that alone would exceed limits.one_shot_gb turned
+    off, each logged: the spectrogram figure (its window is plots.window_ms at the output rate,
+    a megasample FFT at tens of MHz) and an `auto` evaluate stage (soxr to the output rate)."""
+    cap = cfg.limits.one_shot_gb * 1e9
+    if cfg.plots.enabled and cfg.plots.spectrogram and estimate.plots.bytes > cap:
+        log.warning("plots.spectrogram: off, the figure would need ~%s (more than "
+                    "limits.one_shot_gb=%g); lower plots.window_ms or plots.spectrogram_seconds",
+                    fmt_bytes(estimate.plots.bytes), cfg.limits.one_shot_gb)
+        cfg = replace(cfg, plots=replace(cfg.plots, spectrogram=False))
+    if cfg.evaluate.enabled == "auto" and estimate.evaluate.bytes > cap:
+        log.warning("evaluate: off, the reference at the output rate would need ~%s (more than "
+                    "limits.one_shot_gb=%g); evaluate.enabled=true insists",
+                    fmt_bytes(estimate.evaluate.bytes), cfg.limits.one_shot_gb)
+        cfg = replace(cfg, evaluate=replace(cfg.evaluate, enabled="false"))
+    return cfg

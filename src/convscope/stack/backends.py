@@ -1,0 +1,44 @@
+"""Keep torch off the CPU kernel that crashes on large-stride transposed convolutions.
+
+torch 2.x sends a float32 ConvTranspose1d on the CPU to oneDNN (mkldnn) when it has more than
+one input channel or more than 20480 input elements. With a stride far above the kernel span
+(k_eff = d(k-1)+1) that kernel allocates several times the output and, from about stride 400 on
+16000 samples with 2 input channels, segfaults (measured with torch 2.13: 16000 x 5 x 700 crashes
+in 1 run of 3 at 1 thread and 3 of 3 at 2 threads; the native col2im kernel never did, is
+bit-identical to an exact scatter of the kernel copies, and was faster: 0.13 s vs a crash, 0.04 s
+vs 1.3 s at stride 50). A stack holding such a layer runs with oneDNN off for its forward.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+
+def gapped_transposed_conv(module: nn.Module) -> bool:
+    """A ConvTranspose1d whose stride exceeds its kernel span: its kernel copies do not touch,
+    the shape class oneDNN mishandles."""
+    if not isinstance(module, nn.ConvTranspose1d):
+        return False
+    (stride,), (kernel,), (dilation,) = module.stride, module.kernel_size, module.dilation
+    return stride > 1 and stride > dilation * (kernel - 1) + 1
+
+
+def needs_native_kernels(stack: nn.Module) -> bool:
+    return any(gapped_transposed_conv(module) for module in stack.modules())
+
+
+@contextmanager
+def safe_kernels(stack: nn.Module) -> Iterator[None]:
+    """oneDNN off while `stack` runs, when it holds a gapped transposed conv; else nothing."""
+    if not needs_native_kernels(stack):
+        yield
+        return
+    with warnings.catch_warnings():  # torch warns about TF32 on Intel GPUs when flags change
+        warnings.simplefilter("ignore", UserWarning)
+        with torch.backends.mkldnn.flags(enabled=False):
+            yield

@@ -1,0 +1,180 @@
+"""Pre-flight resource estimate of a run: pure arithmetic over a plan, before anything is built.
+
+Peak memory of the forward (one shot: the input and every layer's output, which the trace keeps,
+plus the largest call's transient buffers; streamed: one block of every layer), of the plots (the
+spectrogram's STFT frames), of the evaluate stage (the reference resampled to the output rate and
+the STFTs of the metrics), the bytes written on disk (WAVs) and the MACs. The pipeline decides
+from these figures whether to stream, how long a block may be, and what to refuse
+(pipeline/preflight.py). Coefficients are bytes per element of the arrays the code really makes;
+tests/test_budget.py checks the totals against measured peak RSS.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from convscope.stack.plan import LayerPlan, leaf_plans
+from convscope.stack.rows import count_macs
+
+FLOAT32 = 4
+FLOAT64 = 8
+# Bytes per sample of a WAV subtype (soundfile's names); anything else counts as 4.
+SUBTYPE_BYTES = {"PCM_S8": 1, "PCM_U8": 1, "ULAW": 1, "ALAW": 1, "PCM_16": 2, "PCM_24": 3,
+                 "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8}
+# Evaluate stage, bytes per output sample: soxr's float64 result and its fitted copy, both
+# signals as float64 (twice: cut, then trimmed), and two STFT power spectra at hop n_fft/4
+# (complex128 frames 4x overlapped, their |.|^2 and dB arrays).
+EVALUATE_BYTES_PER_SAMPLE = 2 * FLOAT64 + 2 * FLOAT64 + 2 * (4 * 16 + 2 * 4 * FLOAT64) // 2
+# Spectrogram of one panel (plots/layers.spectrogram_db): the float64 frames, their mean-removed
+# and windowed copies, the complex128 rFFT and its magnitude, per frame sample.
+SPECTROGRAM_BYTES_PER_FRAME_SAMPLE = 3 * FLOAT64 + 16 // 2 + FLOAT64 // 2
+MAX_SPECTROGRAM_FRAMES = 2000  # plots/layers.py's bound on the frames of one panel
+# WAV writing (audio/wav.write_wav): a float32 copy scaled by the gain, then the encoded frames
+WAV_BYTES_PER_SAMPLE = FLOAT32 + 4
+
+
+def numel(shape) -> int:
+    return math.prod(int(n) for n in shape)
+
+
+@dataclass(frozen=True)
+class Peak:
+    """A memory figure and the config key of the layer (or setting) that dominates it."""
+
+    bytes: int
+    key: str
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a run will need, known before anything is built."""
+
+    forward: Peak  # the forward pass: one-shot or one block
+    streamed: bool
+    block_samples: int | None  # output samples per block when streamed
+    plots: Peak
+    evaluate: Peak
+    wav_bytes: int  # peak of writing the WAVs (one-shot: all channels at once)
+    kept_bytes: int  # what stays in memory through plots, WAVs and evaluate (one-shot trace)
+    output_bytes: int  # WAVs on disk
+    macs: int
+
+    @property
+    def peak_bytes(self) -> int:
+        """The run's peak: what the forward keeps, plus the largest stage that follows it."""
+        after = max(self.plots.bytes, self.evaluate.bytes, self.wav_bytes)
+        if self.streamed:  # the captured window lives through the blocks and the stages after
+            return self.kept_bytes + max(self.forward.bytes, after)
+        return max(self.forward.bytes, self.kept_bytes + after)
+
+    def dominant(self) -> Peak:
+        """The stage whose figure sets the peak (the forward's layer key, or a stage's key)."""
+        stages = [self.forward, self.plots, self.evaluate]
+        return max(stages, key=lambda peak: peak.bytes)
+
+    def summary(self) -> str:
+        mode = f"per block of {self.block_samples} samples" if self.streamed else "one-shot"
+        return (f"forward peak {fmt_bytes(self.forward.bytes)} ({mode}), plots "
+                f"{fmt_bytes(self.plots.bytes)}, evaluate {fmt_bytes(self.evaluate.bytes)}, "
+                f"run peak {fmt_bytes(self.peak_bytes)}, output {fmt_bytes(self.output_bytes)} "
+                f"on disk, {self.macs / 1e9:.3g} GMAC")
+
+    def as_json(self) -> dict:
+        return {"mode": "streamed" if self.streamed else "one-shot",
+                "block_samples": self.block_samples,
+                "forward_bytes": self.forward.bytes, "forward_key": self.forward.key,
+                "plots_bytes": self.plots.bytes, "evaluate_bytes": self.evaluate.bytes,
+                "wav_bytes": self.wav_bytes, "kept_bytes": self.kept_bytes,
+                "peak_bytes": self.peak_bytes, "output_bytes": self.output_bytes,
+                "macs": self.macs}
+
+
+def fmt_bytes(n: float) -> str:
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{int(n)} B"
+
+
+def workspace_elements(leaf: LayerPlan) -> int:
+    """Transient elements torch's CPU kernel allocates for one call: Conv1d's im2col columns
+    (C_in·k per output sample), ConvTranspose1d's col2im columns (C_out·k per input sample), and
+    an output-sized temporary for the other layers that make one (interpolation, blocks)."""
+    n, c_in, l_in = leaf.input_shape
+    _, c_out, l_out = leaf.output_shape
+    if leaf.type == "Conv1d":
+        return n * c_in * leaf.kwargs["kernel_size"] * l_out
+    if leaf.type == "ConvTranspose1d":
+        return n * c_out * leaf.kwargs["kernel_size"] * l_in
+    return numel(leaf.output_shape)
+
+
+def one_shot_forward(plans: list[LayerPlan]) -> Peak:
+    """The one-shot trace: input and every top-level output stay alive; the largest call adds
+    its output (inside a block the running result sits beside it) and its workspace."""
+    kept = numel(plans[0].input_shape) + sum(numel(plan.output_shape) for plan in plans)
+    worst = max(leaf_plans(plans), key=lambda leaf: workspace_elements(leaf)
+                + numel(leaf.output_shape))
+    transient = workspace_elements(worst) + (numel(worst.output_shape) if worst.path else 0)
+    return Peak(FLOAT32 * (kept + transient), _largest_layer(plans).key)
+
+
+def _largest_layer(plans: list[LayerPlan]) -> LayerPlan:
+    return max(leaf_plans(plans), key=lambda leaf: numel(leaf.output_shape)
+               + workspace_elements(leaf))
+
+
+def elements_per_output_sample(plans: list[LayerPlan]) -> float:
+    """Elements every layer holds per sample of the stack's output, in one block."""
+    last = max(1, plans[-1].output_shape[-1])
+    leaves = leaf_plans(plans)
+    held = sum(numel(leaf.output_shape) + workspace_elements(leaf) for leaf in leaves)
+    return (numel(plans[0].input_shape) + held) / last
+
+
+def block_forward(plans: list[LayerPlan], block_samples: int) -> Peak:
+    """One streamed block: every layer's share of `block_samples` output samples, plus each
+    layer's context (its kernel span) on either side."""
+    last = max(1, plans[-1].output_shape[-1])
+    total = 0
+    for leaf in [*leaf_plans(plans)]:
+        n, _, length = leaf.output_shape
+        share = math.ceil(block_samples * length / last) + 2 * _span(leaf)
+        per_sample = (numel(leaf.output_shape) + workspace_elements(leaf)) / max(1, length)
+        total += int(per_sample * min(share, length))
+    share_in = math.ceil(block_samples * plans[0].input_shape[-1] / last) + 1
+    total += plans[0].input_shape[1] * min(share_in, plans[0].input_shape[-1])
+    return Peak(2 * FLOAT32 * total, _largest_layer(plans).key)  # 2: input slices and outputs
+
+
+def _span(leaf: LayerPlan) -> int:
+    if leaf.type in ("Conv1d", "ConvTranspose1d"):
+        return leaf.kwargs["dilation"] * (leaf.kwargs["kernel_size"] - 1) + 1
+    return 1
+
+
+def spectrogram_bytes(samples: int, rate: float, window_ms: float) -> tuple[int, int]:
+    """One panel of plots/layers.spectrogram_db, (transient, kept): frames x n_fft of float64
+    work arrays while it is computed, with the hop that bounds the frames at
+    MAX_SPECTROGRAM_FRAMES, and its float64 dB image, kept until the figure is drawn."""
+    n_fft = max(16, int(round(rate * window_ms / 1000)))
+    hop = max(n_fft // 4, math.ceil(samples / MAX_SPECTROGRAM_FRAMES), 1)
+    frames = max(1, (max(samples, n_fft) - n_fft) // hop + 1)
+    return (int(frames * n_fft * SPECTROGRAM_BYTES_PER_FRAME_SAMPLE),
+            frames * (n_fft // 2 + 1) * FLOAT64)
+
+
+def spectrogram_figure_bytes(panels: list[tuple[int, float]], window_ms: float) -> int:
+    """The spectrogram figure: every panel's (samples, rate) dB image is kept for one colour
+    scale, beside the largest panel's transient arrays."""
+    sizes = [spectrogram_bytes(samples, rate, window_ms) for samples, rate in panels]
+    return max(transient for transient, _ in sizes) + sum(kept for _, kept in sizes)
+
+
+def subtype_bytes(subtype: str) -> int:
+    return SUBTYPE_BYTES.get(subtype, 4)
+
+
+def macs(plans: list[LayerPlan]) -> int:
+    return sum(count_macs(plan) for plan in plans)
