@@ -140,3 +140,20 @@ def test_non_gapped_stacks_keep_onednn():
     assert not gapped_transposed_conv(layer) and not gapped_transposed_conv(nn.Conv1d(1, 1, 1))
     with safe_kernels(layer):
         assert torch.backends.mkldnn.enabled
+
+
+def test_streamed_run_records_the_estimate_it_ran_by(tmp_path):
+    """shapes.json of a streamed run holds the estimate, in its streamed mode, with the block
+    size the run then used (not only one-shot runs record it)."""
+    from convscope.pipeline.single import run
+
+    cfg = config(*seed_example(2))
+    cfg = replace(cfg, stream=replace(cfg.stream, enabled="true"),
+                  plots=replace(cfg.plots, enabled=False), report=False,
+                  audio=replace(cfg.audio, enabled=False),
+                  evaluate=replace(cfg.evaluate, enabled="false"))
+    run(cfg, tmp_path / "run", REPO)
+    shapes = json.loads((tmp_path / "run" / "shapes.json").read_text())
+    assert shapes["estimate"]["mode"] == "streamed"
+    assert shapes["estimate"]["block_samples"] == shapes["stream"]["block_samples"]
+    assert shapes["estimate"]["macs"] == sum(layer["macs"] for layer in shapes["layers"])

@@ -117,12 +117,12 @@ def run_streamed(cfg: RunConfig, out_dir: Path, span: SegmentSpan, plans: list[L
         n_blocks = stats.chunks
         log.info("output: shape %s at %g Hz, %d chunks of %d file frames each",
                  prepared.rows[-1].output_shape, prepared.exact_rate, n_blocks, block_length)
-        extra = stateful_summary(stats, prepared)
+        mode_info = stateful_summary(stats, prepared)
     else:
         n_blocks = math.ceil(plans[-1].output_shape[-1] / block_length)
         log.info("output: shape %s at %g Hz, %d blocks of %d samples",
                  prepared.rows[-1].output_shape, prepared.exact_rate, n_blocks, block_length)
-        extra = {}
+        mode_info = {}
     audio_info = consumers.audio_info()
     if cfg.plots.enabled:
         consumers.write_plots()
@@ -133,7 +133,7 @@ def run_streamed(cfg: RunConfig, out_dir: Path, span: SegmentSpan, plans: list[L
                    "block_samples": block_length, "blocks": n_blocks, "device": str(device),
                    "window_seconds": [window.first / span.sample_rate,
                                       window.stop / span.sample_rate],
-                   **extra}
+                   **mode_info}
     shapes = finish_run(cfg, out_dir, span, prepared, audio_info, command,
                         extra={"stream": stream_info, **(extra or {})})
     return StreamedRun(out_dir, span, prepared.rows, prepared.output_rate, shapes)

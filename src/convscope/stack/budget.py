@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from convscope.stack.plan import LayerPlan, leaf_plans
 from convscope.stack.rows import count_macs
+from convscope.text import fmt_macs
 
 FLOAT32 = 4
 FLOAT64 = 8
@@ -78,7 +79,7 @@ class Estimate:
         return (f"forward peak {fmt_bytes(self.forward.bytes)} ({mode}), plots "
                 f"{fmt_bytes(self.plots.bytes)}, evaluate {fmt_bytes(self.evaluate.bytes)}, "
                 f"run peak {fmt_bytes(self.peak_bytes)}, output {fmt_bytes(self.output_bytes)} "
-                f"on disk, {self.macs / 1e9:.3g} GMAC")
+                f"on disk, {fmt_macs(self.macs)}")
 
     def as_json(self) -> dict:
         return {"mode": "streamed" if self.streamed else "one-shot",
