@@ -82,8 +82,19 @@ def layer_key_error(cause: Optional[BaseException]) -> Optional[str]:
     object_type = getattr(cause, "object_type", None)
     if (isinstance(cause, (ConfigAttributeError, ConfigKeyError))
             and getattr(object_type, "__name__", "") == "LayerConfig"):
-        return f"{key}: a layer has no key {index!s} (convscope.config.schema.LayerConfig)"
+        return f"{key}: a layer has no key {index!s}{_did_you_mean(str(index), object_type)}"
     return None
+
+
+def _did_you_mean(name: str, schema: type) -> str:
+    """'; did you mean stride?' for a near miss of one of the schema's fields, else the fields."""
+    import dataclasses
+    import difflib
+
+    fields = [field.name for field in dataclasses.fields(schema)]
+    close = difflib.get_close_matches(name, fields, n=1)
+    return f"; did you mean {close[0]}?" if close else f"; its keys: {', '.join(fields)}"
+
 
 
 def reports_errors(task: F) -> F:
@@ -152,14 +163,19 @@ def run_entry(hydra_main: Callable[[], Any]) -> None:
         fail(multirun_failure(sys.argv, exc))
 
 
-
 def _job_dir() -> Optional[str]:
     """The run dir of this job: Hydra's while the job runs; once Hydra has given up (it unsets
     its config), the one the command line names; None if neither is known."""
     from hydra.core.hydra_config import HydraConfig  # Hydra: lazy, as in run_entry
+    from omegaconf import OmegaConf
 
     if HydraConfig.initialized():
-        return str(HydraConfig.get().runtime.output_dir)
+        # a config Hydra set up but never ran a job with (compose, a job that failed to start)
+        # has no output_dir yet: fall back to the command line's
+        known = OmegaConf.select(HydraConfig.get(), "runtime.output_dir", default=None,
+                                 throw_on_missing=False)
+        if known is not None:
+            return str(known)
     named = [arg.split("=", 1)[1] for arg in sys.argv[1:]
              if arg.startswith(("hydra.run.dir=", "hydra.sweep.dir="))]
     return named[-1] if named else None
