@@ -27,8 +27,10 @@ install-dev: $(VENV)/.installed-dev
 demo: $(VENV)/.installed
 	$(PY) scripts/run.py
 
+# One worker per core (pytest-xdist); a test file stays on one worker, so a module's fixtures
+# (the README's commands, a browser) are made once. `pytest -m slow` runs the long checks.
 test: $(VENV)/.installed-dev
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist loadfile
 
 sample: $(VENV)/.installed
 	$(PY) scripts/make_sample_audio.py

@@ -7,6 +7,8 @@ real error behind HYDRA_FULL_ERROR. We let exceptions reach us instead and word 
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import functools
 import os
 import re
@@ -88,9 +90,6 @@ def layer_key_error(cause: Optional[BaseException]) -> Optional[str]:
 
 def _did_you_mean(name: str, schema: type) -> str:
     """'; did you mean stride?' for a near miss of one of the schema's fields, else the fields."""
-    import dataclasses
-    import difflib
-
     fields = [field.name for field in dataclasses.fields(schema)]
     close = difflib.get_close_matches(name, fields, n=1)
     return f"; did you mean {close[0]}?" if close else f"; its keys: {', '.join(fields)}"
@@ -167,7 +166,7 @@ def _job_dir() -> Optional[str]:
     """The run dir of this job: Hydra's while the job runs; once Hydra has given up (it unsets
     its config), the one the command line names; None if neither is known."""
     from hydra.core.hydra_config import HydraConfig  # Hydra: lazy, as in run_entry
-    from omegaconf import OmegaConf
+    from omegaconf import OmegaConf  # as Hydra above
 
     if HydraConfig.initialized():
         # a config Hydra set up but never ran a job with (compose, a job that failed to start)
