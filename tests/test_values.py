@@ -179,9 +179,9 @@ def test_a_non_finite_output_names_the_first_layer_and_writes_no_result(base, tm
     cfg["stream"].update(enabled=stream, block_seconds=0.02)
     run_cfg = to_run_config(cfg)
     # the oracle: torch's own layer outputs, finite up to the culprit
+    torch.manual_seed(run_cfg.seed)  # before the layers are made, as convscope's build does
     stack = torch.nn.Sequential(torch.nn.Conv1d(1, 2, 3, padding=1), torch.nn.LeakyReLU(1e38),
                                 torch.nn.LeakyReLU(1e38), torch.nn.Tanh())
-    torch.manual_seed(run_cfg.seed)
     first_bad = None
     with torch.no_grad():
         x = torch.as_tensor(soundfile.read(str(wav), dtype="float32")[0])[None, None]
