@@ -148,6 +148,17 @@ def test_replace_removes_the_previous_run_first(finished, monkeypatch, capsys):
     assert "replace=true: removed the previous run" in RunDir(finished).log.read_text()
 
 
+def test_replace_puts_the_previous_run_back_when_the_new_one_fails(finished, monkeypatch, capsys):
+    """A value only planning can reject (the layer's stride against the input): the old run is
+    set aside, the new run fails, and the old run comes back byte for byte, log and record too."""
+    before = _tree(finished)
+    code, err = _cli(monkeypatch, capsys, *FAST, "model.layers.0.stride=-3", "replace=true",
+                     f"hydra.run.dir={finished}")
+    assert code == 2 and err.startswith("error: model.layers.0.stride"), err
+    assert _tree(finished) == before
+    assert not (finished / RunDir.REPLACED).exists()
+
+
 def test_replace_never_empties_a_dir_convscope_did_not_make(tmp_path, monkeypatch, capsys):
     keep = tmp_path / "music" / "song.txt"
     keep.parent.mkdir()

@@ -63,8 +63,8 @@ def _run_job(cfg: DictConfig) -> None:
     with sweep_job_errors_recorded(out_dir):  # -m: a bad sweep point must not stop the others
         run_cfg = to_run_config(cfg)
         run_cfg.model.name = model_label(run_cfg.model.name, command.overrides)
-        job_dir.open([resolve_path(run_cfg.data.path, user_dir)])
-        run_job(run_cfg, out_dir, user_dir, command)
+        with job_dir.opened([resolve_path(run_cfg.data.path, user_dir)]):
+            run_job(run_cfg, out_dir, user_dir, command)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="learn")
@@ -74,8 +74,8 @@ def _learn_job(cfg: DictConfig) -> None:
     job_dir = check_job_dir(cfg)
     run_cfg, learn_cfg = to_learn_config(cfg)
     run_cfg.model.name = model_label(run_cfg.model.name, command.overrides)
-    job_dir.open([resolve_path(run_cfg.data.path, user_dir)])
-    run_learn(run_cfg, learn_cfg, out_dir, user_dir, command)
+    with job_dir.opened([resolve_path(run_cfg.data.path, user_dir)]):
+        run_learn(run_cfg, learn_cfg, out_dir, user_dir, command)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="explain")
@@ -83,8 +83,8 @@ def _learn_job(cfg: DictConfig) -> None:
 def _explain_job(cfg: DictConfig) -> None:
     job_dir = check_job_dir(cfg)
     explain_cfg = to_explain_config(cfg)
-    job_dir.open()
-    status = explain(explain_cfg, Path(HydraConfig.get().runtime.output_dir))
+    with job_dir.opened():
+        status = explain(explain_cfg, Path(HydraConfig.get().runtime.output_dir))
     if status:
         raise SystemExit(status)
 
@@ -94,8 +94,8 @@ def _explain_job(cfg: DictConfig) -> None:
 def _design_job(cfg: DictConfig) -> None:
     job_dir = check_job_dir(cfg)
     cfg_design = to_design_config(cfg)
-    job_dir.open()
-    result = design(cfg_design, Path(HydraConfig.get().runtime.output_dir))
+    with job_dir.opened():
+        result = design(cfg_design, Path(HydraConfig.get().runtime.output_dir))
     print(result.summary(cfg_design.top))
 
 
@@ -127,8 +127,8 @@ def _chunks_job(cfg: DictConfig) -> None:
     _, user_dir, out_dir = _command()
     job_dir = check_job_dir(cfg)
     run_cfg, chunks_cfg = to_chunks_config(cfg)
-    job_dir.open([resolve_path(run_cfg.data.path, user_dir)])
-    run_chunk_debugger(run_cfg, chunks_cfg, out_dir, user_dir)
+    with job_dir.opened([resolve_path(run_cfg.data.path, user_dir)]):
+        run_chunk_debugger(run_cfg, chunks_cfg, out_dir, user_dir)
 
 
 def chunks_main() -> None:

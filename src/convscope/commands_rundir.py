@@ -9,16 +9,22 @@ rewrite a finished run's record. Temp files that killed runs left beside this di
 Two steps, so that validation sits between them:
     job_dir = check_job_dir(cfg)      # first thing in a job: refuse a used dir, write nothing
     ... validate the config ...
-    job_dir.open(inputs)              # input inside the dir refused; replace; .hydra/; stale temps
+    with job_dir.opened(inputs):      # input inside the dir refused; replace; .hydra/; stale temps
+        ... the job ...
+
+With replace=true the previous run is set aside (.replaced/) rather than deleted, and comes back
+if the new run fails (bad input found while planning, an OS error, Ctrl-C): replacing a run never
+leaves neither. In a multirun a failed job keeps its error.json instead (the sweep lists it).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Iterator, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -51,11 +57,36 @@ class JobDir:
             self._refuse_inside(Path(given))
         if self.previous:
             _close_log_files_under(self.path)  # reopened at the next line, in the emptied dir
-            RunDir(self.path).clear()
-            log.info("replace=true: removed the previous run in %s (%s)", self.path,
-                     ", ".join(self.previous))
+            RunDir(self.path).set_aside()
+            log.info("replace=true: removed the previous run in %s (%s; kept in %s/ until this "
+                     "run finishes)", self.path, ", ".join(self.previous), RunDir.REPLACED)
             _write_hydra_record(self.path, self.task_cfg)
         remove_stale_partials(self.path)
+
+    @contextmanager
+    def opened(self, inputs: Iterable[Path] = ()) -> Iterator[None]:
+        """open(), then the job; a replaced run is dropped once the job ends, or put back if the
+        job fails (not in a multirun, whose failed jobs keep their error.json)."""
+        self.open(inputs)
+        try:
+            yield
+        except SystemExit:  # the job ran to its end and chose its exit status (the explainer)
+            self._settle(failed=False)
+            raise
+        except BaseException:
+            self._settle(failed=self.key != "hydra.sweep.dir")
+            raise
+        self._settle(failed=False)
+
+    def _settle(self, failed: bool) -> None:
+        if not self.previous:
+            return
+        files = RunDir(self.path)
+        if failed:
+            _close_log_files_under(self.path)
+            files.restore_aside()
+        else:
+            files.drop_aside()
 
     def _refuse_inside(self, given: Path) -> None:
         real, here = Path(os.path.realpath(given)), Path(os.path.realpath(self.path))

@@ -70,13 +70,14 @@ class RunDir:
     CHANNEL_WAV = re.compile(r"layer(\d+)_ch(\d+)\.wav")  # channel_wav_name's names
     LAYER_PLOT = re.compile(r"layer(\d+)_(\w+)\.png")  # layer_plot_name's names
     HYDRA = ".hydra"  # Hydra's record of a job: every entry script and convscope.run write it
+    REPLACED = ".replaced"  # replace=true: the previous run, kept until the new one finishes
 
     # Everything a run, a corpus job or a sweep root may hold at its top level. A corpus names
     # its per-file subfolders around these, so an input called summary.json or index.html
     # cannot become a folder where the corpus's own summary.json or page goes.
     TOP_LEVEL = frozenset({
         SHAPES, METRICS, WEIGHTS, REPORT, LOG, ERROR, SUMMARY_CSV, SUMMARY_JSON, SUMMARY_PNG,
-        SCATTER, ANIMATION, EXPLORER, HYDRA, MULTIRUN, AUDIO, PLOTS, CANDIDATES_CSV, MODEL,
+        SCATTER, ANIMATION, EXPLORER, HYDRA, REPLACED, MULTIRUN, AUDIO, PLOTS, CANDIDATES_CSV, MODEL,
         CHUNKS_JSON, CHUNKS_LOG,
         "learn.log", "explain.log", "design.log",  # the other entries' hydra.job.name logs
     })
@@ -122,13 +123,38 @@ class RunDir:
         """Whether convscope made this dir: every job writes .hydra/ first (CLI, sweep and API)."""
         return (self.path / self.HYDRA).is_dir()
 
-    def clear(self) -> None:
-        """Remove everything in the dir (the dir stays): the replace switch's first step."""
+    def clear(self, keep: frozenset[str] = frozenset()) -> None:
+        """Remove everything in the dir but the names in `keep` (the dir stays)."""
         for entry in self.path.iterdir():
+            if entry.name in keep:
+                continue
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry)
             else:
                 entry.unlink()
+
+    def set_aside(self) -> None:
+        """replace=true: move the previous run into .replaced/ (renames, no copies), so the dir
+        is empty for the new run and the old one can come back if the new run fails."""
+        aside = self.path / self.REPLACED
+        if aside.exists():  # a replacing run killed outright left it: that older run goes now
+            shutil.rmtree(aside)
+        aside.mkdir()
+        for entry in list(self.path.iterdir()):
+            if entry != aside:
+                entry.rename(aside / entry.name)
+
+    def restore_aside(self) -> None:
+        """The new run failed: remove what it wrote and put the previous run back."""
+        aside = self.path / self.REPLACED
+        self.clear(keep=frozenset({self.REPLACED}))
+        for entry in list(aside.iterdir()):
+            entry.rename(self.path / entry.name)
+        aside.rmdir()
+
+    def drop_aside(self) -> None:
+        """The new run finished: the previous run goes for good."""
+        shutil.rmtree(self.path / self.REPLACED, ignore_errors=True)
 
     def relative(self, path: Path) -> str:
         """`path` as shapes.json and the pages spell it: relative to the run dir, with '/'."""
