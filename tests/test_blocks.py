@@ -29,13 +29,12 @@ from convscope.config.schema import (
 from convscope.errors import ConvscopeError
 from convscope.pipeline import preflight as preflight_module
 from convscope.pipeline.single import run
-from convscope.pipeline.streamed import check_one_shot_memory
 from convscope.stack.blocks import KaiserDownsample, KaiserUpsample, kaiser_sinc_filter
 from convscope.stack.build import build_stack
 from convscope.stack.config_rows import config_rows
 from convscope.stack.layer_formulas import layer_length
 from convscope.stack.plan import leaf_plans, plan_stack
-from convscope.stack.streaming import one_shot_peak_bytes, unsupported_reason
+from convscope.stack.streaming import unsupported_reason
 from tests.helpers import REPO, run_script
 from tests.test_streaming import assert_equal_streams, one_shot_and_streamed
 
@@ -382,20 +381,7 @@ def test_streamed_generator_run_writes_what_the_one_shot_run_computes(tmp_path):
     np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
-def test_one_shot_peak_estimate_is_input_plus_outputs_plus_block_working_set():
-    plans = plan_stack(GENERATOR, (1, 1, 100))
-    # input 100; outputs 4*100, 4*200, 4*200, 4*200, 1*200; biggest call inside a block: the
-    # anti-aliased activation's 2x upsample of 4 x 200 samples
-    expected = 4 * (100 + 400 + 800 + 800 + 800 + 200 + 2 * 4 * 400)
-    assert one_shot_peak_bytes(plans) == expected
-    assert one_shot_peak_bytes(plan_stack([conv(2)], (1, 1, 10))) == 4 * (10 + 20)
-
-
 def test_one_shot_fallback_over_half_the_memory_is_refused_before_writing(tmp_path, monkeypatch):
-    check_one_shot_memory(100, 200, "why")  # exactly half: allowed
-    check_one_shot_memory(10 ** 12, None, "why")  # the system does not say: allowed
-    with pytest.raises(ConvscopeError, match=r"stream\.enabled.*why.*data\.end"):
-        check_one_shot_memory(101, 200, "why")
     # pipeline.preflight's budget: limits.memory_fraction (0.5) of this much RAM
     monkeypatch.setattr(preflight_module, "machine_memory_bytes", lambda: 1000)
     layers = [L(type="Conv1d", in_channels=1, out_channels=1, kernel_size=3, padding=1,

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from fractions import Fraction
 from pathlib import Path
 from typing import Optional
@@ -33,7 +32,6 @@ from convscope.audio.segment import (
     resolve_path,
 )
 from convscope.config.schema import RunConfig
-from convscope.errors import ConvscopeError
 from convscope.pipeline.consumers import Consumers
 from convscope.pipeline.results import StreamedRun
 from convscope.pipeline.stages import PreparedStack, finish_run, prepare_stack
@@ -67,26 +65,6 @@ def streaming_decision(cfg: RunConfig, base_dir: Path
     if mode == "true" or (mode == "auto" and seconds > cfg.stream.auto_seconds):
         reason = f"stream.enabled={mode}, segment of {seconds:.1f} s"
     return segment_span(path, cfg.data, end, header), reason
-
-
-def available_memory_bytes() -> Optional[int]:
-    """Physical memory not in use now (os.sysconf); None where the system does not say."""
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def check_one_shot_memory(estimate: int, available: Optional[int], reason: str) -> None:
-    """Refuse, before anything is written, a one-shot fallback that would need more than half of
-    the memory available now: swapping or the OOM killer would end the run much later."""
-    if available is None or estimate <= available // 2:
-        return
-    raise ConvscopeError(
-        f"stream.enabled: this stack cannot stream ({reason}), and the one-shot forward of the "
-        f"segment would hold about {estimate / 1e9:.2f} GB (input and every layer's output), "
-        f"more than half of the {available / 1e9:.2f} GB available; shorten the segment "
-        "(data.end) or drop what cannot stream")
 
 
 def run_streamed(cfg: RunConfig, out_dir: Path, span: SegmentSpan, plans: list[LayerPlan],

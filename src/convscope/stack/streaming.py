@@ -21,7 +21,6 @@ the far end of the signal), and the caller falls back to the one-shot forward.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Callable, Iterator, Optional
 
@@ -445,19 +444,3 @@ def stream_forward(rules: list[LayerRule], blocks: Iterator[torch.Tensor], block
                 if out[1] > emitted[i]:
                     on_output(i, emitted[i], x[..., emitted[i] - out[0]:])
                     emitted[i] = out[1]
-
-
-FLOAT32_BYTES = 4
-
-
-def one_shot_peak_bytes(plans: list[LayerPlan], item_bytes: int = FLOAT32_BYTES) -> int:
-    """Estimated peak memory of the one-shot forward of a planned stack with its trace: the input,
-    every top-level layer's output (the trace keeps them all), and twice the largest output of a
-    call inside a block (a block holds its running result beside the call it is making)."""
-    def numel(shape) -> int:
-        return math.prod(shape)
-
-    kept = numel(plans[0].input_shape) + sum(numel(plan.output_shape) for plan in plans)
-    inside = [numel(leaf.output_shape) for plan in plans if plan.children
-              for leaf in leaf_plans([plan])]
-    return item_bytes * (kept + 2 * max(inside, default=0))
