@@ -28,6 +28,14 @@ def fmt_macs(macs: float) -> str:
     return f"{macs:.3g} MAC"
 
 
+def fmt_bytes(n: float) -> str:
+    """A byte count with the unit that keeps it readable: 2.62 GB, 64 MB, 512 B."""
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{int(n)} B"
+
+
 def fmt_vector(values: Sequence[float] | np.ndarray, max_items: int = 24) -> str:
     """[1, 2, 3]; long vectors keep their first and last few items around '...'."""
     values = np.ravel(values)

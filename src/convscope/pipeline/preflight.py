@@ -23,9 +23,10 @@ from convscope.config.checks import check_spectrogram_window
 from convscope.config.schema import LimitsConfig, RunConfig
 from convscope.errors import ConvscopeError
 from convscope.stack import budget
-from convscope.stack.budget import Estimate, Peak, fmt_bytes
+from convscope.stack.budget import Estimate, Peak
 from convscope.stack.plan import LayerPlan
 from convscope.stack.rates import layer_rates
+from convscope.text import fmt_bytes
 
 log = logging.getLogger("convscope")
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from convscope.stack.plan import LayerPlan, leaf_plans
 from convscope.stack.rows import count_macs
-from convscope.text import fmt_macs
+from convscope.text import fmt_bytes, fmt_macs
 
 FLOAT32 = 4
 FLOAT64 = 8
@@ -89,13 +89,6 @@ class Estimate:
                 "wav_bytes": self.wav_bytes, "kept_bytes": self.kept_bytes,
                 "peak_bytes": self.peak_bytes, "output_bytes": self.output_bytes,
                 "macs": self.macs}
-
-
-def fmt_bytes(n: float) -> str:
-    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= size:
-            return f"{n / size:.3g} {unit}"
-    return f"{int(n)} B"
 
 
 def workspace_elements(leaf: LayerPlan) -> int:
