@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Optional
 
 from convscope.audio.segment import resolve_path
+from convscope.config.checks import usable_cores
 from convscope.config.schema import RunConfig
 from convscope.errors import ConvscopeError
 from convscope.files import csv_cell, shape_cell, write_csv, write_json
@@ -222,17 +223,36 @@ def run_corpus(cfg: RunConfig, out_dir: Path, base_dir: Path,
             f"data.shard: shard {cfg.data.shard} of data.num_shards={cfg.data.num_shards} gets "
             f"no files: the corpus {cfg.data.path} has {len(files)}; use at most {len(files)} "
             "shards")
-    log.info("corpus: %d audio files in %s; shard %d of %d: %d files", len(files), cfg.data.path,
-             cfg.data.shard, cfg.data.num_shards, len(mine))
+    workers = worker_count(cfg.corpus.workers, len(mine))
+    drawn = figures_count(cfg.corpus.figures_files, len(mine))
+    log.info("corpus: %d audio files in %s; shard %d of %d: %d files; %d worker process%s; "
+             "figures and pages for %s", len(files), cfg.data.path, cfg.data.shard,
+             cfg.data.num_shards, len(mine), workers, "es" if workers != 1 else "",
+             "every file" if drawn == len(mine) else f"the first {drawn}")
     from tqdm import tqdm  # only when there are files to run
 
     # disable=None: a bar on a terminal only, not in logs or cluster jobs' output
-    outcomes = [run_file(cfg, item, out_dir, base_dir, command)
-                for item in tqdm(mine, desc="corpus", unit="file", disable=None if len(mine) > 1
-                                 else True)]
+    bar = tqdm(total=len(mine), desc="corpus", unit="file",
+               disable=None if len(mine) > 1 else True)
+    tasks = [FileTask(item, index < drawn) for index, item in enumerate(mine)]
+    try:
+        if workers == 1:
+            outcomes = []
+            for task in tasks:
+                outcomes.append(run_file(cfg, task.item, out_dir, base_dir, command,
+                                         task.figures))
+                bar.update()
+        else:
+            from convscope.pipeline.corpus_workers import run_in_workers  # multiprocessing
+
+            outcomes = run_in_workers(run_task, (worker_config(cfg, workers), out_dir, base_dir,
+                                                 command), tasks, workers, out_dir,
+                                      crashed_outcome, bar.update)
+    finally:
+        bar.close()
     write_summary(out_dir, outcomes)
     if cfg.report:  # before a failure is raised: the page shows each file's error
-        write_corpus_index(out_dir)
+        write_corpus_index(out_dir, None if drawn == len(mine) else drawn)
     log.info("corpus summary (%s):\n%s", RunDir(out_dir).summary_csv, format_summary(outcomes))
     failed = [o for o in outcomes if o.status != "ok"]
     if failed:
@@ -242,15 +262,63 @@ def run_corpus(cfg: RunConfig, out_dir: Path, base_dir: Path,
     return outcomes
 
 
-def run_file(cfg: RunConfig, item: CorpusFile, out_dir: Path, base_dir: Path,
-             command: Optional[RunCommand] = None) -> FileOutcome:
-    from convscope.pipeline.single import run  # torch: listing a corpus does not need it
+@dataclass(frozen=True)
+class FileTask:
+    item: CorpusFile
+    figures: bool  # plots and the file's index.html (corpus.figures_files)
 
-    file_cfg = replace(cfg, data=replace(cfg.data, path=str(item.path)))
+
+def worker_count(workers: int, files: int) -> int:
+    """corpus.workers as a process count: 0 is every usable core; never more than the files."""
+    return max(1, min(workers or usable_cores(), files))
+
+
+def figures_count(figures_files: Optional[int], files: int) -> int:
+    """How many of the shard's first files get figures and pages (-1 or None: all)."""
+    return files if figures_files is None or figures_files < 0 else min(figures_files, files)
+
+
+def worker_config(cfg: RunConfig, workers: int) -> RunConfig:
+    """Each worker's config: 1 / workers of the run's memory budget (the pre-flight check then
+    bounds every worker, so that all of them together stay within the limits)."""
+    limits = cfg.limits
+    return replace(cfg, limits=replace(
+        limits, memory_fraction=limits.memory_fraction / workers,
+        memory_gb=None if limits.memory_gb is None else limits.memory_gb / workers))
+
+
+def file_config(cfg: RunConfig, item: CorpusFile, figures: bool) -> RunConfig:
+    """One file's run: its path, and figures and its page only if it is among the first few."""
+    data = replace(cfg.data, path=str(item.path))
+    if figures:
+        return replace(cfg, data=data)
+    return replace(cfg, data=data, plots=replace(cfg.plots, enabled=False), report=False)
+
+
+def run_task(cfg: RunConfig, out_dir: Path, base_dir: Path, command: Optional[RunCommand],
+             task: FileTask) -> FileOutcome:
+    """What a worker process runs per file (module-level: sent to it by reference)."""
+    return run_file(cfg, task.item, out_dir, base_dir, command, task.figures)
+
+
+def crashed_outcome(task: FileTask, error: str, seconds: float) -> FileOutcome:
+    """The row of a file whose worker process died under it (a segfault, the OOM killer)."""
+    return FileOutcome(task.item.relative, task.item.subdir, "error", None, None, None, None,
+                       round(seconds, 3), error)
+
+
+def run_file(cfg: RunConfig, item: CorpusFile, out_dir: Path, base_dir: Path,
+             command: Optional[RunCommand] = None, figures: bool = True) -> FileOutcome:
+    # torch: listing a corpus does not need it
+    from convscope.pipeline.single import run
+    from convscope.stack.backends import native_kernels
+
+    file_cfg = file_config(cfg, item, figures)
     log.info("corpus: %s -> %s/", item.relative, item.subdir)
     started = time.perf_counter()
     try:
-        result = run(file_cfg, out_dir / item.subdir, base_dir, command)
+        with native_kernels():  # each file a new length: oneDNN would compile kernels per file
+            result = run(file_cfg, out_dir / item.subdir, base_dir, command)
     except Exception as exc:  # one bad file (or a bug it triggers) must not stop the others
         worded = isinstance(exc, (ConvscopeError, OSError))  # not a bug: no traceback
         error = (str(exc) if isinstance(exc, ConvscopeError) else describe_os_error(exc)
