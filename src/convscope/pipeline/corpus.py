@@ -247,7 +247,7 @@ def run_corpus(cfg: RunConfig, out_dir: Path, base_dir: Path,
 
             outcomes = run_in_workers(run_task, (worker_config(cfg, workers), out_dir, base_dir,
                                                  command), tasks, workers, out_dir,
-                                      crashed_outcome, bar.update)
+                                      crashed_outcome, bar.update, slow=drawn)
     finally:
         bar.close()
     write_summary(out_dir, outcomes)

@@ -22,6 +22,7 @@ import math
 import multiprocessing
 import os
 import signal
+import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -45,8 +46,12 @@ def context() -> multiprocessing.context.BaseContext:
         return multiprocessing.get_context("spawn")
     ctx = multiprocessing.get_context("forkserver")
     # imported once in the server, before any thread starts, so each worker forks with torch
-    # and the pipeline loaded (a worker that replaces a dead one starts in milliseconds)
-    ctx.set_forkserver_preload(["__main__", *PRELOAD])
+    # and the pipeline loaded (a worker that replaces a dead one starts in milliseconds). Every
+    # convscope module this process has: each worker also imports the main script again (as
+    # __mp_main__; the forkserver's own '__main__' preload never receives the script's path),
+    # and scripts/run.py imports the entry points, Hydra's included: ~3 s a worker otherwise.
+    ctx.set_forkserver_preload([*PRELOAD, *sorted(name for name in sys.modules
+                                                  if name.startswith("convscope."))])
     return ctx
 
 
@@ -60,11 +65,12 @@ class Worker:
 
 def run_in_workers(function: Callable, shared: tuple, tasks: Sequence, workers: int,
                    out_dir: Path, crashed: Callable[[Any, str, float], Any],
-                   progress: Callable[[], Any] = lambda: None) -> list:
+                   progress: Callable[[], Any] = lambda: None, slow: int = 0) -> list:
     """[function(*shared, task) for task in tasks], computed by `workers` processes, in the
     order of `tasks`. `function` must be module-level (sent by reference); `crashed(task,
     error, seconds)` gives the result of a task whose worker died; `progress()` is called
-    once per task done. Temp files of dead workers under `out_dir` are removed."""
+    once per task done; the first `slow` tasks (figures: ~1.5 s each) go one per message, so
+    that they spread over the workers. Temp files of dead workers under `out_dir` are removed."""
     ctx = context()
     results: list = [None] * len(tasks)
     todo = deque(range(len(tasks)))
@@ -83,7 +89,9 @@ def run_in_workers(function: Callable, shared: tuple, tasks: Sequence, workers: 
         give(worker)
 
     def give(worker: Worker) -> None:
-        batch = [todo.popleft() for _ in range(min(chunk, len(todo)))]
+        batch = [todo.popleft()] if todo else []
+        while batch and batch[0] >= slow and todo and todo[0] >= slow and len(batch) < chunk:
+            batch.append(todo.popleft())
         worker.given.extend(batch)
         worker.started = time.perf_counter()
         worker.conn.send([(index, tasks[index]) for index in batch] if batch else None)
