@@ -17,8 +17,8 @@ from convscope.errors import ConvscopeError
 from convscope.files import partials
 from convscope.pipeline.corpus import run_corpus
 from convscope.pipeline.corpus_workers import run_in_workers
-from tests.corpus_tasks import square_or_die
 from tests.cli_harness import run_in_process
+from tests.corpus_tasks import square_or_die
 from tests.helpers import REPO
 
 SECONDS = (0.31, 0.2, 0.27, 0.12, 0.24)  # each file its own length

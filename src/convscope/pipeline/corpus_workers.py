@@ -20,7 +20,6 @@ import ctypes
 import logging
 import math
 import multiprocessing
-import os
 import signal
 import sys
 import time
