@@ -210,6 +210,8 @@ class _PipeHandler(logging.Handler):
             record = logging.makeLogRecord({**record.__dict__, "msg": message, "args": None,
                                             "exc_info": None, "exc_text": None})
             self.conn.send(record)
+        except (BrokenPipeError, EOFError):  # the main process is gone (killed outright):
+            raise KeyboardInterrupt("main process gone")  # stop as SIGTERM would, cleaning up
         except Exception:
             self.handleError(record)
 
