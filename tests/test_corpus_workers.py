@@ -13,6 +13,7 @@ import pytest
 import soundfile
 
 from convscope.config.convert import to_run_config
+from convscope.config.schema import RunConfig
 from convscope.errors import ConvscopeError
 from convscope.files import partials
 from convscope.pipeline.corpus import run_corpus
@@ -40,8 +41,8 @@ def corpus(tmp_path_factory) -> Path:
     return root
 
 
-def corpus_run(corpus: Path, out: Path, workers: int) -> list[dict]:
-    cfg = to_run_config({"data": {"path": str(corpus), "start": 0.0, "end": None, "sr": 8000},
+def corpus_config(path: Path, workers: int) -> RunConfig:
+    return to_run_config({"data": {"path": str(path), "start": 0.0, "end": None, "sr": 8000},
                          "model": {"layers": [
                              {"type": "ConvTranspose1d", "in_channels": 1, "out_channels": 2,
                               "kernel_size": 3, "stride": 1, "padding": 1},
@@ -50,6 +51,10 @@ def corpus_run(corpus: Path, out: Path, workers: int) -> list[dict]:
                               "output_padding": 1}]},
                          "plots": {"enabled": False},  # figures cost seconds; pages stay on
                          "corpus": {"workers": workers, "figures_files": 2}})
+
+
+def corpus_run(corpus: Path, out: Path, workers: int) -> list[dict]:
+    cfg = corpus_config(corpus, workers)
     with pytest.raises(ConvscopeError, match=r"1 of 6 files failed \(first: c_broken.wav"):
         run_corpus(cfg, out, REPO)
     return json.loads((out / "summary.json").read_text())
@@ -129,3 +134,22 @@ def test_bad_corpus_values_name_the_key(override, message, tmp_path):
     assert outcome.code == 2
     errors = [line for line in outcome.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and errors[0].startswith(f"error: {message}"), outcome.stderr
+
+
+def test_weights_once_at_the_root_equal_to_each_files_own_run(runs, corpus, tmp_path):
+    """Every file's stack is the same seeded build: the root weights.pt is what a single run of
+    any of the files writes, and no file's folder holds a copy."""
+    import torch
+
+    from convscope.pipeline.single import run
+
+    out, rows = runs[2]
+    shared = torch.load(out / "weights.pt", weights_only=True)
+    ok = [row for row in rows if row["status"] == "ok"]
+    assert not any((out / row["subdir"] / "weights.pt").exists() for row in rows)
+    for row in (ok[0], ok[-1]):  # two lengths
+        cfg = corpus_config(corpus / row["file"], workers=1)
+        own = torch.load(run(cfg, tmp_path / row["subdir"], REPO).out_dir / "weights.pt",
+                         weights_only=True)
+        assert own.keys() == shared.keys()
+        assert all(torch.equal(own[key], shared[key]) for key in own)

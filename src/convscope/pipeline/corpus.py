@@ -23,7 +23,7 @@ from convscope.audio.segment import resolve_path
 from convscope.config.checks import usable_cores
 from convscope.config.schema import RunConfig
 from convscope.errors import ConvscopeError
-from convscope.files import csv_cell, shape_cell, write_csv, write_json
+from convscope.files import atomic_path, csv_cell, shape_cell, write_csv, write_json
 from convscope.oserrors import describe_os_error
 
 # is_corpus, list_corpus, safe_names, scan_corpus: imported from here by callers and tests
@@ -84,27 +84,13 @@ def run_corpus(cfg: RunConfig, out_dir: Path, base_dir: Path,
              "figures and pages for %s", len(files), cfg.data.path, cfg.data.shard,
              cfg.data.num_shards, len(mine), workers, "es" if workers != 1 else "",
              "every file" if drawn == len(mine) else f"the first {drawn}")
-    from tqdm import tqdm  # only when there are files to run
-
-    # disable=None: a bar on a terminal only, not in logs or cluster jobs' output
-    bar = tqdm(total=len(mine), desc="corpus", unit="file",
-               disable=None if len(mine) > 1 else True)
+    shared = shares_weights(cfg)
+    per_file = replace(cfg, save=replace(cfg.save, weights=False)) if shared else cfg
     tasks = [FileTask(item, index < drawn) for index, item in enumerate(mine)]
-    try:
-        if workers == 1:
-            outcomes = []
-            for task in tasks:
-                outcomes.append(run_file(cfg, task.item, out_dir, base_dir, command,
-                                         task.figures))
-                bar.update()
-        else:
-            from convscope.pipeline.corpus_workers import run_in_workers  # multiprocessing
-
-            outcomes = run_in_workers(run_task, (worker_config(cfg, workers), out_dir, base_dir,
-                                                 command), tasks, workers, out_dir,
-                                      crashed_outcome, bar.update, slow=drawn)
-    finally:
-        bar.close()
+    outcomes = run_files(per_file, tasks, workers, out_dir, base_dir, command, drawn)
+    first_ok = next((o for o in outcomes if o.status == "ok"), None)
+    if shared and first_ok is not None:
+        write_shared_weights(cfg, out_dir, first_ok.input_shape)
     write_summary(out_dir, outcomes)
     if cfg.report:  # before a failure is raised: the page shows each file's error
         write_corpus_index(out_dir, None if drawn == len(mine) else drawn)
@@ -115,6 +101,54 @@ def run_corpus(cfg: RunConfig, out_dir: Path, base_dir: Path,
             f"{len(failed)} of {len(outcomes)} files failed (first: {failed[0].file}: "
             f"{failed[0].error}); summary: {RunDir(out_dir).summary_csv}")
     return outcomes
+
+
+def run_files(cfg: RunConfig, tasks: list[FileTask], workers: int, out_dir: Path,
+              base_dir: Path, command: Optional[RunCommand], drawn: int) -> list[FileOutcome]:
+    """Each task's outcome, in their order: in this process, or by `workers` processes."""
+    from tqdm import tqdm  # only when there are files to run
+
+    # disable=None: a bar on a terminal only, not in logs or cluster jobs' output
+    bar = tqdm(total=len(tasks), desc="corpus", unit="file",
+               disable=None if len(tasks) > 1 else True)
+    try:
+        if workers == 1:
+            outcomes = []
+            for task in tasks:
+                outcomes.append(run_file(cfg, task.item, out_dir, base_dir, command,
+                                         task.figures))
+                bar.update()
+            return outcomes
+        from convscope.pipeline.corpus_workers import run_in_workers  # multiprocessing
+
+        return run_in_workers(run_task, (worker_config(cfg, workers), out_dir, base_dir,
+                                         command), tasks, workers, out_dir, crashed_outcome,
+                              bar.update, slow=drawn)
+    finally:
+        bar.close()
+
+
+def shares_weights(cfg: RunConfig) -> bool:
+    """Every file's stack is the same seeded build: a config stack (model.layers) on mono audio,
+    whose layer arguments, hence weights, do not depend on the file's length. Then weights.pt
+    is written once, at the corpus root, instead of in each file's folder (a vocoder preset's
+    is tens of MB: a copy per file would fill a disk)."""
+    return cfg.save.weights and cfg.model.target is None and cfg.data.mono
+
+
+def write_shared_weights(cfg: RunConfig, out_dir: Path, input_shape: list[int]) -> None:
+    """The corpus's weights.pt: the stack every file ran, built as each file's run built it
+    (planned for one of them, `input_shape`; the same seed)."""
+    import torch  # only for a corpus that ran files
+
+    from convscope.stack.build import build_stack
+    from convscope.stack.plan import plan_stack
+
+    plans = plan_stack(cfg.model.layers, tuple(input_shape), causal=cfg.model.causal)
+    # through a Python file, as stages.finish_run: a full disk is then an OSError naming it
+    with atomic_path(RunDir(out_dir).weights) as tmp, open(tmp, "wb") as handle:
+        torch.save(build_stack(plans, cfg.seed).state_dict(), handle)
+    log.info("corpus: weights.pt (the same stack for every file) in %s", out_dir)
 
 
 @dataclass(frozen=True)

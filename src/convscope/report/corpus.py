@@ -57,7 +57,8 @@ def render_corpus_index(run_dir: Path, rows: list[dict],
     files = (table(header, body, numeric=[2, 5, 6, *range(7, 7 + len(metric_names))],
                    css_class="corpus") if rows
              else '<p class="note">No files in summary.json.</p>')
-    links = [name for name in (RunDir.SUMMARY_CSV, RunDir.SUMMARY_JSON, RunDir.LOG)
+    links = [name for name in (RunDir.SUMMARY_CSV, RunDir.SUMMARY_JSON, RunDir.LOG,
+                               RunDir.WEIGHTS)
              if (run_dir / name).is_file()]
     summary = "<ul>" + "".join(f'<li><a href="{href(name)}">{text(name)}</a></li>'
                                for name in links) + "</ul>" if links else ""
