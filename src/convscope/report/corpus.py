@@ -102,7 +102,7 @@ def _file_link(run_dir: Path, subdir: Path, name: str) -> str:
     wavs = sorted(files.audio_dir.glob("layer*_ch0.wav")) if files.audio_dir.is_dir() else []
     if wavs:
         links.append(f'<a href="{href(PurePath(wavs[-1].relative_to(run_dir)))}">audio</a>')
-    return " ".join(links)
+    return " · ".join(links)
 
 
 def write_corpus_index(run_dir: Path, figures_files: Optional[int] = None) -> Path:
