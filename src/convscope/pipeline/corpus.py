@@ -139,10 +139,10 @@ def shares_weights(cfg: RunConfig) -> bool:
 def write_shared_weights(cfg: RunConfig, out_dir: Path, input_shape: list[int]) -> None:
     """The corpus's weights.pt: the stack every file ran, built as each file's run built it
     (planned for one of them, `input_shape`; the same seed)."""
-    import torch  # only for a corpus that ran files
+    import torch  # torch and the stack: a corpus that ran no file needs neither
 
-    from convscope.stack.build import build_stack
-    from convscope.stack.plan import plan_stack
+    from convscope.stack.build import build_stack  # (torch)
+    from convscope.stack.plan import plan_stack  # (torch)
 
     plans = plan_stack(cfg.model.layers, tuple(input_shape), causal=cfg.model.causal)
     # through a Python file, as stages.finish_run: a full disk is then an OSError naming it
