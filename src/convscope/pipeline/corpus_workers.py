@@ -68,7 +68,7 @@ def run_in_workers(function: Callable, shared: tuple, tasks: Sequence, workers: 
     """[function(*shared, task) for task in tasks], computed by `workers` processes, in the
     order of `tasks`. `function` must be module-level (sent by reference); `crashed(task,
     error, seconds)` gives the result of a task whose worker died; `progress()` is called
-    once per task done; the first `slow` tasks (figures: ~1.5 s each) go one per message, so
+    once per task done; the first `slow` tasks (figures: seconds each) go one per message, so
     that they spread over the workers. Temp files of dead workers under `out_dir` are removed."""
     ctx = context()
     results: list = [None] * len(tasks)
