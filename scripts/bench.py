@@ -8,7 +8,11 @@
     the plain script the tutorial shows (wall time of each as a subprocess, median of --repeat);
 (b) streamed against one-shot forward of the reference stack: seconds per audio-hour and peak RSS,
     each in its own subprocess (RSS from wait4's ru_maxrss);
-(c) how the streamed forward and a streamed end-to-end run.py grow from 1 min to 1 h.
+(c) how the streamed forward and a streamed end-to-end run.py grow from 1 min to 1 h;
+(corpus) files/s of scripts/run.py on a folder of LJSpeech-like clips (default corpus settings:
+    every core, figures for the first 3 files) against a plain loop in one process
+    (librosa.load + the same torch stack + soundfile.write), and that loop with oneDNN off:
+    python scripts/bench.py --only corpus --corpus-files 200
 Other work on the machine inflates times: the load average is printed before and after.
 """
 
@@ -136,18 +140,124 @@ def end_to_end_streamed(seconds: float, tmp: Path) -> dict:
             "peak_rss_mb": rss}
 
 
+# ------------------------------------------------------------------------------------------
+# corpus: LJSpeech-like clips through convscope and through a plain loop
+# ------------------------------------------------------------------------------------------
+
+CORPUS_SR = 22050  # LJSpeech: 13,100 mono 16-bit clips at 22,050 Hz, 1.1-10.1 s, mean ~6.6 s
+CORPUS_SECONDS = (6.6, 2.2, 1.1, 10.1)  # mean, sd, shortest, longest
+
+
+def corpus_clips(count: int) -> tuple[Path, float]:
+    """`count` clips with LJSpeech's lengths (a normal distribution clipped to its range,
+    seeded), cached in the temp folder; (folder, seconds it took to write them, 0 if cached)."""
+    import numpy as np
+    import soundfile
+
+    folder = Path(tempfile.gettempdir()) / f"convscope_bench_corpus_{count}"
+    if (folder / "done").exists():
+        return folder, 0.0
+    started = time.perf_counter()
+    folder.mkdir(exist_ok=True)
+    rng = np.random.default_rng(0)
+    mean, sd, low, high = CORPUS_SECONDS
+    for index in range(count):
+        seconds = float(np.clip(rng.normal(mean, sd), low, high))
+        t = np.arange(int(seconds * CORPUS_SR)) / CORPUS_SR
+        # a gliding tone under noise: speech-like levels, every clip its own length
+        clip = 0.3 * np.sin(2 * np.pi * (150 + 100 * t) * t) + 0.03 * rng.standard_normal(t.size)
+        soundfile.write(str(folder / f"LJ{index:05d}.wav"), clip, CORPUS_SR, subtype="PCM_16")
+    (folder / "done").write_text(f"{count}\n")
+    return folder, time.perf_counter() - started
+
+
+def corpus_loop(folder: str, out: str, onednn: str) -> None:
+    """The plain loop the corpus case compares with: what one would write without convscope."""
+    started = time.perf_counter()
+    import librosa
+    import soundfile
+    import torch
+
+    torch.backends.mkldnn.enabled = onednn == "on"
+    torch.manual_seed(0)
+    stack = torch.nn.Sequential(  # configs/model/seed_example.yaml
+        torch.nn.ConvTranspose1d(1, 2, 3, stride=1, padding=1),
+        torch.nn.ConvTranspose1d(2, 3, 5, stride=2, padding=2, output_padding=1))
+    Path(out).mkdir(parents=True, exist_ok=True)
+    paths = sorted(Path(folder).glob("*.wav"))
+    for path in paths:
+        y, _ = librosa.load(path, sr=16000)
+        with torch.no_grad():
+            output = stack(torch.from_numpy(y)[None, None])
+        soundfile.write(str(Path(out) / path.name), output[0].T.numpy(), 32000)
+    print(json.dumps({"files": len(paths), "seconds": time.perf_counter() - started}))
+
+
+def corpus_case(count: int, repeat: int, tmp: Path) -> dict:
+    """Files/s of each (wall time of its process, start-up included), interleaved."""
+    folder, made = corpus_clips(count)
+    runs: dict[str, list[float]] = {"convscope": [], "loop": [], "loop_onednn_off": []}
+    for i in range(repeat):
+        runs["loop"].append(run_child_rss([PY, __file__, "--corpus-loop", str(folder),
+                                           str(tmp / f"loop{i}"), "on"])[0])
+        runs["convscope"].append(run_child_rss(
+            [PY, "scripts/run.py", f"data.path={folder}", "data.start=0", "data.end=null",
+             f"hydra.run.dir={tmp / f'corpus{i}'}"])[0])
+        runs["loop_onednn_off"].append(run_child_rss(
+            [PY, __file__, "--corpus-loop", str(folder), str(tmp / f"loop_off{i}"), "off"])[0])
+    rates = {name: count / statistics.median(walls) for name, walls in runs.items()}
+    return {"files": count, "generated_s": made, "files_per_s": rates, "walls": runs,
+            "ratio": rates["convscope"] / rates["loop"],
+            "ratio_onednn_off": rates["convscope"] / rates["loop_onednn_off"]}
+
+
+def print_corpus(row: dict, repeat: int) -> None:
+    made = (f"generated in {row['generated_s']:.1f} s" if row["generated_s"]
+            else "cached")
+    rates = row["files_per_s"]
+    print(f"\n(corpus) {row['files']} LJSpeech-like clips ({made}), median of {repeat}, "
+          "files/s with start-up:")
+    print(f"  convscope (default corpus settings) {rates['convscope']:8.2f}")
+    print(f"  plain loop                          {rates['loop']:8.2f}   ratio "
+          f"{row['ratio']:.2f}")
+    print(f"  plain loop, oneDNN off              {rates['loop_onednn_off']:8.2f}   ratio "
+          f"{row['ratio_onednn_off']:.2f}")
+
+
+def finish(results: dict, json_path: Path | None) -> None:
+    results["load_after"] = load()
+    print(f"\nload average after: {results['load_after']}")
+    if json_path:
+        json_path.write_text(json.dumps(results, indent=2) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker", nargs=2, metavar=("MODE", "SECONDS"), help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true", help="1 and 10 min only")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--only", choices=["corpus"], help="run this case only")
+    parser.add_argument("--corpus-files", type=int, default=1000,
+                        help="clips in the corpus case (default 1000)")
+    parser.add_argument("--corpus-repeat", type=int, default=1,
+                        help="runs of each in the corpus case (the loop takes minutes)")
+    parser.add_argument("--corpus-loop", nargs=3, metavar=("FOLDER", "OUT", "ONEDNN"),
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         return worker(args.worker[0], float(args.worker[1]))
+    if args.corpus_loop:
+        return corpus_loop(*args.corpus_loop)
     durations = [60.0, 600.0] + ([] if args.quick else [3600.0])
     results: dict = {"cpus": os.cpu_count(), "load_before": load()}
     print(f"convscope benchmarks: {os.cpu_count()} CPUs, load average {results['load_before']}")
+    if args.only in (None, "corpus"):
+        with tempfile.TemporaryDirectory(prefix="convscope_bench_") as tmp_name:
+            results["corpus"] = corpus_case(args.corpus_files, args.corpus_repeat, Path(tmp_name))
+        print_corpus(results["corpus"], args.corpus_repeat)
+    if args.only is not None:
+        return finish(results, args.json)
     with tempfile.TemporaryDirectory(prefix="convscope_bench_") as tmp_name:
         tmp = Path(tmp_name)
         ref = results["reference"] = reference_vs_baseline(args.repeat, tmp)

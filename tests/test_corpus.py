@@ -42,7 +42,8 @@ def corpus(tmp_path) -> Path:
 def corpus_config(path: Path, **data) -> RunConfig:
     cfg = to_run_config({"data": {"path": str(path), "start": 0.0, "end": None, "sr": 8000, **data},
                          "model": {"layers": TWO_LAYERS}, "report": False,
-                         "plots": {"enabled": False}})
+                         "plots": {"enabled": False},
+                         "corpus": {"workers": 1}})  # workers: tests/test_corpus_workers.py
     return cfg
 
 

@@ -48,7 +48,9 @@ def corpus(tmp_path_factory) -> Corpus:
                          "model": {"layers": [{"type": "ConvTranspose1d", "in_channels": 1,
                                                "out_channels": 2, "kernel_size": 4, "stride": 2,
                                                "padding": 1}]},
-                         "plots": {"enabled": False}})  # pages, audio and metrics stay on
+                         "plots": {"enabled": False},  # pages, audio and metrics stay on
+                         # a page for every file; in this process (workers: test_corpus_workers)
+                         "corpus": {"figures_files": -1, "workers": 1}})
     out = root / "run"
     with pytest.raises(ConvscopeError, match="1 of 4 files failed"):
         run_corpus(cfg, out, REPO)

@@ -19,6 +19,7 @@ from convscope.config.schema import (
     STREAM_ENGINES,
     STREAM_MODES,
     ChunksConfig,
+    CorpusConfig,
     DataConfig,
     EvaluateConfig,
     LearnConfig,
@@ -68,6 +69,7 @@ def check_values(cfg: RunConfig) -> None:
     _check_evaluate(cfg.evaluate)
     _check_limits(cfg.limits)
     _check_plots(cfg.plots)
+    _check_corpus(cfg.corpus)
     in_range("seed", cfg.seed, 0, INT64_MAX, what=" (torch and numpy seeds)")
     _check_zoom(cfg.plots)
 
@@ -195,6 +197,19 @@ def _check_limits(limits: LimitsConfig) -> None:
             continue
         if not math.isfinite(value) or value <= 0:
             raise ConvscopeError(f"limits.{key} must be a positive finite number, got {value}")
+
+
+MAX_WORKERS = 4096  # processes: beyond any machine's cores, and a typo's 10**9 is refused
+
+
+def _check_corpus(corpus: CorpusConfig) -> None:
+    """corpus.workers: 0 (every core) or a count, capped later at the shard's files;
+    corpus.figures_files: a count of files, -1 or null (every file)."""
+    in_range("corpus.workers", corpus.workers, 0, MAX_WORKERS,
+             what=" processes (0: every usable core, 1: in this process)")
+    if corpus.figures_files is not None:
+        in_range("corpus.figures_files", corpus.figures_files, -1, None,
+                 what=" files (-1 or null: every file, 0: none)")
 
 
 def check_learn(learn: LearnConfig) -> None:

@@ -13,41 +13,36 @@ shard, so N jobs (a Hydra sweep over data.shard) split a corpus deterministicall
 
 from __future__ import annotations
 
-import errno
-import functools
-import glob
-import hashlib
 import logging
-import os
-import re
-import stat
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Optional
 
 from convscope.audio.segment import resolve_path
+from convscope.config.checks import usable_cores
 from convscope.config.schema import RunConfig
 from convscope.errors import ConvscopeError
-from convscope.files import csv_cell, shape_cell, write_csv, write_json
+from convscope.files import atomic_path, csv_cell, shape_cell, write_csv, write_json
 from convscope.oserrors import describe_os_error
+
+# is_corpus, list_corpus, safe_names, scan_corpus: imported from here by callers and tests
+from convscope.pipeline.corpus_scan import (  # noqa: F401
+    AUDIO_SUFFIXES,
+    CorpusFile,
+    is_corpus,
+    is_dir,
+    list_corpus,
+    safe_names,
+    scan_corpus,
+    shard,
+    skipped_text,
+)
 from convscope.report.corpus import write_corpus_index
 from convscope.report.page import RunCommand
 from convscope.rundir import RunDir
 
 log = logging.getLogger("convscope")
-# What soundfile (libsndfile) and librosa's audioread fallback read; other files are not audio.
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc",
-                  ".au", ".snd", ".caf", ".w64", ".rf64", ".m4a")
-GLOB_CHARS = re.compile(r"[*?\[]")
-NAME_BYTES = 200  # per-file folder names: under the usual 255-byte limit, with room for "-2"
-
-
-@dataclass(frozen=True)
-class CorpusFile:
-    path: Path  # absolute
-    relative: str  # as listed in the summary
-    subdir: str  # the file's folder in the run dir
 
 
 @dataclass
@@ -63,156 +58,17 @@ class FileOutcome:
     error: str = ""
 
 
-def is_corpus(data_path: str, base_dir: Path) -> bool:
-    """A folder or a glob pattern (a file whose name merely contains * or ? still counts as one
-    file when it exists). A path that cannot be looked at (too long, a loop, no permission) is
-    not a corpus: the file loader words what is wrong with it."""
-    path = resolve_path(data_path, base_dir)
-    try:
-        return stat.S_ISDIR(os.stat(path).st_mode)
-    except OSError as exc:
-        return exc.errno in (errno.ENOENT, errno.ENOTDIR) and bool(GLOB_CHARS.search(data_path))
-
-
-def _is_dir(path: Path) -> bool:
-    try:
-        return stat.S_ISDIR(os.stat(path).st_mode)
-    except OSError:
-        return False
-
-
-@dataclass(frozen=True)
-class CorpusScan:
-    files: list[CorpusFile]
-    run_dirs: list[str]  # convscope's own run dirs under the folder, skipped (relative paths)
-    hidden: list[str]  # dot-folders skipped (.venv, .git, .hydra ...)
-
-
-def list_corpus(data_path: str, base_dir: Path) -> list[CorpusFile]:
-    """Every audio file under the folder (recursively) or matching the glob, sorted by path."""
-    return scan_corpus(data_path, base_dir).files
-
-
-def scan_corpus(data_path: str, base_dir: Path) -> CorpusScan:
-    """The corpus's files, and what the scan left out: convscope's own run dirs (so a corpus of
-    a project folder does not take in its earlier outputs, growing with every run), hidden
-    folders and files (a killed run's .partial WAVs, macOS's ._ files, .venv's test audio)."""
-    path = resolve_path(data_path, base_dir)
-    run_dirs: list[str] = []
-    hidden: list[str] = []
-    if _is_dir(path):
-        root = path
-        found = _walk_audio(root, run_dirs, hidden)
-    else:
-        root = _fixed_prefix(path)
-        found = []
-        is_run_dir = functools.lru_cache(maxsize=None)(RunDir.is_run_dir)
-        for match in glob.glob(str(path), recursive=True):
-            inside = _run_dir_above(Path(match), root, is_run_dir)
-            if inside is not None:
-                if inside not in run_dirs:
-                    run_dirs.append(inside)
-            elif Path(match).is_file():
-                found.append(Path(match))
-    relatives = sorted(p.relative_to(root).as_posix() for p in found)
-    files = [CorpusFile(root / rel, rel, name)
-             for rel, name in zip(relatives, safe_names(relatives))]
-    return CorpusScan(files, sorted(run_dirs), sorted(hidden))
-
-
-def _walk_audio(root: Path, run_dirs: list[str], hidden: list[str]) -> list[Path]:
-    """Audio files under root, following symlinked folders once each (a link to an ancestor
-    must not loop), pruning run dirs and dot-folders; an unreadable folder is an error, not a
-    silent gap in the corpus."""
-    unreadable: list[OSError] = []
-    seen: set[tuple[int, int]] = set()
-    found: list[Path] = []
-    for folder, subfolders, names in os.walk(root, onerror=unreadable.append, followlinks=True):
-        info = os.stat(folder)
-        if (info.st_dev, info.st_ino) in seen:
-            subfolders[:] = []
-            continue
-        seen.add((info.st_dev, info.st_ino))
-        keep = []
-        for name in sorted(subfolders):
-            relative = (Path(folder) / name).relative_to(root).as_posix()
-            if name.startswith("."):
-                hidden.append(relative)
-            elif RunDir.is_run_dir(Path(folder) / name):
-                run_dirs.append(relative)
-            else:
-                keep.append(name)
-        subfolders[:] = keep
-        found += [Path(folder) / name for name in names if not name.startswith(".")
-                  and Path(name).suffix.lower() in AUDIO_SUFFIXES
-                  and (Path(folder) / name).is_file()]
-    if unreadable:
-        exc = unreadable[0]
-        raise ConvscopeError(f"data.path: cannot list the folder {exc.filename} "
-                             f"({exc.strerror}); make it readable or point data.path below it")
-    return found
-
-
-def _run_dir_above(match: Path, root: Path, is_run_dir) -> Optional[str]:
-    """The run dir (relative to root) that a glob match lies in, below root, if any."""
-    for folder in reversed(match.parents):
-        if root in folder.parents and is_run_dir(folder):
-            return folder.relative_to(root).as_posix()
-    return None
-
-
-def _fixed_prefix(pattern: Path) -> Path:
-    """The longest leading part of a glob pattern without wildcards."""
-    parts = []
-    for part in pattern.parts:
-        if GLOB_CHARS.search(part):
-            break
-        parts.append(part)
-    return Path(*parts) if parts else Path(".")
-
-
-def safe_names(relatives: list[str]) -> list[str]:
-    """Folder names from relative paths: 'a b/c.wav' -> 'a_b__c.wav', unique, never one of
-    RunDir's top-level names ('summary.json' -> 'summary.json-2')."""
-    # the corpus run dir's own files and folders (summary.json, index.html, audio, ...) are
-    # taken: an input named like one gets a -2 like any other clash
-    names, seen = [], set(RunDir.TOP_LEVEL)
-    for rel in relatives:
-        base = "__".join(re.sub(r"[^A-Za-z0-9._-]+", "_", part) for part in rel.split("/"))
-        base = base.lstrip(".") or "file"
-        if len(base) > NAME_BYTES:  # deep paths joined by __ outgrow one folder name (ASCII)
-            base = f"{base[:NAME_BYTES - 11]}-{hashlib.sha1(rel.encode()).hexdigest()[:10]}"
-        name, n = base, 2
-        while name in seen:
-            name, n = f"{base}-{n}", n + 1
-        seen.add(name)
-        names.append(name)
-    return names
-
-
-def _skipped(scan: CorpusScan) -> str:
-    """What the scan left out, for the log and for the error of a corpus left empty by it."""
-    parts = [f"{len(names)} {what} ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''})"
-             for names, what in ((scan.run_dirs, "convscope run dirs"),
-                                 (scan.hidden, "hidden folders")) if names]
-    return f"skipped {' and '.join(parts)}" if parts else ""
-
-
-def shard(files: list[CorpusFile], index: int, count: int) -> list[CorpusFile]:
-    return files[index::count]
-
-
 def run_corpus(cfg: RunConfig, out_dir: Path, base_dir: Path,
                command: Optional[RunCommand] = None) -> list[FileOutcome]:
     """Run every file of this shard into out_dir/<subdir>; write and log the summary."""
     scan = scan_corpus(cfg.data.path, base_dir)
     files = scan.files
-    skipped = _skipped(scan)
+    skipped = skipped_text(scan)
     if skipped:
         log.info("corpus: %s", skipped)
     if not files:
         path = resolve_path(cfg.data.path, base_dir)
-        what = "is a directory with no audio files in it" if _is_dir(path) else \
+        what = "is a directory with no audio files in it" if is_dir(path) else \
             "matches no audio files"
         raise ConvscopeError(f"data.path: {path} {what} (looked for {', '.join(AUDIO_SUFFIXES)})"
                              + (f"; {skipped}" if skipped else ""))
@@ -222,17 +78,22 @@ def run_corpus(cfg: RunConfig, out_dir: Path, base_dir: Path,
             f"data.shard: shard {cfg.data.shard} of data.num_shards={cfg.data.num_shards} gets "
             f"no files: the corpus {cfg.data.path} has {len(files)}; use at most {len(files)} "
             "shards")
-    log.info("corpus: %d audio files in %s; shard %d of %d: %d files", len(files), cfg.data.path,
-             cfg.data.shard, cfg.data.num_shards, len(mine))
-    from tqdm import tqdm  # only when there are files to run
-
-    # disable=None: a bar on a terminal only, not in logs or cluster jobs' output
-    outcomes = [run_file(cfg, item, out_dir, base_dir, command)
-                for item in tqdm(mine, desc="corpus", unit="file", disable=None if len(mine) > 1
-                                 else True)]
+    workers = worker_count(cfg.corpus.workers, len(mine))
+    drawn = figures_count(cfg.corpus.figures_files, len(mine))
+    log.info("corpus: %d audio files in %s; shard %d of %d: %d files; %d worker process%s; "
+             "figures and pages for %s", len(files), cfg.data.path, cfg.data.shard,
+             cfg.data.num_shards, len(mine), workers, "es" if workers != 1 else "",
+             "every file" if drawn == len(mine) else f"the first {drawn}")
+    shared = shares_weights(cfg)
+    per_file = replace(cfg, save=replace(cfg.save, weights=False)) if shared else cfg
+    tasks = [FileTask(item, index < drawn) for index, item in enumerate(mine)]
+    outcomes = run_files(per_file, tasks, workers, out_dir, base_dir, command, drawn)
+    first_ok = next((o for o in outcomes if o.status == "ok"), None)
+    if shared and first_ok is not None:
+        write_shared_weights(cfg, out_dir, first_ok.input_shape)
     write_summary(out_dir, outcomes)
     if cfg.report:  # before a failure is raised: the page shows each file's error
-        write_corpus_index(out_dir)
+        write_corpus_index(out_dir, None if drawn == len(mine) else drawn)
     log.info("corpus summary (%s):\n%s", RunDir(out_dir).summary_csv, format_summary(outcomes))
     failed = [o for o in outcomes if o.status != "ok"]
     if failed:
@@ -242,15 +103,111 @@ def run_corpus(cfg: RunConfig, out_dir: Path, base_dir: Path,
     return outcomes
 
 
-def run_file(cfg: RunConfig, item: CorpusFile, out_dir: Path, base_dir: Path,
-             command: Optional[RunCommand] = None) -> FileOutcome:
-    from convscope.pipeline.single import run  # torch: listing a corpus does not need it
+def run_files(cfg: RunConfig, tasks: list[FileTask], workers: int, out_dir: Path,
+              base_dir: Path, command: Optional[RunCommand], drawn: int) -> list[FileOutcome]:
+    """Each task's outcome, in their order: in this process, or by `workers` processes."""
+    from tqdm import tqdm  # only when there are files to run
 
-    file_cfg = replace(cfg, data=replace(cfg.data, path=str(item.path)))
+    # disable=None: a bar on a terminal only, not in logs or cluster jobs' output
+    bar = tqdm(total=len(tasks), desc="corpus", unit="file",
+               disable=None if len(tasks) > 1 else True)
+    try:
+        if workers == 1:
+            outcomes = []
+            for task in tasks:
+                outcomes.append(run_file(cfg, task.item, out_dir, base_dir, command,
+                                         task.figures))
+                bar.update()
+            return outcomes
+        from convscope.pipeline.corpus_workers import run_in_workers  # multiprocessing
+
+        return run_in_workers(run_task, (worker_config(cfg, workers), out_dir, base_dir,
+                                         command), tasks, workers, out_dir, crashed_outcome,
+                              bar.update, slow=drawn)
+    finally:
+        bar.close()
+
+
+def shares_weights(cfg: RunConfig) -> bool:
+    """Every file's stack is the same seeded build: a config stack (model.layers) on mono audio,
+    whose layer arguments, hence weights, do not depend on the file's length. Then weights.pt
+    is written once, at the corpus root, instead of in each file's folder (a vocoder preset's
+    is tens of MB: a copy per file would fill a disk)."""
+    return cfg.save.weights and cfg.model.target is None and cfg.data.mono
+
+
+def write_shared_weights(cfg: RunConfig, out_dir: Path, input_shape: list[int]) -> None:
+    """The corpus's weights.pt: the stack every file ran, built as each file's run built it
+    (planned for one of them, `input_shape`; the same seed)."""
+    import torch  # torch and the stack: a corpus that ran no file needs neither
+
+    from convscope.stack.build import build_stack  # (torch)
+    from convscope.stack.plan import plan_stack  # (torch)
+
+    plans = plan_stack(cfg.model.layers, tuple(input_shape), causal=cfg.model.causal)
+    # through a Python file, as stages.finish_run: a full disk is then an OSError naming it
+    with atomic_path(RunDir(out_dir).weights) as tmp, open(tmp, "wb") as handle:
+        torch.save(build_stack(plans, cfg.seed).state_dict(), handle)
+    log.info("corpus: weights.pt (the same stack for every file) in %s", out_dir)
+
+
+@dataclass(frozen=True)
+class FileTask:
+    item: CorpusFile
+    figures: bool  # plots and the file's index.html (corpus.figures_files)
+
+
+def worker_count(workers: int, files: int) -> int:
+    """corpus.workers as a process count: 0 is every usable core; never more than the files."""
+    return max(1, min(workers or usable_cores(), files))
+
+
+def figures_count(figures_files: Optional[int], files: int) -> int:
+    """How many of the shard's first files get figures and pages (-1 or None: all)."""
+    return files if figures_files is None or figures_files < 0 else min(figures_files, files)
+
+
+def worker_config(cfg: RunConfig, workers: int) -> RunConfig:
+    """Each worker's config: 1 / workers of the run's memory budget (the pre-flight check then
+    bounds every worker, so that all of them together stay within the limits)."""
+    limits = cfg.limits
+    return replace(cfg, limits=replace(
+        limits, memory_fraction=limits.memory_fraction / workers,
+        memory_gb=None if limits.memory_gb is None else limits.memory_gb / workers))
+
+
+def file_config(cfg: RunConfig, item: CorpusFile, figures: bool) -> RunConfig:
+    """One file's run: its path, and figures and its page only if it is among the first few."""
+    data = replace(cfg.data, path=str(item.path))
+    if figures:
+        return replace(cfg, data=data)
+    return replace(cfg, data=data, plots=replace(cfg.plots, enabled=False), report=False)
+
+
+def run_task(cfg: RunConfig, out_dir: Path, base_dir: Path, command: Optional[RunCommand],
+             task: FileTask) -> FileOutcome:
+    """What a worker process runs per file (module-level: sent to it by reference)."""
+    return run_file(cfg, task.item, out_dir, base_dir, command, task.figures)
+
+
+def crashed_outcome(task: FileTask, error: str, seconds: float) -> FileOutcome:
+    """The row of a file whose worker process died under it (a segfault, the OOM killer)."""
+    return FileOutcome(task.item.relative, task.item.subdir, "error", None, None, None, None,
+                       round(seconds, 3), error)
+
+
+def run_file(cfg: RunConfig, item: CorpusFile, out_dir: Path, base_dir: Path,
+             command: Optional[RunCommand] = None, figures: bool = True) -> FileOutcome:
+    # torch: listing a corpus does not need it
+    from convscope.pipeline.single import run
+    from convscope.stack.backends import native_kernels
+
+    file_cfg = file_config(cfg, item, figures)
     log.info("corpus: %s -> %s/", item.relative, item.subdir)
     started = time.perf_counter()
     try:
-        result = run(file_cfg, out_dir / item.subdir, base_dir, command)
+        with native_kernels():  # each file a new length: oneDNN would compile kernels per file
+            result = run(file_cfg, out_dir / item.subdir, base_dir, command)
     except Exception as exc:  # one bad file (or a bug it triggers) must not stop the others
         worded = isinstance(exc, (ConvscopeError, OSError))  # not a bug: no traceback
         error = (str(exc) if isinstance(exc, ConvscopeError) else describe_os_error(exc)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
+from pathlib import Path, PurePath
+from typing import Optional
 
 from convscope.files import write_text
 from convscope.report.html import (
@@ -40,7 +41,9 @@ def read_summary(run_dir: Path) -> list[dict]:
     return [row for row in rows if isinstance(row, dict)] if isinstance(rows, list) else []
 
 
-def render_corpus_index(run_dir: Path, rows: list[dict]) -> str:
+def render_corpus_index(run_dir: Path, rows: list[dict],
+                        figures_files: Optional[int] = None) -> str:
+    """`figures_files`: only the first this many files have figures and a page (None: all)."""
     run_dir = Path(run_dir)
     metrics = [metric_cells(read_metrics(run_dir / row["subdir"]) if row.get("subdir") else None)
                for row in rows]
@@ -54,10 +57,15 @@ def render_corpus_index(run_dir: Path, rows: list[dict]) -> str:
     files = (table(header, body, numeric=[2, 5, 6, *range(7, 7 + len(metric_names))],
                    css_class="corpus") if rows
              else '<p class="note">No files in summary.json.</p>')
-    links = [name for name in (RunDir.SUMMARY_CSV, RunDir.SUMMARY_JSON, RunDir.LOG)
+    links = [name for name in (RunDir.SUMMARY_CSV, RunDir.SUMMARY_JSON, RunDir.LOG,
+                               RunDir.WEIGHTS)
              if (run_dir / name).is_file()]
     summary = "<ul>" + "".join(f'<li><a href="{href(name)}">{text(name)}</a></li>'
                                for name in links) + "</ul>" if links else ""
+    if figures_files is not None and rows:
+        files = (f'<p class="note">figures: first {figures_files} files only '
+                 f'(corpus.figures_files={figures_files}); the others link to their shapes.json '
+                 "and output audio</p>\n" + files)
     sections = [("files", "Files", files)]
     if summary:
         sections.append(("summary", "Summary files", summary))
@@ -72,7 +80,7 @@ def render_corpus_index(run_dir: Path, rows: list[dict]) -> str:
 def _file_row(run_dir: Path, row: dict, metrics: dict, metric_names: list[str]) -> list[str]:
     subdir = run_dir / row["subdir"] if row.get("subdir") else None
     name = str(row.get("file", "?"))
-    link = page_link(run_dir, subdir, name) if subdir is not None and subdir.is_dir() \
+    link = _file_link(run_dir, subdir, name) if subdir is not None and subdir.is_dir() \
         else text(name)
     status = text(row.get("status", "-")) if row.get("status") == "ok" \
         else error_html(str(row.get("error", "")))
@@ -83,10 +91,25 @@ def _file_row(run_dir: Path, row: dict, metrics: dict, metric_names: list[str]) 
             *(metric_html(metrics.get(m)) for m in metric_names)]
 
 
-def write_corpus_index(run_dir: Path) -> Path:
-    """index.html at the corpus job's root, from its summary.json."""
+def _file_link(run_dir: Path, subdir: Path, name: str) -> str:
+    """The file's page; a file without one (past corpus.figures_files): its shapes.json and
+    its first output WAV, where they exist; else its folder."""
+    files = RunDir(subdir)
+    if files.report.is_file() or not files.shapes.is_file():
+        return page_link(run_dir, subdir, name)
+    links = [f'<a href="{href(PurePath(subdir.relative_to(run_dir)) / files.SHAPES)}">'
+             f"{text(name)}</a>"]
+    wavs = sorted(files.audio_dir.glob("layer*_ch0.wav")) if files.audio_dir.is_dir() else []
+    if wavs:
+        links.append(f'<a href="{href(PurePath(wavs[-1].relative_to(run_dir)))}">audio</a>')
+    return " · ".join(links)
+
+
+def write_corpus_index(run_dir: Path, figures_files: Optional[int] = None) -> Path:
+    """index.html at the corpus job's root, from its summary.json; `figures_files`: only the
+    first this many files have figures and a page (None: every file has)."""
     run_dir = Path(run_dir)
     path = RunDir(run_dir).corpus_index
-    write_text(path, render_corpus_index(run_dir, read_summary(run_dir)))
+    write_text(path, render_corpus_index(run_dir, read_summary(run_dir), figures_files))
     log.info("corpus index: %s", path)
     return path

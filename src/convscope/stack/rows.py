@@ -8,6 +8,7 @@ describe() the shapes its hooks saw, so the CLI table, shapes.json and the API c
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -195,8 +196,18 @@ def count_macs(plan: LayerPlan) -> int:
         return sum(count_macs(child) for child in plan.children)
     if plan.type not in CONV_TYPES:
         return 0
-    module = layer_class(plan)(**plan.kwargs, device="meta")
+    try:
+        module = _meta_layer(layer_class(plan), tuple(sorted(plan.kwargs.items())))
+    except TypeError:  # an unhashable argument: made afresh
+        module = layer_class(plan)(**plan.kwargs, device="meta")
     return module_macs(module, list(plan.input_shape), list(plan.output_shape))
+
+
+@functools.lru_cache(maxsize=256)
+def _meta_layer(cls: type, kwargs: tuple) -> nn.Module:
+    """The layer made on the meta device, once per class and arguments: a corpus plans the same
+    layers for every file (8 constructions a file, ~0.8 ms each). Only read, never changed."""
+    return cls(**dict(kwargs), device="meta")
 
 
 def last_length(shape: Optional[Sequence[int]]) -> Optional[int]:

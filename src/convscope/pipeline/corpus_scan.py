@@ -1,0 +1,172 @@
+"""Which files a corpus is: `data.path` naming a folder (every audio file under it, recursively)
+or a glob, sorted by path, each with its own subfolder name in the run dir; and the shard of
+that list one job takes (convscope.pipeline.corpus runs them)."""
+
+from __future__ import annotations
+
+import errno
+import functools
+import glob
+import hashlib
+import os
+import re
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from convscope.audio.segment import resolve_path
+from convscope.errors import ConvscopeError
+from convscope.rundir import RunDir
+
+# What soundfile (libsndfile) and librosa's audioread fallback read; other files are not audio.
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc",
+                  ".au", ".snd", ".caf", ".w64", ".rf64", ".m4a")
+GLOB_CHARS = re.compile(r"[*?\[]")
+NAME_BYTES = 200  # per-file folder names: under the usual 255-byte limit, with room for "-2"
+
+
+@dataclass(frozen=True)
+class CorpusFile:
+    path: Path  # absolute
+    relative: str  # as listed in the summary
+    subdir: str  # the file's folder in the run dir
+
+
+def is_corpus(data_path: str, base_dir: Path) -> bool:
+    """A folder or a glob pattern (a file whose name merely contains * or ? still counts as one
+    file when it exists). A path that cannot be looked at (too long, a loop, no permission) is
+    not a corpus: the file loader words what is wrong with it."""
+    path = resolve_path(data_path, base_dir)
+    try:
+        return stat.S_ISDIR(os.stat(path).st_mode)
+    except OSError as exc:
+        return exc.errno in (errno.ENOENT, errno.ENOTDIR) and bool(GLOB_CHARS.search(data_path))
+
+
+def is_dir(path: Path) -> bool:
+    try:
+        return stat.S_ISDIR(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+@dataclass(frozen=True)
+class CorpusScan:
+    files: list[CorpusFile]
+    run_dirs: list[str]  # convscope's own run dirs under the folder, skipped (relative paths)
+    hidden: list[str]  # dot-folders skipped (.venv, .git, .hydra ...)
+
+
+def list_corpus(data_path: str, base_dir: Path) -> list[CorpusFile]:
+    """Every audio file under the folder (recursively) or matching the glob, sorted by path."""
+    return scan_corpus(data_path, base_dir).files
+
+
+def scan_corpus(data_path: str, base_dir: Path) -> CorpusScan:
+    """The corpus's files, and what the scan left out: convscope's own run dirs (so a corpus of
+    a project folder does not take in its earlier outputs, growing with every run), hidden
+    folders and files (a killed run's .partial WAVs, macOS's ._ files, .venv's test audio)."""
+    path = resolve_path(data_path, base_dir)
+    run_dirs: list[str] = []
+    hidden: list[str] = []
+    if is_dir(path):
+        root = path
+        found = _walk_audio(root, run_dirs, hidden)
+    else:
+        root = _fixed_prefix(path)
+        found = []
+        is_run_dir = functools.lru_cache(maxsize=None)(RunDir.is_run_dir)
+        for match in glob.glob(str(path), recursive=True):
+            inside = _run_dir_above(Path(match), root, is_run_dir)
+            if inside is not None:
+                if inside not in run_dirs:
+                    run_dirs.append(inside)
+            elif Path(match).is_file():
+                found.append(Path(match))
+    relatives = sorted(p.relative_to(root).as_posix() for p in found)
+    files = [CorpusFile(root / rel, rel, name)
+             for rel, name in zip(relatives, safe_names(relatives))]
+    return CorpusScan(files, sorted(run_dirs), sorted(hidden))
+
+
+def _walk_audio(root: Path, run_dirs: list[str], hidden: list[str]) -> list[Path]:
+    """Audio files under root, following symlinked folders once each (a link to an ancestor
+    must not loop), pruning run dirs and dot-folders; an unreadable folder is an error, not a
+    silent gap in the corpus."""
+    unreadable: list[OSError] = []
+    seen: set[tuple[int, int]] = set()
+    found: list[Path] = []
+    for folder, subfolders, names in os.walk(root, onerror=unreadable.append, followlinks=True):
+        info = os.stat(folder)
+        if (info.st_dev, info.st_ino) in seen:
+            subfolders[:] = []
+            continue
+        seen.add((info.st_dev, info.st_ino))
+        keep = []
+        for name in sorted(subfolders):
+            relative = (Path(folder) / name).relative_to(root).as_posix()
+            if name.startswith("."):
+                hidden.append(relative)
+            elif RunDir.is_run_dir(Path(folder) / name):
+                run_dirs.append(relative)
+            else:
+                keep.append(name)
+        subfolders[:] = keep
+        found += [Path(folder) / name for name in names if not name.startswith(".")
+                  and Path(name).suffix.lower() in AUDIO_SUFFIXES
+                  and (Path(folder) / name).is_file()]
+    if unreadable:
+        exc = unreadable[0]
+        raise ConvscopeError(f"data.path: cannot list the folder {exc.filename} "
+                             f"({exc.strerror}); make it readable or point data.path below it")
+    return found
+
+
+def _run_dir_above(match: Path, root: Path, is_run_dir) -> Optional[str]:
+    """The run dir (relative to root) that a glob match lies in, below root, if any."""
+    for folder in reversed(match.parents):
+        if root in folder.parents and is_run_dir(folder):
+            return folder.relative_to(root).as_posix()
+    return None
+
+
+def _fixed_prefix(pattern: Path) -> Path:
+    """The longest leading part of a glob pattern without wildcards."""
+    parts = []
+    for part in pattern.parts:
+        if GLOB_CHARS.search(part):
+            break
+        parts.append(part)
+    return Path(*parts) if parts else Path(".")
+
+
+def safe_names(relatives: list[str]) -> list[str]:
+    """Folder names from relative paths: 'a b/c.wav' -> 'a_b__c.wav', unique, never one of
+    RunDir's top-level names ('summary.json' -> 'summary.json-2')."""
+    # the corpus run dir's own files and folders (summary.json, index.html, audio, ...) are
+    # taken: an input named like one gets a -2 like any other clash
+    names, seen = [], set(RunDir.TOP_LEVEL)
+    for rel in relatives:
+        base = "__".join(re.sub(r"[^A-Za-z0-9._-]+", "_", part) for part in rel.split("/"))
+        base = base.lstrip(".") or "file"
+        if len(base) > NAME_BYTES:  # deep paths joined by __ outgrow one folder name (ASCII)
+            base = f"{base[:NAME_BYTES - 11]}-{hashlib.sha1(rel.encode()).hexdigest()[:10]}"
+        name, n = base, 2
+        while name in seen:
+            name, n = f"{base}-{n}", n + 1
+        seen.add(name)
+        names.append(name)
+    return names
+
+
+def skipped_text(scan: CorpusScan) -> str:
+    """What the scan left out, for the log and for the error of a corpus left empty by it."""
+    parts = [f"{len(names)} {what} ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''})"
+             for names, what in ((scan.run_dirs, "convscope run dirs"),
+                                 (scan.hidden, "hidden folders")) if names]
+    return f"skipped {' and '.join(parts)}" if parts else ""
+
+
+def shard(files: list[CorpusFile], index: int, count: int) -> list[CorpusFile]:
+    return files[index::count]
