@@ -22,6 +22,7 @@ the far end of the signal), and the caller falls back to the one-shot forward.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Callable, Iterator, Optional
 
 import torch
@@ -30,6 +31,11 @@ from torch import nn
 
 from convscope.stack.build import child_modules
 from convscope.stack.plan import ACTIVATIONS, SNAKES, LayerPlan, leaf_plans
+from convscope.stack.polyphase import (
+    PolyphaseWeight,
+    conv_transpose1d_polyphase,
+    polyphase_weight,
+)
 
 Range = tuple[int, int]  # [start, stop) sample indices of one layer's signal
 STREAMABLE_PADDING_MODES = ("zeros", "reflect", "replicate")
@@ -160,19 +166,28 @@ class ConvTranspose1dRule(LayerRule):
         start, stop = max(first, 0), min(last + 1, self.input_length)
         return (start, max(start, stop))
 
+    @cached_property
+    def polyphase(self) -> PolyphaseWeight:
+        """The weight as a Conv1d over phases: rules are built per run, the weights fixed."""
+        kw = self.plan.kwargs
+        return polyphase_weight(self.module.weight.detach(), kw["stride"], kw["dilation"],
+                                kw["groups"])
+
     def forward_range(self, x: torch.Tensor, x_start: int, out: Range) -> torch.Tensor:
         kw, m = self.plan.kwargs, self.module
         a, b = out
         start, stop = self.needed_input(out)
-        y = x.new_zeros((x.shape[0], kw["out_channels"], max(b - a, 0)))
         if stop > start:
-            contributions = F.conv_transpose1d(
-                x[..., start - x_start: stop - x_start], m.weight, None, kw["stride"], 0, 0,
-                kw["groups"], kw["dilation"])
+            contributions = conv_transpose1d_polyphase(x[..., start - x_start: stop - x_start],
+                                                       self.polyphase)
             first_j = start * kw["stride"] - kw["padding"]  # output index of contributions[0]
             lo, hi = max(a, first_j), min(b, first_j + contributions.shape[-1])
-            if hi > lo:
-                y[..., lo - a: hi - a] = contributions[..., lo - first_j: hi - first_j]
+            if (lo, hi) == (a, b):  # inside the signal: no zero-filled edge to assemble
+                y = contributions[..., a - first_j: b - first_j]
+                return y if m.bias is None else y + m.bias.view(1, -1, 1)
+        y = x.new_zeros((x.shape[0], kw["out_channels"], max(b - a, 0)))
+        if stop > start and hi > lo:
+            y[..., lo - a: hi - a] = contributions[..., lo - first_j: hi - first_j]
         if m.bias is not None:
             y += m.bias.view(1, -1, 1)
         return y
