@@ -21,9 +21,9 @@ the far end of the signal), and the caller falls back to the one-shot forward.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Callable, Iterator, Optional
 
 import torch
 import torch.nn.functional as F
@@ -31,11 +31,7 @@ from torch import nn
 
 from convscope.stack.build import child_modules
 from convscope.stack.plan import ACTIVATIONS, SNAKES, LayerPlan, leaf_plans
-from convscope.stack.polyphase import (
-    PolyphaseWeight,
-    conv_transpose1d_polyphase,
-    polyphase_weight,
-)
+from convscope.stack.polyphase import PolyphaseWeight, conv_transpose1d_polyphase, polyphase_weight
 
 Range = tuple[int, int]  # [start, stop) sample indices of one layer's signal
 STREAMABLE_PADDING_MODES = ("zeros", "reflect", "replicate")
@@ -43,7 +39,7 @@ POINTWISE_TYPES = tuple(ACTIVATIONS) + SNAKES
 KAISER_TYPES = ("KaiserUpsample", "KaiserDownsample")
 
 
-def unsupported_reason(plans: list[LayerPlan]) -> Optional[str]:
+def unsupported_reason(plans: list[LayerPlan]) -> str | None:
     """Why this stack can't be streamed exactly, or None if it can."""
     for plan in leaf_plans(plans):
         if plan.type in POINTWISE_TYPES or plan.type in ("Upsample",) + KAISER_TYPES:
@@ -420,7 +416,7 @@ class InputWindow:
 
     def __init__(self, blocks: Iterator[torch.Tensor]):
         self._blocks = blocks
-        self._buffer: Optional[torch.Tensor] = None  # (N, C, n) holding samples [start, ...)
+        self._buffer: torch.Tensor | None = None  # (N, C, n) holding samples [start, ...)
         self._start = 0
 
     def read(self, rng: Range) -> tuple[torch.Tensor, int]:
