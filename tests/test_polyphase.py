@@ -23,20 +23,21 @@ def test_polyphase_equals_conv_transpose1d_on_random_shapes():
         k, s, d = rng.randint(1, 9), rng.randint(1, 12), rng.randint(1, 4)
         x = torch.randn(rng.randint(1, 2), c_in, rng.randint(1, 40))
         w = torch.randn(c_in, c_out // groups, k)
-        expected = F.conv_transpose1d(x, w, None, s, 0, 0, groups, d)
-        got = conv_transpose1d_polyphase(x, polyphase_weight(w, s, d, groups))
+        bias = torch.randn(c_out) if rng.random() < 0.5 else None
+        expected = F.conv_transpose1d(x, w, bias, s, 0, 0, groups, d)
+        got = conv_transpose1d_polyphase(x, polyphase_weight(w, s, d, groups), bias)
         assert got.shape == expected.shape, (k, s, d, groups)
         torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
 
 
-def test_polyphase_of_a_gapped_stride_leaves_the_gaps_zero():
+def test_polyphase_of_a_gapped_stride_leaves_only_the_bias_in_the_gaps():
     """stride 700 > kernel span 3: the shape class oneDNN's transposed kernel crashes on."""
-    x, w = torch.randn(1, 2, 50), torch.randn(2, 5, 3)
+    x, w, bias = torch.randn(1, 2, 50), torch.randn(2, 5, 3), torch.randn(5)
     pw = polyphase_weight(w, 700)
     assert pw.phases == (0, 1, 2)
-    got = conv_transpose1d_polyphase(x, pw)
+    got = conv_transpose1d_polyphase(x, pw, bias)
     with torch.backends.mkldnn.flags(enabled=False):
-        expected = F.conv_transpose1d(x, w, None, 700)
+        expected = F.conv_transpose1d(x, w, bias, 700)
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
 
 

@@ -143,6 +143,9 @@ class StreamConfig:
     # torch threads while streaming (0: torch's default). Per-block ops are small: on a shared
     # 2-core machine one thread measured 1.5-7x faster than two, which spin-wait on each other.
     threads: int = 1
+    # read the next input block and write the last output block on threads while a block is
+    # computed (bounded queues; errors and Ctrl-C handled as without); false: all in one thread
+    background_io: bool = True
     # overlap: blocks of output computed with the context they need (recomputed per block);
     # stateful: chunks of any size through per-layer state, each sample computed once
     mode: str = "overlap"

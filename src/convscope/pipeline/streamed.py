@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import logging
 import math
+from contextlib import closing
 from fractions import Fraction
 from pathlib import Path
 from typing import Optional
 
 import torch
 
+from convscope.audio.background import read_ahead
 from convscope.audio.blockio import SegmentSpan, audio_blocks, segment_span
 from convscope.audio.segment import (
     _check_segment,
@@ -89,8 +91,13 @@ def run_streamed(cfg: RunConfig, out_dir: Path, span: SegmentSpan, plans: list[L
             chunks = consumers.tap_input(audio_blocks(span, block_length), device)
             stats = stream_stateful(engine, chunks, consumers.on_output)
         else:
-            blocks = consumers.tap_input(audio_blocks(span, _read_block_frames(span)), device)
-            stream_forward(layer_rules(plans, stack), blocks, block_length, consumers.on_output)
+            reader = audio_blocks(span, _read_block_frames(span))
+            if cfg.stream.background_io:
+                reader = read_ahead(reader)
+            with closing(reader):  # on failure too: the read-ahead thread stops, the file closes
+                blocks = consumers.tap_input(reader, device)
+                stream_forward(layer_rules(plans, stack), blocks, block_length,
+                               consumers.on_output)
     if stateful:
         n_blocks = stats.chunks
         log.info("output: shape %s at %g Hz, %d chunks of %d file frames each",

@@ -15,6 +15,7 @@ not computed, so gapped layers never reach oneDNN's transposed kernel (stack/bac
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -52,8 +53,9 @@ def polyphase_weight(weight: torch.Tensor, stride: int, dilation: int = 1,
                            phases, s, c_out_g * groups, groups, d * (k - 1) + 1)
 
 
-def conv_transpose1d_polyphase(x: torch.Tensor, pw: PolyphaseWeight) -> torch.Tensor:
-    """F.conv_transpose1d(x, w, None, stride, 0, 0, groups, dilation) for x (N, C_in, n):
+def conv_transpose1d_polyphase(x: torch.Tensor, pw: PolyphaseWeight,
+                               bias: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """F.conv_transpose1d(x, w, bias, stride, 0, 0, groups, dilation) for x (N, C_in, n):
     (N, C_out, (n-1)*s + d*(k-1) + 1), computed as one Conv1d."""
     n_batch, _, n = x.shape
     taps = pw.weight.shape[-1]
@@ -61,12 +63,18 @@ def conv_transpose1d_polyphase(x: torch.Tensor, pw: PolyphaseWeight) -> torch.Te
     if n == 0:
         return x.new_zeros((n_batch, pw.out_channels, 0))
     q = n + taps - 1  # phase samples; q*s >= length always (span <= taps*s)
-    y = F.conv1d(F.pad(x, (taps - 1, taps - 1)), pw.weight, None, 1, 0, 1, pw.groups)
+    every_phase = len(pw.phases) == pw.stride
+    # every phase: the bias joins the Conv1d (one pass less); gapped: added to the gaps too
+    phase_bias = bias.repeat_interleave(len(pw.phases)) if bias is not None and every_phase \
+        else None
+    y = F.conv1d(x, pw.weight, phase_bias, 1, taps - 1, 1, pw.groups)
     y = y.view(n_batch, pw.out_channels, len(pw.phases), q)
-    if len(pw.phases) == pw.stride:  # every phase: interleave
+    if every_phase:  # interleave
         out = y.transpose(2, 3).reshape(n_batch, pw.out_channels, q * pw.stride)
-    else:  # gapped: phases without a tap stay zero
+    else:  # gapped: phases without a tap hold only the bias
         out = x.new_zeros((n_batch, pw.out_channels, q, pw.stride))
         out[..., list(pw.phases)] = y.transpose(2, 3)
         out = out.view(n_batch, pw.out_channels, q * pw.stride)
+        if bias is not None:
+            out += bias.view(1, -1, 1)
     return out[..., :length]

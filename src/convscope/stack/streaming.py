@@ -174,13 +174,14 @@ class ConvTranspose1dRule(LayerRule):
         a, b = out
         start, stop = self.needed_input(out)
         if stop > start:
-            contributions = conv_transpose1d_polyphase(x[..., start - x_start: stop - x_start],
-                                                       self.polyphase)
             first_j = start * kw["stride"] - kw["padding"]  # output index of contributions[0]
-            lo, hi = max(a, first_j), min(b, first_j + contributions.shape[-1])
+            inside = x[..., start - x_start: stop - x_start]
+            n_out = (stop - start - 1) * kw["stride"] + self.polyphase.span
+            lo, hi = max(a, first_j), min(b, first_j + n_out)
             if (lo, hi) == (a, b):  # inside the signal: no zero-filled edge to assemble
-                y = contributions[..., a - first_j: b - first_j]
-                return y if m.bias is None else y + m.bias.view(1, -1, 1)
+                y = conv_transpose1d_polyphase(inside, self.polyphase, m.bias)
+                return y[..., a - first_j: b - first_j]
+            contributions = conv_transpose1d_polyphase(inside, self.polyphase)
         y = x.new_zeros((x.shape[0], kw["out_channels"], max(b - a, 0)))
         if stop > start and hi > lo:
             y[..., lo - a: hi - a] = contributions[..., lo - first_j: hi - first_j]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -86,7 +87,7 @@ def check_finite(output: torch.Tensor, key: str, type_name: str, start: int = 0)
     A sum is finite only if every term is (NaN and inf propagate), and costs a twentieth of
     isfinite().all() (no bool tensor); only a non-finite sum, which large finite values can also
     give, pays for the element-wise search."""
-    if output.numel() == 0 or bool(torch.isfinite(output.sum())):
+    if math.isfinite(output.sum().item()):
         return
     finite = torch.isfinite(output)
     if bool(finite.all()):
