@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from convscope.errors import ConvscopeError
+from convscope.stack.backends import only_small_convs, safe_kernels
 from convscope.stack.polyphase import conv_transpose1d_polyphase, polyphase_weight
 from convscope.stack.trace import check_finite
 
@@ -52,3 +53,15 @@ def test_check_finite_names_the_first_bad_sample(bad):
     y[0, 1, 4] = 3e38  # a huge finite value beside it changes nothing
     with pytest.raises(ConvscopeError, match=r"model.layers.1: .* at channel 2, sample 107\)"):
         check_finite(y, "model.layers.1", "ConvTranspose1d", start=100)
+
+
+def test_streaming_turns_onednn_off_only_for_stacks_of_small_convs():
+    nn = torch.nn
+    small = nn.Sequential(nn.ConvTranspose1d(1, 2, 3), nn.ConvTranspose1d(2, 3, 5, stride=2))
+    wide = nn.Sequential(nn.ConvTranspose1d(1, 2, 3), nn.Conv1d(32, 32, 7))
+    assert only_small_convs(small) and not only_small_convs(wide)
+    for stack, native in ((small, True), (wide, False)):
+        with safe_kernels(stack, streaming=True):
+            assert torch.backends.mkldnn.enabled != native
+        with safe_kernels(stack):  # one-shot: oneDNN stays on (no gapped transposed conv)
+            assert torch.backends.mkldnn.enabled

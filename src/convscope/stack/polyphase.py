@@ -14,7 +14,7 @@ not computed, so gapped layers never reach oneDNN's transposed kernel (stack/bac
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 import torch
@@ -31,6 +31,15 @@ class PolyphaseWeight:
     out_channels: int
     groups: int
     span: int  # d*(k-1) + 1: the kernel's extent in contributions
+    _biases: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def phase_bias(self, bias: torch.Tensor) -> torch.Tensor:
+        """The bias of each (channel, phase) Conv1d output, made once per bias tensor."""
+        key = (id(bias), bias._version)
+        if key not in self._biases:
+            self._biases.clear()
+            self._biases[key] = bias.detach().repeat_interleave(len(self.phases))
+        return self._biases[key]
 
 
 def polyphase_weight(weight: torch.Tensor, stride: int, dilation: int = 1,
@@ -65,8 +74,7 @@ def conv_transpose1d_polyphase(x: torch.Tensor, pw: PolyphaseWeight,
     q = n + taps - 1  # phase samples; q*s >= length always (span <= taps*s)
     every_phase = len(pw.phases) == pw.stride
     # every phase: the bias joins the Conv1d (one pass less); gapped: added to the gaps too
-    phase_bias = bias.repeat_interleave(len(pw.phases)) if bias is not None and every_phase \
-        else None
+    phase_bias = pw.phase_bias(bias) if bias is not None and every_phase else None
     y = F.conv1d(x, pw.weight, phase_bias, 1, taps - 1, 1, pw.groups)
     y = y.view(n_batch, pw.out_channels, len(pw.phases), q)
     if every_phase:  # interleave
