@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import math
 from contextlib import closing
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Optional
@@ -43,9 +44,12 @@ from convscope.stack.plan import LayerPlan
 from convscope.stack.stateful import ChunkStats, StatefulStack, stream_stateful
 from convscope.stack.streaming import layer_rules, stream_forward
 from convscope.stack.trace import torch_threads
+from convscope.stack.transfer import HostHandoff, to_device_ahead
 
 log = logging.getLogger("convscope")
 READ_BLOCK_SECONDS = 10.0
+GPU_BLOCK_FACTOR = 16
+HOST = torch.device("cpu")
 
 
 def streaming_decision(cfg: RunConfig, base_dir: Path
@@ -95,9 +99,16 @@ def run_streamed(cfg: RunConfig, out_dir: Path, span: SegmentSpan, plans: list[L
             if cfg.stream.background_io:
                 reader = read_ahead(reader)
             with closing(reader):  # on failure too: the read-ahead thread stops, the file closes
-                blocks = consumers.tap_input(reader, device)
-                stream_forward(layer_rules(plans, stack), blocks, block_length,
-                               consumers.on_output)
+                if device.type == "cuda":  # pinned, overlapped copies both ways
+                    blocks = to_device_ahead(consumers.tap_input(reader, HOST), device)
+                    sink = HostHandoff(consumers.on_output, len(plans) - 1, device,
+                                       all_layers=cfg.plots.enabled)
+                    stream_forward(layer_rules(plans, stack), blocks, block_length, sink)
+                    sink.finish()
+                else:
+                    blocks = consumers.tap_input(reader, device)
+                    stream_forward(layer_rules(plans, stack), blocks, block_length,
+                                   consumers.on_output)
     if stateful:
         n_blocks = stats.chunks
         log.info("output: shape %s at %g Hz, %d chunks of %d file frames each",
@@ -122,6 +133,17 @@ def run_streamed(cfg: RunConfig, out_dir: Path, span: SegmentSpan, plans: list[L
     shapes = finish_run(cfg, out_dir, span, prepared, audio_info, command,
                         extra={"stream": stream_info, **(extra or {})})
     return StreamedRun(out_dir, span, prepared.rows, prepared.output_rate, shapes)
+
+
+def device_blocks(cfg: RunConfig, device: torch.device) -> RunConfig:
+    """On a GPU, blocks GPU_BLOCK_FACTOR times longer (limits.block_mb still bounds them): a
+    kernel launch and a copy per layer per block cost the same whatever the block's length."""
+    if device.type != "cuda" or cfg.stream.mode != "overlap":
+        return cfg
+    seconds = cfg.stream.block_seconds * GPU_BLOCK_FACTOR
+    log.info("device %s: streamed blocks of %g s (stream.block_seconds x %d)", device, seconds,
+             GPU_BLOCK_FACTOR)
+    return replace(cfg, stream=replace(cfg.stream, block_seconds=seconds))
 
 
 def stateful_summary(stats: ChunkStats, prepared: PreparedStack) -> dict:
