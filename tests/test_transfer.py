@@ -77,8 +77,18 @@ def test_handoff_names_the_first_layer_that_gave_nan(device):
         check_finite(samples, plans[layer].key, plans[layer].type, start)
 
     handoff = HostHandoff(checking_sink, len(plans) - 1, torch.device(device), all_layers=False)
-    with pytest.raises(ConvscopeError, match=rf"^{plans[0].key}: ConvTranspose1d gave a non-finite"):
+    first = rf"^{plans[0].key}: ConvTranspose1d gave a non-finite"
+    with pytest.raises(ConvscopeError, match=first):
         stream_forward(layer_rules(plans, stack),
                        to_device_ahead(iter([x[..., :2000], x[..., 2000:]]),
                                        torch.device(device)), 1000, handoff)
         handoff.finish()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device exists here")
+def test_cuda_without_a_gpu_is_one_device_error_and_auto_falls_back_to_cpu():
+    from convscope.stack.trace import pick_device
+
+    with pytest.raises(ConvscopeError, match=r"^device: 'cuda' requested"):
+        pick_device("cuda")
+    assert pick_device("auto").type == "cpu"
