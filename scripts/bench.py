@@ -180,13 +180,14 @@ def floor_worker(wav: str, out_dir: str) -> None:
 
 
 def hour_case(repeat: int, tmp: Path, seconds: float = 3600.0) -> dict:
-    """Median of `repeat` of each, interleaved: the floor, run.py streamed with default outputs
-    and with plots off (the figures are another part's work)."""
+    """Median of `repeat` of each, interleaved: the floor, run.py streamed with default outputs,
+    with plots off, and with plots off and no read-ahead/write-behind threads."""
     wav = Path(tempfile.gettempdir()) / f"convscope_bench_{int(seconds)}s.wav"
     if not wav.exists():
         subprocess.run([PY, "scripts/make_long_audio.py", "--seconds", str(seconds), "--out",
                         str(wav)], cwd=REPO, check=True, capture_output=True)
-    runs: dict[str, list] = {"floor": [], "run.py": [], "run.py plots off": []}
+    runs: dict[str, list] = {"floor": [], "run.py": [], "run.py plots off": [],
+                             "... no I/O threads": []}
     parts = []
     for i in range(repeat):
         floor_dir = tmp / f"floor{i}"
@@ -195,7 +196,9 @@ def hour_case(repeat: int, tmp: Path, seconds: float = 3600.0) -> dict:
         parts.append(json.loads(out.strip().splitlines()[-1]))
         runs["floor"].append((wall, rss))
         subprocess.run(["rm", "-rf", str(floor_dir)], check=True)  # page cache, not the disk
-        for name, extra in (("run.py", []), ("run.py plots off", ["plots.enabled=false"])):
+        for name, extra in (("run.py", []), ("run.py plots off", ["plots.enabled=false"]),
+                            ("... no I/O threads", ["plots.enabled=false",
+                                                    "stream.background_io=false"])):
             run_dir = tmp / f"hour{i}{len(extra)}"
             runs[name].append(run_child_rss(
                 [PY, "scripts/run.py", f"data.path={wav}", "data.start=0", "data.end=null",
@@ -218,7 +221,7 @@ def print_hour(rows: dict, repeat: int) -> None:
           f"{parts['read_s']:.2f} s, write {parts['bytes_written'] / 1e9:.2f} GB "
           f"{parts['write_s']:.2f} s (the rest: Python start-up)")
     print(f"{'':<18}{'wall s':>8}{'s/audio-h':>11}{'x floor':>9}{'peak RSS MB':>13}")
-    for name in ("floor", "run.py plots off", "run.py"):
+    for name in ("floor", "run.py plots off", "... no I/O threads", "run.py"):
         row = rows[name]
         print(f"{name:<18}{row['wall_s']:>8.2f}{row['s_per_audio_hour']:>11.2f}"
               f"{row['ratio_to_floor']:>9.2f}{row['peak_rss_mb']:>13.0f}")
