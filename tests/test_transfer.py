@@ -92,3 +92,16 @@ def test_cuda_without_a_gpu_is_one_device_error_and_auto_falls_back_to_cpu():
     with pytest.raises(ConvscopeError, match=r"^device: 'cuda' requested"):
         pick_device("cuda")
     assert pick_device("auto").type == "cpu"
+
+
+def test_gpu_runs_stream_longer_blocks_and_cpu_runs_keep_theirs():
+    from convscope.config.schema import RunConfig
+    from convscope.pipeline.streamed import GPU_BLOCK_FACTOR, device_blocks
+
+    cfg = RunConfig()
+    assert device_blocks(cfg, torch.device("cpu")) is cfg
+    gpu = device_blocks(cfg, torch.device("cuda"))  # a device name: no GPU needed to build it
+    assert gpu.stream.block_seconds == cfg.stream.block_seconds * GPU_BLOCK_FACTOR
+    assert gpu.limits.block_mb == cfg.limits.block_mb * GPU_BLOCK_FACTOR
+    cfg.stream.mode = "stateful"  # chunks of block_seconds are its latency: left alone
+    assert device_blocks(cfg, torch.device("cuda")) is cfg

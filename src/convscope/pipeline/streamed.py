@@ -136,14 +136,17 @@ def run_streamed(cfg: RunConfig, out_dir: Path, span: SegmentSpan, plans: list[L
 
 
 def device_blocks(cfg: RunConfig, device: torch.device) -> RunConfig:
-    """On a GPU, blocks GPU_BLOCK_FACTOR times longer (limits.block_mb still bounds them): a
-    kernel launch and a copy per layer per block cost the same whatever the block's length."""
+    """On a GPU, blocks GPU_BLOCK_FACTOR times longer, and as many MB (limits.block_mb): a
+    kernel launch and a copy per layer per block cost the same whatever the block's length, and
+    only the last layer's samples come back to host memory."""
     if device.type != "cuda" or cfg.stream.mode != "overlap":
         return cfg
     seconds = cfg.stream.block_seconds * GPU_BLOCK_FACTOR
-    log.info("device %s: streamed blocks of %g s (stream.block_seconds x %d)", device, seconds,
-             GPU_BLOCK_FACTOR)
-    return replace(cfg, stream=replace(cfg.stream, block_seconds=seconds))
+    block_mb = cfg.limits.block_mb * GPU_BLOCK_FACTOR
+    log.info("device %s: streamed blocks of up to %g s and %g MB (stream.block_seconds and "
+             "limits.block_mb x %d)", device, seconds, block_mb, GPU_BLOCK_FACTOR)
+    return replace(cfg, stream=replace(cfg.stream, block_seconds=seconds),
+                   limits=replace(cfg.limits, block_mb=block_mb))
 
 
 def stateful_summary(stats: ChunkStats, prepared: PreparedStack) -> dict:
