@@ -123,7 +123,7 @@ class Consumers:
                 if self.zooms:
                     self.zooms[0][1].add(start, block)
             self.windows[0].add(start, block)
-            self.peaks[0] = max(self.peaks[0], float(np.abs(block).max()))
+            self.peaks[0] = max(self.peaks[0], _peak(block))
             if self._writers:
                 self._write(self._writers[0], self._for_wav(block))
             start += block.shape[-1]
@@ -159,7 +159,7 @@ class Consumers:
         if self.envelopes:
             self.envelopes[layer].add(start, block[: self.envelopes[layer].low.shape[0]])
         self.windows[1].add(start, block)
-        self.peaks[1] = max(self.peaks[1], float(np.abs(block).max()))
+        self.peaks[1] = max(self.peaks[1], _peak(block))
         if len(self._writers) > 1:
             self._write(self._writers[1], self._for_wav(block))
         if self.progress is not None:
@@ -255,6 +255,11 @@ class Consumers:
                      "plots.zoom_start" if cfg.zoom_start is not None
                      else "centred on the loudest sample of the first input block")
         log.info("plots in %s", files.plots_dir)
+
+
+def _peak(block: np.ndarray) -> float:
+    """max |x| by two reductions, without np.abs's temporary copy of the block."""
+    return float(max(block.max(), -block.min())) if block.size else 0.0
 
 
 def _host(samples: torch.Tensor) -> np.ndarray:
