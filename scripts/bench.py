@@ -8,7 +8,12 @@
     the plain script the tutorial shows (wall time of each as a subprocess, median of --repeat);
 (b) streamed against one-shot forward of the reference stack: seconds per audio-hour and peak RSS,
     each in its own subprocess (RSS from wait4's ru_maxrss);
-(c) how the streamed forward and a streamed end-to-end run.py grow from 1 min to 1 h.
+(c) how the streamed forward and a streamed end-to-end run.py grow from 1 min to 1 h;
+(d) `--only hour`: an hour of 16 kHz streamed end to end (default outputs, plots off, plots off
+    without the I/O threads) beside the floor: a process that imports torch, reads the file and
+    writes the bytes the run's float WAVs hold; s per audio-hour, x floor, peak RSS;
+(e) `--only vocoder`: hifigan_v1 streamed over log-mel (frontend, forward, float WAV), real-time
+    factor on the CPU and, where torch sees one, on CUDA (`--vocoder-seconds CPU CUDA`).
 Other work on the machine inflates times: the load average is printed before and after.
 """
 
