@@ -4,6 +4,7 @@ cheap non-finite check still finds (and only finds) real NaN/inf."""
 from __future__ import annotations
 
 import random
+import warnings
 
 import pytest
 import torch
@@ -37,8 +38,10 @@ def test_polyphase_of_a_gapped_stride_leaves_only_the_bias_in_the_gaps():
     pw = polyphase_weight(w, 700)
     assert pw.phases == (0, 1, 2)
     got = conv_transpose1d_polyphase(x, pw, bias)
-    with torch.backends.mkldnn.flags(enabled=False):
-        expected = F.conv_transpose1d(x, w, bias, 700)
+    with warnings.catch_warnings():  # torch warns about Intel GPUs when the flag changes
+        warnings.simplefilter("ignore", UserWarning)
+        with torch.backends.mkldnn.flags(enabled=False):  # oneDNN crashes on this shape
+            expected = F.conv_transpose1d(x, w, bias, 700)
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
 
 
