@@ -13,6 +13,11 @@
     every core, figures for the first 3 files) against a plain loop in one process
     (librosa.load + the same torch stack + soundfile.write), and that loop with oneDNN off:
     python scripts/bench.py --only corpus --corpus-files 200
+(d) `--only hour`: an hour of 16 kHz streamed end to end (default outputs, plots off, plots off
+    without the I/O threads) beside the floor: a process that imports torch, reads the file and
+    writes the bytes the run's float WAVs hold; s per audio-hour, x floor, peak RSS;
+(e) `--only vocoder`: hifigan_v1 streamed over log-mel (frontend, forward, float WAV), real-time
+    factor on the CPU and, where torch sees one, on CUDA (`--vocoder-seconds CPU CUDA`).
 Other work on the machine inflates times: the load average is printed before and after.
 """
 
@@ -229,15 +234,204 @@ def finish(results: dict, json_path: Path | None) -> None:
     print(f"\nload average after: {results['load_after']}")
     if json_path:
         json_path.write_text(json.dumps(results, indent=2) + "\n")
+# hour: a streamed hour end to end beside the floor (read the file, write the same WAV bytes)
+# ------------------------------------------------------------------------------------------
+
+def floor_worker(wav: str, out_dir: str) -> None:
+    """What no streamed run can beat: start Python, import torch, read the file in 10-s blocks,
+    write the bytes the run's float WAVs hold (input.wav and 3 channels at twice the rate, the
+    reference stack's output) into the page cache. Each part timed; printed as JSON."""
+    import numpy as np  # torch imports it anyway; here first, so timed apart
+
+    started = time.perf_counter()
+    import soundfile
+    import torch  # noqa: F401 - every run pays for it
+
+    imported = time.perf_counter()
+    read_s = write_s = 0.0
+    out = Path(out_dir)
+    with soundfile.SoundFile(wav) as sf:
+        channels = 3  # layer1_ch0..2 at 2x the rate, as the reference stack writes them
+        files = [open(out / "input.wav", "wb")] + [open(out / f"layer1_ch{k}.wav", "wb")
+                                                   for k in range(channels)]
+        header = bytes(58)  # FloatWav's header size; the sizes do not change the cost
+        for f in files:
+            f.write(header)
+        while True:
+            t = time.perf_counter()
+            block = sf.read(10 * sf.samplerate, dtype="float32")
+            read_s += time.perf_counter() - t
+            if not len(block):
+                break
+            t = time.perf_counter()
+            files[0].write(block.tobytes())
+            doubled = np.repeat(block, 2).tobytes()  # the output's bytes: 2x the samples
+            for f in files[1:]:
+                f.write(doubled)
+            write_s += time.perf_counter() - t
+        for f in files:
+            f.close()
+    written = sum((out / name).stat().st_size for name in os.listdir(out))
+    print(json.dumps({"import_torch_s": imported - started, "read_s": read_s, "write_s": write_s,
+                      "bytes_written": written}))
+
+
+def hour_case(repeat: int, tmp: Path, seconds: float = 3600.0) -> dict:
+    """Median of `repeat` of each, interleaved: the floor, run.py streamed with default outputs,
+    with plots off, and with plots off and no read-ahead/write-behind threads."""
+    wav = Path(tempfile.gettempdir()) / f"convscope_bench_{int(seconds)}s.wav"
+    if not wav.exists():
+        subprocess.run([PY, "scripts/make_long_audio.py", "--seconds", str(seconds), "--out",
+                        str(wav)], cwd=REPO, check=True, capture_output=True)
+    runs: dict[str, list] = {"floor": [], "run.py": [], "run.py plots off": [],
+                             "... no I/O threads": []}
+    parts = []
+    for i in range(repeat):
+        floor_dir = tmp / f"floor{i}"
+        floor_dir.mkdir()
+        wall, rss, out = run_child_rss([PY, __file__, "--floor", str(wav), str(floor_dir)])
+        parts.append(json.loads(out.strip().splitlines()[-1]))
+        runs["floor"].append((wall, rss))
+        subprocess.run(["rm", "-rf", str(floor_dir)], check=True)  # page cache, not the disk
+        for name, extra in (("run.py", []), ("run.py plots off", ["plots.enabled=false"]),
+                            ("... no I/O threads", ["plots.enabled=false",
+                                                    "stream.background_io=false"])):
+            run_dir = tmp / f"hour{i}{len(extra)}"
+            runs[name].append(run_child_rss(
+                [PY, "scripts/run.py", f"data.path={wav}", "data.start=0", "data.end=null",
+                 "stream.enabled=true", f"hydra.run.dir={run_dir}", *extra])[:2])
+            subprocess.run(["rm", "-rf", str(run_dir)], check=True)
+    floor = statistics.median(w for w, _ in runs["floor"])
+    rows = {name: {"wall_s": statistics.median(w for w, _ in values),
+                   "peak_rss_mb": max(r for _, r in values),
+                   "s_per_audio_hour": statistics.median(w for w, _ in values) * 3600 / seconds,
+                   "ratio_to_floor": statistics.median(w for w, _ in values) / floor,
+                   "all_s": [w for w, _ in values]} for name, values in runs.items()}
+    rows["floor_parts"] = {key: statistics.median(p[key] for p in parts) for key in parts[0]}
+    return rows
+
+
+def print_hour(rows: dict, repeat: int) -> None:
+    parts = rows["floor_parts"]
+    print(f"\n(d) an hour of 16 kHz streamed end to end vs the floor, median of {repeat}")
+    print(f"floor parts: import torch {parts['import_torch_s']:.2f} s, read "
+          f"{parts['read_s']:.2f} s, write {parts['bytes_written'] / 1e9:.2f} GB "
+          f"{parts['write_s']:.2f} s (the rest: Python start-up)")
+    print(f"{'':<18}{'wall s':>8}{'s/audio-h':>11}{'x floor':>9}{'peak RSS MB':>13}")
+    for name in ("floor", "run.py plots off", "... no I/O threads", "run.py"):
+        row = rows[name]
+        print(f"{name:<18}{row['wall_s']:>8.2f}{row['s_per_audio_hour']:>11.2f}"
+              f"{row['ratio_to_floor']:>9.2f}{row['peak_rss_mb']:>13.0f}")
+
+
+# ------------------------------------------------------------------------------------------
+# vocoder: hifigan_v1 streamed over log-mel frames (frontend, forward, WAV), real-time factor
+# ------------------------------------------------------------------------------------------
+
+def vocoder_worker(device_name: str, seconds: float, out_dir: str) -> None:
+    """The streamed pipeline's parts on `seconds` of 22.05 kHz audio: the log-mel frontend
+    run.py uses, the stack block by block (pinned, overlapped copies on CUDA), a float WAV
+    written; timed after imports and the stack's build. Printed as JSON."""
+    import torch
+    from omegaconf import OmegaConf
+
+    from convscope.audio.blockio import WavWriters
+    from convscope.audio.features import compute_features
+    from convscope.audio.segment import load_segment
+    from convscope.config.convert import to_run_config
+    from convscope.stack.backends import safe_kernels
+    from convscope.stack.build import build_stack
+    from convscope.stack.plan import plan_stack
+    from convscope.stack.streaming import layer_rules, stream_forward
+    from convscope.stack.trace import check_finite, pick_device
+    from convscope.stack.transfer import HostHandoff, to_device_ahead
+
+    preset = OmegaConf.to_container(OmegaConf.load(REPO / "configs/model/hifigan_v1.yaml"))
+    cfg = to_run_config(preset)
+    device = pick_device(device_name)
+    wav = Path(tempfile.gettempdir()) / f"convscope_bench_vocoder_{int(seconds)}s.wav"
+    if not wav.exists():
+        subprocess.run([PY, "scripts/make_long_audio.py", "--seconds", str(seconds), "--sr",
+                        str(cfg.data.sr), "--out", str(wav)], cwd=REPO, check=True,
+                       capture_output=True)
+    cfg.data.path, cfg.data.start, cfg.data.end = str(wav), 0.0, None
+    # stream.block_seconds of output per block (4 s: 344 frames), 16x that on a GPU, as run.py
+    # streams; 64-frame blocks measured 1.8x slower on the CPU (the MRF's context recomputed)
+    frames_per_block = round(cfg.stream.block_seconds * cfg.data.sr / cfg.data.hop_length)
+    frames_per_block *= 16 if device.type == "cuda" else 1
+    torch.set_num_threads(os.cpu_count() if device.type == "cpu" else 1)
+    started = time.perf_counter()
+    features = compute_features(load_segment(cfg.data, REPO), cfg.data)
+    frontend = time.perf_counter()
+    plans = plan_stack(cfg.model.layers, features.shape)
+    stack = build_stack(plans, 0).to(device).eval()
+    hop = cfg.data.hop_length
+    out_len = plans[-1].output_shape[-1]
+    built = time.perf_counter()
+    frames = torch.from_numpy(features.samples)[None]
+    host_blocks = (frames[..., i: i + frames_per_block]
+                   for i in range(0, frames.shape[-1], frames_per_block))
+    last = len(plans) - 1
+    with WavWriters([Path(out_dir) / "out.wav"], cfg.data.sr, "FLOAT", out_len) as writer:
+        def write(layer: int, start: int, samples: torch.Tensor) -> None:
+            check_finite(samples, plans[layer].key, plans[layer].type, start)
+            if layer == last:
+                writer.write(samples[0].to("cpu", torch.float32).numpy())
+
+        with safe_kernels(stack, streaming=True):
+            if device.type == "cuda":
+                sink = HostHandoff(write, last, device, all_layers=False)
+                stream_forward(layer_rules(plans, stack), to_device_ahead(host_blocks, device),
+                               frames_per_block * hop, sink)
+                sink.finish()
+            else:
+                stream_forward(layer_rules(plans, stack), host_blocks, frames_per_block * hop,
+                               write)
+    done = time.perf_counter()
+    wall = (frontend - started) + (done - built)
+    print(json.dumps({"device": str(device), "audio_s": out_len / cfg.data.sr,
+                      "frontend_s": frontend - started, "forward_and_wav_s": done - built,
+                      "rtf": out_len / cfg.data.sr / wall, "threads": torch.get_num_threads()}))
+
+
+def vocoder_case(seconds_cpu: float, seconds_cuda: float, tmp: Path) -> list[dict]:
+    import torch  # only to know whether a GPU is here
+
+    rows = []
+    devices = [("cpu", seconds_cpu)] + ([("cuda", seconds_cuda)]
+                                        if torch.cuda.is_available() else [])
+    for device, seconds in devices:
+        wall, rss, out = run_child_rss([PY, __file__, "--vocoder", device, str(seconds),
+                                        str(tmp)])
+        row = json.loads(out.strip().splitlines()[-1])
+        rows.append({**row, "process_wall_s": wall, "peak_rss_mb": rss})
+    return rows
+
+
+def print_vocoder(rows: list[dict]) -> None:
+    print("\n(e) hifigan_v1 streamed over log-mel (frontend + forward + float WAV; imports and "
+          "build not counted)")
+    print(f"{'device':<8}{'audio s':>9}{'frontend s':>12}{'forward+WAV s':>15}{'x real time':>13}"
+          f"{'peak RSS MB':>13}")
+    for row in rows:
+        print(f"{row['device']:<8}{row['audio_s']:>9.1f}{row['frontend_s']:>12.2f}"
+              f"{row['forward_and_wav_s']:>15.2f}{row['rtf']:>13.1f}{row['peak_rss_mb']:>13.0f}")
+    if not any(row["device"].startswith("cuda") for row in rows):
+        print("(no CUDA device here: cuda row skipped)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker", nargs=2, metavar=("MODE", "SECONDS"), help=argparse.SUPPRESS)
+    parser.add_argument("--floor", nargs=2, metavar=("WAV", "OUT_DIR"), help=argparse.SUPPRESS)
+    parser.add_argument("--vocoder", nargs=3, metavar=("DEVICE", "SECONDS", "OUT_DIR"),
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--only", choices=["corpus", "hour", "vocoder"], help="run this case alone")
+    parser.add_argument("--vocoder-seconds", type=float, nargs=2, default=[10.0, 600.0],
+                        metavar=("CPU", "CUDA"), help="audio for the vocoder case")
     parser.add_argument("--quick", action="store_true", help="1 and 10 min only")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", type=Path, help="also write the results here")
-    parser.add_argument("--only", choices=["corpus"], help="run this case only")
     parser.add_argument("--corpus-files", type=int, default=1000,
                         help="clips in the corpus case (default 1000)")
     parser.add_argument("--corpus-repeat", type=int, default=1,
@@ -249,6 +443,28 @@ def main() -> None:
         return worker(args.worker[0], float(args.worker[1]))
     if args.corpus_loop:
         return corpus_loop(*args.corpus_loop)
+    if args.floor:
+        return floor_worker(*args.floor)
+    if args.vocoder:
+        return vocoder_worker(args.vocoder[0], float(args.vocoder[1]), args.vocoder[2])
+    if args.only == "vocoder":
+        print(f"convscope benchmarks: {os.cpu_count()} CPUs, load average {load()}")
+        with tempfile.TemporaryDirectory(prefix="convscope_bench_") as tmp_name:
+            rows = vocoder_case(*args.vocoder_seconds, Path(tmp_name))
+        print_vocoder(rows)
+        print(f"\nload average after: {load()}")
+        if args.json:
+            args.json.write_text(json.dumps({"vocoder": rows}, indent=2) + "\n")
+        return
+    if args.only == "hour":
+        print(f"convscope benchmarks: {os.cpu_count()} CPUs, load average {load()}")
+        with tempfile.TemporaryDirectory(prefix="convscope_bench_") as tmp_name:
+            rows = hour_case(args.repeat, Path(tmp_name))
+        print_hour(rows, args.repeat)
+        print(f"\nload average after: {load()}")
+        if args.json:
+            args.json.write_text(json.dumps({"hour": rows}, indent=2) + "\n")
+        return
     durations = [60.0, 600.0] + ([] if args.quick else [3600.0])
     results: dict = {"cpus": os.cpu_count(), "load_before": load()}
     print(f"convscope benchmarks: {os.cpu_count()} CPUs, load average {results['load_before']}")
@@ -285,6 +501,11 @@ def main() -> None:
             e2e.append(row)
             print(f"{seconds / 60:>6.0f} m{row['wall_s']:>9.2f}{row['s_per_audio_hour']:>11.1f}"
                   f"{row['peak_rss_mb']:>13.0f}")
+        if not args.quick:
+            results["hour"] = hour_case(args.repeat, tmp)
+            print_hour(results["hour"], args.repeat)
+        results["vocoder"] = vocoder_case(*args.vocoder_seconds, tmp)
+        print_vocoder(results["vocoder"])
     results["load_after"] = load()
     print(f"\nload average after: {results['load_after']}")
     if args.json:

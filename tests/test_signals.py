@@ -33,7 +33,8 @@ def _start(wav: Path, run_dir: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, str(REPO / "scripts" / "run.py"), f"data.path={wav}", "data.start=0",
          "data.end=null", "stream.enabled=true", "plots.enabled=false", "evaluate.enabled=false",
-         f"hydra.run.dir={run_dir}"],
+         # small blocks: 10 minutes stream for seconds, long enough to be interrupted mid-write
+         "stream.block_seconds=0.05", f"hydra.run.dir={run_dir}"],
         env=dict(os.environ, PYTHONPATH=str(REPO / "src")), text=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 

@@ -94,7 +94,9 @@ def audio_blocks(span: SegmentSpan, block_frames: int,
                                      f"{span.frames} frames: the file is truncated")
             if check_finite:
                 _check_finite(frames, span, read)
-            mixed = frames.mean(axis=1, keepdims=True) if span.channels == 1 else frames
+            # a mono file is its own mix (the mean of one value is that value): no copy
+            mixed = frames.mean(axis=1, keepdims=True) \
+                if span.channels == 1 and frames.shape[1] > 1 else frames
             read += len(frames)
             if resampler is not None:
                 mixed = resampler.resample_chunk(mixed, last=read >= span.frames)

@@ -134,7 +134,9 @@ class StreamConfig:
     """Block-by-block processing of long segments (convscope.pipeline.streamed)."""
 
     enabled: str = "auto"  # auto: stream segments longer than auto_seconds; true; false
-    block_seconds: float = 1.0  # output seconds per block: small blocks stay in CPU caches
+    # output seconds per block: 2-8 s measured fastest for small stacks (fewer calls, still in
+    # cache); limits.block_mb cuts it for wide ones
+    block_seconds: float = 4.0
     # Measured (scripts/bench.py): up to a minute the one-shot path costs < 1 s and ~420 MB and
     # keeps PCM WAVs with one peak gain, full traces and whole-segment metrics; beyond, its
     # memory grows ~3 MB per audio second (11 GB per hour) while streaming stays at ~260 MB.
@@ -143,6 +145,9 @@ class StreamConfig:
     # torch threads while streaming (0: torch's default). Per-block ops are small: on a shared
     # 2-core machine one thread measured 1.5-7x faster than two, which spin-wait on each other.
     threads: int = 1
+    # read the next input block and write the last output block on threads while a block is
+    # computed (bounded queues; errors and Ctrl-C handled as without); false: all in one thread
+    background_io: bool = True
     # overlap: blocks of output computed with the context they need (recomputed per block);
     # stateful: chunks of any size through per-layer state, each sample computed once
     mode: str = "overlap"

@@ -12,6 +12,7 @@ from typing import Iterator, Optional
 import numpy as np
 import torch
 
+from convscope.audio.background import WriteBehind
 from convscope.audio.blockio import SegmentSpan, WavWriters
 from convscope.config.schema import RunConfig
 from convscope.pipeline.evaluate import run_evaluation
@@ -67,6 +68,7 @@ class Consumers:
         self.last = len(plans) - 1
         self.progress = None
         self._writers: list[WavWriters] = []
+        self._behind: Optional[WriteBehind] = None
         self._open = ExitStack()  # closes (and cleans up) whatever was opened, even on failure
 
     def _window(self, channels: list[int], length: int, rate: float) -> WindowCapture:
@@ -89,6 +91,10 @@ class Consumers:
                 self._writers.append(WavWriters(outputs, self.output_rate, self.subtype, out[-1]))
         for writer in self._writers:
             self._open.enter_context(writer)
+        # entered last, left first: every queued block is written (or dropped, on failure)
+        # before the WAVs are finished or removed
+        self._behind = self._open.enter_context(WriteBehind()) \
+            if self._writers and self.cfg.stream.background_io else None
         seconds = self.span.end - self.span.start
         if seconds >= PROGRESS_MIN_SECONDS:
             from tqdm import tqdm  # only for segments long enough to show a bar
@@ -117,9 +123,9 @@ class Consumers:
                 if self.zooms:
                     self.zooms[0][1].add(start, block)
             self.windows[0].add(start, block)
-            self.peaks[0] = max(self.peaks[0], float(np.abs(block).max()))
+            self.peaks[0] = max(self.peaks[0], _peak(block))
             if self._writers:
-                self._writers[0].write(self._for_wav(block))
+                self._write(self._writers[0], self._for_wav(block))
             start += block.shape[-1]
             yield torch.from_numpy(block)[None].to(device)
 
@@ -153,9 +159,9 @@ class Consumers:
         if self.envelopes:
             self.envelopes[layer].add(start, block[: self.envelopes[layer].low.shape[0]])
         self.windows[1].add(start, block)
-        self.peaks[1] = max(self.peaks[1], float(np.abs(block).max()))
+        self.peaks[1] = max(self.peaks[1], _peak(block))
         if len(self._writers) > 1:
-            self._writers[1].write(self._for_wav(block))
+            self._write(self._writers[1], self._for_wav(block))
         if self.progress is not None:
             self.progress.update(block.shape[-1] / self.rates[-1])
 
@@ -168,6 +174,14 @@ class Consumers:
             lo, hi = max(start, capture.first), min(start + samples.shape[-1], capture.stop)
             if hi > lo:
                 capture.add(lo, _host(samples[0, :1, lo - start: hi - start]))
+
+    def _write(self, writers: WavWriters, block: np.ndarray) -> None:
+        """On the write-behind thread when there is one: `block` is never changed afterwards
+        (each block is a new array)."""
+        if self._behind is None:
+            writers.write(block)
+        else:
+            self._behind.submit(writers.write, block)
 
     def _for_wav(self, block: np.ndarray) -> np.ndarray:
         if self.subtype in ("FLOAT", "DOUBLE"):
@@ -241,6 +255,11 @@ class Consumers:
                      "plots.zoom_start" if cfg.zoom_start is not None
                      else "centred on the loudest sample of the first input block")
         log.info("plots in %s", files.plots_dir)
+
+
+def _peak(block: np.ndarray) -> float:
+    """max |x| by two reductions, without np.abs's temporary copy of the block."""
+    return float(max(block.max(), -block.min())) if block.size else 0.0
 
 
 def _host(samples: torch.Tensor) -> np.ndarray:

@@ -16,7 +16,7 @@ from convscope.pipeline.module_model import run_module
 from convscope.pipeline.oneshot import run_one_shot
 from convscope.pipeline.preflight import preflight
 from convscope.pipeline.results import RunResult, StreamedRun
-from convscope.pipeline.streamed import run_streamed, streaming_decision
+from convscope.pipeline.streamed import device_blocks, run_streamed, streaming_decision
 from convscope.report.page import RunCommand
 from convscope.stack.plan import plan_stack
 from convscope.stack.streaming import unsupported_reason
@@ -30,6 +30,9 @@ def run(cfg: RunConfig, out_dir: Path, base_dir: Optional[Path] = None,
     out_dir = Path(out_dir)
     base_dir = base_dir or Path.cwd()
     device = pick_device(cfg.device)
+    if cfg.device == "auto":
+        log.info("device=auto: %s", "cuda" if device.type == "cuda" else
+                 "cpu (torch.cuda.is_available() is False)")
     if cfg.model.target is not None:  # the user's own nn.Module: one shot, through describe
         return run_module(cfg, out_dir, base_dir, device, command)
     if goes_one_shot(cfg):
@@ -39,6 +42,7 @@ def run(cfg: RunConfig, out_dir: Path, base_dir: Optional[Path] = None,
         return run_one_shot(cfg, out_dir, base_dir, device, command)
     plans = plan_stack(cfg.model.layers, span.shape, causal=cfg.model.causal)
     blocker = None if cfg.stream.mode == "stateful" else unsupported_reason(plans)
+    cfg = device_blocks(cfg, device)
     checked = preflight(cfg, span, plans, out_dir, want_stream, blocker)
     cfg = checked.cfg
     extra = {"estimate": checked.estimate.as_json()}

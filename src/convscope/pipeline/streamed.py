@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import logging
 import math
+from contextlib import closing
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Optional
 
 import torch
 
+from convscope.audio.background import read_ahead
 from convscope.audio.blockio import SegmentSpan, audio_blocks, segment_span
 from convscope.audio.segment import (
     _check_segment,
@@ -41,9 +44,12 @@ from convscope.stack.plan import LayerPlan
 from convscope.stack.stateful import ChunkStats, StatefulStack, stream_stateful
 from convscope.stack.streaming import layer_rules, stream_forward
 from convscope.stack.trace import torch_threads
+from convscope.stack.transfer import HostHandoff, to_device_ahead
 
 log = logging.getLogger("convscope")
 READ_BLOCK_SECONDS = 10.0
+GPU_BLOCK_FACTOR = 16
+HOST = torch.device("cpu")
 
 
 def streaming_decision(cfg: RunConfig, base_dir: Path
@@ -84,13 +90,25 @@ def run_streamed(cfg: RunConfig, out_dir: Path, span: SegmentSpan, plans: list[L
         # no more than the bounded output block needs: one frame where a stride is huge
         block_length = min(frames, max(1, block_length * span.frames
                                        // max(1, plans[-1].output_shape[-1])))
-    with consumers, torch_threads(cfg.stream.threads), safe_kernels(stack):
+    with consumers, torch_threads(cfg.stream.threads), safe_kernels(stack, streaming=True):
         if stateful:
             chunks = consumers.tap_input(audio_blocks(span, block_length), device)
             stats = stream_stateful(engine, chunks, consumers.on_output)
         else:
-            blocks = consumers.tap_input(audio_blocks(span, _read_block_frames(span)), device)
-            stream_forward(layer_rules(plans, stack), blocks, block_length, consumers.on_output)
+            reader = audio_blocks(span, _read_block_frames(span))
+            if cfg.stream.background_io:
+                reader = read_ahead(reader)
+            with closing(reader):  # on failure too: the read-ahead thread stops, the file closes
+                if device.type == "cuda":  # pinned, overlapped copies both ways
+                    blocks = to_device_ahead(consumers.tap_input(reader, HOST), device)
+                    sink = HostHandoff(consumers.on_output, len(plans) - 1, device,
+                                       all_layers=cfg.plots.enabled)
+                    stream_forward(layer_rules(plans, stack), blocks, block_length, sink)
+                    sink.finish()
+                else:
+                    blocks = consumers.tap_input(reader, device)
+                    stream_forward(layer_rules(plans, stack), blocks, block_length,
+                                   consumers.on_output)
     if stateful:
         n_blocks = stats.chunks
         log.info("output: shape %s at %g Hz, %d chunks of %d file frames each",
@@ -115,6 +133,20 @@ def run_streamed(cfg: RunConfig, out_dir: Path, span: SegmentSpan, plans: list[L
     shapes = finish_run(cfg, out_dir, span, prepared, audio_info, command,
                         extra={"stream": stream_info, **(extra or {})})
     return StreamedRun(out_dir, span, prepared.rows, prepared.output_rate, shapes)
+
+
+def device_blocks(cfg: RunConfig, device: torch.device) -> RunConfig:
+    """On a GPU, blocks GPU_BLOCK_FACTOR times longer, and as many MB (limits.block_mb): a
+    kernel launch and a copy per layer per block cost the same whatever the block's length, and
+    only the last layer's samples come back to host memory."""
+    if device.type != "cuda" or cfg.stream.mode != "overlap":
+        return cfg
+    seconds = cfg.stream.block_seconds * GPU_BLOCK_FACTOR
+    block_mb = cfg.limits.block_mb * GPU_BLOCK_FACTOR
+    log.info("device %s: streamed blocks of up to %g s and %g MB (stream.block_seconds and "
+             "limits.block_mb x %d)", device, seconds, block_mb, GPU_BLOCK_FACTOR)
+    return replace(cfg, stream=replace(cfg.stream, block_seconds=seconds),
+                   limits=replace(cfg.limits, block_mb=block_mb))
 
 
 def stateful_summary(stats: ChunkStats, prepared: PreparedStack) -> dict:

@@ -21,8 +21,9 @@ the far end of the signal), and the caller falls back to the one-shot forward.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator, Optional
+from functools import cached_property
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +31,7 @@ from torch import nn
 
 from convscope.stack.build import child_modules
 from convscope.stack.plan import ACTIVATIONS, SNAKES, LayerPlan, leaf_plans
+from convscope.stack.polyphase import PolyphaseWeight, conv_transpose1d_polyphase, polyphase_weight
 
 Range = tuple[int, int]  # [start, stop) sample indices of one layer's signal
 STREAMABLE_PADDING_MODES = ("zeros", "reflect", "replicate")
@@ -37,7 +39,7 @@ POINTWISE_TYPES = tuple(ACTIVATIONS) + SNAKES
 KAISER_TYPES = ("KaiserUpsample", "KaiserDownsample")
 
 
-def unsupported_reason(plans: list[LayerPlan]) -> Optional[str]:
+def unsupported_reason(plans: list[LayerPlan]) -> str | None:
     """Why this stack can't be streamed exactly, or None if it can."""
     for plan in leaf_plans(plans):
         if plan.type in POINTWISE_TYPES or plan.type in ("Upsample",) + KAISER_TYPES:
@@ -160,19 +162,29 @@ class ConvTranspose1dRule(LayerRule):
         start, stop = max(first, 0), min(last + 1, self.input_length)
         return (start, max(start, stop))
 
+    @cached_property
+    def polyphase(self) -> PolyphaseWeight:
+        """The weight as a Conv1d over phases: rules are built per run, the weights fixed."""
+        kw = self.plan.kwargs
+        return polyphase_weight(self.module.weight.detach(), kw["stride"], kw["dilation"],
+                                kw["groups"])
+
     def forward_range(self, x: torch.Tensor, x_start: int, out: Range) -> torch.Tensor:
         kw, m = self.plan.kwargs, self.module
         a, b = out
         start, stop = self.needed_input(out)
-        y = x.new_zeros((x.shape[0], kw["out_channels"], max(b - a, 0)))
         if stop > start:
-            contributions = F.conv_transpose1d(
-                x[..., start - x_start: stop - x_start], m.weight, None, kw["stride"], 0, 0,
-                kw["groups"], kw["dilation"])
             first_j = start * kw["stride"] - kw["padding"]  # output index of contributions[0]
-            lo, hi = max(a, first_j), min(b, first_j + contributions.shape[-1])
-            if hi > lo:
-                y[..., lo - a: hi - a] = contributions[..., lo - first_j: hi - first_j]
+            inside = x[..., start - x_start: stop - x_start]
+            n_out = (stop - start - 1) * kw["stride"] + self.polyphase.span
+            lo, hi = max(a, first_j), min(b, first_j + n_out)
+            if (lo, hi) == (a, b):  # inside the signal: no zero-filled edge to assemble
+                y = conv_transpose1d_polyphase(inside, self.polyphase, m.bias)
+                return y[..., a - first_j: b - first_j]
+            contributions = conv_transpose1d_polyphase(inside, self.polyphase)
+        y = x.new_zeros((x.shape[0], kw["out_channels"], max(b - a, 0)))
+        if stop > start and hi > lo:
+            y[..., lo - a: hi - a] = contributions[..., lo - first_j: hi - first_j]
         if m.bias is not None:
             y += m.bias.view(1, -1, 1)
         return y
@@ -405,7 +417,7 @@ class InputWindow:
 
     def __init__(self, blocks: Iterator[torch.Tensor]):
         self._blocks = blocks
-        self._buffer: Optional[torch.Tensor] = None  # (N, C, n) holding samples [start, ...)
+        self._buffer: torch.Tensor | None = None  # (N, C, n) holding samples [start, ...)
         self._start = 0
 
     def read(self, rng: Range) -> tuple[torch.Tensor, int]:
