@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import subprocess
+import sys
+import time
 from dataclasses import replace
 from fractions import Fraction
 
@@ -20,6 +24,7 @@ from convscope.plots import background
 from convscope.plots.figure_worker import FigureJob
 from convscope.plots.signals import LayerSignals
 from convscope.plots.zoom import ConvGeometry, zoom_data, zoom_window
+from tests.helpers import REPO
 
 SMALL = PlotsConfig(dpi=30, width_inches=5)
 SR = Fraction(1000)
@@ -115,3 +120,28 @@ def test_command_lines_that_draw_nothing_start_no_worker():
     assert not background.wants_worker(["plots.enabled=false"])
     assert not background.wants_worker(["plots.background=false"])
     assert not background.wants_worker(["--cfg", "job"])
+
+
+@pytest.mark.slow  # a whole scripts/run.py (~6 s): `pytest -m slow tests/test_figure_worker.py`
+def test_sigterm_while_the_worker_draws_leaves_no_worker_and_no_temp_file(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "scripts" / "run.py"), "plots.width_inches=60",
+         "plots.dpi=150", f"hydra.run.dir={run_dir}"],  # figures slow enough to be caught
+        env=dict(os.environ, PYTHONPATH=str(REPO / "src")), text=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not (run_dir.is_dir() and partials(run_dir / "plots")):
+        assert proc.poll() is None, proc.communicate()[1]
+        assert time.monotonic() < deadline, "no figure was ever being written"
+        time.sleep(0.05)
+    drawing = partials(run_dir / "plots")[0]
+    worker_pid = int(drawing.name.split("-")[-2])  # files.partial_path: ...-{pid}-{n}.png
+    assert worker_pid != proc.pid  # the worker's temp file, not the main process's
+    proc.send_signal(signal.SIGTERM)
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 143 and err.startswith("error: interrupted (SIGTERM)"), err
+    assert err.count("\n") == 1, err
+    assert partials(run_dir) == [] and not (run_dir / "shapes.json").exists()
+    with pytest.raises(ProcessLookupError):
+        os.kill(worker_pid, 0)

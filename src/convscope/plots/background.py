@@ -36,7 +36,6 @@ from convscope.errors import ConvscopeError
 from convscope.files import partials
 from convscope.plots.envelopes import minmax_envelope
 from convscope.plots.figure_worker import FigureJob, read_message, render, write_message
-from convscope.plots.signals import LayerSignals
 
 log = logging.getLogger("convscope")
 
