@@ -35,15 +35,21 @@ class Measure:
     def __init__(self, figure: Figure):
         self.figure = figure
         self.renderer = figure.canvas.get_renderer()
+        self._probe = Text(0, 0, "", figure=figure)  # one Text, re-used: making one is slow
+        self._sizes: dict[tuple[str, float | str], tuple[float, float]] = {}
 
     def text(self, text: str, size: float | str) -> tuple[float, float]:
         """(width, height) of `text` as matplotlib lays it out (lines, line spacing, the
         descent of "lp" as the least a line takes)."""
         if not text:
             return 0.0, 0.0
-        box = Text(0, 0, text, fontsize=size, figure=self.figure).get_window_extent(
-            self.renderer)
-        return box.width / self.figure.dpi, box.height / self.figure.dpi
+        key = (text, size)
+        if key not in self._sizes:  # tick labels repeat across rows and passes
+            self._probe.set_text(text)
+            self._probe.set_fontsize(size)
+            box = self._probe.get_window_extent(self.renderer)
+            self._sizes[key] = (box.width / self.figure.dpi, box.height / self.figure.dpi)
+        return self._sizes[key]
 
     def tick_labels(self, axis) -> tuple[list[str], str]:
         """The labels the axis will draw inside its view interval, and its offset text."""
