@@ -35,7 +35,7 @@ from convscope.config.schema import PlotsConfig
 from convscope.errors import ConvscopeError
 from convscope.files import partials
 from convscope.plots.envelopes import minmax_envelope
-from convscope.plots.figure_worker import FigureJob, read_message, render, write_message
+from convscope.plots.figure_worker import FigureJob, encode, read_message, render, write_message
 
 log = logging.getLogger("convscope")
 
@@ -81,7 +81,7 @@ class FigureWorker:
 
     def submit(self, job: FigureJob) -> None:
         self.pending.append(job)
-        self._outbox.put(compact(job))
+        self._outbox.put(encode(compact(job)))  # pickled here, written by the sender thread
 
     @property
     def alive(self) -> bool:

@@ -44,9 +44,15 @@ def render(job: FigureJob) -> Any:
     return renderers[job.kind](job.path, *job.args)
 
 
-def write_message(stream: IO[bytes], message: Any) -> None:
+def encode(message: Any) -> bytes:
+    """The message as it crosses the pipe (pickled now: later changes to its arrays can't
+    reach the figure)."""
     data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(HEADER.pack(len(data)) + data)
+    return HEADER.pack(len(data)) + data
+
+
+def write_message(stream: IO[bytes], message: Any) -> None:
+    stream.write(message if isinstance(message, bytes) else encode(message))
     stream.flush()
 
 
