@@ -1,4 +1,4 @@
-"""Figures drawn by the figure worker process (plots.background) are the figures drawn in the
+"""Figures drawn by the figure worker process (plots.workers) are the figures drawn in the
 run's own process, pixel for pixel; its failures name the figure; a dead worker's figures are
 drawn here instead; no worker or temp file outlives a job that failed or the session."""
 
@@ -97,28 +97,35 @@ def test_a_failed_job_and_the_sessions_end_leave_no_worker_and_no_temp_file(tmp_
     wide = replace(SMALL, dpi=100, width_inches=30)  # slow enough to be caught drawing
     with background.session([]):
         sink = background.figure_sink(wide)
-        assert isinstance(sink, background.FigureWorker)
-        pid = sink.process.pid
+        assert isinstance(sink, background.FigurePool)
+        pids = [worker.process.pid for worker in sink.workers]
         with pytest.raises(RuntimeError), background.job_figures():
             sink.submit(FigureJob("layer", tmp_path / "layer0.png", (_layer(20000), wide)))
             raise RuntimeError("the job failed while its figure was being drawn")
-        assert sink.process.poll() is not None and partials(tmp_path) == []
-        # the next job gets a fresh worker; the session's end stops it
+        assert not sink.alive and partials(tmp_path) == []
+        # the next job gets fresh workers, figures spread over them; the session's end stops them
         second = background.figure_sink(SMALL)
         assert second is not sink and second.alive
-    assert second.process.poll() is not None
-    with pytest.raises(ProcessLookupError):
-        os.kill(pid, 0)
+        for i in range(len(second.workers)):
+            second.submit(FigureJob("layer", tmp_path / f"layer{i + 1}.png", (_layer(), SMALL)))
+        assert [len(worker.pending) for worker in second.workers] == [1] * len(second.workers)
+        background.wait_for_figures()
+        assert all((tmp_path / f"layer{i + 1}.png").is_file() for i in range(len(pids)))
+    assert not second.alive
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
     # without a session (library calls, tests, corpus worker processes) figures are drawn here
     assert isinstance(background.figure_sink(SMALL), background.InProcess)
-    assert isinstance(background.figure_sink(replace(SMALL, background=False)),
+    assert isinstance(background.figure_sink(replace(SMALL, workers=0)),
                       background.InProcess)
 
 
 def test_command_lines_that_draw_nothing_start_no_worker():
     assert background.wants_worker(["model=sinc_x2"])
     assert not background.wants_worker(["plots.enabled=false"])
-    assert not background.wants_worker(["plots.background=false"])
+    assert not background.wants_worker(["plots.workers=0"])
+    assert background._workers_named(["plots.workers=2"]) == 2
     assert not background.wants_worker(["--cfg", "job"])
 
 

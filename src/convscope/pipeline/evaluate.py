@@ -53,7 +53,7 @@ def run_evaluation(plan: EvaluationPlan, input_samples: np.ndarray, output: np.n
     evaluation = evaluate_output(plan, output, reference_signal(plan, input_samples))
     log.info("%s", format_metrics(evaluation))
     files = RunDir(out_dir)
-    if plots.enabled:  # drawn by the figure worker when there is one (plots.background)
+    if plots.enabled:  # drawn by the figure worker when there is one (plots.workers)
         figure_sink(plots).submit(FigureJob("spectrum", files.spectrum,
                                             (spectrum_view(evaluation), plots)))
     if audio.enabled:

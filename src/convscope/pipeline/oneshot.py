@@ -124,7 +124,7 @@ def write_plots(files: RunDir, source: Segment | FeatureInput, traces: list[Laye
     `inputs` default: a config stack's chain (the stack input, then each layer's output);
     `geometries` give conv layers' tap counts in the zoom. Returns the saved figures (layers,
     then the spectrogram) when drawn in this process, for callers that look at them (tests);
-    with a figure worker (plots.background) they are drawn there while the run goes on."""
+    with a figure worker (plots.workers) they are drawn there while the run goes on."""
     sink = figure_sink(cfg.plots)
     input_rate = exact_rate(source.sample_rate, "data.sr")
     inputs = chained_inputs(source, traces, rates) if inputs is None else inputs

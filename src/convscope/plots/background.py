@@ -4,8 +4,8 @@ what the pipeline hands it while the run goes on writing WAVs, evaluating and re
 Who gets one: a command (convscope-run, scripts/run.py) opens a `session()` and starts the worker
 before it imports torch, so matplotlib's import overlaps torch's; the run's figure writers ask
 `figure_sink(cfg.plots)` where to send figures. Library calls (convscope.run, the tests, corpus
-worker processes: anything without a session of its own process) and `plots.background=false`
-draw in the calling process, as before.
+worker processes: anything without a session of its own process) and `plots.workers=0` draw
+in the calling process, as before.
 
 Contracts: stages.finish_run calls `wait_for_figures()` before shapes.json, so a finished run
 has every PNG. A figure the worker fails to draw is a ConvscopeError naming it. A worker that
@@ -52,13 +52,14 @@ class InProcess:
 class FigureWorker:
     """One worker process, reused for every figure of the session."""
 
-    def __init__(self) -> None:
+    def __init__(self, nice: int = 0) -> None:
         package_root = str(Path(__file__).resolve().parents[2])  # convscope importable there
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root,
                                                           env.get("PYTHONPATH")]))
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "convscope.plots.figure_worker"], stdin=subprocess.PIPE,
+            [sys.executable, "-m", "convscope.plots.figure_worker", str(nice)],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, env=env, start_new_session=False)
         self.pending: deque[FigureJob] = deque()  # sent, not yet confirmed: kept to redraw
         self._outbox: queue.Queue = queue.Queue()
@@ -102,7 +103,7 @@ class FigureWorker:
         if failed is not None:
             path, error = failed
             raise ConvscopeError(f"{path}: the figure worker could not draw it: {error}; "
-                                 "plots.background=false draws figures in the run's process")
+                                 "plots.workers=0 draws figures in the run's process")
 
     def _draw_here_what_is_left(self) -> None:
         status = self.process.wait()
@@ -137,6 +138,53 @@ class FigureWorker:
                     path.unlink(missing_ok=True)
 
 
+class FigurePool:
+    """The session's workers (plots.workers): each figure goes to the one with the least
+    drawing queued. The main process mostly waits idle while the figures are drawn, so two can
+    use both of two cores; workers after the first run at a lower priority (nice): they import
+    matplotlib while torch is imported and must not take the main process's core from it."""
+
+    def __init__(self, size: int) -> None:
+        self.workers = [FigureWorker(nice=SECOND_WORKER_NICE if i else 0) for i in range(size)]
+
+    def submit(self, job: FigureJob) -> Any:
+        alive = [worker for worker in self.workers if worker.alive]
+        if not alive:  # all gone: draw here (each one's own wait() says what it left)
+            return render(job)
+        min(alive, key=_queued_cost).submit(job)
+        return None
+
+    @property
+    def alive(self) -> bool:
+        return any(worker.alive for worker in self.workers)
+
+    @property
+    def pending(self) -> list[FigureJob]:
+        return [job for worker in self.workers for job in worker.pending]
+
+    def wait(self) -> None:
+        failures = []
+        for worker in self.workers:  # every worker drained, then the first failure raised
+            try:
+                worker.wait()
+            except ConvscopeError as exc:
+                failures.append(exc)
+        if failures:
+            raise failures[0]
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+
+
+JOB_COST = {"layer": 2}  # a layer figure takes about twice a spectrogram's or a spectrum's time
+SECOND_WORKER_NICE = 10
+
+
+def _queued_cost(worker: FigureWorker) -> int:
+    return sum(JOB_COST.get(job.kind, 1) for job in worker.pending)
+
+
 def compact(job: FigureJob) -> FigureJob:
     """A layer figure's whole signals become the min/max envelopes plot_layer would draw of
     them: what crosses the pipe stays bounded (two values per pixel column) and the picture is
@@ -167,18 +215,19 @@ def wants_worker(argv: Sequence[str]) -> bool:
     """Whether a command line will draw figures (the config decides later; this only avoids
     starting a worker for runs that plainly draw none)."""
     args = set(argv)
-    off = {"plots.enabled=false", "plots.background=false", "--help", "-h", "--cfg", "-c",
-           "--info", "--hydra-help"}
-    return not args & off and os.environ.get("CONVSCOPE_FIGURE_WORKER", "1") != "0"
+    off = {"plots.enabled=false", "plots.workers=0", "--help", "-h", "--cfg", "-c", "--info",
+           "--hydra-help"}
+    return not args & off
 
 
 @contextmanager
 def session(argv: Sequence[str]) -> Iterator[None]:
-    """Background figures for this process while the block runs; the worker is started now
-    (before torch is imported) when the command line will draw figures."""
+    """Background figures for this process while the block runs; the workers are started now
+    (before torch is imported) when the command line will draw figures: as many as a
+    `plots.workers=N` on it says, else the default's one (the config decides the rest)."""
     _session.update(pid=os.getpid(), worker=None)
     if wants_worker(argv):
-        _start()
+        _start(_workers_named(argv))
     try:
         yield
     finally:
@@ -188,9 +237,16 @@ def session(argv: Sequence[str]) -> Iterator[None]:
             worker.stop()
 
 
-def _start() -> Optional[FigureWorker]:
+def _workers_named(argv: Sequence[str]) -> int:
+    for arg in argv:
+        if arg.startswith("plots.workers=") and arg.split("=", 1)[1].isdigit():
+            return max(1, min(int(arg.split("=", 1)[1]), os.cpu_count() or 1))
+    return PlotsConfig.workers
+
+
+def _start(size: int) -> Optional[FigurePool]:
     try:
-        _session["worker"] = FigureWorker()
+        _session["worker"] = FigurePool(size)
     except OSError as exc:  # no process to be had: draw here
         log.warning("plots: no figure worker (%s); drawing in this process", exc)
         _session["worker"] = None
@@ -202,12 +258,15 @@ def _active() -> bool:
 
 
 def figure_sink(cfg: PlotsConfig):
-    """Where this run's figures go: the session's worker, or this process."""
-    if not (cfg.background and _active()):
+    """Where this run's figures go: the session's workers, or this process."""
+    if not (cfg.workers and _active()):
         return InProcess()
     worker = _session["worker"]
-    if worker is None or not worker.alive:
-        worker = _start()
+    if worker is None or not worker.alive or (len(worker.workers) != cfg.workers
+                                              and not worker.pending):
+        if worker is not None:
+            worker.stop()
+        worker = _start(cfg.workers)
     return worker or InProcess()
 
 

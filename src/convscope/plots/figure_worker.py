@@ -80,6 +80,8 @@ def main() -> int:
 
 
 def _serve() -> int:
+    if len(sys.argv) > 1:  # workers after the first: lower priority (background.FigurePool)
+        os.nice(int(sys.argv[1]))
     # the main process decides when to stop: Ctrl-C reaches the whole process group, and the
     # main process answers it by terminating this worker (SIGTERM), once
     signal.signal(signal.SIGINT, signal.SIG_IGN)
