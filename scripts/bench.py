@@ -115,15 +115,51 @@ def forward_case(mode: str, seconds: float) -> dict:
 # cases
 # ------------------------------------------------------------------------------------------
 
+REFERENCE_GOALS = {"in_process": 0.7, "background": 0.6, "two_workers": 0.6}  # issue 14
+REFERENCE_VARIANTS = {  # name: scripts/run.py overrides
+    "background": [],  # the default: figures drawn by the figure worker on the second core
+    "two_workers": ["plots.workers=2"],
+    "in_process": ["plots.workers=0"],
+    "no_plots": ["plots.enabled=false"],  # what the figures cost: the difference to this
+}
+
+
 def reference_vs_baseline(repeat: int, tmp: Path) -> dict:
-    run_py, baseline = [], []
-    for i in range(repeat):  # interleaved, so load changes hit both alike
-        baseline.append(run_child_rss([PY, "scripts/bench_tutorial_baseline.py", "--out",
-                                       str(tmp / f"baseline{i}")])[0])
-        run_py.append(run_child_rss([PY, "scripts/run.py", f"hydra.run.dir={tmp / f'run{i}'}"])[0])
-    a, b = statistics.median(run_py), statistics.median(baseline)
-    return {"run_py_s": a, "baseline_s": b, "ratio": a / b, "run_py_all": run_py,
-            "baseline_all": baseline}
+    """The reference example (three ways) and the tutorial baseline, interleaved so load
+    changes hit all alike; medians of `repeat`."""
+    times: dict[str, list[float]] = {"baseline": [], **{name: [] for name in REFERENCE_VARIANTS}}
+    for i in range(repeat):
+        times["baseline"].append(run_child_rss(
+            [PY, "scripts/bench_tutorial_baseline.py", "--out", str(tmp / f"baseline{i}")])[0])
+        for name, overrides in REFERENCE_VARIANTS.items():
+            times[name].append(run_child_rss(
+                [PY, "scripts/run.py", f"hydra.run.dir={tmp / f'{name}{i}'}", *overrides])[0])
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    base = medians["baseline"]
+    return {"run_py_s": medians["background"], "baseline_s": base,
+            "ratio": medians["background"] / base,
+            "ratio_in_process": medians["in_process"] / base,
+            "goals": REFERENCE_GOALS, "medians_s": medians, "all_s": times,
+            # the run's time that goes to figures, end to end, each way
+            "figure_share": {name: 1 - medians["no_plots"] / medians[name]
+                             for name in ("background", "two_workers", "in_process")}}
+
+
+def print_reference(ref: dict, repeat: int) -> None:
+    m = ref["medians_s"]
+    print(f"\n(a) reference example, median of {repeat} interleaved: tutorial baseline "
+          f"{m['baseline']:.2f} s")
+    for name, label in (("background", "run.py (figures on the second core)"),
+                        ("two_workers", "run.py plots.workers=2"),
+                        ("in_process", "run.py plots.workers=0"),
+                        ("no_plots", "run.py plots.enabled=false")):
+        ratio = m[name] / m["baseline"]
+        goal = ref["goals"].get(name)
+        verdict = "" if goal is None else \
+            f"  goal <= {goal:.1f}: {'met' if ratio <= goal else 'NOT met'}"
+        share = ref["figure_share"].get(name)
+        figures = "" if share is None else f"  figures {share:.0%} of it"
+        print(f"    {label:<38}{m[name]:6.2f} s  ratio {ratio:.2f}{verdict}{figures}")
 
 
 def mem_available_gb() -> float:
@@ -426,7 +462,8 @@ def main() -> None:
     parser.add_argument("--floor", nargs=2, metavar=("WAV", "OUT_DIR"), help=argparse.SUPPRESS)
     parser.add_argument("--vocoder", nargs=3, metavar=("DEVICE", "SECONDS", "OUT_DIR"),
                         help=argparse.SUPPRESS)
-    parser.add_argument("--only", choices=["corpus", "hour", "vocoder"], help="run this case alone")
+    parser.add_argument("--only", choices=["corpus", "hour", "reference", "vocoder"],
+                        help="run this case alone")
     parser.add_argument("--vocoder-seconds", type=float, nargs=2, default=[10.0, 600.0],
                         metavar=("CPU", "CUDA"), help="audio for the vocoder case")
     parser.add_argument("--quick", action="store_true", help="1 and 10 min only")
@@ -472,40 +509,40 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="convscope_bench_") as tmp_name:
             results["corpus"] = corpus_case(args.corpus_files, args.corpus_repeat, Path(tmp_name))
         print_corpus(results["corpus"], args.corpus_repeat)
-    if args.only is not None:
+    if args.only not in (None, "reference"):
         return finish(results, args.json)
     with tempfile.TemporaryDirectory(prefix="convscope_bench_") as tmp_name:
         tmp = Path(tmp_name)
         ref = results["reference"] = reference_vs_baseline(args.repeat, tmp)
-        print(f"\n(a) reference example, median of {args.repeat}: run.py {ref['run_py_s']:.2f} s, "
-              f"tutorial baseline {ref['baseline_s']:.2f} s, ratio {ref['ratio']:.2f}")
-        results["forward"] = forward_rows = []
-        print("\n(b, c) reference stack forward over noise, each in its own process")
-        print(f"{'mode':<9}{'audio':>8}{'forward s':>11}{'s/audio-h':>11}{'peak RSS MB':>13}")
-        for seconds in durations:
-            for mode in ("stream", "oneshot"):
-                need = ONE_SHOT_GB_PER_HOUR * seconds / 3600
-                if mode == "oneshot" and need > 0.8 * mem_available_gb():
-                    print(f"{mode:<9}{seconds / 60:>6.0f} m  skipped: needs ~{need:.0f} GB, "
-                          f"{mem_available_gb():.0f} GB available")
-                    continue
-                row = forward_case(mode, seconds)
-                forward_rows.append(row)
-                print(f"{mode:<9}{seconds / 60:>6.0f} m{row['forward_s']:>11.2f}"
-                      f"{row['s_per_audio_hour']:>11.2f}{row['peak_rss_mb']:>13.0f}")
-        results["end_to_end"] = e2e = []
-        print("\n(c) scripts/run.py streamed end to end (read, forward, 4 float WAVs, plots)")
-        print(f"{'audio':>8}{'wall s':>9}{'s/audio-h':>11}{'peak RSS MB':>13}")
-        for seconds in durations:
-            row = end_to_end_streamed(seconds, tmp)
-            e2e.append(row)
-            print(f"{seconds / 60:>6.0f} m{row['wall_s']:>9.2f}{row['s_per_audio_hour']:>11.1f}"
-                  f"{row['peak_rss_mb']:>13.0f}")
-        if not args.quick:
-            results["hour"] = hour_case(args.repeat, tmp)
-            print_hour(results["hour"], args.repeat)
-        results["vocoder"] = vocoder_case(*args.vocoder_seconds, tmp)
-        print_vocoder(results["vocoder"])
+        print_reference(ref, args.repeat)
+        if args.only != "reference":  # (b, c): the streamed forward and end to end
+            results["forward"] = forward_rows = []
+            print("\n(b, c) reference stack forward over noise, each in its own process")
+            print(f"{'mode':<9}{'audio':>8}{'forward s':>11}{'s/audio-h':>11}{'peak RSS MB':>13}")
+            for seconds in durations:
+                for mode in ("stream", "oneshot"):
+                    need = ONE_SHOT_GB_PER_HOUR * seconds / 3600
+                    if mode == "oneshot" and need > 0.8 * mem_available_gb():
+                        print(f"{mode:<9}{seconds / 60:>6.0f} m  skipped: needs ~{need:.0f} GB, "
+                              f"{mem_available_gb():.0f} GB available")
+                        continue
+                    row = forward_case(mode, seconds)
+                    forward_rows.append(row)
+                    print(f"{mode:<9}{seconds / 60:>6.0f} m{row['forward_s']:>11.2f}"
+                          f"{row['s_per_audio_hour']:>11.2f}{row['peak_rss_mb']:>13.0f}")
+            results["end_to_end"] = e2e = []
+            print("\n(c) scripts/run.py streamed end to end (read, forward, 4 float WAVs, plots)")
+            print(f"{'audio':>8}{'wall s':>9}{'s/audio-h':>11}{'peak RSS MB':>13}")
+            for seconds in durations:
+                row = end_to_end_streamed(seconds, tmp)
+                e2e.append(row)
+                print(f"{seconds / 60:>6.0f} m{row['wall_s']:>9.2f}{row['s_per_audio_hour']:>11.1f}"
+                      f"{row['peak_rss_mb']:>13.0f}")
+            if not args.quick:
+                results["hour"] = hour_case(args.repeat, tmp)
+                print_hour(results["hour"], args.repeat)
+            results["vocoder"] = vocoder_case(*args.vocoder_seconds, tmp)
+            print_vocoder(results["vocoder"])
     results["load_after"] = load()
     print(f"\nload average after: {results['load_after']}")
     if args.json:

@@ -147,3 +147,11 @@ def test_bad_zoom_settings_name_their_key(default_config, key, value):
     cfg = replace(default_config, plots=replace(default_config.plots, **{key: value}))
     with pytest.raises(ConvscopeError, match=f"plots.{key}"):
         check_values(cfg)
+
+
+@pytest.mark.parametrize("workers", [-1, 9])
+def test_a_bad_worker_count_names_its_key(default_config, workers):
+    assert default_config.plots.workers == 1  # run.yaml's default: one figure worker
+    cfg = replace(default_config, plots=replace(default_config.plots, workers=workers))
+    with pytest.raises(ConvscopeError, match=r"plots\.workers must be in \[0, 8\].*got"):
+        check_values(cfg)

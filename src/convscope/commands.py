@@ -28,18 +28,40 @@ from convscope.config.convert import (
     to_learn_config,
     to_run_config,
 )
-from convscope.designer import design
-from convscope.explainer.explain import explain, register_explain_schema, to_explain_config
-from convscope.pipeline.chunk_report import run_chunk_debugger
-from convscope.pipeline.jobs import run_job
-from convscope.pipeline.learn import run_learn
+from convscope.plots.background import job_figures, session
 from convscope.report.page import RunCommand
 from convscope.resources import configs_dir
 from convscope.sweep.failures import failed_jobs_message, sweep_job_errors_recorded
 
 CONFIG_PATH = str(configs_dir())
 register_configs()
-register_explain_schema()
+
+
+# The commands' work imports torch (~2 s); importing it when a job runs lets convscope-run start
+# its figure worker first, so the worker's matplotlib import runs on the other core meanwhile.
+# Module-level names, so tests can patch them (commands.run_job).
+def run_job(*args, **kwargs):
+    from convscope.pipeline.jobs import run_job as run  # torch: lazy, see above
+
+    return run(*args, **kwargs)
+
+
+def run_learn(*args, **kwargs):
+    from convscope.pipeline.learn import run_learn as run  # torch: lazy, as run_job
+
+    return run(*args, **kwargs)
+
+
+def run_chunk_debugger(*args, **kwargs):
+    from convscope.pipeline.chunk_report import run_chunk_debugger as run  # as run_job
+
+    return run(*args, **kwargs)
+
+
+def design(*args, **kwargs):
+    from convscope.designer import design as run  # torch: lazy, as run_job
+
+    return run(*args, **kwargs)
 
 
 def _command() -> tuple[RunCommand, Path, Path]:
@@ -63,7 +85,8 @@ def _run_job(cfg: DictConfig) -> None:
     with sweep_job_errors_recorded(out_dir):  # -m: a bad sweep point must not stop the others
         run_cfg = to_run_config(cfg)
         run_cfg.model.name = model_label(run_cfg.model.name, command.overrides)
-        with job_dir.opened([resolve_path(run_cfg.data.path, user_dir)]):
+        # job_figures: a failed job stops the figure worker before the job dir is given up
+        with job_dir.opened([resolve_path(run_cfg.data.path, user_dir)]), job_figures():
             run_job(run_cfg, out_dir, user_dir, command)
 
 
@@ -81,6 +104,8 @@ def _learn_job(cfg: DictConfig) -> None:
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="explain")
 @reports_errors
 def _explain_job(cfg: DictConfig) -> None:
+    from convscope.explainer.explain import explain, to_explain_config  # torch: as run_job
+
     job_dir = check_job_dir(cfg)
     explain_cfg = to_explain_config(cfg)
     with job_dir.opened():
@@ -101,7 +126,8 @@ def _design_job(cfg: DictConfig) -> None:
 
 def run_main() -> None:
     """convscope-run: the configured stack on an audio segment (or every file of a corpus)."""
-    run_entry(_run_job)
+    with session(sys.argv[1:]):  # the figure worker starts now, before torch is imported
+        run_entry(_run_job)
     if failed_jobs_message():  # a multirun whose summary lists failed jobs
         fail(failed_jobs_message())
 
@@ -113,6 +139,9 @@ def learn_main() -> None:
 
 def explain_main() -> None:
     """convscope-explain: the tutorials' worked examples against torch, or one step by step."""
+    from convscope.explainer.explain import register_explain_schema  # torch: as run_job
+
+    register_explain_schema()
     run_entry(_explain_job)
 
 

@@ -74,11 +74,17 @@ def check_values(cfg: RunConfig) -> None:
     _check_zoom(cfg.plots)
 
 
+MAX_FIGURE_WORKERS = 8  # more figures than that at once: a corpus, which has workers of its own
+
+
 def _check_zoom(plots: PlotsConfig) -> None:
     """A zoom panel draws every sample as a stem: a few hundred at most stay readable."""
     if not 0 <= plots.zoom_samples <= MAX_ZOOM_SAMPLES:
         raise ConvscopeError(f"plots.zoom_samples must be in [0, {MAX_ZOOM_SAMPLES}] (0: no zoom "
                              f"panel), got {plots.zoom_samples}")
+    if not 0 <= plots.workers <= MAX_FIGURE_WORKERS:
+        raise ConvscopeError(f"plots.workers must be in [0, {MAX_FIGURE_WORKERS}] (0: figures "
+                             f"drawn in the run's own process), got {plots.workers}")
     start = plots.zoom_start
     if start is not None and not (math.isfinite(start) and start >= 0):
         raise ConvscopeError(f"plots.zoom_start must be null (the loudest input sample) or "

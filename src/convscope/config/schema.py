@@ -115,6 +115,9 @@ class PlotsConfig:
     # start; None: centred on the loudest input sample (streamed runs: of the first block read)
     zoom_start: Optional[float] = None
     zoom_samples: int = 40
+    # convscope-run / scripts/run.py: figure worker processes that draw the figures while the
+    # run goes on (the second core); 0, and library calls: drawn in the run's own process
+    workers: int = 1
 
     def spectrogram_channels(self, available: int) -> int:
         """Output channels the spectrogram figure draws beside the input (at most 3: wider

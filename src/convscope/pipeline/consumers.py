@@ -17,7 +17,9 @@ from convscope.audio.blockio import SegmentSpan, WavWriters
 from convscope.config.schema import RunConfig
 from convscope.pipeline.evaluate import run_evaluation
 from convscope.pipeline.figures import plan_geometry
+from convscope.plots.background import figure_sink
 from convscope.plots.envelopes import EnvelopeAccumulator, WindowCapture
+from convscope.plots.figure_worker import FigureJob
 from convscope.plots.signals import LayerSignals
 from convscope.plots.zoom import ZoomWindow, auto_zoom_start, zoom_data, zoom_window
 from convscope.quality.evaluate import EvaluationPlan
@@ -226,8 +228,7 @@ class Consumers:
         run_evaluation(plan, window_in.samples, output, out_dir, self.cfg.audio, self.cfg.plots)
 
     def write_plots(self) -> None:
-        from convscope.plots.layers import plot_layer, plot_spectrograms  # matplotlib: plots only
-
+        sink = figure_sink(self.cfg.plots)  # a figure worker draws them while the run goes on
         cfg, span, files = self.cfg.plots, self.span, self.files
         inputs = [self.input_envelope.envelopes(), *(e.envelopes() for e in self.envelopes)]
         shapes = [list(span.shape), *(list(p.output_shape) for p in self.plans)]
@@ -241,12 +242,13 @@ class Consumers:
             name = "the stack input" if i == 0 else f"layer {i - 1}'s output"
             layer = LayerSignals(plan.index, plan.type, inputs[i], shapes[i], rates[i], name,
                                  inputs[i + 1], shapes[i + 1], rates[i + 1], zoom)
-            plot_layer(files.layer_plot(plan.index, plan.type), layer, cfg)
+            sink.submit(FigureJob("layer", files.layer_plot(plan.index, plan.type), (layer, cfg)))
         if cfg.spectrogram:
             window_in, window_out = self.windows
             drawn = cfg.spectrogram_channels(self.plans[-1].output_shape[1])
-            plot_spectrograms(files.spectrogram, window_in.samples[0], span.sample_rate,
-                              window_out.samples[:drawn], self.rates[-1], cfg)
+            sink.submit(FigureJob("spectrogram", files.spectrogram,
+                                  (window_in.samples[0], span.sample_rate,
+                                   window_out.samples[:drawn], self.rates[-1], cfg)))
             log.info("spectrogram of %.3f-%.3f s of the segment (plots.spectrogram_start, "
                      "plots.spectrogram_seconds)", window_in.first / span.sample_rate,
                      window_in.stop / span.sample_rate)

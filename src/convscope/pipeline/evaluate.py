@@ -4,13 +4,17 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
 from convscope.audio.wav import clipping_gain, write_wav
 from convscope.config.schema import AudioConfig, PlotsConfig
 from convscope.files import write_json
+from convscope.plots.background import figure_sink
+from convscope.plots.figure_worker import FigureJob
 from convscope.quality.evaluate import (
     Evaluation,
     EvaluationPlan,
@@ -34,6 +38,14 @@ def write_reference_audio(path: Path, evaluation: Evaluation, audio: AudioConfig
     write_wav(path, reference, evaluation.plan.output_rate, audio.subtype, gain)
 
 
+def spectrum_view(evaluation: Evaluation) -> SimpleNamespace:
+    """What plot_spectrum reads of an Evaluation, in plain types: unpickling quality.evaluate's
+    own classes would import torch into the figure worker."""
+    return SimpleNamespace(plan=SimpleNamespace(**asdict(evaluation.plan)),
+                           metrics=evaluation.metrics, output=evaluation.output,
+                           reference=evaluation.reference)
+
+
 def run_evaluation(plan: EvaluationPlan, input_samples: np.ndarray, output: np.ndarray,
                    out_dir: Path, audio: AudioConfig, plots: PlotsConfig) -> Evaluation:
     """The pipeline stage: compare output channel plan.channel (1-D) with the reference of the
@@ -41,10 +53,9 @@ def run_evaluation(plan: EvaluationPlan, input_samples: np.ndarray, output: np.n
     evaluation = evaluate_output(plan, output, reference_signal(plan, input_samples))
     log.info("%s", format_metrics(evaluation))
     files = RunDir(out_dir)
-    if plots.enabled:
-        from convscope.plots.quality import plot_spectrum  # matplotlib: only with plots on
-
-        plot_spectrum(files.spectrum, evaluation, plots)
+    if plots.enabled:  # drawn by the figure worker when there is one (plots.workers)
+        figure_sink(plots).submit(FigureJob("spectrum", files.spectrum,
+                                            (spectrum_view(evaluation), plots)))
     if audio.enabled:
         write_reference_audio(files.reference_wav, evaluation, audio)
     write_metrics(files.metrics, evaluation.as_json())

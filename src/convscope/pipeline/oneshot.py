@@ -31,6 +31,8 @@ from convscope.pipeline.figures import (
 )
 from convscope.pipeline.results import RunResult
 from convscope.pipeline.stages import finish_run, prepare_stack
+from convscope.plots.background import figure_sink
+from convscope.plots.figure_worker import FigureJob
 from convscope.plots.zoom import ConvGeometry
 from convscope.report.page import RunCommand
 from convscope.rundir import RunDir
@@ -121,9 +123,9 @@ def write_plots(files: RunDir, source: Segment | FeatureInput, traces: list[Laye
     panel) and the spectrogram figure; a feature input is drawn as an image of its frames.
     `inputs` default: a config stack's chain (the stack input, then each layer's output);
     `geometries` give conv layers' tap counts in the zoom. Returns the saved figures (layers,
-    then the spectrogram) for callers that look at them (tests)."""
-    from convscope.plots.layers import plot_layer, plot_spectrograms  # matplotlib: plots only
-
+    then the spectrogram) when drawn in this process, for callers that look at them (tests);
+    with a figure worker (plots.workers) they are drawn there while the run goes on."""
+    sink = figure_sink(cfg.plots)
     input_rate = exact_rate(source.sample_rate, "data.sr")
     inputs = chained_inputs(source, traces, rates) if inputs is None else inputs
     zoom_start = zoom_start_seconds(source, cfg.plots)
@@ -134,12 +136,14 @@ def write_plots(files: RunDir, source: Segment | FeatureInput, traces: list[Laye
                               given.rate, given.name, trace.output[0],
                               list(trace.output.shape), rate, cfg.plots, zoom_start,
                               (geometries or {}).get(trace.index))
-        figures.append(plot_layer(files.layer_plot(trace.index, trace.type), layer, cfg.plots))
+        figures.append(sink.submit(FigureJob("layer", files.layer_plot(trace.index, trace.type),
+                                             (layer, cfg.plots))))
     if cfg.plots.spectrogram:
         drawn_input = source if isinstance(source, FeatureInput) else source.samples[0]
-        figures.append(plot_spectrograms(files.spectrogram, drawn_input, input_rate,
-                                         traces[-1].output[0], rates[-1], cfg.plots))
+        figures.append(sink.submit(FigureJob(
+            "spectrogram", files.spectrogram,
+            (drawn_input, input_rate, traces[-1].output[0], rates[-1], cfg.plots))))
     log.info("plots in %s (zoom panels from %.4f s: %s)", files.plots_dir, zoom_start,
              "plots.zoom_start" if cfg.plots.zoom_start is not None
              else "centred on the loudest input sample")
-    return figures
+    return [figure for figure in figures if figure is not None]

@@ -18,6 +18,7 @@ from convscope.errors import ConvscopeError
 from convscope.files import atomic_path
 from convscope.pipeline.aligned import run_alignment
 from convscope.pipeline.shapes import shapes_document, write_shapes
+from convscope.plots.background import wait_for_figures
 from convscope.quality.evaluate import EvaluationPlan, evaluation_plan
 from convscope.report.page import RunCommand, write_report
 from convscope.rundir import RunDir
@@ -115,6 +116,7 @@ def finish_run(cfg: RunConfig, out_dir: Path, source, prepared: PreparedStack,
         # 598", a file object gives the OSError (ENOSPC) that the entry reports as one line
         with atomic_path(RunDir(out_dir).weights) as tmp, open(tmp, "wb") as handle:
             torch.save(prepared.stack.state_dict(), handle)
+    wait_for_figures()  # a figure worker's PNGs are on disk before shapes.json says "finished"
     shapes = shapes_document(source, prepared.rows, prepared.exact_rate, audio_info)
     if prepared.alignment is not None:
         shapes["alignment"] = prepared.alignment.as_json()

@@ -35,6 +35,9 @@ def subplots(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float],
 def save_figure(figure: Figure, path: Path, dpi: int) -> Path:
     """Write to a temporary name beside `path`, then rename: never a half-written image. The
     format follows `path`'s suffix (the temporary name keeps it)."""
+    # PNG: zlib level 3 instead of Pillow's 6 encodes in ~60 % of the time for ~3 % more bytes
+    # (the same pixels)
+    options = {"pil_kwargs": {"compress_level": 3}} if Path(path).suffix == ".png" else {}
     with atomic_path(path) as tmp:
-        figure.savefig(tmp, dpi=dpi)
+        figure.savefig(tmp, dpi=dpi, **options)
     return Path(path)

@@ -17,6 +17,7 @@ from convscope.config.schema import PlotsConfig
 from convscope.plots.envelopes import Envelope, minmax_envelope, sample_times
 from convscope.plots.features import draw_feature_image, feature_image_values
 from convscope.plots.figure import new_figure, save_figure
+from convscope.plots.layout import Row, place_columns, place_rows
 from convscope.plots.signals import LayerSignals, layer_title, rate_label
 from convscope.plots.stems import draw_zoom
 
@@ -48,7 +49,10 @@ def plot_layer(path: Path, layer: LayerSignals, cfg: PlotsConfig) -> Figure:
     zoom_rows = [ZOOM_ROWS, ZOOM_ROWS] if layer.zoom is not None else []
     ratios = in_rows + out_rows + zoom_rows
     row_inches = 1.6 if len(in_rows) + len(out_rows) <= 6 else 1.15
-    fig = new_figure((cfg.width_inches, row_inches * sum(ratios) + 1.0), layout="constrained")
+    # a feature image's colour bar is left to constrained layout; waveform rows are placed by
+    # plots.layout, which measures only the labels that decide the margins (far cheaper)
+    fig = new_figure((cfg.width_inches, row_inches * sum(ratios) + 1.0),
+                     layout="constrained" if image else None)
     grid = fig.add_gridspec(len(ratios), 1, height_ratios=ratios)
     full = [fig.add_subplot(grid[0])]
     full += [fig.add_subplot(grid[i], sharex=full[0]) for i in range(1, len(in_rows + out_rows))]
@@ -75,7 +79,14 @@ def plot_layer(path: Path, layer: LayerSignals, cfg: PlotsConfig) -> Figure:
         span = (float(layer.zoom.input_times[0]), float(layer.zoom.input_times[-1]))
         for ax in full:  # where the zoom is, on the whole-segment rows
             ax.axvspan(*span, color="tab:red", alpha=0.25, linewidth=0.8)
-    fig.suptitle(layer_title(layer), fontsize=10)
+    if image:
+        fig.suptitle(layer_title(layer), fontsize=10)
+    else:
+        rows = [Row(ax, ratio) for ax, ratio in zip(full, ratios)]
+        rows[-1].x_labels = True
+        if layer.zoom is not None:
+            rows += [Row(ax_in, ZOOM_ROWS, group_gap=True), Row(ax_out, ZOOM_ROWS, x_labels=True)]
+        place_rows(fig, rows, layer_title(layer), 10)
     save_figure(fig, path, cfg.dpi)
     return fig
 
@@ -110,8 +121,10 @@ def plot_spectrograms(path: Path, input_signal: np.ndarray | FeatureInput, input
     specs = [spectrogram_db(x, rate, cfg.window_ms) for _, x, rate in panels]
     top = max(float(s[2].max()) for s in specs)
     columns = len(panels) + (features is not None)
-    # constrained layout keeps each colour bar out of its neighbour
-    fig = new_figure((cfg.width_inches, 4.2), layout="constrained")
+    # a feature image's own colour bar is left to constrained layout (it keeps each colour bar
+    # out of its neighbour); audio panels are placed by plots.layout, far cheaper
+    fig = new_figure((cfg.width_inches, 4.2),
+                     layout="constrained" if features is not None else None)
     axes = fig.subplots(1, columns, squeeze=False)
     spectrogram_axes = axes[0, columns - len(panels):]
     if features is not None:
@@ -144,6 +157,11 @@ def plot_spectrograms(path: Path, input_signal: np.ndarray | FeatureInput, input
     for ax in spectrogram_axes[1:]:
         ax.tick_params(labelleft=False)
     spectrogram_axes[0].set_ylabel("frequency (kHz)")
-    fig.colorbar(image, ax=spectrogram_axes.tolist(), label="power (dB)", fraction=0.03)
+    if features is not None:
+        fig.colorbar(image, ax=spectrogram_axes.tolist(), label="power (dB)", fraction=0.03)
+    else:
+        bar = fig.add_axes((0.0, 0.0, 0.01, 1.0))
+        fig.colorbar(image, cax=bar, label="power (dB)")
+        place_columns(fig, spectrogram_axes.tolist(), bar, colorbar_fraction=0.03)
     save_figure(fig, path, cfg.dpi)
     return fig
