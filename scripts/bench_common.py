@@ -1,0 +1,43 @@
+"""What every benchmark case shares: where things are, running a child process and reading its
+peak memory, the machine's load, the synthetic long WAVs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH = REPO / "scripts" / "bench.py"  # its hidden --worker/--floor/... flags run the children
+PY = sys.executable
+SR = 16000
+
+def run_child_rss(args: list[str]) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS in MB, stdout) of one subprocess, reaped with wait4 so its own
+    ru_maxrss is known (RUSAGE_CHILDREN would give the largest child so far)."""
+    started = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(args, cwd=REPO, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - started
+        out.seek(0), err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if proc.returncode:
+        raise SystemExit(f"error: {' '.join(args[1:4])} failed ({proc.returncode}): "
+                         f"{stderr[-800:]}")
+    return wall, usage.ru_maxrss / 1024, stdout
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def mem_available_gb() -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) / 2**20
+    return float("inf")

@@ -1,0 +1,73 @@
+"""(b, c) The reference stack's forward, streamed and one-shot, over 1 min to 1 h of noise, and
+scripts/run.py streamed end to end at those lengths."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from bench_common import BENCH, PY, REPO, SR, run_child_rss
+
+ONE_SHOT_GB_PER_HOUR = 12.0  # measured peak of the one-shot forward; skipped without this much
+
+
+def worker(mode: str, seconds: float) -> None:
+    import torch
+
+    from convscope.config.schema import LayerConfig
+    from convscope.stack.build import build_stack
+    from convscope.stack.plan import plan_stack
+    from convscope.stack.streaming import layer_rules, stream_forward
+
+    T = "ConvTranspose1d"
+    specs = [LayerConfig(type=T, in_channels=1, out_channels=2, kernel_size=3, stride=1,
+                         padding=1),
+             LayerConfig(type=T, in_channels=2, out_channels=3, kernel_size=5, stride=2,
+                         padding=2, output_padding=1)]
+    length = int(seconds * SR)
+    plans = plan_stack(specs, (1, 1, length))
+    stack = build_stack(plans, 0)
+    generator = torch.Generator().manual_seed(0)
+    started = time.perf_counter()
+    if mode == "oneshot":  # what pipeline.run does for short segments
+        x = torch.randn(1, 1, length, generator=generator)
+        with torch.no_grad():
+            out = stack(x)
+        checksum = float(out[..., ::9973].sum())
+    else:  # the streamed run's forward: input arrives in 10 s blocks, 1 s output blocks
+        torch.set_num_threads(1)
+        block = 10 * SR
+        blocks = (torch.randn(1, 1, min(block, length - i), generator=generator)
+                  for i in range(0, length, block))
+        sums = []
+        last = len(plans) - 1
+
+        def keep_checksum(layer: int, start: int, y: torch.Tensor) -> None:
+            if layer == last:
+                sums.append(float(y[..., (-start) % 9973::9973].sum()))
+
+        stream_forward(layer_rules(plans, stack), blocks, 32000, keep_checksum)
+        checksum = sum(sums)
+    print(json.dumps({"seconds": time.perf_counter() - started, "checksum": checksum}))
+
+
+def forward_case(mode: str, seconds: float) -> dict:
+    wall, rss, out = run_child_rss([PY, str(BENCH), "--worker", mode, str(seconds)])
+    forward = json.loads(out.strip().splitlines()[-1])["seconds"]
+    return {"mode": mode, "audio_s": seconds, "forward_s": forward,
+            "s_per_audio_hour": forward * 3600 / seconds, "peak_rss_mb": rss, "wall_s": wall}
+
+
+def end_to_end_streamed(seconds: float, tmp: Path) -> dict:
+    wav = Path(tempfile.gettempdir()) / f"convscope_bench_{int(seconds)}s.wav"
+    if not wav.exists():
+        subprocess.run([PY, "scripts/make_long_audio.py", "--seconds", str(seconds), "--out",
+                        str(wav)], cwd=REPO, check=True, capture_output=True)
+    wall, rss, _ = run_child_rss([PY, "scripts/run.py", f"data.path={wav}", "data.start=0",
+                                  "data.end=null", "stream.enabled=true",
+                                  f"hydra.run.dir={tmp / f'e2e{int(seconds)}'}"])
+    return {"audio_s": seconds, "wall_s": wall, "s_per_audio_hour": wall * 3600 / seconds,
+            "peak_rss_mb": rss}
