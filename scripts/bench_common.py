@@ -41,3 +41,21 @@ def mem_available_gb() -> float:
         if line.startswith("MemAvailable:"):
             return int(line.split()[1]) / 2**20
     return float("inf")
+
+
+def machine() -> dict:
+    """What the numbers were measured on: cores, CPU model, memory, GPU, torch."""
+    import platform
+
+    import torch
+
+    cpu = next((line.split(":", 1)[1].strip() for line in
+                Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor() or "unknown CPU")
+    memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    cores = len(os.sched_getaffinity(0))
+    summary = (f"{cores} cores ({cpu}), {memory_gb:.0f} GB, "
+               f"{'GPU ' + gpu if gpu else 'no GPU'}, torch {torch.__version__}")
+    return {"cores": cores, "cpu": cpu, "memory_gb": round(memory_gb, 1), "gpu": gpu,
+            "torch": torch.__version__, "summary": summary}

@@ -9,7 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_common import BENCH, PY, REPO, SR, run_child_rss
+from bench_common import BENCH, PY, REPO, SR, mem_available_gb, run_child_rss
 
 ONE_SHOT_GB_PER_HOUR = 12.0  # measured peak of the one-shot forward; skipped without this much
 
@@ -71,3 +71,31 @@ def end_to_end_streamed(seconds: float, tmp: Path) -> dict:
                                   f"hydra.run.dir={tmp / f'e2e{int(seconds)}'}"])
     return {"audio_s": seconds, "wall_s": wall, "s_per_audio_hour": wall * 3600 / seconds,
             "peak_rss_mb": rss}
+
+
+def forward_growth(durations: list[float], tmp: Path) -> dict:
+    """(b) the forward streamed and one-shot at each duration (one-shot skipped where it would
+    not fit in memory), (c) run.py streamed end to end at each; printed as they come."""
+    rows: list[dict] = []
+    print("\n(b, c) reference stack forward over noise, each in its own process")
+    print(f"{'mode':<9}{'audio':>8}{'forward s':>11}{'s/audio-h':>11}{'peak RSS MB':>13}")
+    for seconds in durations:
+        for mode in ("stream", "oneshot"):
+            need = ONE_SHOT_GB_PER_HOUR * seconds / 3600
+            if mode == "oneshot" and need > 0.8 * mem_available_gb():
+                print(f"{mode:<9}{seconds / 60:>6.0f} m  skipped: needs ~{need:.0f} GB, "
+                      f"{mem_available_gb():.0f} GB available")
+                continue
+            row = forward_case(mode, seconds)
+            rows.append(row)
+            print(f"{mode:<9}{seconds / 60:>6.0f} m{row['forward_s']:>11.2f}"
+                  f"{row['s_per_audio_hour']:>11.2f}{row['peak_rss_mb']:>13.0f}")
+    e2e: list[dict] = []
+    print("\n(c) scripts/run.py streamed end to end (read, forward, 4 float WAVs, plots)")
+    print(f"{'audio':>8}{'wall s':>9}{'s/audio-h':>11}{'peak RSS MB':>13}")
+    for seconds in durations:
+        row = end_to_end_streamed(seconds, tmp)
+        e2e.append(row)
+        print(f"{seconds / 60:>6.0f} m{row['wall_s']:>9.2f}{row['s_per_audio_hour']:>11.1f}"
+              f"{row['peak_rss_mb']:>13.0f}")
+    return {"forward": rows, "end_to_end": e2e}
