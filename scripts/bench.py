@@ -33,7 +33,7 @@ from bench_common import load, machine
 from bench_corpus import corpus_case, corpus_loop, print_corpus
 from bench_forward import forward_growth, worker
 from bench_hour import floor_worker, hour_case, print_hour
-from bench_markdown import markdown
+from bench_markdown import README_END, README_START, markdown, with_tables
 from bench_reference import print_reference, reference_vs_baseline
 from bench_vocoder import print_vocoder, vocoder_case, vocoder_worker
 
@@ -82,6 +82,9 @@ def main() -> None:
     parser.add_argument("--write", type=Path,
                         help="also write the tables to this Markdown file (and the results "
                              "beside it as .json)")
+    parser.add_argument("--readme", type=Path,
+                        help="with --write: also put the tables into this file between "
+                             f"{README_START} and {README_END}")
     # the child processes the cases time
     parser.add_argument("--worker", nargs=2, metavar=("MODE", "SECONDS"), help=argparse.SUPPRESS)
     parser.add_argument("--floor", nargs=2, metavar=("WAV", "OUT_DIR"), help=argparse.SUPPRESS)
@@ -114,6 +117,9 @@ def main() -> None:
         args.write.write_text(markdown(results))
         args.write.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
         print(f"wrote {args.write} and {args.write.with_suffix('.json')}")
+        if args.readme:
+            args.readme.write_text(with_tables(args.readme.read_text(), markdown(results)))
+            print(f"updated the tables in {args.readme}")
 
 
 if __name__ == "__main__":

@@ -3,16 +3,18 @@ tables are never typed by hand, so they say what one run measured."""
 
 from __future__ import annotations
 
+README_START = "<!-- benchmarks: made by scripts/bench.py --write, do not edit -->"
+README_END = "<!-- end of benchmarks -->"
 REFERENCE_ROWS = (  # result key, what ran
     ("baseline", "the tutorial's plain script (`scripts/bench_tutorial_baseline.py`)"),
-    ("background", "`python scripts/run.py`: figures on the second core (default)"),
-    ("two_workers", "`python scripts/run.py plots.workers=2`"),
-    ("in_process", "`python scripts/run.py plots.workers=0`: figures in the run's process"),
-    ("no_plots", "`python scripts/run.py plots.enabled=false`"),
+    ("background", "`run.py`: figures on the second core (default)"),
+    ("two_workers", "`run.py plots.workers=2`"),
+    ("in_process", "`run.py plots.workers=0`: figures in the run's process"),
+    ("no_plots", "`run.py plots.enabled=false`"),
 )
 HOUR_ROWS = (
     ("floor", "floor: start Python, import torch, read the file, write the same WAV bytes"),
-    ("run.py", "`scripts/run.py` streamed, default outputs (plots, report)"),
+    ("run.py", "`run.py` streamed, default outputs (plots, report)"),
     ("run.py plots off", "... `plots.enabled=false`"),
     ("... no I/O threads", "... `plots.enabled=false stream.background_io=false`"),
 )
@@ -20,7 +22,7 @@ HOUR_ROWS = (
 
 def markdown(results: dict) -> str:
     machine = results["machine"]
-    parts = [f"Measured by `python scripts/bench.py --write docs/benchmarks.md` on "
+    parts = [f"Measured by `make bench` on "
              f"{machine['summary']}; load average {results['load_before']} before, "
              f"{results['load_after']} after. Wall times are whole processes, start-up "
              "included, medians of interleaved runs.\n"]
@@ -51,7 +53,7 @@ def _reference(ref: dict, results: dict) -> str:
 
 def _corpus(corpus: dict, results: dict) -> str:
     rates = corpus["files_per_s"]
-    rows = [("`python scripts/run.py data.path=<folder>` (default corpus settings)",
+    rows = [("`run.py data.path=<folder>` (default corpus settings)",
              f"{rates['convscope']:.2f}", "–"),
             ("plain loop: librosa.load + the same torch stack + soundfile.write",
              f"{rates['loop']:.2f}", f"{corpus['ratio']:.2f}"),
@@ -81,7 +83,7 @@ def _forward(forward: dict, results: dict) -> str:
             f"{row['peak_rss_mb']:.0f} MB") for row in forward["end_to_end"]]
     return ("**The reference stack's forward alone**, over noise (one-shot where it fits):\n\n"
             + _table(("mode", "audio", "s", "s per audio-hour", "peak RSS"), rows)
-            + "\n**`scripts/run.py` streamed end to end** (read, forward, float WAVs, plots, "
+            + "\n**`run.py` streamed end to end** (read, forward, float WAVs, plots, "
             "report):\n\n"
             + _table(("audio", "wall s", "s per audio-hour", "peak RSS"), e2e))
 
@@ -98,3 +100,12 @@ def _vocoder(rows: list[dict], results: dict) -> str:
 
 def _minutes(seconds: float) -> str:
     return f"{seconds / 3600:g} h" if seconds >= 3600 else f"{seconds / 60:g} min"
+
+
+def with_tables(readme: str, tables: str) -> str:
+    """`readme` with what stands between its two markers replaced by `tables`."""
+    head, start, rest = readme.partition(README_START)
+    _, end, tail = rest.partition(README_END)
+    if not start or not end:
+        raise SystemExit(f"error: the README has no {README_START} ... {README_END} block")
+    return f"{head}{README_START}\n{tables}{README_END}{tail}"

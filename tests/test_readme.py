@@ -38,6 +38,8 @@ EXPENSIVE = {
     "/tmp/convscope-env/bin/pip install": "slow only: downloads every dependency",
     "cd /tmp && /tmp/convscope-env/bin/convscope-run": "slow only: needs the install above",
     "python scripts/make_long_audio.py --seconds 3600": "slow only: writes 115 MB",
+    "python scripts/bench.py": "slow only: every benchmark takes about 12 minutes "
+    "(tests/test_bench.py checks the tables it wrote)",
     "python scripts/run.py data.path=/tmp/hour.wav": "compose: writes 1.6 GB of WAVs",
     "python scripts/run.py -m hydra/launcher=submitit_slurm": "compose: no SLURM here",
     "python scripts/run.py -m hydra/launcher=submitit_local": "compose: test_sweeps runs it",
