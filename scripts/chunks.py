@@ -7,7 +7,7 @@ with the one-shot forward and name the layer whose context was too short.
     python scripts/chunks.py model=hifigan_v1 data=speech data.features=log_mel data.end=3
 """
 
-from convscope.commands import chunks_main
+from convscope.commands import chunks_command
 
 if __name__ == "__main__":
-    chunks_main()
+    chunks_command()

@@ -8,7 +8,7 @@
 Writes candidates.csv and model/best.yaml, top2.yaml, ... into the run dir (configs/design.yaml).
 """
 
-from convscope.commands import design_main
+from convscope.commands import design_command
 
 if __name__ == "__main__":
-    design_main()
+    design_command()

@@ -17,7 +17,7 @@ From Python: convscope.explain(...) returns the same text (and the output, and t
 Exit status: 0, 1 if an example does not match, 2 on bad input (one `error:` line on stderr).
 """
 
-from convscope.commands import explain_main
+from convscope.commands import explain_command
 
 if __name__ == "__main__":
-    explain_main()
+    explain_command()

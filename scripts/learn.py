@@ -8,7 +8,7 @@ Writes the usual run outputs for the learned stack, plus metrics.json ({"before"
 plots/loss.png, plots/kernels.png and the learned weights.pt.
 """
 
-from convscope.commands import learn_main
+from convscope.commands import learn_command
 
 if __name__ == "__main__":
-    learn_main()
+    learn_command()

@@ -6,7 +6,7 @@
     python scripts/run.py data.path=corpus/ data.start=0 data.end=null   # every file, one subfolder each
 """
 
-from convscope.commands import run_main
+from convscope.commands import run_command
 
 if __name__ == "__main__":
-    run_main()
+    run_command()

@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 
 from convscope.audio.segment import resolve_path
 from convscope.cli import fail, model_label, reports_errors, run_entry
+from convscope.commands_exit import console_command
 from convscope.commands_rundir import check_job_dir
 from convscope.config.convert import (
     register_chunks_schema,
@@ -164,3 +165,12 @@ def chunks_main() -> None:
     """convscope-chunks: the stack on independent chunks (naive real-time code) vs one shot."""
     register_chunks_schema()
     run_entry(_chunks_job)
+
+
+# The console entries (pyproject's [project.scripts], scripts/*.py): the functions above, then
+# an exit without the interpreter's teardown (commands_exit.py). Tests call the functions above.
+run_command = console_command(run_main)
+learn_command = console_command(learn_main)
+explain_command = console_command(explain_main)
+design_command = console_command(design_main)
+chunks_command = console_command(chunks_main)
