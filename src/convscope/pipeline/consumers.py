@@ -83,10 +83,7 @@ class Consumers:
         if self.cfg.audio.enabled:
             out = self.plans[-1].output_shape
             outputs = [self.files.channel_wav(self.last, k) for k in range(out[1])]
-            self._writers = [
-                # input.wav keeps all loaded channels in one file, as the one-shot path writes it
-                WavWriters([self.files.input_wav], self.span.sample_rate, self.subtype,
-                           self.span.length, channels=self.span.channels)]
+            self._writers = [self._input_writer()]
             if self.output_rate is not None:  # None: not a whole number of Hz, no WAV holds it
                 self._writers.append(WavWriters(outputs, self.output_rate, self.subtype, out[-1]))
         for writer in self._writers:
@@ -105,6 +102,11 @@ class Consumers:
                                  bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} audio s "
                                             "[{elapsed}<{remaining}]")
         return self
+
+    def _input_writer(self) -> WavWriters:
+        # input.wav keeps all loaded channels in one file, as the one-shot path writes it
+        return WavWriters([self.files.input_wav], self.span.sample_rate, self.subtype,
+                          self.span.length, channels=self.span.channels)
 
     def __exit__(self, *exc_info) -> bool:
         if self.progress is not None:
@@ -229,12 +231,12 @@ class Consumers:
         from convscope.plots.layers import plot_layer, plot_spectrograms  # matplotlib: plots only
 
         cfg, span, files = self.cfg.plots, self.span, self.files
-        inputs = [self.input_envelope.envelopes(), *(e.envelopes() for e in self.envelopes)]
+        inputs = [self._drawn_input(), *(e.envelopes() for e in self.envelopes)]
         shapes = [list(span.shape), *(list(p.output_shape) for p in self.plans)]
         rates = [span.sample_rate, *self.rates]
         for i, plan in enumerate(self.plans):
             zoom = None
-            if self.zooms:
+            if self.zooms and self._zoomed(i):
                 window, captured_in, captured_out = self.zooms[i]
                 zoom = zoom_data(window, captured_in.samples[0], captured_out.samples[0],
                                  rates[i], rates[i + 1], shapes[i][-1], plan_geometry(plan))
@@ -245,7 +247,7 @@ class Consumers:
         if cfg.spectrogram:
             window_in, window_out = self.windows
             drawn = cfg.spectrogram_channels(self.plans[-1].output_shape[1])
-            plot_spectrograms(files.spectrogram, window_in.samples[0], span.sample_rate,
+            plot_spectrograms(files.spectrogram, self._spectrogram_input(), span.sample_rate,
                               window_out.samples[:drawn], self.rates[-1], cfg)
             log.info("spectrogram of %.3f-%.3f s of the segment (plots.spectrogram_start, "
                      "plots.spectrogram_seconds)", window_in.first / span.sample_rate,
@@ -255,6 +257,16 @@ class Consumers:
                      "plots.zoom_start" if cfg.zoom_start is not None
                      else "centred on the loudest sample of the first input block")
         log.info("plots in %s", files.plots_dir)
+
+    # what the figures draw of the stack input (pipeline.feature_consumers draws frames instead)
+    def _drawn_input(self):
+        return self.input_envelope.envelopes()
+
+    def _zoomed(self, layer: int) -> bool:
+        return True
+
+    def _spectrogram_input(self):
+        return self.windows[0].samples[0]
 
 
 def _peak(block: np.ndarray) -> float:
