@@ -51,6 +51,7 @@ class Consumers:
         # up when the first input block shows where the loudest sample is (plots.zoom_start=null)
         self.zooms: Optional[list[tuple[ZoomWindow, WindowCapture, WindowCapture]]] = None
         self.zoom_start = cfg.plots.zoom_start
+        self.zoom_origin = "centred on the loudest sample of the first input block"
         self.envelopes = [EnvelopeAccumulator(min(p.output_shape[1], shown), p.output_shape[-1],
                                               rate, max_bins) for p, rate in zip(plans, self.rates)
                           ] if cfg.plots.enabled else []
@@ -254,8 +255,7 @@ class Consumers:
                      window_in.stop / span.sample_rate)
         if self.zooms:
             log.info("zoom panels from %.4f s of the segment (%s)", self.zoom_start,
-                     "plots.zoom_start" if cfg.zoom_start is not None
-                     else "centred on the loudest sample of the first input block")
+                     "plots.zoom_start" if cfg.zoom_start is not None else self.zoom_origin)
         log.info("plots in %s", files.plots_dir)
 
     # what the figures draw of the stack input (pipeline.feature_consumers draws frames instead)

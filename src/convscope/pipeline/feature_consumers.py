@@ -33,6 +33,7 @@ class FeatureConsumers(Consumers):
         if cfg.plots.enabled and cfg.plots.zoom_samples:
             # the whole target audio is known: the one-shot run's zoom start, not the first block's
             self.zoom_start = zoom_start_seconds(source, cfg.plots)
+            self.zoom_origin = "centred on the loudest sample of the target audio"
             self._start_zooms(source.samples)
 
     def _input_writer(self) -> WavWriters:
