@@ -33,9 +33,9 @@ SPECTROGRAM_BYTES_PER_FRAME_SAMPLE = 3 * FLOAT64 + 16 // 2 + FLOAT64 // 2
 MAX_SPECTROGRAM_FRAMES = 2000  # plots/layers.py's bound on the frames of one panel
 # WAV writing (audio/wav.write_wav): a float32 copy scaled by the gain, then the encoded frames
 WAV_BYTES_PER_SAMPLE = FLOAT32 + 4
-# A streamed block inside a generator block (Parallel of Sequential of Residual): the block's
-# input, the branches' running sum, a residual's input, a leaf's input, output and workspace
-LIVE_IN_BLOCK = 6
+# Arrays alive at once inside a generator block (Parallel of Sequential of Residual): the
+# block's input, the branches' running sum, a residual's input, a leaf's input and output
+LIVE_IN_BLOCK = 5
 
 
 def numel(shape) -> int:
@@ -126,17 +126,21 @@ def elements_per_output_sample(plans: list[LayerPlan]) -> float:
     """Elements every layer holds per sample of the stack's output, in one block."""
     last = max(1, plans[-1].output_shape[-1])
     leaves = leaf_plans(plans)
-    held = _held_at_once([numel(leaf.output_shape) + workspace_elements(leaf) for leaf in leaves],
+    held = _held_at_once([numel(leaf.output_shape) for leaf in leaves],
+                         [workspace_elements(leaf) for leaf in leaves],
                          [numel(plan.output_shape) for plan in plans])
     return (numel(plans[0].input_shape) + held) / last
 
 
-def _held_at_once(leaves: list[int], top: list[int]) -> int:
-    """Elements alive at once, from each leaf's (output + workspace) and each top-level output:
+def _held_at_once(outputs: list[int], workspaces: list[int], top: list[int]) -> int:
+    """Elements alive at once, from each leaf's output and workspace and each top-level output:
     all of them for a flat stack; in a deep one (a vocoder's generator blocks: over a hundred
-    leaves) at most every top-level output (a sink may hold a block of each) and
-    LIVE_IN_BLOCK arrays the size of the largest leaf's."""
-    return min(sum(leaves), sum(top) + LIVE_IN_BLOCK * max(leaves, default=0))
+    leaves) at most every top-level output (a sink may hold a block of each), LIVE_IN_BLOCK
+    arrays the size of the largest leaf output and one call's workspace (calls run one by one).
+    """
+    every = sum(outputs) + sum(workspaces)
+    return min(every, sum(top) + LIVE_IN_BLOCK * max(outputs, default=0)
+               + max(workspaces, default=0))
 
 
 def block_forward(plans: list[LayerPlan], block_samples: int) -> Peak:
@@ -144,14 +148,15 @@ def block_forward(plans: list[LayerPlan], block_samples: int) -> Peak:
     layer's context (its kernel span) on either side."""
     last = max(1, plans[-1].output_shape[-1])
 
-    def held(plan: LayerPlan, workspace: bool) -> int:
+    def held(plan: LayerPlan, elements: int) -> int:  # `elements` over the whole signal
         length = plan.output_shape[-1]
         share = math.ceil(block_samples * length / last) + 2 * _span(plan)
-        size = numel(plan.output_shape) + (workspace_elements(plan) if workspace else 0)
-        return int(size / max(1, length) * min(share, length))
+        return int(elements / max(1, length) * min(share, length))
 
-    total = _held_at_once([held(leaf, True) for leaf in leaf_plans(plans)],
-                          [held(plan, False) for plan in plans])
+    leaves = leaf_plans(plans)
+    total = _held_at_once([held(leaf, numel(leaf.output_shape)) for leaf in leaves],
+                          [held(leaf, workspace_elements(leaf)) for leaf in leaves],
+                          [held(plan, numel(plan.output_shape)) for plan in plans])
     share_in = math.ceil(block_samples * plans[0].input_shape[-1] / last) + 1
     total += plans[0].input_shape[1] * min(share_in, plans[0].input_shape[-1])
     return Peak(2 * FLOAT32 * total, _largest_layer(plans).key)  # 2: input slices and outputs
