@@ -1,8 +1,8 @@
 """One audio file, one run dir: streamed or one-shot, decided here and only here.
 
 `run(cfg, out_dir)` is what scripts/run.py (through jobs.run_job), a corpus's files and the tests
-call. Long segments go block by block in bounded memory, with the same results (streamed.py);
-the rest in one forward pass (oneshot.py). Both share prepare_stack and finish_run (stages.py).
+call. Long segments go block by block in bounded memory, with the same results (streamed.py;
+a feature input's frames: feature_run.py); the rest in one forward pass (oneshot.py). Both share prepare_stack and finish_run (stages.py).
 """
 
 from __future__ import annotations
