@@ -17,8 +17,9 @@ load changes hit every variant alike, medians of --repeat:
 (hour) an hour of 16 kHz streamed end to end (default outputs, plots off, plots off without the
     I/O threads) beside the floor: a process that imports torch, reads the file and writes the
     bytes the run's float WAVs hold; s per audio-hour, x floor, peak RSS.
-(vocoder) hifigan_v1 streamed over log-mel (frontend, forward, float WAV): real-time factor on
-    the CPU and, where torch sees one, on CUDA (`--vocoder-seconds CPU CUDA`).
+(vocoder) hifigan_v1 through scripts/run.py streamed end to end (plots off): real-time factor
+    = audio s / wall s on the CPU and, where torch sees one, on CUDA (`--vocoder-seconds CPU
+    CUDA`), beside the forward alone (log-mel, blocks, float WAV, after imports and build).
 Other work on the machine inflates times: the load average is printed before and after.
 """
 

@@ -191,12 +191,15 @@ def test_evaluate_true_with_features_is_a_named_error(tmp_path):
     assert not list(tmp_path.rglob("*.*"))
 
 
-def test_feature_runs_go_one_shot_and_say_why(tmp_path, caplog):
+def test_feature_runs_stream_when_asked_and_say_so(tmp_path, caplog):
+    """stream.enabled=true streams the frames block by block (tests/test_feature_streaming.py
+    compares it with one shot); the evaluate stage stays off, as for one shot."""
     cfg = feature_config()
     cfg = replace(cfg, stream=replace(cfg.stream, enabled="true"), plots=replace(
         cfg.plots, enabled=False), audio=replace(cfg.audio, enabled=False), report=False)
     with caplog.at_level("INFO", logger="convscope"):
         result = run(cfg, tmp_path, base_dir=REPO)
-    assert result.traces[-1].output.shape == (1, 1, 256 * (SR // 256))
-    assert sum("data.features=log_mel" in m and "one-shot" in m for m in caplog.messages) == 1
+    assert result.shapes["output"]["shape"] == [1, 1, 256 * (SR // 256)]
+    assert result.shapes["stream"]["mode"] == "overlap"
+    assert sum("block by block over log_mel frames" in m for m in caplog.messages) == 1
     assert sum("evaluate: off, the input is log_mel" in m for m in caplog.messages) == 1

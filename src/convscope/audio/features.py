@@ -106,6 +106,16 @@ class FeatureInput:
         return (1, *self.samples.shape)
 
     @property
+    def channels(self) -> int:
+        """Bins: the stack input's channels (as a SegmentSpan's, for the pre-flight estimate)."""
+        return self.samples.shape[0]
+
+    @property
+    def length(self) -> int:
+        """T frames: the stack input's length."""
+        return self.samples.shape[-1]
+
+    @property
     def path(self) -> Path:
         return self.target.path
 

@@ -53,6 +53,7 @@ class Consumers:
         # up when the first input block shows where the loudest sample is (plots.zoom_start=null)
         self.zooms: Optional[list[tuple[ZoomWindow, WindowCapture, WindowCapture]]] = None
         self.zoom_start = cfg.plots.zoom_start
+        self.zoom_origin = "centred on the loudest sample of the first input block"
         self.envelopes = [EnvelopeAccumulator(min(p.output_shape[1], shown), p.output_shape[-1],
                                               rate, max_bins) for p, rate in zip(plans, self.rates)
                           ] if cfg.plots.enabled else []
@@ -85,10 +86,7 @@ class Consumers:
         if self.cfg.audio.enabled:
             out = self.plans[-1].output_shape
             outputs = [self.files.channel_wav(self.last, k) for k in range(out[1])]
-            self._writers = [
-                # input.wav keeps all loaded channels in one file, as the one-shot path writes it
-                WavWriters([self.files.input_wav], self.span.sample_rate, self.subtype,
-                           self.span.length, channels=self.span.channels)]
+            self._writers = [self._input_writer()]
             if self.output_rate is not None:  # None: not a whole number of Hz, no WAV holds it
                 self._writers.append(WavWriters(outputs, self.output_rate, self.subtype, out[-1]))
         for writer in self._writers:
@@ -107,6 +105,11 @@ class Consumers:
                                  bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} audio s "
                                             "[{elapsed}<{remaining}]")
         return self
+
+    def _input_writer(self) -> WavWriters:
+        # input.wav keeps all loaded channels in one file, as the one-shot path writes it
+        return WavWriters([self.files.input_wav], self.span.sample_rate, self.subtype,
+                          self.span.length, channels=self.span.channels)
 
     def __exit__(self, *exc_info) -> bool:
         if self.progress is not None:
@@ -230,12 +233,12 @@ class Consumers:
     def write_plots(self) -> None:
         sink = figure_sink(self.cfg.plots)  # a figure worker draws them while the run goes on
         cfg, span, files = self.cfg.plots, self.span, self.files
-        inputs = [self.input_envelope.envelopes(), *(e.envelopes() for e in self.envelopes)]
+        inputs = [self._drawn_input(), *(e.envelopes() for e in self.envelopes)]
         shapes = [list(span.shape), *(list(p.output_shape) for p in self.plans)]
         rates = [span.sample_rate, *self.rates]
         for i, plan in enumerate(self.plans):
             zoom = None
-            if self.zooms:
+            if self.zooms and self._zoomed(i):
                 window, captured_in, captured_out = self.zooms[i]
                 zoom = zoom_data(window, captured_in.samples[0], captured_out.samples[0],
                                  rates[i], rates[i + 1], shapes[i][-1], plan_geometry(plan))
@@ -247,16 +250,25 @@ class Consumers:
             window_in, window_out = self.windows
             drawn = cfg.spectrogram_channels(self.plans[-1].output_shape[1])
             sink.submit(FigureJob("spectrogram", files.spectrogram,
-                                  (window_in.samples[0], span.sample_rate,
+                                  (self._spectrogram_input(), span.sample_rate,
                                    window_out.samples[:drawn], self.rates[-1], cfg)))
             log.info("spectrogram of %.3f-%.3f s of the segment (plots.spectrogram_start, "
                      "plots.spectrogram_seconds)", window_in.first / span.sample_rate,
                      window_in.stop / span.sample_rate)
         if self.zooms:
             log.info("zoom panels from %.4f s of the segment (%s)", self.zoom_start,
-                     "plots.zoom_start" if cfg.zoom_start is not None
-                     else "centred on the loudest sample of the first input block")
+                     "plots.zoom_start" if cfg.zoom_start is not None else self.zoom_origin)
         log.info("plots in %s", files.plots_dir)
+
+    # what the figures draw of the stack input (pipeline.feature_consumers draws frames instead)
+    def _drawn_input(self):
+        return self.input_envelope.envelopes()
+
+    def _zoomed(self, layer: int) -> bool:
+        return True
+
+    def _spectrogram_input(self):
+        return self.windows[0].samples[0]
 
 
 def _peak(block: np.ndarray) -> float:

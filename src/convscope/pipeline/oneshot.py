@@ -44,10 +44,12 @@ log = logging.getLogger("convscope")
 
 
 def run_one_shot(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.device,
-                 command: Optional[RunCommand] = None, extra: Optional[dict] = None
-                 ) -> RunResult:
-    """`extra`: more shapes.json sections (the pre-flight estimate)."""
-    source = stack_input(load_segment(cfg.data, base_dir), cfg.data)
+                 command: Optional[RunCommand] = None, extra: Optional[dict] = None,
+                 source: Segment | FeatureInput | None = None) -> RunResult:
+    """`extra`: more shapes.json sections (the pre-flight estimate); `source`: the stack input
+    when the caller has loaded it already (a feature input, estimated before this)."""
+    if source is None:
+        source = stack_input(load_segment(cfg.data, base_dir), cfg.data)
     plans = plan_stack(cfg.model.layers, source.shape, causal=cfg.model.causal)
     prepared = prepare_stack(cfg, source, plans, device)
     started = time.perf_counter()

@@ -19,6 +19,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from convscope.audio.blockio import SegmentSpan
+from convscope.audio.features import FeatureInput
 from convscope.config.checks import check_spectrogram_window
 from convscope.config.schema import LimitsConfig, RunConfig
 from convscope.errors import ConvscopeError
@@ -63,9 +64,12 @@ def memory_limit(limits: LimitsConfig, machine: int | None) -> tuple[int | None,
     return min(candidates)
 
 
-def estimate_run(cfg: RunConfig, span: SegmentSpan, plans: list[LayerPlan], streamed: bool,
-                 block_samples: int | None = None) -> Estimate:
-    """The estimate of this run, one-shot or streamed in blocks of `block_samples`."""
+def estimate_run(cfg: RunConfig, span: SegmentSpan | FeatureInput, plans: list[LayerPlan],
+                 streamed: bool, block_samples: int | None = None) -> Estimate:
+    """The estimate of this run, one-shot or streamed in blocks of `block_samples`. A feature
+    input's frames are the stack input; its target audio is what input.wav and the
+    spectrogram's input panel hold, and it has no evaluate stage (stages.plan_evaluate_stage)."""
+    features = isinstance(span, FeatureInput)
     rates = layer_rates(plans, Fraction(span.sample_rate))
     out_rate = rates[-1]
     out_channels, out_length = plans[-1].output_shape[1], plans[-1].output_shape[-1]
@@ -75,19 +79,23 @@ def estimate_run(cfg: RunConfig, span: SegmentSpan, plans: list[LayerPlan], stre
     seconds = cfg.plots.spectrogram_seconds if streamed else math.inf
     shown_out = int(min(out_length, seconds * out_rate))
     shown_in = int(min(span.length, seconds * span.sample_rate))
+    audio = span.target if features else span  # the audio input.wav holds
+    audio_samples = audio.samples.size if features else span.channels * span.length
     plots = 0
     if cfg.plots.enabled and cfg.plots.spectrogram:
-        panels = [(shown_in, span.sample_rate)] + [(shown_out, float(out_rate))] \
+        panel_in = (int(min(audio.samples.shape[-1], seconds * audio.sample_rate)),
+                    audio.sample_rate) if features else (shown_in, span.sample_rate)
+        panels = [panel_in] + [(shown_out, float(out_rate))] \
             * cfg.plots.spectrogram_channels(out_channels)
         plots = budget.spectrogram_figure_bytes(panels, cfg.plots.window_ms)
     evaluates = cfg.evaluate.enabled != "false" and out_rate != span.sample_rate \
-        and out_rate.denominator == 1
+        and out_rate.denominator == 1 and not features
     evaluate = shown_out * budget.EVALUATE_BYTES_PER_SAMPLE if evaluates else 0
     wav_sub = cfg.stream.subtype if streamed else cfg.audio.subtype
     output = 0
     wav = 0
     if cfg.audio.enabled:
-        output += span.channels * span.length * budget.subtype_bytes(cfg.audio.subtype)
+        output += audio_samples * budget.subtype_bytes(cfg.audio.subtype)
         if out_rate.denominator == 1:
             output += out_channels * out_length * budget.subtype_bytes(wav_sub)
         wav = 0 if streamed else out_channels * out_length * budget.WAV_BYTES_PER_SAMPLE
@@ -160,8 +168,8 @@ def _free_disk(path: Path) -> int | None:
     return None
 
 
-def preflight(cfg: RunConfig, span: SegmentSpan, plans: list[LayerPlan], out_dir: Path,
-              want_stream: str | None, stream_blocker: str | None) -> Preflight:
+def preflight(cfg: RunConfig, span: SegmentSpan | FeatureInput, plans: list[LayerPlan],
+              out_dir: Path, want_stream: str | None, stream_blocker: str | None) -> Preflight:
     """The estimate of this run and the choice one-shot / streamed, refused where over a limit.
 
     `want_stream`: why the config streams (None: it does not ask to); `stream_blocker`: why this

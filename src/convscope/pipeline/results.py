@@ -28,7 +28,7 @@ class StreamedRun:
     """What a streamed run returns: like RunResult, without whole-signal traces."""
 
     out_dir: Path
-    span: SegmentSpan
+    span: SegmentSpan | FeatureInput  # a feature input streams over its frames
     rows: list[LayerRow]
     output_rate: Optional[int]  # the WAVs' rate; None when the exact rate is not a whole number
     shapes: dict

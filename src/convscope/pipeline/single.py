@@ -1,8 +1,8 @@
 """One audio file, one run dir: streamed or one-shot, decided here and only here.
 
 `run(cfg, out_dir)` is what scripts/run.py (through jobs.run_job), a corpus's files and the tests
-call. Long segments go block by block in bounded memory, with the same results (streamed.py);
-the rest in one forward pass (oneshot.py). Both share prepare_stack and finish_run (stages.py).
+call. Long segments go block by block in bounded memory, with the same results (streamed.py;
+a feature input's frames: feature_run.py); the rest in one forward pass (oneshot.py). Both share prepare_stack and finish_run (stages.py).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Optional
 
 from convscope.config.schema import RunConfig
+from convscope.pipeline.feature_run import run_features
 from convscope.pipeline.module_model import run_module
 from convscope.pipeline.oneshot import run_one_shot
 from convscope.pipeline.preflight import preflight
@@ -35,8 +36,8 @@ def run(cfg: RunConfig, out_dir: Path, base_dir: Optional[Path] = None,
                  "cpu (torch.cuda.is_available() is False)")
     if cfg.model.target is not None:  # the user's own nn.Module: one shot, through describe
         return run_module(cfg, out_dir, base_dir, device, command)
-    if goes_one_shot(cfg):
-        return run_one_shot(cfg, out_dir, base_dir, device, command)
+    if cfg.data.features != "waveform":  # frames of the whole segment, then as a waveform's
+        return run_features(cfg, out_dir, base_dir, device, command)
     span, want_stream = streaming_decision(cfg, base_dir)
     if span is None:  # the one-shot loader words the error, or decodes it with librosa
         return run_one_shot(cfg, out_dir, base_dir, device, command)
@@ -54,13 +55,3 @@ def run(cfg: RunConfig, out_dir: Path, base_dir: Optional[Path] = None,
         log.warning("streaming off (one-shot forward): %s", blocker or "stream.enabled=false")
     return run_one_shot(cfg, out_dir, base_dir, device, command, extra)
 
-
-def goes_one_shot(cfg: RunConfig) -> bool:
-    """Inputs that only the one-shot path takes, logged once with the reason: a feature input
-    is computed from the whole segment (its frames at sr / hop_length are what the stack sees;
-    the block reader streams waveforms only)."""
-    if cfg.data.features == "waveform":
-        return False
-    log.info("streaming off (one-shot forward): data.features=%s frames are computed from the "
-             "whole segment; the block-by-block reader streams waveforms only", cfg.data.features)
-    return True

@@ -21,7 +21,7 @@ from contextlib import closing
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import torch
 
@@ -42,7 +42,7 @@ from convscope.report.page import RunCommand
 from convscope.stack.backends import safe_kernels
 from convscope.stack.plan import LayerPlan
 from convscope.stack.stateful import ChunkStats, StatefulStack, stream_stateful
-from convscope.stack.streaming import layer_rules, stream_forward
+from convscope.stack.streaming import OutputSink, layer_rules, stream_forward
 from convscope.stack.trace import torch_threads
 from convscope.stack.transfer import HostHandoff, to_device_ahead
 
@@ -65,12 +65,15 @@ def streaming_decision(cfg: RunConfig, base_dir: Path
     duration = file_duration(path, header)
     end = duration if cfg.data.end is None else cfg.data.end
     _check_segment(path, cfg.data.start, end, duration)
-    seconds = end - cfg.data.start
+    return segment_span(path, cfg.data, end, header), stream_reason(cfg, end - cfg.data.start)
+
+
+def stream_reason(cfg: RunConfig, seconds: float) -> Optional[str]:
+    """Why the config streams a segment of `seconds` (None: it does not ask to)."""
     mode = cfg.stream.enabled
-    reason = None
     if mode == "true" or (mode == "auto" and seconds > cfg.stream.auto_seconds):
-        reason = f"stream.enabled={mode}, segment of {seconds:.1f} s"
-    return segment_span(path, cfg.data, end, header), reason
+        return f"stream.enabled={mode}, segment of {seconds:.1f} s"
+    return None
 
 
 def run_streamed(cfg: RunConfig, out_dir: Path, span: SegmentSpan, plans: list[LayerPlan],
@@ -99,16 +102,8 @@ def run_streamed(cfg: RunConfig, out_dir: Path, span: SegmentSpan, plans: list[L
             if cfg.stream.background_io:
                 reader = read_ahead(reader)
             with closing(reader):  # on failure too: the read-ahead thread stops, the file closes
-                if device.type == "cuda":  # pinned, overlapped copies both ways
-                    blocks = to_device_ahead(consumers.tap_input(reader, HOST), device)
-                    sink = HostHandoff(consumers.on_output, len(plans) - 1, device,
-                                       all_layers=cfg.plots.enabled)
-                    stream_forward(layer_rules(plans, stack), blocks, block_length, sink)
-                    sink.finish()
-                else:
-                    blocks = consumers.tap_input(reader, device)
-                    stream_forward(layer_rules(plans, stack), blocks, block_length,
-                                   consumers.on_output)
+                forward_blocks(plans, stack, consumers.tap_input(reader, HOST), block_length,
+                               consumers.on_output, device, all_layers=cfg.plots.enabled)
     if stateful:
         n_blocks = stats.chunks
         log.info("output: shape %s at %g Hz, %d chunks of %d file frames each",
@@ -133,6 +128,22 @@ def run_streamed(cfg: RunConfig, out_dir: Path, span: SegmentSpan, plans: list[L
     shapes = finish_run(cfg, out_dir, span, prepared, audio_info, command,
                         extra={"stream": stream_info, **(extra or {})})
     return StreamedRun(out_dir, span, prepared.rows, prepared.output_rate, shapes)
+
+
+def forward_blocks(plans: list[LayerPlan], stack: torch.nn.Module,
+                   host_blocks: Iterator[torch.Tensor], block_length: int, on_output: OutputSink,
+                   device: torch.device, all_layers: bool) -> None:
+    """stream_forward over input blocks in host memory, `block_length` output samples a block.
+    On CUDA: pinned, overlapped copies both ways (stack.transfer), the sink one block late;
+    `all_layers`: the sink wants every layer's samples (plots), not only the last's."""
+    rules = layer_rules(plans, stack)
+    if device.type == "cuda":
+        sink = HostHandoff(on_output, len(plans) - 1, device, all_layers=all_layers)
+        stream_forward(rules, to_device_ahead(host_blocks, device), block_length, sink)
+        sink.finish()
+    else:
+        stream_forward(rules, (block.to(device) for block in host_blocks), block_length,
+                       on_output)
 
 
 def device_blocks(cfg: RunConfig, device: torch.device) -> RunConfig:

@@ -33,6 +33,9 @@ SPECTROGRAM_BYTES_PER_FRAME_SAMPLE = 3 * FLOAT64 + 16 // 2 + FLOAT64 // 2
 MAX_SPECTROGRAM_FRAMES = 2000  # plots/layers.py's bound on the frames of one panel
 # WAV writing (audio/wav.write_wav): a float32 copy scaled by the gain, then the encoded frames
 WAV_BYTES_PER_SAMPLE = FLOAT32 + 4
+# Arrays alive at once inside a generator block (Parallel of Sequential of Residual): the
+# block's input, the branches' running sum, a residual's input, a leaf's input and output
+LIVE_IN_BLOCK = 5
 
 
 def numel(shape) -> int:
@@ -123,20 +126,37 @@ def elements_per_output_sample(plans: list[LayerPlan]) -> float:
     """Elements every layer holds per sample of the stack's output, in one block."""
     last = max(1, plans[-1].output_shape[-1])
     leaves = leaf_plans(plans)
-    held = sum(numel(leaf.output_shape) + workspace_elements(leaf) for leaf in leaves)
+    held = _held_at_once([numel(leaf.output_shape) for leaf in leaves],
+                         [workspace_elements(leaf) for leaf in leaves],
+                         [numel(plan.output_shape) for plan in plans])
     return (numel(plans[0].input_shape) + held) / last
+
+
+def _held_at_once(outputs: list[int], workspaces: list[int], top: list[int]) -> int:
+    """Elements alive at once, from each leaf's output and workspace and each top-level output:
+    all of them for a flat stack; in a deep one (a vocoder's generator blocks: over a hundred
+    leaves) at most every top-level output (a sink may hold a block of each), LIVE_IN_BLOCK
+    arrays the size of the largest leaf output and one call's workspace (calls run one by one).
+    """
+    every = sum(outputs) + sum(workspaces)
+    return min(every, sum(top) + LIVE_IN_BLOCK * max(outputs, default=0)
+               + max(workspaces, default=0))
 
 
 def block_forward(plans: list[LayerPlan], block_samples: int) -> Peak:
     """One streamed block: every layer's share of `block_samples` output samples, plus each
     layer's context (its kernel span) on either side."""
     last = max(1, plans[-1].output_shape[-1])
-    total = 0
-    for leaf in [*leaf_plans(plans)]:
-        n, _, length = leaf.output_shape
-        share = math.ceil(block_samples * length / last) + 2 * _span(leaf)
-        per_sample = (numel(leaf.output_shape) + workspace_elements(leaf)) / max(1, length)
-        total += int(per_sample * min(share, length))
+
+    def held(plan: LayerPlan, elements: int) -> int:  # `elements` over the whole signal
+        length = plan.output_shape[-1]
+        share = math.ceil(block_samples * length / last) + 2 * _span(plan)
+        return int(elements / max(1, length) * min(share, length))
+
+    leaves = leaf_plans(plans)
+    total = _held_at_once([held(leaf, numel(leaf.output_shape)) for leaf in leaves],
+                          [held(leaf, workspace_elements(leaf)) for leaf in leaves],
+                          [held(plan, numel(plan.output_shape)) for plan in plans])
     share_in = math.ceil(block_samples * plans[0].input_shape[-1] / last) + 1
     total += plans[0].input_shape[1] * min(share_in, plans[0].input_shape[-1])
     return Peak(2 * FLOAT32 * total, _largest_layer(plans).key)  # 2: input slices and outputs
