@@ -7,8 +7,8 @@ README_START = "<!-- benchmarks: made by scripts/bench.py --write, do not edit -
 README_END = "<!-- end of benchmarks -->"
 REFERENCE_ROWS = (  # result key, what ran
     ("baseline", "the tutorial's plain script (`scripts/bench_tutorial_baseline.py`)"),
-    ("background", "`run.py`: figures on the second core (default)"),
-    ("two_workers", "`run.py plots.workers=2`"),
+    ("background", "`run.py`: figures drawn by 2 worker processes meanwhile (default)"),
+    ("one_worker", "`run.py plots.workers=1`"),
     ("in_process", "`run.py plots.workers=0`: figures in the run's process"),
     ("no_plots", "`run.py plots.enabled=false`"),
 )

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from bench_common import PY, run_child_rss
 
-REFERENCE_GOALS = {"in_process": 0.7, "background": 0.6, "two_workers": 0.6}  # issue 14
+REFERENCE_GOALS = {"in_process": 0.7, "background": 0.6, "one_worker": 0.6}  # issue 14
 REFERENCE_VARIANTS = {  # name: scripts/run.py overrides
-    "background": [],  # the default: figures drawn by the figure worker on the second core
-    "two_workers": ["plots.workers=2"],
+    "background": [],  # the default: figures drawn by 2 figure workers meanwhile
+    "one_worker": ["plots.workers=1"],
     "in_process": ["plots.workers=0"],
     "no_plots": ["plots.enabled=false"],  # what the figures cost: the difference to this
 }
@@ -34,15 +34,15 @@ def reference_vs_baseline(repeat: int, tmp: Path) -> dict:
             "goals": REFERENCE_GOALS, "medians_s": medians, "all_s": times,
             # the run's time that goes to figures, end to end, each way
             "figure_share": {name: 1 - medians["no_plots"] / medians[name]
-                             for name in ("background", "two_workers", "in_process")}}
+                             for name in ("background", "one_worker", "in_process")}}
 
 
 def print_reference(ref: dict, repeat: int) -> None:
     m = ref["medians_s"]
     print(f"\n(a) reference example, median of {repeat} interleaved: tutorial baseline "
           f"{m['baseline']:.2f} s")
-    for name, label in (("background", "run.py (figures on the second core)"),
-                        ("two_workers", "run.py plots.workers=2"),
+    for name, label in (("background", "run.py (2 figure workers, default)"),
+                        ("one_worker", "run.py plots.workers=1"),
                         ("in_process", "run.py plots.workers=0"),
                         ("no_plots", "run.py plots.enabled=false")):
         ratio = m[name] / m["baseline"]

@@ -116,8 +116,9 @@ class PlotsConfig:
     zoom_start: Optional[float] = None
     zoom_samples: int = 40
     # convscope-run / scripts/run.py: figure worker processes that draw the figures while the
-    # run goes on (the second core); 0, and library calls: drawn in the run's own process
-    workers: int = 1
+    # run goes on (the second core; 2 measured fastest on 2 cores, scripts/bench.py); 0, and
+    # library calls: drawn in the run's own process
+    workers: int = 2
 
     def spectrogram_channels(self, available: int) -> int:
         """Output channels the spectrogram figure draws beside the input (at most 3: wider

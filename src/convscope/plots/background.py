@@ -224,7 +224,7 @@ def wants_worker(argv: Sequence[str]) -> bool:
 def session(argv: Sequence[str]) -> Iterator[None]:
     """Background figures for this process while the block runs; the workers are started now
     (before torch is imported) when the command line will draw figures: as many as a
-    `plots.workers=N` on it says, else the default's one (the config decides the rest)."""
+    `plots.workers=N` on it says, else the default's (the config decides the rest)."""
     _session.update(pid=os.getpid(), worker=None)
     if wants_worker(argv):
         _start(_workers_named(argv))
@@ -241,7 +241,7 @@ def _workers_named(argv: Sequence[str]) -> int:
     for arg in argv:
         if arg.startswith("plots.workers=") and arg.split("=", 1)[1].isdigit():
             return max(1, min(int(arg.split("=", 1)[1]), os.cpu_count() or 1))
-    return PlotsConfig.workers
+    return max(1, min(PlotsConfig.workers, os.cpu_count() or 1))
 
 
 def _start(size: int) -> Optional[FigurePool]:
