@@ -151,7 +151,7 @@ def test_bad_zoom_settings_name_their_key(default_config, key, value):
 
 @pytest.mark.parametrize("workers", [-1, 9])
 def test_a_bad_worker_count_names_its_key(default_config, workers):
-    assert default_config.plots.workers == 1  # run.yaml's default: one figure worker
+    assert default_config.plots.workers == PlotsConfig().workers == 2  # run.yaml = schema
     cfg = replace(default_config, plots=replace(default_config.plots, workers=workers))
     with pytest.raises(ConvscopeError, match=r"plots\.workers must be in \[0, 8\].*got"):
         check_values(cfg)
