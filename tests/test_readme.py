@@ -46,6 +46,9 @@ EXPENSIVE = {
     "python scripts/run.py model=bigvgan_v2_24k": "slow only: 112 M parameters, about a minute",
     "python scripts/run.py model=hifigan_v1 data=speech data.features": "slow only: 3.5 s of "
     "speech through HiFi-GAN V1 (the data.end=1 run above is in the fast suite)",
+    "python scripts/run.py model=hifigan_v1 data=speech data.end=null stream.enabled=true":
+    "slow only: 16 layer figures of HiFi-GAN V1 (test_feature_streaming streams it against one "
+    "shot)",
     "python scripts/run.py model=melgan": "slow only: test_presets checks melgan's shapes and "
     "function",
     "python scripts/run.py data=speech data.features=log_mel data.sr=22050 data.hop_length=240":
