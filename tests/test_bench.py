@@ -91,3 +91,33 @@ def test_numpy_spectra_equal_scipy_signal(length, nperseg, noverlap):
     z = signal.stft(x, nperseg=nperseg, noverlap=noverlap, window="hann", boundary=None,
                     padded=False)[2]
     np.testing.assert_allclose(spectral.stft(x, nperseg, noverlap), z, rtol=1e-9, atol=1e-12)
+
+
+def _bench_markdown():
+    """scripts/bench_markdown.py, which renders the README's benchmark tables."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_markdown",
+                                                  REPO / "scripts" / "bench_markdown.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_tables_are_what_the_measured_results_render():
+    """docs/benchmarks.md is bench.py's rendering of docs/benchmarks.json (no hand-typed
+    numbers), and the README's tables are that file, between bench.py's markers."""
+    import json
+
+    bench = _bench_markdown()
+    results = json.loads((REPO / "docs" / "benchmarks.json").read_text())
+    tables = (REPO / "docs" / "benchmarks.md").read_text()
+    assert bench.markdown(results) == tables
+    readme = (REPO / "README.md").read_text()
+    assert bench.with_tables(readme, tables) == readme
+    assert f"{bench.README_START}\n{tables}{bench.README_END}" in readme
+    # every case ran, on the machine the README names
+    for case in ("reference", "corpus", "hour", "forward", "vocoder"):
+        assert case in results, case
+    assert results["corpus"]["files"] == 1000
+    assert results["machine"]["summary"] in readme
