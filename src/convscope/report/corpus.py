@@ -63,7 +63,8 @@ def render_corpus_index(run_dir: Path, rows: list[dict],
     summary = "<ul>" + "".join(f'<li><a href="{href(name)}">{text(name)}</a></li>'
                                for name in links) + "</ul>" if links else ""
     if figures_files is not None and rows:
-        files = (f'<p class="note">figures: first {figures_files} files only '
+        first = "the first file" if figures_files == 1 else f"first {figures_files} files"
+        files = (f'<p class="note">figures: {first} only '
                  f'(corpus.figures_files={figures_files}); the others link to their shapes.json '
                  "and output audio</p>\n" + files)
     sections = [("files", "Files", files)]
