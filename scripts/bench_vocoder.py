@@ -58,7 +58,7 @@ def vocoder_worker(device_name: str, seconds: float, out_dir: str) -> None:
             if layer == last:
                 writer.write(samples[0].to("cpu", torch.float32).numpy())
 
-        with safe_kernels(stack, streaming=True):
+        with safe_kernels(stack):
             if device.type == "cuda":
                 sink = HostHandoff(write, last, device, all_layers=False)
                 stream_forward(layer_rules(plans, stack), to_device_ahead(host_blocks, device),

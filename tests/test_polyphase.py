@@ -58,13 +58,12 @@ def test_check_finite_names_the_first_bad_sample(bad):
         check_finite(y, "model.layers.1", "ConvTranspose1d", start=100)
 
 
-def test_streaming_turns_onednn_off_only_for_stacks_of_small_convs():
+def test_onednn_is_turned_off_only_for_stacks_of_small_convs():
     nn = torch.nn
     small = nn.Sequential(nn.ConvTranspose1d(1, 2, 3), nn.ConvTranspose1d(2, 3, 5, stride=2))
     wide = nn.Sequential(nn.ConvTranspose1d(1, 2, 3), nn.Conv1d(32, 32, 7))
     assert only_small_convs(small) and not only_small_convs(wide)
     for stack, native in ((small, True), (wide, False)):
-        with safe_kernels(stack, streaming=True):
+        with safe_kernels(stack):  # one-shot and streamed alike
             assert torch.backends.mkldnn.enabled != native
-        with safe_kernels(stack):  # one-shot: oneDNN stays on (no gapped transposed conv)
-            assert torch.backends.mkldnn.enabled
+        assert torch.backends.mkldnn.enabled  # restored after

@@ -74,7 +74,7 @@ def run_streamed_features(cfg: RunConfig, out_dir: Path, source: FeatureInput,
     # input blocks of about one output block's frames: on CUDA each crosses the bus one ahead
     step = max(1, math.ceil(block_length * source.length / max(1, plans[-1].output_shape[-1])))
     blocks = (frames[..., i: i + step] for i in range(0, source.length, step))
-    with consumers, torch_threads(cfg.stream.threads), safe_kernels(stack, streaming=True):
+    with consumers, torch_threads(cfg.stream.threads), safe_kernels(stack):
         forward_blocks(plans, stack, blocks, block_length, consumers.on_output, device,
                        all_layers=cfg.plots.enabled)
     n_blocks = math.ceil(plans[-1].output_shape[-1] / block_length)

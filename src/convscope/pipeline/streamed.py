@@ -93,7 +93,7 @@ def run_streamed(cfg: RunConfig, out_dir: Path, span: SegmentSpan, plans: list[L
         # no more than the bounded output block needs: one frame where a stride is huge
         block_length = min(frames, max(1, block_length * span.frames
                                        // max(1, plans[-1].output_shape[-1])))
-    with consumers, torch_threads(cfg.stream.threads), safe_kernels(stack, streaming=True):
+    with consumers, torch_threads(cfg.stream.threads), safe_kernels(stack):
         if stateful:
             chunks = consumers.tap_input(audio_blocks(span, block_length), device)
             stats = stream_stateful(engine, chunks, consumers.on_output)

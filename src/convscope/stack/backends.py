@@ -34,8 +34,10 @@ def needs_native_kernels(stack: nn.Module) -> bool:
 
 # A convolution with at most this many weights (C_out * C_in/groups * k) per output sample ran
 # 1.5-3x faster on torch's native kernel than on oneDNN, whose per-call set-up dominates (1-s
-# blocks of the reference stack, 1 thread); from ~100 weights on oneDNN wins (2-7x at 32-128
-# channels), so a stack is run natively only when every conv in it is that small.
+# blocks of the reference stack, 1 thread), and a first call on a new shape costs oneDNN a
+# kernel build (the reference example's one-shot forward: 145 ms vs 2.7 ms native); from ~100
+# weights on oneDNN wins (2-7x at 32-128 channels), so a stack is run natively only when every
+# conv in it is that small, one-shot or streamed.
 SMALL_CONV_WEIGHTS = 64
 
 
@@ -45,10 +47,10 @@ def only_small_convs(stack: nn.Module) -> bool:
 
 
 @contextmanager
-def safe_kernels(stack: nn.Module, streaming: bool = False) -> Iterator[None]:
-    """oneDNN off while `stack` runs, when it holds a gapped transposed conv (or, `streaming`
-    its small blocks, when all its convs are small: faster); else nothing."""
-    if not (needs_native_kernels(stack) or (streaming and only_small_convs(stack))):
+def safe_kernels(stack: nn.Module) -> Iterator[None]:
+    """oneDNN off while `stack` runs, when it holds a gapped transposed conv (it can crash) or
+    only small convs (native is faster); else nothing."""
+    if not (needs_native_kernels(stack) or only_small_convs(stack)):
         yield
         return
     with native_kernels():
