@@ -59,3 +59,15 @@ def machine() -> dict:
                f"{'GPU ' + gpu if gpu else 'no GPU'}, torch {torch.__version__}")
     return {"cores": cores, "cpu": cpu, "memory_gb": round(memory_gb, 1), "gpu": gpu,
             "torch": torch.__version__, "summary": summary}
+
+
+def long_wav(seconds: float, sr: int = SR) -> Path:
+    """`seconds` of synthetic audio at `sr` (scripts/make_long_audio.py), cached in the temp
+    folder: every case that needs one reads the same file."""
+    suffix = "" if sr == SR else f"_{sr}"
+    wav = Path(tempfile.gettempdir()) / f"convscope_bench_{int(seconds)}s{suffix}.wav"
+    if not wav.exists():
+        subprocess.run([PY, "scripts/make_long_audio.py", "--seconds", str(seconds), "--sr",
+                        str(sr), "--out", str(wav)], cwd=REPO, check=True, capture_output=True)
+    return wav
+

@@ -4,12 +4,10 @@ scripts/run.py streamed end to end at those lengths."""
 from __future__ import annotations
 
 import json
-import subprocess
-import tempfile
 import time
 from pathlib import Path
 
-from bench_common import BENCH, PY, REPO, SR, mem_available_gb, run_child_rss
+from bench_common import BENCH, PY, SR, long_wav, mem_available_gb, run_child_rss
 
 ONE_SHOT_GB_PER_HOUR = 12.0  # measured peak of the one-shot forward; skipped without this much
 
@@ -62,10 +60,7 @@ def forward_case(mode: str, seconds: float) -> dict:
 
 
 def end_to_end_streamed(seconds: float, tmp: Path) -> dict:
-    wav = Path(tempfile.gettempdir()) / f"convscope_bench_{int(seconds)}s.wav"
-    if not wav.exists():
-        subprocess.run([PY, "scripts/make_long_audio.py", "--seconds", str(seconds), "--out",
-                        str(wav)], cwd=REPO, check=True, capture_output=True)
+    wav = long_wav(seconds)
     wall, rss, _ = run_child_rss([PY, "scripts/run.py", f"data.path={wav}", "data.start=0",
                                   "data.end=null", "stream.enabled=true",
                                   f"hydra.run.dir={tmp / f'e2e{int(seconds)}'}"])

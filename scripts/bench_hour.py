@@ -7,11 +7,10 @@ import json
 import os
 import statistics
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
-from bench_common import BENCH, PY, REPO, run_child_rss
+from bench_common import BENCH, PY, long_wav, run_child_rss
 
 
 def floor_worker(wav: str, out_dir: str) -> None:
@@ -56,10 +55,7 @@ def floor_worker(wav: str, out_dir: str) -> None:
 def hour_case(repeat: int, tmp: Path, seconds: float = 3600.0) -> dict:
     """Median of `repeat` of each, interleaved: the floor, run.py streamed with default outputs,
     with plots off, and with plots off and no read-ahead/write-behind threads."""
-    wav = Path(tempfile.gettempdir()) / f"convscope_bench_{int(seconds)}s.wav"
-    if not wav.exists():
-        subprocess.run([PY, "scripts/make_long_audio.py", "--seconds", str(seconds), "--out",
-                        str(wav)], cwd=REPO, check=True, capture_output=True)
+    wav = long_wav(seconds)
     runs: dict[str, list] = {"floor": [], "run.py": [], "run.py plots off": [],
                              "... no I/O threads": []}
     parts = []

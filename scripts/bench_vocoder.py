@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import tempfile
 import time
 from pathlib import Path
 
-from bench_common import BENCH, PY, REPO, run_child_rss
+from bench_common import BENCH, PY, REPO, long_wav, run_child_rss
 
 
 def vocoder_worker(device_name: str, seconds: float, out_dir: str) -> None:
@@ -33,7 +31,7 @@ def vocoder_worker(device_name: str, seconds: float, out_dir: str) -> None:
     preset = OmegaConf.to_container(OmegaConf.load(REPO / "configs/model/hifigan_v1.yaml"))
     cfg = to_run_config(preset)
     device = pick_device(device_name)
-    wav = vocoder_wav(seconds)
+    wav = long_wav(seconds, 22050)
     cfg.data.path, cfg.data.start, cfg.data.end = str(wav), 0.0, None
     # stream.block_seconds of output per block (4 s: 344 frames), 16x that on a GPU, as run.py
     # streams; 64-frame blocks measured 1.8x slower on the CPU (the MRF's context recomputed)
@@ -74,19 +72,10 @@ def vocoder_worker(device_name: str, seconds: float, out_dir: str) -> None:
                       "rtf": out_len / cfg.data.sr / wall, "threads": torch.get_num_threads()}))
 
 
-def vocoder_wav(seconds: float) -> Path:
-    """`seconds` of synthetic audio at hifigan_v1's 22050 Hz, cached in the temp folder."""
-    wav = Path(tempfile.gettempdir()) / f"convscope_bench_vocoder_{int(seconds)}s.wav"
-    if not wav.exists():
-        subprocess.run([PY, "scripts/make_long_audio.py", "--seconds", str(seconds), "--sr",
-                        "22050", "--out", str(wav)], cwd=REPO, check=True, capture_output=True)
-    return wav
-
-
 def vocoder_end_to_end(device: str, seconds: float, tmp: Path) -> dict:
     """scripts/run.py model=hifigan_v1 on `seconds` of audio, streamed, plots off, as a user
     runs it: imports, log-mel frontend, the stack block by block, float WAVs, report."""
-    wav = vocoder_wav(seconds)
+    wav = long_wav(seconds, 22050)
     wall, rss, _ = run_child_rss([PY, "scripts/run.py", "model=hifigan_v1", f"data.path={wav}",
                                   "data.start=0", "data.end=null", "stream.enabled=true",
                                   "plots.enabled=false", f"device={device}",
