@@ -9,6 +9,7 @@ writer and every reader (the report page, the sweep scan) cannot drift apart. Wh
     summary.csv  summary.json  index.html         a corpus job (and a subfolder per file)
     summary.csv  summary.png  index.html  multirun.yaml           a sweep root
     .hydra/config.yaml  .hydra/overrides.yaml     Hydra's record of every job
+    .convscope  .convscope.lock                   which run claimed the dir, its files; the lock
     audio/input.wav  audio/reference.wav  audio/layer{i}_ch{k}.wav
     plots/layer{i}_{type}.png  plots/spectrogram.png  plots/spectrum.png
     plots/spectrum_before.png  plots/loss.png  plots/kernels.png  (these three: scripts/learn.py)
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,16 +71,20 @@ class RunDir:
     LAYER_PLOT = re.compile(r"layer(\d+)_(\w+)\.png")  # layer_plot_name's names
     HYDRA = ".hydra"  # Hydra's record of a job: every entry script and convscope.run write it
     REPLACED = ".replaced"  # replace=true: the previous run, kept until the new one finishes
+    DROPPED = ".replaced.dropped"  # a replaced run on its way out (rundir/owner.py)
+    RECORD = ".convscope"  # which run claimed the dir and the files it wrote (rundir/owner.py)
+    LOCK = ".convscope.lock"  # flocked by the one job writing the dir (rundir/owner.py)
+    # Every entry's hydra.job.name log (configs/*.yaml)
+    LOG_NAMES = frozenset({LOG, CHUNKS_LOG, "learn.log", "explain.log", "design.log"})
 
     # Everything a run, a corpus job or a sweep root may hold at its top level. A corpus names
     # its per-file subfolders around these, so an input called summary.json or index.html
     # cannot become a folder where the corpus's own summary.json or page goes.
     TOP_LEVEL = frozenset({
         SHAPES, METRICS, WEIGHTS, REPORT, LOG, ERROR, SUMMARY_CSV, SUMMARY_JSON, SUMMARY_PNG,
-        SCATTER, ANIMATION, EXPLORER, HYDRA, REPLACED, MULTIRUN, AUDIO, PLOTS, CANDIDATES_CSV, MODEL,
-        CHUNKS_JSON, CHUNKS_LOG,
-        "learn.log", "explain.log", "design.log",  # the other entries' hydra.job.name logs
-    })
+        SCATTER, ANIMATION, EXPLORER, HYDRA, REPLACED, DROPPED, RECORD, LOCK, MULTIRUN, AUDIO, PLOTS,
+        CANDIDATES_CSV, MODEL, CHUNKS_JSON,
+    }) | LOG_NAMES
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", Path(self.path))
@@ -90,10 +94,11 @@ class RunDir:
         """Whether `folder` is one of convscope's run dirs (a run, a corpus job, a sweep root or
         job, the explainer's or designer's): what corpus scans skip, so `data.path=.` in a
         project folder does not take in its earlier outputs. Markers that a user's own audio
-        folder would not hold: Hydra's record, shapes.json, a sweep root's multirun.yaml, a
-        corpus's summary.csv beside its summary.json (convscope.run's corpora, no Hydra)."""
+        folder would not hold: convscope's record, Hydra's, shapes.json, a sweep root's
+        multirun.yaml, a corpus's summary.csv beside its summary.json."""
         folder = Path(folder)
-        return ((folder / RunDir.HYDRA).is_dir() or (folder / RunDir.SHAPES).is_file()
+        return ((folder / RunDir.RECORD).is_file() or (folder / RunDir.HYDRA).is_dir()
+                or (folder / RunDir.SHAPES).is_file()
                 or (folder / RunDir.MULTIRUN).is_file()
                 or ((folder / RunDir.SUMMARY_CSV).is_file()
                     and (folder / RunDir.SUMMARY_JSON).is_file()))
@@ -112,49 +117,18 @@ class RunDir:
         return f"layer{layer}_{layer_type}.png"
 
     def previous_run(self) -> list[str]:
-        """What an earlier run left here (sorted names), [] for a fresh dir. Hydra's record and
-        log files alone are not a run: a config rejected before anything ran leaves just those."""
+        """What an earlier run left here (sorted names), [] for a fresh dir. Hydra's record, log
+        files and convscope's bookkeeping alone are not a run: a config rejected before anything
+        ran leaves just those."""
         if not self.path.is_dir():
             return []
-        return sorted(entry.name for entry in self.path.iterdir()
-                      if entry.name != self.HYDRA and not entry.name.endswith(".log"))
+        ignored = {self.HYDRA, self.RECORD, self.LOCK} | self.LOG_NAMES
+        return sorted(entry.name for entry in self.path.iterdir() if entry.name not in ignored)
 
     def looks_like_run(self) -> bool:
-        """Whether convscope made this dir: every job writes .hydra/ first (CLI, sweep and API)."""
-        return (self.path / self.HYDRA).is_dir()
-
-    def clear(self, keep: frozenset[str] = frozenset()) -> None:
-        """Remove everything in the dir but the names in `keep` (the dir stays)."""
-        for entry in self.path.iterdir():
-            if entry.name in keep:
-                continue
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry)
-            else:
-                entry.unlink()
-
-    def set_aside(self) -> None:
-        """replace=true: move the previous run into .replaced/ (renames, no copies), so the dir
-        is empty for the new run and the old one can come back if the new run fails."""
-        aside = self.path / self.REPLACED
-        if aside.exists():  # a replacing run killed outright left it: that older run goes now
-            shutil.rmtree(aside)
-        aside.mkdir()
-        for entry in list(self.path.iterdir()):
-            if entry != aside:
-                entry.rename(aside / entry.name)
-
-    def restore_aside(self) -> None:
-        """The new run failed: remove what it wrote and put the previous run back."""
-        aside = self.path / self.REPLACED
-        self.clear(keep=frozenset({self.REPLACED}))
-        for entry in list(aside.iterdir()):
-            entry.rename(self.path / entry.name)
-        aside.rmdir()
-
-    def drop_aside(self) -> None:
-        """The new run finished: the previous run goes for good."""
-        shutil.rmtree(self.path / self.REPLACED, ignore_errors=True)
+        """Whether a convscope run claimed this dir (its record), or an older convscope made it
+        (a .hydra/ record alone: the stale-temp sweep also looks there)."""
+        return (self.path / self.RECORD).is_file() or (self.path / self.HYDRA).is_dir()
 
     def relative(self, path: Path) -> str:
         """`path` as shapes.json and the pages spell it: relative to the run dir, with '/'."""
