@@ -133,9 +133,7 @@ def test_a_used_dir_is_refused_and_a_rejected_config_leaves_it_as_it_was(
 
 
 def test_replace_removes_the_previous_run_first(finished, monkeypatch, capsys):
-    stray = finished / "plots" / "old.png"  # anything the earlier run left goes too
-    stray.parent.mkdir()
-    stray.write_bytes(b"old")
+    assert (finished / "audio" / "layer1_ch2.wav").is_file()  # 3 channels before, 1 after
     code, err = _cli(monkeypatch, capsys, *FAST, "model=sinc_x2", "replace=true",
                      f"hydra.run.dir={finished}")
     assert code == 0, err
@@ -143,7 +141,7 @@ def test_replace_removes_the_previous_run_first(finished, monkeypatch, capsys):
     assert shapes["output"]["shape"][1] == 1
     assert _disk_wavs(finished) == _page_wavs(finished) == set(shapes["audio"]["files"]) | {
         "audio/reference.wav"}
-    assert not (finished / "plots").exists()
+    assert not (finished / "audio" / "layer1_ch2.wav").exists()
     assert "model=sinc_x2" in RunDir(finished).hydra_overrides.read_text()
     assert "replace=true: removed the previous run" in RunDir(finished).log.read_text()
 

@@ -29,7 +29,7 @@ from convscope.pipeline.jobs import run_job
 from convscope.report.html import text
 from convscope.report.page import RunCommand, layers_html, ordered_wavs, wav_label
 from convscope.resources import configs_dir
-from convscope.rundir import RunDir
+from convscope.rundir import RunDir, owner
 from convscope.text import format_table, shape_text
 
 log = logging.getLogger("convscope")
@@ -48,12 +48,21 @@ def run(overrides: Optional[Sequence[str]] = None, *, out_dir: Optional[str | Pa
     run_cfg = to_run_config(cfg)
     run_cfg.model.name = model_label(run_cfg.model.name, overrides)
     user_dir = Path.cwd()
-    out = _new_run_dir(Path(out_dir) if out_dir is not None else None, user_dir)
-    _save_config(out, cfg, overrides)
-    command = RunCommand(argv=("convscope.run", *overrides), overrides=tuple(overrides),
-                         cwd=str(user_dir))
-    with _logged_to(RunDir(out).log):
-        run_job(run_cfg, out, user_dir, command)
+    out, lock = _new_run_dir(Path(out_dir) if out_dir is not None else None, user_dir)
+    try:
+        owner.claim(out)
+        _save_config(out, cfg, overrides)
+        command = RunCommand(argv=("convscope.run", *overrides), overrides=tuple(overrides),
+                             cwd=str(user_dir))
+        try:
+            with _logged_to(RunDir(out).log):
+                run_job(run_cfg, out, user_dir, command)
+        except BaseException:
+            owner.seal(out, "failed")
+            raise
+        owner.seal(out, "finished")
+    finally:
+        lock.release()
     return RunReport(out)
 
 
@@ -72,21 +81,29 @@ def _compose(overrides: list[str]):
                              ) from exc
 
 
-def _new_run_dir(requested: Optional[Path], user_dir: Path) -> Path:
-    """`requested`, unless it already holds a finished run; else a new outputs/<date>/<time>."""
+def _new_run_dir(requested: Optional[Path], user_dir: Path) -> tuple[Path, owner.DirLock]:
+    """`requested` (refused while another run writes it, or when it holds files), else a new
+    outputs/<date>/<time>; with the dir's lock, held until the run ends (rundir/owner.py)."""
     if requested is not None:
-        if RunDir(requested).shapes.exists():
-            raise ConvscopeError(f"out_dir: {requested} already holds a run (shapes.json); "
-                                 "choose another folder")
-        requested.mkdir(parents=True, exist_ok=True)
-        return requested
+        lock = owner.try_lock(requested)
+        if lock is None:
+            raise ConvscopeError(f"out_dir: another convscope run is writing into {requested} "
+                                 "right now; wait for it to end or choose another folder")
+        previous = sorted(set(RunDir(requested).previous_run())  # another app's .hydra/ too
+                          | {name.partition("/")[0] for name in owner.foreign_files(requested)})
+        if previous:
+            lock.release()
+            more = f", ... {len(previous) - 3} more" if len(previous) > 3 else ""
+            raise ConvscopeError(f"out_dir: {requested} already holds files "
+                                 f"({', '.join(previous[:3])}{more}); choose another folder")
+        return requested, lock
     now = datetime.now()
     base = user_dir / "outputs" / now.strftime("%Y-%m-%d") / now.strftime("%H-%M-%S")
     candidate, n = base, 0
     while True:  # two runs in one second get -1, -2, ...: never one dir for two runs
         try:
             candidate.mkdir(parents=True)
-            return candidate
+            return candidate, owner.try_lock(candidate)  # new and ours: nobody else holds it
         except FileExistsError:
             n += 1
             candidate = base.with_name(f"{base.name}-{n}")

@@ -1,20 +1,25 @@
 """What every Hydra job does to its run dir before it writes a result there.
 
-Never two runs' files in one dir: a dir that holds a run is refused (exit 2, naming it) unless
-the user set `replace=true`, and then it is emptied first, once the config has been validated.
-Hydra's own record (.hydra/) is written here rather than by Hydra (hydra.output_subdir is null in
-configs/*.yaml): Hydra would write it before the job runs, so a refused or rejected config would
-rewrite a finished run's record. Temp files that killed runs left beside this dir are removed.
+One writer, never two runs' files in one dir: a job takes the dir's lock first (rundir/owner.py; a
+second job into the same dir at the same moment is refused), then a dir that holds a run is refused
+(exit 2, naming it) unless the user set `replace=true`, and then it is emptied first, once the config
+has been validated. replace=true empties only what a convscope run accounts for (its `.convscope`
+record): any other file in the dir refuses the replace, naming it. Hydra's own record (.hydra/) is
+written here rather than by Hydra (hydra.output_subdir is null in configs/*.yaml): Hydra would write
+it before the job runs, so a refused or rejected config would rewrite a finished run's record. Temp
+files that killed runs left beside this dir are removed.
 
 Two steps, so that validation sits between them:
-    job_dir = check_job_dir(cfg)      # first thing in a job: refuse a used dir, write nothing
+    job_dir = check_job_dir(cfg)      # first thing in a job: lock, refuse a used dir
     ... validate the config ...
     with job_dir.opened(inputs):      # input inside the dir refused; replace; .hydra/; stale temps
         ... the job ...
 
 With replace=true the previous run is set aside (.replaced/) rather than deleted, and comes back
 if the new run fails (bad input found while planning, an OS error, Ctrl-C): replacing a run never
-leaves neither. In a multirun a failed job keeps its error.json instead (the sweep lists it).
+leaves neither. A `.replaced/` that a killed replacing run left is settled first (put back, or
+dropped if the new run had finished), never deleted unread. In a multirun a failed job keeps its
+error.json instead (the sweep lists it).
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from convscope.errors import ConvscopeError
 from convscope.files import partial_is_stale, partials, write_text
-from convscope.rundir import RunDir
+from convscope.rundir import RunDir, owner
 
 log = logging.getLogger("convscope")
 
@@ -48,6 +53,7 @@ class JobDir:
     key: str  # the config key that chose the dir: hydra.run.dir or hydra.sweep.dir
     replace: bool
     task_cfg: Any  # the config Hydra passed to the job, for .hydra/config.yaml
+    lock: owner.DirLock  # held until the job ends
     previous: list[str] = field(default_factory=list)  # what an earlier run left here
 
     def open(self, inputs: Iterable[Path] = ()) -> None:
@@ -57,7 +63,12 @@ class JobDir:
             self._refuse_inside(Path(given))
         if self.previous:
             _close_log_files_under(self.path)  # reopened at the next line, in the emptied dir
-            RunDir(self.path).set_aside()
+            recovered = owner.recover_aside(self.path)
+            owner.set_aside(self.path)
+            owner.claim(self.path)
+            if recovered:
+                log.info("replace=true: %s/ was left by a replacing run that was killed; %s",
+                         RunDir.REPLACED, recovered)
             log.info("replace=true: removed the previous run in %s (%s; kept in %s/ until this "
                      "run finishes)", self.path, ", ".join(self.previous), RunDir.REPLACED)
             _write_hydra_record(self.path, self.task_cfg)
@@ -67,7 +78,11 @@ class JobDir:
     def opened(self, inputs: Iterable[Path] = ()) -> Iterator[None]:
         """open(), then the job; a replaced run is dropped once the job ends, or put back if the
         job fails (not in a multirun, whose failed jobs keep their error.json)."""
-        self.open(inputs)
+        try:
+            self.open(inputs)
+        except BaseException:  # refused (an input inside the dir) or cut short while replacing
+            self._settle(failed=True, sealed=False)
+            raise
         try:
             yield
         except SystemExit:  # the job ran to its end and chose its exit status (the explainer)
@@ -78,15 +93,21 @@ class JobDir:
             raise
         self._settle(failed=False)
 
-    def _settle(self, failed: bool) -> None:
-        if not self.previous:
-            return
-        files = RunDir(self.path)
-        if failed:
-            _close_log_files_under(self.path)
-            files.restore_aside()
-        else:
-            files.drop_aside()
+    def _settle(self, failed: bool, sealed: bool = True) -> None:
+        """Put the previous run back (failed), or seal this run's record and drop the previous
+        one; then give the dir up. `sealed=False`: the job never started (nothing to record)."""
+        try:
+            if failed and self.previous:
+                _close_log_files_under(self.path)
+                owner.recover_aside(self.path)  # what this run wrote goes, the old run comes back
+                return
+            if not sealed:
+                return
+            owner.seal(self.path, "failed" if failed else "finished")
+            if self.previous:
+                owner.drop_aside(self.path)
+        finally:
+            self.lock.release()
 
     def _refuse_inside(self, given: Path) -> None:
         real, here = Path(os.path.realpath(given)), Path(os.path.realpath(self.path))
@@ -97,9 +118,10 @@ class JobDir:
 
 
 def check_job_dir(cfg: DictConfig | Any) -> JobDir:
-    """First thing in a job: refuse a dir that holds a run (unless `replace=true`), before
-    anything is written; a fresh dir gets its .hydra/ record at once (a sweep's summary finds
-    every job by it, a job rejected later included)."""
+    """First thing in a job: take the dir's lock, then refuse a dir that holds a run (unless
+    `replace=true`) or holds files no convscope run accounts for, before anything is written; a
+    fresh dir is claimed and gets its .hydra/ record at once (a sweep's summary finds every job
+    by it, a job rejected later included)."""
     global _current
     from hydra.core.hydra_config import HydraConfig  # Hydra's state: only inside a job
     from hydra.types import RunMode
@@ -109,19 +131,44 @@ def check_job_dir(cfg: DictConfig | Any) -> JobDir:
     key = "hydra.sweep.dir" if hydra_cfg.mode == RunMode.MULTIRUN else "hydra.run.dir"
     replace = bool(cfg.get("replace", False)) if hasattr(cfg, "get") else False
     _current = path
-    files = RunDir(path)
-    previous = files.previous_run()
-    if previous and not replace:
+    refuse_foreign(path, key)  # before the lock: its file is not written into someone's folder
+    lock = owner.try_lock(path)
+    if lock is None:
         raise ConvscopeError(
-            f"{key}: {path} already holds a run ({_listed(previous)}); choose a new dir (without "
-            f"{key} every run gets its own) or add replace=true to remove that run first")
-    if previous and not files.looks_like_run():
-        raise ConvscopeError(
-            f"{key}: {path} holds files ({_listed(previous)}) but no {RunDir.HYDRA}/, so it "
-            f"is not a convscope run dir and replace=true does not empty it; choose another dir")
-    if not previous:
-        _write_hydra_record(path, cfg)
-    return JobDir(path=path, key=key, replace=replace, task_cfg=cfg, previous=previous)
+            f"{key}: another convscope run is writing into {path} right now; wait for it to end "
+            f"or choose another dir (without {key} every run gets its own)")
+    try:
+        refuse_foreign(path, key)  # again, now that nobody else can change the dir
+        previous = RunDir(path).previous_run()
+        if previous and not replace:
+            raise ConvscopeError(
+                f"{key}: {path} already holds a run ({_listed(previous)}); choose a new dir "
+                f"(without {key} every run gets its own) or add replace=true to remove that run "
+                "first")
+        if not previous:
+            owner.claim(path)
+            _write_hydra_record(path, cfg)
+    except BaseException:
+        lock.release()
+        raise
+    return JobDir(path=path, key=key, replace=replace, task_cfg=cfg, lock=lock, previous=previous)
+
+
+def refuse_foreign(path: Path, key: str) -> None:
+    """A dir holding files that no convscope run accounts for is never written into, nor emptied
+    by replace=true: one line naming the first of them."""
+    if not path.is_dir():
+        return
+    foreign = [name for name in owner.foreign_files(path)
+               if name.partition("/")[0] not in RunDir.LOG_NAMES]  # Hydra may have opened one
+    if not foreign:
+        return
+    why = ("that its .convscope record does not list" if owner.read_record(path) is not None
+           else f"and no {RunDir.RECORD} record, so it is not a convscope run dir (a .hydra/ "
+                "alone is any Hydra app's)")
+    raise ConvscopeError(
+        f"{key}: {path} holds files ({_listed(foreign)}) {why}; convscope neither writes into "
+        "it nor empties it with replace=true: move them out or choose another dir")
 
 
 def remove_stale_partials(run_dir: Path) -> None:
