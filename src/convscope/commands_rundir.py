@@ -163,9 +163,12 @@ def refuse_foreign(path: Path, key: str) -> None:
                if name.partition("/")[0] not in RunDir.LOG_NAMES]  # Hydra may have opened one
     if not foreign:
         return
-    why = ("that its .convscope record does not list" if owner.read_record(path) is not None
-           else f"and no {RunDir.RECORD} record, so it is not a convscope run dir (a .hydra/ "
-                "alone is any Hydra app's)")
+    if owner.read_record(path) is not None:
+        why = "that its .convscope record does not list"
+    else:  # nothing in it is convscope's: its top-level names say more than its first files
+        foreign = sorted({name.partition("/")[0] for name in foreign})
+        why = (f"and no {RunDir.RECORD} record, so it is not a convscope run dir (a .hydra/ "
+               "alone is any Hydra app's)")
     raise ConvscopeError(
         f"{key}: {path} holds files ({_listed(foreign)}) {why}; convscope neither writes into "
         "it nor empties it with replace=true: move them out or choose another dir")
