@@ -100,3 +100,49 @@ def test_a_streamed_hour_killed_outright_is_cleaned_by_the_next_run(tmp_path):
     assert following.returncode == 0, following.stderr
     assert partials(tmp_path) == []
     assert "removed" in (tmp_path / "next" / "run.log").read_text()
+
+
+STUCK_IN_C = '''
+import pathlib
+import numpy as np
+import torch
+
+
+class StuckInC(torch.nn.Module):
+    """A forward that spends ~25 s in one LAPACK call, where Python's signal handler cannot
+    run (like a oneDNN kernel on a bad shape)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv1d(1, 1, 3, padding=1)
+
+    def forward(self, x):
+        pathlib.Path("forward_started").write_text("now")
+        np.linalg.eigvals(np.random.default_rng(0).random((2000, 2000)))
+        return self.conv(x)
+'''
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_ends_a_run_stuck_in_c_code_within_seconds(tmp_path, signum):
+    (tmp_path / "stuck.py").write_text(STUCK_IN_C)
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "scripts" / "run.py"), "model=module",
+         "model.target=stuck.py:StuckInC", "data.end=2.05", "plots.enabled=false",
+         f"hydra.run.dir={run_dir}"], cwd=tmp_path,
+        env=dict(os.environ, PYTHONPATH=str(REPO / "src")), text=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "forward_started").exists():
+        assert proc.poll() is None, proc.communicate()[1]
+        assert time.monotonic() < deadline, "the module's forward never started"
+        time.sleep(0.05)
+    time.sleep(0.5)  # inside eigvals now
+    sent = time.monotonic()
+    proc.send_signal(signum)
+    err = proc.communicate(timeout=60)[1]
+    waited = time.monotonic() - sent
+    _assert_one_line_and_clean(proc.returncode, err, run_dir, signum)
+    assert "did not return within 3 s" in err
+    assert waited < 10, waited  # eigvals alone takes ~25 s
