@@ -1,6 +1,7 @@
 """Console commands leave with os._exit once their work is done (commands_exit.py): the log,
 stdout and stderr still arrive whole, the exit status is SystemExit's, and anything a normal
-exit would wait for (a non-daemon thread, a child process) makes it a normal exit."""
+exit would wait for (a child process) makes it a normal exit; a non-daemon thread gets
+THREAD_GRACE_S to finish, then the command leaves without it (a user's module left it)."""
 
 from __future__ import annotations
 
@@ -49,6 +50,16 @@ def test_exit_statuses_are_systemexits(tmp_path):
     assert (refused.returncode, refused.stderr) == (1, "error: a message\n")
     crashed = run(tmp_path, "raise RuntimeError('a bug')")  # not SystemExit: a traceback
     assert crashed.returncode == 1 and "RuntimeError: a bug" in crashed.stderr
+
+
+def test_a_thread_that_never_ends_does_not_keep_the_command_alive(tmp_path):
+    started = __import__("time").monotonic()
+    done = run(tmp_path, "threading.Thread(target=lambda: time.sleep(3600), name='uploader')"
+                         ".start()")
+    assert done.returncode == 0, done.stderr
+    assert __import__("time").monotonic() - started < 30
+    assert "exiting without 1 thread(s) still running 2 s after the run ended (uploader)" in (
+        tmp_path / "log.txt").read_text() + done.stderr
 
 
 def test_a_running_thread_or_child_is_waited_for_as_a_normal_exit_would(tmp_path):

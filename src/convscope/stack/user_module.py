@@ -27,6 +27,8 @@ from torch import nn
 from convscope.config.schema import ModelConfig
 from convscope.errors import ConvscopeError
 from convscope.stack.describe import DescribedPass, describe_pass
+from convscope.stack.trace import check_finite
+from convscope.stack.user_streams import std_streams_kept
 
 MAX_LISTED = 6  # key names an error lists before "(+N more)"
 MAX_MESSAGE = 400  # characters of the user's exception message kept in the one error line
@@ -63,7 +65,9 @@ def import_target(target: str, base_dir: Path) -> Callable[..., Any]:
                 if exc.name is not None and (module_name + ".").startswith(exc.name + "."):
                     continue  # that prefix is not a module: try a shorter one
                 raise _import_error(target, module_name, exc) from exc  # the user's own import
-            except Exception as exc:
+            except KeyboardInterrupt:  # Ctrl-C, SIGTERM: an interrupt, not the user's failure
+                raise
+            except BaseException as exc:  # SystemExit, GeneratorExit, ... included
                 raise _import_error(target, module_name, exc) from exc
             if split < len(parts) - 1 and not hasattr(module, parts[split]):
                 raise not_found  # mygen.modles.Generator: the module is misspelt, not a class
@@ -92,9 +96,11 @@ def build_module(factory: Callable[..., Any], target: str, kwargs: dict, seed: i
                                  f"(its parameters: {signature})") from exc
     torch.manual_seed(seed)
     try:
-        with _on_sys_path(base_dir):  # a constructor may import its package's other modules
+        with _on_sys_path(base_dir), std_streams_kept():  # it may import its package's modules
             module = factory(**kwargs)
-    except Exception as exc:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
         raise ConvscopeError(f"model.target: {call} raised {_exception_text(exc)}") from exc
     if not isinstance(module, nn.Module):
         raise ConvscopeError(f"model.target: {call} returned a {type(module).__name__}, not a "
@@ -124,7 +130,9 @@ def load_weights(module: nn.Module, path: Path, target: str) -> None:
         raise ConvscopeError(f"model.weights: {path} does not fit {target}: {mismatch}")
     try:
         module.load_state_dict(state, strict=True)
-    except Exception as exc:  # what the key and shape comparison above cannot see
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # what the key and shape comparison above cannot see
         raise ConvscopeError(f"model.weights: loading {path} into {target} failed: "
                              f"{_exception_text(exc)}") from exc
 
@@ -158,12 +166,14 @@ def run_user_module(module: nn.Module, x: torch.Tensor, target: str,
                     keep: Callable[[nn.Module], bool], input_channels: int = 0) -> ModuleRun:
     """Run `module` once on x (1, C, L), describing it and keeping what `keep` picks; the user's
     exceptions and a return value that is not a waveform tensor become one-line errors."""
+    refuse_non_finite_parameters(module, target)
     try:
-        passed = describe_pass(module, x, sample_rate=sample_rate, keep=keep,
-                               input_channels=input_channels)
-    except ConvscopeError:
+        with std_streams_kept():
+            passed = describe_pass(module, x, sample_rate=sample_rate, keep=keep,
+                                   input_channels=input_channels)
+    except (ConvscopeError, KeyboardInterrupt):
         raise
-    except Exception as exc:
+    except BaseException as exc:  # SystemExit, GeneratorExit, ... included
         raise ConvscopeError(f"model.target: {target} raised {_exception_text(exc)} on an input "
                              f"of shape {list(x.shape)}") from exc
     output = passed.output
@@ -173,7 +183,18 @@ def run_user_module(module: nn.Module, x: torch.Tensor, target: str,
                              "a waveform tensor (1, channels, samples) or (1, samples)")
     returned_shape = list(output.shape)
     waveform = output if output.dim() == 3 else output[:, None]
+    check_finite(waveform, "model.target", target)
     return ModuleRun(passed, waveform.detach().to("cpu", torch.float32), returned_shape)
+
+
+def refuse_non_finite_parameters(module: nn.Module, target: str) -> None:
+    """A NaN or inf weight makes every output NaN: name the parameter before anything runs."""
+    for name, tensor in module.state_dict().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise ConvscopeError(f"model.target: {target}'s {name} holds {bad} non-finite "
+                                 f"value(s) (NaN or inf) of {tensor.numel()}; its output would "
+                                 "be NaN: check the weights (model.weights) or its init")
 
 
 def resolve(path: str, base_dir: Path, key: str = "model.target") -> Path:
@@ -211,7 +232,10 @@ def _import_file(path: Path, target: str):
     try:
         with _on_sys_path(path.parent):  # its sibling modules import as in a script
             spec.loader.exec_module(module)
-    except Exception as exc:
+    except KeyboardInterrupt:
+        del sys.modules[name]
+        raise
+    except BaseException as exc:  # SystemExit, GeneratorExit, ... included
         del sys.modules[name]
         raise ConvscopeError(f"model.target: importing {path} raised "
                              f"{_exception_text(exc)}") from exc
@@ -238,6 +262,8 @@ def _import_error(target: str, module_name: str, exc: Exception) -> ConvscopeErr
 
 
 def _exception_text(exc: BaseException, first_line: bool = False) -> str:
+    if isinstance(exc, SystemExit):  # the user's code tried to end the process
+        return f"SystemExit (sys.exit({exc.code!r}) in the user's code)"
     message = str(exc).strip()
     if first_line:
         message = message.splitlines()[0] if message else ""
