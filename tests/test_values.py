@@ -83,6 +83,7 @@ def test_every_int_key_refuses_values_beyond_64_bits_by_name(base, key):
     ("stream.threads", 10**6), ("audio.peak", 0.0), ("audio.peak", -0.5),
     ("evaluate.edge_ms", 1e300), ("data.start", -1.0), ("stream.block_seconds", 0.0),
     ("data.sr", 2**40), ("data.n_fft", 2**40),
+    ("limits.memory_gb", 1e308), ("limits.block_mb", 1e300), ("limits.max_gmacs", 1e19),
 ])
 def test_absurd_values_are_refused_by_name(base, key, value):
     _refused(_with(base, key, value), key)

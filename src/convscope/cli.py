@@ -20,6 +20,7 @@ from convscope.errors import ConvscopeError
 from convscope.oserrors import describe_os_error, log_file_failures
 
 EXIT_USAGE = 2
+HYDRA_GROUP_NOT_NAMED = "Config group override must be a string or a list"  # data=null
 HYDRA_MODE_CONFLICT = "Only one of --run, --multirun, --cfg"  # hydra._internal.utils._run_hydra
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -146,11 +147,15 @@ def run_entry(hydra_main: Callable[[], Any]) -> None:
         if show_traceback:
             raise
         fail(unparsable_override_hint(sys.argv[1:]) or describe_config_error(exc))
-    except ValueError as exc:  # Hydra's own flag check, before any job: one line like the rest
-        if show_traceback or not str(exc).startswith(HYDRA_MODE_CONFLICT):
+    except ValueError as exc:  # Hydra's own checks, before any job: one line like the rest
+        if show_traceback:
             raise
-        fail(f"{exc}: --cfg/--info print the composed config or Hydra's view and run nothing, "
-             "so they take no -m; drop one of them")
+        if str(exc).startswith(HYDRA_MODE_CONFLICT):
+            fail(f"{exc}: --cfg/--info print the composed config or Hydra's view and run "
+                 "nothing, so they take no -m; drop one of them")
+        if str(exc).startswith(HYDRA_GROUP_NOT_NAMED):
+            fail(_group_not_named(sys.argv[1:]))
+        raise
     except OSError as exc:  # Hydra making the run dir (an existing file, /proc/x, read-only)
         if show_traceback:
             raise
@@ -160,6 +165,15 @@ def run_entry(hydra_main: Callable[[], Any]) -> None:
         if show_traceback or multirun_failure(sys.argv, exc) is None:
             raise
         fail(multirun_failure(sys.argv, exc))
+
+
+def _group_not_named(args: Sequence[str]) -> str:
+    """`data=null`: a config group set to no option (Hydra's words are about its own types)."""
+    nulls = [arg.split("=", 1)[0] for arg in args if "=" in arg and "." not in arg.split("=")[0]
+             and arg.split("=", 1)[1].strip() in ("null", "~", "")]
+    group = nulls[0].lstrip("+~") if nulls else "a config group"
+    return (f"{group}: a config group takes the name of one of its options ({group}=<name>; "
+            f"--help lists them), not null; to keep the default, leave {group}= out")
 
 
 def _job_dir() -> Optional[str]:

@@ -191,6 +191,10 @@ def _check_evaluate(evaluate: EvaluateConfig) -> None:
     in_range("evaluate.edge_ms", evaluate.edge_ms, 0, MAX_EDGE_MS, what=" ms (an hour)")
 
 
+LIMIT_UNITS = {"memory_gb": 1e9, "one_shot_gb": 1e9, "block_mb": 1e6, "max_gmacs": 1e9,
+               "max_output_gb": 1e9}
+
+
 def _check_limits(limits: LimitsConfig) -> None:
     """The resource limits (convscope.pipeline.preflight): finite and positive."""
     fraction = limits.memory_fraction
@@ -203,6 +207,11 @@ def _check_limits(limits: LimitsConfig) -> None:
             continue
         if not math.isfinite(value) or value <= 0:
             raise ConvscopeError(f"limits.{key} must be a positive finite number, got {value}")
+        most = INT64_MAX / LIMIT_UNITS[key]
+        if value > most:  # the budget counts bytes and MACs in 64-bit integers
+            raise ConvscopeError(f"limits.{key}: {value:g} does not fit a 64-bit count of "
+                                 f"{'MACs' if key == 'max_gmacs' else 'bytes'}; use at most "
+                                 f"{most:.3g}")
 
 
 MAX_WORKERS = 4096  # processes: beyond any machine's cores, and a typo's 10**9 is refused
