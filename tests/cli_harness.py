@@ -60,7 +60,7 @@ def plan_only(cfg, out_dir: Path, user_dir: Path, command=None) -> None:
         shard(list_corpus(cfg.data.path, user_dir), cfg.data.shard, cfg.data.num_shards)
         return
     span, _ = streaming_decision(cfg, user_dir)
-    source = span if span is not None else stack_input(load_segment(cfg.data, user_dir), cfg.data)
+    source = span if span is not None else stack_input(load_segment(cfg.data, user_dir), cfg)
     plans = plan_stack(cfg.model.layers, source.shape, causal=cfg.model.causal)
     input_rate = exact_rate(source.sample_rate, "data.sr")
     rates = layer_rates(plans, input_rate)

@@ -59,7 +59,7 @@ def streamed(cfg: RunConfig, block_seconds: float = 0.1) -> RunConfig:
 
 
 def checked(cfg: RunConfig, tmp_path, want: str | None = None):
-    source = stack_input(load_segment(cfg.data, REPO), cfg.data)
+    source = stack_input(load_segment(cfg.data, REPO), cfg)
     plans = plan_stack(cfg.model.layers, source.shape)
     return preflight(cfg, source, plans, tmp_path, want, None), source, plans
 
@@ -87,10 +87,11 @@ def test_feature_input_streams_when_one_shot_would_exceed_one_shot_gb(tmp_path):
 
 
 def test_feature_input_over_the_memory_limit_unstreamed_is_refused_naming_the_layer(tmp_path):
-    cfg = replace(feature_config(), limits=LimitsConfig(memory_gb=0.001))
+    # 2.5 MB: the frames themselves (2 MB, audio.features.feature_bytes) fit, the run (2.7) not
+    cfg = replace(feature_config(), limits=LimitsConfig(memory_gb=0.0025))
     cfg = replace(cfg, stream=replace(cfg.stream, enabled="false"))
     with pytest.raises(ConvscopeError, match=r"^model\.layers\.[\d.]+: the run needs ~.*limit "
-                                             r"1 MB .*stream it \(stream\.enabled=auto"):
+                                             r"2.5 MB .*stream it \(stream\.enabled=auto"):
         run(cfg, tmp_path / "run", REPO)
     assert not (tmp_path / "run").exists() or not list((tmp_path / "run").rglob("*.*"))
 

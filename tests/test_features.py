@@ -203,3 +203,38 @@ def test_feature_runs_stream_when_asked_and_say_so(tmp_path, caplog):
     assert result.shapes["stream"]["mode"] == "overlap"
     assert sum("block by block over log_mel frames" in m for m in caplog.messages) == 1
     assert sum("evaluate: off, the input is log_mel" in m for m in caplog.messages) == 1
+
+
+@pytest.mark.parametrize("kind, n_fft, hop, samples", [
+    ("stft", 4096, 64, 48000), ("stft", 16384, 16, 32000), ("log_mel", 1024, 256, 160000),
+    ("mel", 2048, 8, 64000), ("stft", 512, 1, 20000),
+])
+def test_the_frontends_memory_estimate_bounds_its_measured_peak_within_2x(kind, n_fft, hop,
+                                                                          samples):
+    import tracemalloc
+
+    from convscope.audio.features import feature_bytes
+
+    settings = FeatureSettings(kind, 16000, n_fft, hop, n_fft, 80, 0.0, 8000.0, False)
+    audio = np.random.default_rng(0).standard_normal(samples).astype(np.float32)
+    feature_frames(audio[:4096], settings)  # librosa's imports and caches, outside the peak
+    tracemalloc.start()
+    try:
+        feature_frames(audio, settings)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak <= feature_bytes(settings, samples) <= 2 * peak
+
+
+def test_frames_that_would_not_fit_memory_are_refused_before_they_are_made():
+    import resource
+
+    data = DataConfig(features="stft", n_fft=1048576, hop_length=1)
+    segment = Segment(samples=np.zeros((1, 16000), np.float32), sample_rate=16000,
+                      path=Path("x.wav"), start=0.0, end=1.0)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(ConvscopeError, match=r"^data.n_fft: stft frames of n_fft=1048576, "
+                                             r"hop_length=1 on 16000 samples would take ~55 GB"):
+        compute_features(segment, data, limit_bytes=12 * 10**9)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000  # KB: nothing big

@@ -26,6 +26,7 @@ import numpy as np
 from convscope.audio.segment import Segment
 from convscope.config.schema import DataConfig
 from convscope.errors import ConvscopeError
+from convscope.text import fmt_bytes
 
 MEL_FLOOR = 1e-9  # HiFi-GAN: sqrt(re^2 + im^2 + 1e-9), so the magnitude is never exactly 0
 LOG_CLAMP = 1e-5  # HiFi-GAN's spectral_normalize: log(clamp(x, min=1e-5))
@@ -135,8 +136,10 @@ class FeatureInput:
                 f"{self.target.sample_rate} Hz")
 
 
-def compute_features(segment: Segment, data: DataConfig) -> FeatureInput:
-    """The stack input `data.features` asks for, from a loaded mono segment."""
+def compute_features(segment: Segment, data: DataConfig,
+                     limit_bytes: int | None = None) -> FeatureInput:
+    """The stack input `data.features` asks for, from a loaded mono segment; refused naming
+    data.n_fft and data.hop_length when making it would take more than `limit_bytes`."""
     if data.features == "waveform":
         raise ValueError("compute_features is for feature inputs; a waveform is the Segment")
     if segment.samples.shape[0] != 1:
@@ -150,8 +153,28 @@ def compute_features(segment: Segment, data: DataConfig) -> FeatureInput:
         raise ConvscopeError(
             f"data.hop_length: a {length}-sample segment gives no frame of {settings.hop_length} "
             f"samples (center=false needs at least one hop); lengthen data.start-data.end")
+    needed = feature_bytes(settings, length)
+    if limit_bytes is not None and needed > limit_bytes:
+        raise ConvscopeError(
+            f"data.n_fft: {data.features} frames of n_fft={settings.n_fft}, "
+            f"hop_length={settings.hop_length} on {length} samples would take "
+            f"~{fmt_bytes(needed)} ({settings.bins} bins x {settings.frames(length)} frames, "
+            f"plus a chunk's STFT), more than the memory limit of {fmt_bytes(limit_bytes)}; "
+            "lower data.n_fft, raise data.hop_length or shorten the segment (data.end)")
     frames = feature_frames(segment.samples[0], settings)
     return FeatureInput(frames, settings.frame_rate, segment, settings)
+
+
+def feature_bytes(settings: FeatureSettings, samples: int,
+                  frames_per_chunk: int = FRAMES_PER_CHUNK) -> int:
+    """Peak bytes of feature_frames: the float32 output, and for one chunk the padded audio,
+    librosa's windowed frames (float32, n_fft a frame) and the complex64 spectrum with its
+    magnitude (n_fft // 2 + 1 bins a frame, 8 + 4 bytes)."""
+    count = max(settings.frames(samples), 0)
+    chunk = min(count, frames_per_chunk)
+    stft_bins = settings.n_fft // 2 + 1
+    return (4 * settings.bins * count + 4 * (samples + settings.n_fft)
+            + chunk * (4 * settings.n_fft + 12 * stft_bins))
 
 
 def feature_frames(audio: np.ndarray, settings: FeatureSettings,

@@ -38,7 +38,7 @@ log = logging.getLogger("convscope")
 
 def run_features(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.device,
                  command: Optional[RunCommand] = None) -> RunResult | StreamedRun:
-    source = stack_input(load_segment(cfg.data, base_dir), cfg.data)
+    source = stack_input(load_segment(cfg.data, base_dir), cfg)
     plans = plan_stack(cfg.model.layers, source.shape, causal=cfg.model.causal)
     want_stream = stream_reason(cfg, source.end - source.start)
     blocker = unsupported_reason(plans)

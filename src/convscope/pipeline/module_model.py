@@ -50,7 +50,7 @@ def run_module(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.devi
                command: Optional[RunCommand] = None) -> RunResult:
     target = cfg.model.target
     # what the one-shot path feeds a config stack: the segment, or its frames
-    source = stack_input(load_segment(cfg.data, base_dir), cfg.data)
+    source = stack_input(load_segment(cfg.data, base_dir), cfg)
     input_rate = exact_rate(source.sample_rate, "data.sr")
     _log_not_streamed(cfg, source.end - source.start)
     log.info("input: %s, %.3f-%.3f s at %s Hz, shape %s", source.path, source.start, source.end,

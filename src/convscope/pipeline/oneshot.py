@@ -19,7 +19,7 @@ import torch
 from convscope.audio.features import FeatureInput, compute_features
 from convscope.audio.segment import Segment, load_segment
 from convscope.audio.wav import clipping_gain, write_wav
-from convscope.config.schema import DataConfig, RunConfig
+from convscope.config.schema import RunConfig
 from convscope.pipeline.cost import run_cost
 from convscope.pipeline.evaluate import run_evaluation
 from convscope.pipeline.figures import (
@@ -29,6 +29,7 @@ from convscope.pipeline.figures import (
     plan_geometry,
     zoom_start_seconds,
 )
+from convscope.pipeline.preflight import machine_memory_bytes, memory_limit
 from convscope.pipeline.results import RunResult
 from convscope.pipeline.stages import finish_run, prepare_stack
 from convscope.plots.background import figure_sink
@@ -49,7 +50,7 @@ def run_one_shot(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.de
     """`extra`: more shapes.json sections (the pre-flight estimate); `source`: the stack input
     when the caller has loaded it already (a feature input, estimated before this)."""
     if source is None:
-        source = stack_input(load_segment(cfg.data, base_dir), cfg.data)
+        source = stack_input(load_segment(cfg.data, base_dir), cfg)
     plans = plan_stack(cfg.model.layers, source.shape, causal=cfg.model.causal)
     prepared = prepare_stack(cfg, source, plans, device)
     started = time.perf_counter()
@@ -74,9 +75,13 @@ def run_one_shot(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.de
     return RunResult(out_dir, source, prepared.rows, traces, prepared.output_rate, shapes)
 
 
-def stack_input(segment: Segment, data: DataConfig) -> Segment | FeatureInput:
-    """What the stack takes in: the loaded segment, or the frames `data.features` asks for."""
-    return segment if data.features == "waveform" else compute_features(segment, data)
+def stack_input(segment: Segment, cfg: RunConfig) -> Segment | FeatureInput:
+    """What the stack takes in: the loaded segment, or the frames `data.features` asks for
+    (refused before they are made when they would not fit the memory limit)."""
+    if cfg.data.features == "waveform":
+        return segment
+    limit, _ = memory_limit(cfg.limits, machine_memory_bytes())
+    return compute_features(segment, cfg.data, limit)
 
 
 def write_audio(files: RunDir, source: Segment | FeatureInput, last: LayerTrace,
