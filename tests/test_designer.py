@@ -31,6 +31,7 @@ from convscope.designer.score import (
     reach,
 )
 from convscope.designer.stacks import channel_schedule, stack_layers
+from convscope.errors import ConvscopeError
 from convscope.quality.metrics import image_level_db, trim_edges
 from convscope.rundir import RunDir
 from convscope.stack.build import build_stack
@@ -193,3 +194,39 @@ def test_a_prime_factor_above_max_stride_names_max_stride():
     with pytest.raises(ConvscopeError, match=r"^max_stride: the ratio 257 has the prime factor 257"):
         design_request(DesignConfig(sr=22050, hop=257))
     assert design_request(DesignConfig(sr=22050, hop=257, max_stride=None)).ratio == 257
+
+
+# --- bounded requests (issue 24: the designer ran for minutes inside numpy, or took 14 GB) -------
+
+def test_stride_orders_try_divisors_only_and_miss_none():
+    from convscope.designer.candidates import stride_orders
+
+    for ratio in (1, 2, 12, 36, 97, 360):
+        for layers in (1, 2, 3):
+            brute = {t for t in itertools.product(range(2, ratio + 1), repeat=layers)
+                     if math.prod(t) == ratio} if ratio <= 97 or layers < 3 else None
+            got = list(stride_orders(ratio, layers))
+            assert len(got) == len(set(got))
+            if brute is not None:
+                assert set(got) == brute, (ratio, layers)
+    assert sum(1 for _ in stride_orders(720720, 2)) == 238  # 240 divisors less 1 and 720720
+
+
+@pytest.mark.parametrize("key, value", [("kernels", [1_000_000_000]), ("multiples", [1_000_000])])
+def test_kernels_beyond_the_scored_length_are_refused_naming_the_key(tmp_path, key, value):
+    with pytest.raises(ConvscopeError, match=rf"^{key}: no stack .* kernel_size above 4096 taps "
+                                             "is not scored"):
+        design(DesignConfig(sr=16000, hop=256, **{key: value}), tmp_path)
+
+
+def test_a_huge_ratio_is_scored_within_a_bounded_number_of_samples():
+    from convscope.designer.candidates import SCORED_SAMPLES
+    from convscope.designer.score import tone_is_measurable
+
+    request = design_request(DesignConfig(sr=22050, hop=720720, max_stride=None))
+    found = enumerate_candidates(request, max_candidates=20000)
+    assert len(found.candidates) * 720720 <= SCORED_SAMPLES < (len(found.candidates) + 1) * 720720
+    assert any(note.startswith(f"stopped at {len(found.candidates)} candidates") for note in
+               found.notes)
+    assert not tone_is_measurable(720720, request.input_rate)
+    assert tone_is_measurable(256, design_request(DesignConfig(sr=22050, hop=256)).input_rate)

@@ -22,6 +22,14 @@ from convscope.designer.request import DesignRequest
 from convscope.stack.alignment import exact_fix
 
 
+# The longest kernel scored: the image level (score.py) runs white noise through the stack's
+# interpolating init, whose cost and memory grow with the taps; 'kernels=[1000000000]' took 14 GB.
+MAX_KERNEL = 4096
+# Impulse-response samples scored in all (candidates x ratio): hop=720720 with any stride implies
+# tens of thousands of stacks of 720720 samples each, hours; the default hop=256 scores 20000.
+SCORED_SAMPLES = 20_000_000
+
+
 @dataclass(frozen=True)
 class Layer:
     stride: int
@@ -80,16 +88,32 @@ def prime_factor_count(n: int) -> int:
 
 def stride_orders(ratio: int, layers: int, max_stride: Optional[int] = None
                   ) -> Iterator[tuple[int, ...]]:
-    """Every ordered tuple of `layers` integers in [2, max_stride] whose product is `ratio`."""
+    """Every ordered tuple of `layers` integers in [2, max_stride] whose product is `ratio`.
+    Only divisors are tried (a ratio of 720720 with any stride: 240 divisors, not 720720 values
+    at each of up to six levels)."""
     top = ratio if max_stride is None else min(ratio, max_stride)
     if layers == 1:
         if 2 <= ratio <= top:
             yield (ratio,)
         return
-    for first in range(2, top + 1):
-        if ratio % first == 0:
+    for first in divisors(ratio):
+        if 2 <= first <= top:
             for rest in stride_orders(ratio // first, layers - 1, max_stride):
                 yield (first,) + rest
+
+
+@lru_cache(maxsize=None)
+def divisors(n: int) -> tuple[int, ...]:
+    """The divisors of n in increasing order (trial division up to sqrt(n))."""
+    small, large = [], []
+    d = 1
+    while d * d <= n:
+        if n % d == 0:
+            small.append(d)
+            if d * d != n:
+                large.append(n // d)
+        d += 1
+    return tuple(small + large[::-1])
 
 
 @lru_cache(maxsize=None)
@@ -99,6 +123,9 @@ def layer_geometry(stride: int, kernel: int) -> Union[Layer, str]:
     if kernel < stride:
         return (f"kernel_size < stride leaves {stride - kernel} of every {stride} output samples "
                 "without input (only the bias reaches them)")
+    if kernel > MAX_KERNEL:
+        return (f"kernel_size above {MAX_KERNEL} taps is not scored (its image level takes "
+                "memory and time in proportion; published vocoders use at most a few hundred)")
     module = nn.ConvTranspose1d(1, 1, kernel, stride=stride, device="meta")
     fix, why = exact_fix(module)
     if fix is None:
@@ -147,6 +174,14 @@ def enumerate_candidates(request: DesignRequest, max_candidates: int) -> Enumera
                     continue
                 if len(result.candidates) == max_candidates:
                     result.notes.append(f"stopped at max_candidates={max_candidates}")
+                    result.dropped = list(dropped.values())
+                    return result
+                if (len(result.candidates) + 1) * request.ratio > SCORED_SAMPLES:
+                    result.notes.append(
+                        f"stopped at {len(result.candidates)} candidates: each is scored on its "
+                        f"{request.ratio}-sample impulse response, and {SCORED_SAMPLES:.0e} "
+                        "samples in all bound the time (set max_stride or min_layers to choose "
+                        "which stacks are tried)")
                     result.dropped = list(dropped.values())
                     return result
                 result.candidates.append(Candidate(tuple(built)))

@@ -11,7 +11,12 @@ from convscope.designer.candidates import Enumeration, enumerate_candidates
 from convscope.designer.output import COLUMNS, Ranked, csv_row, model_yaml, table_text
 from convscope.designer.rank import cheap_keys, sort_key
 from convscope.designer.request import DesignRequest, design_request
-from convscope.designer.score import score, stride_tone_db
+from convscope.designer.score import (
+    TONE_MAX_SAMPLES,
+    score,
+    stride_tone_db,
+    tone_is_measurable,
+)
 from convscope.designer.stacks import channel_schedule, stack_layers
 from convscope.errors import ConvscopeError
 from convscope.files import write_csv, write_text
@@ -44,7 +49,7 @@ def design(cfg: DesignConfig, out_dir: Path) -> DesignResult:
         raise ConvscopeError(nothing_found(request, found))
     ranked = _rank(cfg, request, found)
     result = DesignResult(request, ranked, found, notes=list(found.notes))
-    result.notes += _notes(cfg, found)
+    result.notes += _notes(cfg, request, found)
     _write(cfg, request, result, RunDir(Path(out_dir)))
     return result
 
@@ -77,18 +82,19 @@ def _rank(cfg: DesignConfig, request: DesignRequest, found: Enumeration) -> list
                                         request.output_rate)))
     scored.sort(key=sort_key(cheap_keys(cfg.rank_by)))
     leaders = []
-    for candidate, scores in scored[:cfg.measure]:
+    measure = cfg.measure if tone_is_measurable(request.ratio, request.input_rate) else 0
+    for candidate, scores in scored[:measure]:
         probe = _schedule(cfg, request, len(candidate.layers), cfg.probe_channels)
         tone = stride_tone_db(candidate, probe, request.input_rate, request.output_rate,
                               cfg.seed)
         leaders.append((candidate, replace(scores, tone_db=tone)))
     leaders.sort(key=sort_key(cfg.rank_by))
-    ordered = leaders + scored[cfg.measure:]
+    ordered = leaders + scored[measure:]
     return [Ranked(i + 1, c, s, _schedule(cfg, request, len(c.layers)))
             for i, (c, s) in enumerate(ordered)]
 
 
-def _notes(cfg: DesignConfig, found: Enumeration) -> list[str]:
+def _notes(cfg: DesignConfig, request: DesignRequest, found: Enumeration) -> list[str]:
     notes = [f"ranked by {', '.join(cfg.rank_by)} (lower first; '-key': higher first); dB "
              "compare in whole dB, ms to 0.1 ms",
              f"tone dB: torch's random init (seed {cfg.seed}) on a constant input, measured for "
@@ -98,6 +104,9 @@ def _notes(cfg: DesignConfig, found: Enumeration) -> list[str]:
              "exact padding; GMAC/s: the channel schedule "
              f"channels={cfg.channels} x {cfg.channel_factor:g} per layer, last "
              f"{cfg.out_channels}"]
+    if not tone_is_measurable(request.ratio, request.input_rate):
+        notes[1] = (f"tone dB not measured: the probe's output would pass {TONE_MAX_SAMPLES} "
+                    f"samples at x{request.ratio}, and its cost grows with length x hop")
     if found.dropped:
         notes.append("dropped pairs: " + "; ".join(d.text() for d in found.dropped[:6])
                      + (f"; ... ({len(found.dropped)} in all)" if len(found.dropped) > 6 else ""))

@@ -40,6 +40,8 @@ INIT_PREFERENCES = (("sinc", "linear", "box"), ("linear", "box"))  # per layer, 
 # after the 20 ms edges; tone_level_db's cost grows with length x hop/2 lines
 TONE_SECONDS = 0.2
 MIN_TONE_INPUT = 16
+TONE_MAX_SAMPLES = 2_000_000  # the longest tone probe output measured (see tone_is_measurable)
+DIRECT_CONVOLVE_MAX = 1 << 22  # multiply-adds of np.convolve before overlap-add FFTs are faster
 
 
 @dataclass(frozen=True)
@@ -129,7 +131,13 @@ def impulse_response(candidate: Candidate, inits: list[tuple[str, int, int]]) ->
     for layer, (name, padding, _) in zip(candidate.layers, inits):
         stuffed = np.zeros((len(h) - 1) * layer.stride + 1)
         stuffed[::layer.stride] = h
-        h = np.convolve(stuffed, _kernel(name, layer.stride, layer.kernel, padding))
+        taps = _kernel(name, layer.stride, layer.kernel, padding)
+        if len(stuffed) * len(taps) > DIRECT_CONVOLVE_MAX:  # large ratios: O(n log n), not O(n k)
+            from scipy.signal import oaconvolve  # scipy: librosa's dependency, loaded when needed
+
+            h = oaconvolve(stuffed, taps)
+        else:
+            h = np.convolve(stuffed, taps)
     return h
 
 
@@ -172,11 +180,22 @@ def score(candidate: Candidate, schedule: list[tuple[int, int]], input_rate: Fra
                   ahead * ms, image, init)
 
 
+def tone_input_length(input_rate: Fraction) -> int:
+    return max(MIN_TONE_INPUT, math.ceil(TONE_SECONDS * input_rate))
+
+
+def tone_is_measurable(ratio: int, input_rate: Fraction) -> bool:
+    """Whether the tone probe's output (every candidate's: they share the ratio) stays within
+    TONE_MAX_SAMPLES: tone_level_db's cost grows with its length x the hop (hop=720720 gives
+    11.5 million samples of 360360 lines: hours)."""
+    return tone_input_length(input_rate) * ratio <= TONE_MAX_SAMPLES
+
+
 def stride_tone_db(candidate: Candidate, schedule: list[tuple[int, int]], input_rate: Fraction,
                    output_rate: int, seed: int) -> float:
     """Random init (seeded), constant input on every channel: the stride tone of the output's
     channel 0 with 20 ms trimmed at both ends, as the artifact stage measures it."""
-    length = max(MIN_TONE_INPUT, math.ceil(TONE_SECONDS * input_rate))
+    length = tone_input_length(input_rate)
     shape = (1, schedule[0][0], length)
     stack = build_stack(plan_stack(stack_layers(candidate, schedule), shape), seed)
     with torch.no_grad():
