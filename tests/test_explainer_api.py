@@ -119,3 +119,38 @@ def test_importing_and_explaining_loads_neither_hydra_nor_matplotlib():
                           timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    (dict(input=[1, 2, 3], weight=[1, 1, 1], stride=10**9),
+     "stride: the explainer draws every sample, and this gives an output of 2000000003 samples"),
+    (dict(input=[1, 2, 3], weight=[1] * 20000), "weight: the explainer draws every sample, and "
+                                                "this gives a kernel spanning 20000 samples"),
+    (dict(input=[1] * 5000, weight=[1]), "input: the explainer draws every sample"),
+    (dict(input=[1, 2, 3], weight=[1] * 3000, picture=True), "picture: scatter.png would draw 3 "
+                                                             "rows of 3002 output cells"),
+])
+def test_requests_beyond_what_a_picture_can_show_are_refused_before_any_work(kwargs, words):
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(ConvscopeError) as caught:
+        convscope.explain(**kwargs)
+    assert str(caught.value).startswith(words), str(caught.value)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KB
+
+
+def test_an_override_too_long_for_the_command_line_is_one_line(tmp_path):
+    weight = "[" + ",".join(["1"] * 20000) + "]"
+    started = __import__("time").monotonic()
+    done = script(tmp_path, "input=[1,2,3]", f"weight={weight}")
+    assert done.returncode == 2 and done.stderr.startswith(
+        "error: weight: an override of 40008 characters, more than 16384"), done.stderr
+    assert __import__("time").monotonic() - started < 30  # Hydra's parser alone took 35 s
+
+
+def test_an_animation_beyond_its_budget_is_refused(tmp_path):
+    weight = "[" + ",".join(["1"] * 2000) + "]"
+    done = script(tmp_path, "input=[1,2,3]", f"weight={weight}", "animate=true", "picture=false")
+    assert done.returncode == 2 and done.stderr.startswith(
+        "error: animate: 3 frames (one per input sample) of a 2002-sample output"), done.stderr

@@ -20,6 +20,7 @@ from convscope.errors import ConvscopeError
 from convscope.oserrors import describe_os_error, log_file_failures
 
 EXIT_USAGE = 2
+MAX_OVERRIDE_CHARS = 16384  # ~4000 numbers: Hydra parses that in a few seconds
 HYDRA_GROUP_NOT_NAMED = "Config group override must be a string or a list"  # data=null
 HYDRA_MODE_CONFLICT = "Only one of --run, --multirun, --cfg"  # hydra._internal.utils._run_hydra
 F = TypeVar("F", bound=Callable[..., Any])
@@ -134,6 +135,11 @@ def run_entry(hydra_main: Callable[[], Any]) -> None:
     from convscope.commands_signals import interrupts_reported
 
     show_traceback = wants_traceback(sys.argv)
+    too_long = next((arg for arg in sys.argv[1:] if len(arg) > MAX_OVERRIDE_CHARS), None)
+    if too_long is not None:  # Hydra's grammar parses ~1 ms an element: 20000 taps, 35 s
+        fail(f"{too_long.split('=', 1)[0]}: an override of {len(too_long)} characters, more "
+             f"than {MAX_OVERRIDE_CHARS} the command line takes; long arrays go in from Python "
+             "(convscope.explain(weight=array), convscope.run) or a file")
     os.environ["CONVSCOPE_TRACEBACK"] = "1" if show_traceback else "0"
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let exceptions propagate to us instead of Hydra's report
     try:

@@ -32,6 +32,10 @@ TORCH_LAYOUT = {TRANSPOSE1D: ("ConvTranspose1d", "(C_in, C_out, k)"),
                 CONV1D: ("Conv1d", "(C_out, C_in, k)")}
 EXAMPLES = {"input": "input=[1,2,3]", "weight": "weight=[1,0,-1]"}
 MAX_SHOWN = 60  # characters of a value quoted in an error message
+MAX_SAMPLES = 4096  # input, kernel span or output samples one picture draws
+MAX_ANIMATED = 3000  # output cells drawn over all frames (3 frames x 502 cells: 10 s)
+PICTURE_ROWS = 12  # picture.MAX_SAMPLES: the input samples scatter.png draws (a sibling module)
+MAX_PICTURE_CELLS = 1600  # ~8 s of drawing on these machines (3 x 502 cells measured 7.5 s)
 
 
 def custom_example(request: ExplainConfig) -> Example:
@@ -52,12 +56,44 @@ def custom_example(request: ExplainConfig) -> Example:
     if kind == CONV1D and request.output_padding:
         raise ConvscopeError(f"output_padding={request.output_padding} applies to "
                              "conv=transpose only; Conv1d has no output_padding")
+    check_size(request, kind, x.shape[-1], weight.shape[-1])
     layer = Layer(kind, given(weight, weight.shape),
                   None if bias is None else given(bias, bias.shape), stride=request.stride,
                   padding=request.padding, dilation=request.dilation,
                   output_padding=request.output_padding if kind == TRANSPOSE1D else 0)
     return Example("custom", "custom input", "your input through " + layer.describe(),
                    given(x, x.shape), (layer,))
+
+
+def check_size(request: ExplainConfig, kind: str, length: int, taps: int) -> None:
+    """The explainer draws every sample and every tap, and animates one frame per input sample:
+    past MAX_SAMPLES (or MAX_ANIMATED drawn samples in all) a picture is unreadable and the
+    arithmetic only costs memory (stride=1000000000 asked for 15 GB). Checked before any array
+    of the output's size exists; the stride etc. are already known to be >= their minimums."""
+    span = request.dilation * (taps - 1) + 1
+    if kind == TRANSPOSE1D:
+        out = (length - 1) * request.stride - 2 * request.padding + span + request.output_padding
+    else:
+        out = (length + 2 * request.padding - span) // request.stride + 1
+    for key, value in (("input", length), ("weight", span), ("stride", out)):
+        if value > MAX_SAMPLES:
+            what = {"input": f"{length} samples", "weight": f"a kernel spanning {span} samples "
+                    f"({taps} taps, dilation {request.dilation})",
+                    "stride": f"an output of {out} samples"}[key]
+            raise ConvscopeError(
+                f"{key}: the explainer draws every sample, and this gives {what}, more than "
+                f"{MAX_SAMPLES}; explain a shorter example (scripts/run.py runs real lengths)")
+    drawn = min(length, PICTURE_ROWS) * max(out, 1)  # picture.py: a row per input sample shown
+    if request.picture and drawn > MAX_PICTURE_CELLS:
+        raise ConvscopeError(
+            f"picture: scatter.png would draw {min(length, PICTURE_ROWS)} rows of {out} output "
+            f"cells ({drawn}, more than {MAX_PICTURE_CELLS}: minutes of drawing, unreadable); "
+            "set picture=false for the numbers alone, or use a shorter kernel or stride")
+    if request.animate and length * max(out, 1) > MAX_ANIMATED:
+        raise ConvscopeError(
+            f"animate: {length} frames (one per input sample) of a {out}-sample output draw "
+            f"{length * out} samples, more than {MAX_ANIMATED}; shorten the input or set "
+            "animate=false")
 
 
 def input_array(value: Any) -> np.ndarray:
