@@ -48,6 +48,7 @@ LAYERS: dict[str, int] = {
     "pipeline": 6, "sweep": 6, "explainer": 6, "designer": 6,
     # 7  entry points: Hydra glue and one-line errors, the public run API, subcommands
     "cli": 7, "api": 7, "commands": 7,  # commands*.py all count as "commands"
+    "__main__": 7,  # python -m convscope: the `convscope` command, an entry point like them
 }
 TOP = max(LAYERS.values()) + 1  # convscope/__init__.py: the lazy public API may import anything
 SIBLINGS_ALLOWED = {TOP - 1}  # the entry points
