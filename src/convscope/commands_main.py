@@ -9,7 +9,6 @@ function the convscope-* command calls, so overrides, -m, --cfg and errors behav
 from __future__ import annotations
 
 import difflib
-import logging
 import sys
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -61,16 +60,19 @@ def _export_dirs(run_dirs: list[Path]) -> None:
     from convscope.rundir import RunDir
     from convscope.sweep.summary import scan_sweep
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
     require_tensorboard()
     for run_dir in run_dirs:
         if not run_dir.is_dir():
             raise ConvscopeError(f"{run_dir}: no such directory")
-        export_tree(run_dir)
+        runs = export_tree(run_dir)
+        sessions = []
         if (run_dir / RunDir.MULTIRUN).is_file():  # a sweep root: its HParams table too
             jobs = [job for job in scan_sweep(run_dir) if job.status == "ok"]
-            export_sweep_hparams(run_dir, [(job.name, job.overrides, job.metrics)
-                                           for job in jobs])
+            sessions = export_sweep_hparams(run_dir, [(job.name, job.overrides, job.metrics)
+                                                      for job in jobs])
+        hparams = f" and {len(sessions)} HParams sessions" if sessions else ""
+        print(f"{run_dir}: {len(runs)} run{'s' if len(runs) != 1 else ''}{hparams} exported; "
+              f"view them: tensorboard --logdir {run_dir}")
 
 
 def _entries() -> dict[str, Callable[[], None]]:
