@@ -7,8 +7,12 @@ import io
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -145,29 +149,33 @@ def test_convscope_tensorboard_reexports_a_run_replacing_its_events(run_dir, tmp
         f"{copy}: 1 run exported; view them: tensorboard --logdir {copy}")
 
 
-def test_a_sweep_has_a_run_per_job_and_an_hparams_session_per_job(tmp_path):
-    sweep = tmp_path / "sweep"
+@pytest.fixture(scope="module")
+def sweep_dir(tmp_path_factory):
+    sweep = tmp_path_factory.mktemp("tb_sweep") / "sweep"
     proc = run_script("run.py", "-m", "model=sinc_x2", "data=tone", "evaluate.reference=soxr_hq,fft",
                       "plots.enabled=false", "tensorboard=true", f"hydra.sweep.dir={sweep}")
     assert proc.returncode == 0, proc.stderr[-3000:]
+    return sweep
+
+
+def test_a_sweep_has_a_run_per_job_and_an_hparams_session_per_job(sweep_dir):
     for job, reference in (("0", "soxr_hq"), ("1", "fft")):
-        metrics = json.loads((sweep / job / "metrics.json").read_text())
+        metrics = json.loads((sweep_dir / job / "metrics.json").read_text())
         assert metrics["reference"] == reference
-        own = events(sweep / job / "tensorboard")
+        own = events(sweep_dir / job / "tensorboard")
         assert "audio/reference" in own.Tags()["audio"]
-        session = events(sweep / "tensorboard" / "hparams" / job)
-        content = session.PluginTagToContent("hparams")
+        session = events(sweep_dir / "tensorboard" / "hparams" / job)
         start = plugin_data_pb2.HParamsPluginData.FromString(
-            content["_hparams_/session_start_info"]).session_start_info
+            session.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+        ).session_start_info
+        overrides = (sweep_dir / job / ".hydra" / "overrides.yaml").read_text()
+        assert f"evaluate.reference={reference}" in overrides
         assert start.hparams["evaluate.reference"].string_value == reference
         assert start.hparams["model"].string_value == "sinc_x2"
-        experiment = plugin_data_pb2.HParamsPluginData.FromString(
-            content["_hparams_/experiment"]).experiment
-        metric_tags = [info.name.tag for info in experiment.metric_infos]
-        assert metric_tags == list(numbers("metrics", metrics))
-        for tag in metric_tags:
+        assert sorted(session.Tags()["scalars"]) == sorted(numbers("metrics", metrics))
+        for tag, value in numbers("metrics", metrics).items():
             [event] = session.Scalars(tag)
-            assert event.value == pytest.approx(numbers("metrics", metrics)[tag], rel=1e-6)
+            assert event.value == pytest.approx(value, rel=1e-6), tag
 
 
 def test_a_corpus_has_a_run_per_file(tmp_path, make_wav):
@@ -220,3 +228,55 @@ def test_without_the_package_one_error_line_says_how_to_install_it(tmp_path, arg
     [line] = proc.stderr.strip().splitlines()
     assert line.startswith("error: ") and INSTALL_HINT in line
     assert not (out / "shapes.json").exists()  # refused before the run did any work
+
+
+def free_local_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def tensorboard_json(port: int, route: str, body: dict | None = None):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/data/{route}", data=data,
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.loads(answer.read())
+
+
+@pytest.mark.slow
+def test_a_real_tensorboard_serves_the_audio_images_and_hparams(run_dir, sweep_dir, tmp_path):
+    """`tensorboard --logdir` on loopback, as a user opens it: its data API lists the run's audio
+    and figures, and the sweep's HParams table with the setting that differs between the jobs."""
+    logdir = tmp_path / "logdir"
+    logdir.mkdir()
+    (logdir / "run").symlink_to(run_dir)
+    (logdir / "sweep").symlink_to(sweep_dir)
+    port = free_local_port()
+    server = subprocess.Popen([str(Path(sys.executable).parent / "tensorboard"), "--logdir",
+                               str(logdir), "--host", "127.0.0.1", "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline, runs = time.monotonic() + 90, []
+        while time.monotonic() < deadline and "run/tensorboard" not in runs:
+            time.sleep(1)
+            assert server.poll() is None, server.stderr.read().decode()[-2000:]
+            try:
+                runs = tensorboard_json(port, "runs")
+            except OSError:
+                continue  # not listening yet, or still loading the event files
+        assert "run/tensorboard" in runs
+        audio = tensorboard_json(port, "plugin/audio/tags")["run/tensorboard"]
+        assert sorted(audio) == [f"audio/{w.stem}" for w in sorted(run_dir.glob("audio/*.wav"))]
+        images = tensorboard_json(port, "plugin/images/tags")["run/tensorboard"]
+        assert sorted(images) == [f"plots/{p.stem}" for p in sorted(run_dir.glob("plots/*.png"))]
+        experiment = tensorboard_json(port, "plugin/hparams/experiment", {"experimentName": ""})
+        differs = {info["name"]: info["differs"] for info in experiment["hparamInfos"]}
+        assert differs["evaluate.reference"] is True and differs["model"] is False
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()

@@ -63,24 +63,21 @@ class EventFile:
     def scalar(self, tag: str, value: float) -> None:
         self._values.append(self._pb.Summary.Value(tag=tag, simple_value=float(value)))
 
-    def hparams(self, hparams: Mapping[str, str | float], metric_tags: list[str]) -> None:
-        """This run as one session of the HParams dashboard: its settings against the scalars
-        named in metric_tags (which `scalar` must also write, as torch's add_hparams does)."""
+    def hparams(self, hparams: Mapping[str, str | float]) -> None:
+        """This run as one session of the HParams dashboard: its settings against its scalars.
+
+        No experiment summary is written: TensorBoard then builds the table from every session
+        it finds (columns, which settings differ, the metrics from the sessions' scalars), where
+        one experiment per session would leave it the first job's view of the sweep."""
         # tensorboard: lazy, as in __init__
         from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
 
         def summary(tag: str, data: Any) -> Any:
-            content = data.SerializeToString()
             plugin = self._pb.SummaryMetadata.PluginData(plugin_name=metadata.PLUGIN_NAME,
-                                                         content=content)
+                                                         content=data.SerializeToString())
             return self._pb.Summary.Value(tag=tag, metadata=self._pb.SummaryMetadata(
                 plugin_data=plugin))
 
-        experiment = api_pb2.Experiment(
-            hparam_infos=[api_pb2.HParamInfo(name=name, type=_hparam_type(api_pb2, value))
-                          for name, value in hparams.items()],
-            metric_infos=[api_pb2.MetricInfo(name=api_pb2.MetricName(tag=tag))
-                          for tag in metric_tags])
         start = plugin_data_pb2.SessionStartInfo()
         for name, value in hparams.items():
             if isinstance(value, str):
@@ -90,8 +87,6 @@ class EventFile:
         end = plugin_data_pb2.SessionEndInfo(status=api_pb2.STATUS_SUCCESS)
         version = metadata.PLUGIN_DATA_VERSION
         self._hparams = [
-            summary(metadata.EXPERIMENT_TAG,
-                    plugin_data_pb2.HParamsPluginData(version=version, experiment=experiment)),
             summary(metadata.SESSION_START_INFO_TAG,
                     plugin_data_pb2.HParamsPluginData(version=version, session_start_info=start)),
             summary(metadata.SESSION_END_INFO_TAG,
@@ -131,8 +126,3 @@ def png_header(png_bytes: bytes) -> tuple[int, int, int]:
         raise ConvscopeError("not a PNG file (no PNG signature and IHDR chunk)")
     width, height = struct.unpack(">II", png_bytes[16:24])
     return width, height, PNG_COLORSPACES.get(png_bytes[25], 4)
-
-
-def _hparam_type(api_pb2: Any, value: str | float) -> int:
-    name = "DATA_TYPE_STRING" if isinstance(value, str) else "DATA_TYPE_FLOAT64"
-    return api_pb2.DataType.Value(name)

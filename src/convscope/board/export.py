@@ -95,7 +95,7 @@ def export_sweep_hparams(sweep_dir: Path, jobs: Sequence[tuple[str, Sequence[str
         events = EventFile()
         for tag, value in scalars.items():
             events.scalar(tag, value)
-        events.hparams(override_values(overrides), list(scalars))
+        events.hparams(override_values(overrides))
         written.append(events.save(Path(sweep_dir) / TENSORBOARD / HPARAMS / name))
     return written
 
