@@ -20,7 +20,8 @@ from convscope.config.convert import register_configs
 from tests.helpers import REPO
 
 HYDRA_COMMANDS = [name for name, command in SUBCOMMANDS.items() if command.config]
-KEY_WITH_COMMENT = re.compile(r"^(?P<indent> *)(?P<key>\w+):(?P<value>[^#]*?)\s+#\s*(?P<comment>.+)$")
+KEY_WITH_COMMENT = re.compile(
+    r"^(?P<indent> *)(?P<key>\w+):(?P<value>[^#]*?)\s+#\s*(?P<comment>.+)$")
 
 
 @pytest.fixture(autouse=True)

@@ -1,5 +1,6 @@
 """tensorboard=true and `convscope tensorboard`: the event files read back with TensorBoard's own
-EventAccumulator and compared with what the run dir holds (WAVs, PNGs, shapes.json, metrics.json)."""
+EventAccumulator and compared with what the run dir holds (WAVs, PNGs, shapes.json,
+metrics.json)."""
 
 from __future__ import annotations
 
@@ -149,11 +150,26 @@ def test_convscope_tensorboard_reexports_a_run_replacing_its_events(run_dir, tmp
         f"{copy}: 1 run exported; view them: tensorboard --logdir {copy}")
 
 
+def test_exporting_a_finished_run_keeps_it_replaceable(tmp_path, capsys):
+    """The events join the run's .convscope record, so replace=true still takes the dir."""
+    out = tmp_path / "run"
+    first = run_script("run.py", "plots.enabled=false", f"hydra.run.dir={out}")
+    assert first.returncode == 0, first.stderr[-3000:]
+    main(["tensorboard", str(out)])
+    record = json.loads((out / ".convscope").read_text())
+    assert [f"tensorboard/{p.name}" for p in event_files(out / "tensorboard")] == [
+        name for name in record["files"] if name.startswith("tensorboard/")]
+    assert record["state"] == "finished"
+    again = run_script("run.py", "plots.enabled=false", "replace=true", f"hydra.run.dir={out}")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert not (out / "tensorboard").exists()  # replaced with the run's own files, as recorded
+
+
 @pytest.fixture(scope="module")
 def sweep_dir(tmp_path_factory):
     sweep = tmp_path_factory.mktemp("tb_sweep") / "sweep"
-    proc = run_script("run.py", "-m", "model=sinc_x2", "data=tone", "evaluate.reference=soxr_hq,fft",
-                      "plots.enabled=false", "tensorboard=true", f"hydra.sweep.dir={sweep}")
+    proc = run_script("run.py", "-m", "model=sinc_x2", "data=tone",
+                      "evaluate.reference=soxr_hq,fft", "plots.enabled=false", "tensorboard=true", f"hydra.sweep.dir={sweep}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     return sweep
 

@@ -52,7 +52,8 @@ def write_sweep_report(sweep_dir: Path) -> None:
     if rows:
         _step(f"write {files.SUMMARY_PNG}", sweep_dir, plot_summary, files.summary_png, rows)
     _step(f"write {files.REPORT}", sweep_dir, write_sweep_index, sweep_dir, jobs)
-    exported = [job for job in jobs if job.status == "ok" and (job.directory / TENSORBOARD).is_dir()]
+    exported = [job for job in jobs
+                if job.status == "ok" and (job.directory / TENSORBOARD).is_dir()]
     if exported:  # the jobs ran with tensorboard=true: their overrides against their metrics
         _step("write the TensorBoard hparams", sweep_dir, export_sweep_hparams, sweep_dir,
               [(job.name, job.overrides, job.metrics) for job in exported])
