@@ -296,3 +296,32 @@ def test_a_real_tensorboard_serves_the_audio_images_and_hparams(run_dir, sweep_d
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+def test_learn_exports_metrics_before_and_after(tmp_path):
+    out = tmp_path / "learn"
+    proc = run_script("learn.py", "model=artifact_k4s2", "learn.steps=20", "learn.progress=false",
+                      "data.end=1", "tensorboard=true", f"hydra.run.dir={out}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    board = events(out / "tensorboard")
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert {"metrics/before/snr_db", "metrics/after/snr_db"} <= set(board.Tags()["scalars"])
+    for tag, value in numbers("metrics", metrics).items():
+        assert board.Scalars(tag)[0].value == pytest.approx(value, rel=1e-6), tag
+    pngs = sorted((out / "plots").glob("*.png"))
+    assert "plots/loss" in board.Tags()["images"]
+    assert sorted(board.Tags()["images"]) == [f"plots/{p.stem}" for p in pngs]
+
+
+def test_chunks_exports_its_figure_and_refuses_without_one(tmp_path):
+    out = tmp_path / "chunks"
+    proc = run_script("chunks.py", "model=sinc_x2", "tensorboard=true", f"hydra.run.dir={out}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    [event] = events(out / "tensorboard").Images("plots/chunk_errors")
+    assert event.encoded_image_string == (out / "plots" / "chunk_errors.png").read_bytes()
+    refused = run_script("chunks.py", "model=sinc_x2", "tensorboard=true", "plots.enabled=false",
+                         f"hydra.run.dir={tmp_path / 'none'}")
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines() == [
+        "error: tensorboard=true: the chunk debugger's events are its figure, "
+        "plots/chunk_errors.png, which plots.enabled=false turns off"]
