@@ -89,7 +89,7 @@ def export_sweep_hparams(sweep_dir: Path, jobs: Sequence[tuple[str, Sequence[str
     one session `<sweep>/tensorboard/hparams/<job>` of its overrides against its metrics."""
     written = []
     for name, overrides, metrics in jobs:
-        scalars = {tag: value for tag, value in run_scalars({}, metrics).items()}
+        scalars = run_scalars({}, metrics)
         if not scalars and not overrides:
             continue
         events = EventFile()
