@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import difflib
 import sys
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 from convscope.cli import fail, reports_errors
 from convscope.commands_exit import console_command
@@ -57,6 +56,7 @@ def tensorboard_main(run_dirs: Sequence[str]) -> None:
 def _export_dirs(run_dirs: list[Path]) -> None:
     # board: lazy, so `convscope run` does not load the exporter it may not use
     from convscope.board.export import export_sweep_hparams, export_tree
+    from convscope.board.records import records_kept
     from convscope.config.checks import require_tensorboard
     from convscope.rundir import RunDir
     from convscope.sweep.summary import scan_sweep
@@ -65,7 +65,7 @@ def _export_dirs(run_dirs: list[Path]) -> None:
     for run_dir in run_dirs:
         if not run_dir.is_dir():
             raise ConvscopeError(f"{run_dir}: no such directory")
-        with _records_kept(run_dir):
+        with records_kept(run_dir):
             runs = export_tree(run_dir)
         sessions = []
         if (run_dir / RunDir.MULTIRUN).is_file():  # a sweep root: its HParams table too
@@ -75,36 +75,6 @@ def _export_dirs(run_dirs: list[Path]) -> None:
         hparams = f" and {len(sessions)} HParams sessions" if sessions else ""
         print(f"{run_dir}: {len(runs)} run{'s' if len(runs) != 1 else ''}{hparams} exported; "
               f"view them: tensorboard --logdir {run_dir}")
-
-
-@contextmanager
-def _records_kept(root: Path) -> Iterator[None]:
-    """Export into finished run dirs as their own writer: each dir's lock held meanwhile, and its
-    .convscope record sealed again afterwards so it lists the events too (replace=true refuses a
-    dir holding files its record does not list). A dir that already holds such foreign files is
-    left unsealed: sealing would make them the run's, for replace=true to delete."""
-    from convscope.rundir import RunDir, owner  # lazy, as _export_dirs's imports
-
-    owned = sorted(record.parent for record in root.rglob(RunDir.RECORD))
-    locks, reseal = [], []
-    try:
-        for folder in owned:
-            record = owner.read_record(folder)
-            if record is None or record.get("state") not in ("finished", "failed"):
-                continue
-            lock = owner.try_lock(folder)
-            if lock is None:
-                raise ConvscopeError(f"{folder}: a convscope run is writing it; export it once "
-                                     "that run has finished")
-            locks.append(lock)
-            if not owner.foreign_files(folder):
-                reseal.append((folder, record["state"]))
-        yield
-        for folder, state in reseal:
-            owner.seal(folder, state)
-    finally:
-        for lock in locks:
-            lock.release()
 
 
 def _entries() -> dict[str, Callable[[], None]]:
