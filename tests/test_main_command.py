@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -168,3 +169,6 @@ def test_the_subcommand_runs_the_same_entry(tmp_path, capsys):
                                          "evaluate.enabled=false", f"hydra.run.dir={out}"]):
         main()
     assert (out / "shapes.json").is_file() and (out / "audio" / "layer1_ch2.wav").is_file()
+    # the page records a command that re-runs it: the convscope-run beside the interpreter
+    page = (out / "index.html").read_text()
+    assert f"python {Path(sys.executable).parent / 'convscope-run'} plots.enabled=false" in page

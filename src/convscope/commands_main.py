@@ -39,8 +39,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     if name == "tensorboard":
         tensorboard_main(rest)
         return
-    # Hydra reads sys.argv: the entry sees the command line a convscope-<name> command would
-    sys.argv = [sys.argv[0], *rest]
+    # Hydra reads sys.argv: the entry sees the command line a convscope-<name> command would,
+    # down to the program, which the run's index.html records as the command that re-runs it
+    sys.argv = [_same_command(name), *rest]
     _entries()[name]()
 
 
@@ -75,6 +76,16 @@ def _export_dirs(run_dirs: list[Path]) -> None:
         hparams = f" and {len(sessions)} HParams sessions" if sessions else ""
         print(f"{run_dir}: {len(runs)} run{'s' if len(runs) != 1 else ''}{hparams} exported; "
               f"view them: tensorboard --logdir {run_dir}")
+
+
+def _same_command(name: str) -> str:
+    """The installed convscope-<name> beside this program (or the interpreter), which runs what
+    `convscope <name>` runs; the program itself where there is none."""
+    for folder in (Path(sys.argv[0]).parent, Path(sys.executable).parent):
+        script = folder / f"convscope-{name}"
+        if script.is_file():
+            return str(script)
+    return sys.argv[0]
 
 
 def _entries() -> dict[str, Callable[[], None]]:
