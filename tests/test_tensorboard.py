@@ -169,7 +169,8 @@ def test_exporting_a_finished_run_keeps_it_replaceable(tmp_path, capsys):
 def sweep_dir(tmp_path_factory):
     sweep = tmp_path_factory.mktemp("tb_sweep") / "sweep"
     proc = run_script("run.py", "-m", "model=sinc_x2", "data=tone",
-                      "evaluate.reference=soxr_hq,fft", "plots.enabled=false", "tensorboard=true", f"hydra.sweep.dir={sweep}")
+                      "evaluate.reference=soxr_hq,fft", "plots.enabled=false", "tensorboard=true",
+                      f"hydra.sweep.dir={sweep}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     return sweep
 
