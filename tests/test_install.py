@@ -98,3 +98,18 @@ def test_convscope_learn_is_installed(installed, tmp_path):
     proc = _run([installed / "convscope-learn", "--help"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "learn" in proc.stdout
+
+
+def test_the_one_command_is_installed_with_its_help_and_tensorboard(installed, tmp_path):
+    listed = _run([installed / "convscope", "--help"], cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert "tensorboard" in listed.stdout and "explain" in listed.stdout
+    # the help quotes the installed configs' comments (convscope/configs in the wheel)
+    run_help = _run([installed / "python", "-m", "convscope", "run", "--help"], cwd=tmp_path)
+    assert run_help.returncode == 0, run_help.stderr
+    assert "tensorboard=false" in run_help.stdout and "model=seed_example" in run_help.stdout
+    out = tmp_path / "run"
+    ran = _run([installed / "convscope", "run", "plots.enabled=false", "tensorboard=true",
+                f"hydra.run.dir={out}"], cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    assert [p.name for p in (out / "tensorboard").iterdir()][0].startswith("events.out.tfevents")

@@ -45,9 +45,9 @@ def wants_traceback(argv: list[str]) -> bool:
 
 def describe_config_error(exc: BaseException) -> str:
     """Hydra/OmegaConf errors span several lines (and a cause); keep what names the culprit."""
-    layer_error = layer_key_error(exc.__cause__)
-    if layer_error:
-        return layer_error
+    key_error = layer_key_error(exc.__cause__) or unknown_key_error(exc.__cause__)
+    if key_error:
+        return key_error
     parts: list[str] = []
     for err in (exc, exc.__cause__):
         if err is None:
@@ -90,11 +90,28 @@ def layer_key_error(cause: Optional[BaseException]) -> Optional[str]:
     return None
 
 
-def _did_you_mean(name: str, schema: type) -> str:
-    """'; did you mean stride?' for a near miss of one of the schema's fields, else the fields."""
+def unknown_key_error(cause: Optional[BaseException]) -> Optional[str]:
+    """An override of a key the schema does not have (`modle=sinc_x2`, `data.strat=1`,
+    `plots.enable=false`): the key and the nearest one it has. Hydra's own advice, `+modle=...`,
+    would add the key, which the schema then rejects. None for any other error."""
+    from omegaconf.errors import ConfigAttributeError, ConfigKeyError  # as run_entry's
+
+    schema = getattr(cause, "object_type", None)
+    if not isinstance(cause, (ConfigAttributeError, ConfigKeyError)) or \
+            not dataclasses.is_dataclass(schema):
+        return None
+    full_key = str(getattr(cause, "full_key", "") or getattr(cause, "key", ""))
+    name = str(getattr(cause, "key", "") or full_key.rsplit(".", 1)[-1])
+    section = full_key.rsplit(".", 1)[0] + "." if "." in full_key else ""
+    return f"{full_key}: no such key{_did_you_mean(name, schema, section)}"
+
+
+def _did_you_mean(name: str, schema: type, section: str = "") -> str:
+    """'; did you mean stride?' (data.start?, with its section) for a near miss of one of the
+    schema's fields, else the fields."""
     fields = [field.name for field in dataclasses.fields(schema)]
     close = difflib.get_close_matches(name, fields, n=1)
-    return f"; did you mean {close[0]}?" if close else f"; its keys: {', '.join(fields)}"
+    return f"; did you mean {section}{close[0]}?" if close else f"; its keys: {', '.join(fields)}"
 
 
 

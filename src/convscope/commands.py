@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 from convscope.audio.segment import resolve_path
 from convscope.cli import fail, model_label, reports_errors, run_entry
 from convscope.commands_exit import console_command
+from convscope.commands_help import answers_help
 from convscope.commands_rundir import check_job_dir
 from convscope.config.convert import (
     register_chunks_schema,
@@ -127,6 +128,8 @@ def _design_job(cfg: DictConfig) -> None:
 
 def run_main() -> None:
     """convscope-run: the configured stack on an audio segment (or every file of a corpus)."""
+    if answers_help("run"):
+        return
     with session(sys.argv[1:]):  # the figure worker starts now, before torch is imported
         run_entry(_run_job)
     if failed_jobs_message():  # a multirun whose summary lists failed jobs
@@ -135,11 +138,15 @@ def run_main() -> None:
 
 def learn_main() -> None:
     """convscope-learn: fit the stack's weights to soxr's resampling of the same audio."""
+    if answers_help("learn"):
+        return
     run_entry(_learn_job)
 
 
 def explain_main() -> None:
     """convscope-explain: the tutorials' worked examples against torch, or one step by step."""
+    if answers_help("explain"):
+        return
     from convscope.explainer.explain import register_explain_schema  # torch: as run_job
 
     register_explain_schema()
@@ -148,6 +155,8 @@ def explain_main() -> None:
 
 def design_main() -> None:
     """convscope-design: exact ConvTranspose1d stacks for sr/hop or in_rate/out_rate, ranked."""
+    if answers_help("design"):
+        return
     run_entry(_design_job)
 
 
@@ -163,6 +172,8 @@ def _chunks_job(cfg: DictConfig) -> None:
 
 def chunks_main() -> None:
     """convscope-chunks: the stack on independent chunks (naive real-time code) vs one shot."""
+    if answers_help("chunks"):
+        return
     register_chunks_schema()
     run_entry(_chunks_job)
 

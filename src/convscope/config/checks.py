@@ -6,6 +6,7 @@ are made one beforehand (convscope.config.convert.normalise).
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 from collections.abc import Mapping
@@ -39,6 +40,7 @@ MAX_PANELS = 256
 # A figure side in pixels: 32768 x 32768 RGBA is 4 GB before matplotlib draws a line
 MAX_FIGURE_PIXELS = 2**15
 MAX_ZOOM_SAMPLES = 400
+TENSORBOARD_INSTALL = "pip install 'convscope[tensorboard]'"
 
 
 def check_values(cfg: RunConfig) -> None:
@@ -72,6 +74,15 @@ def check_values(cfg: RunConfig) -> None:
     _check_corpus(cfg.corpus)
     in_range("seed", cfg.seed, 0, INT64_MAX, what=" (torch and numpy seeds)")
     _check_zoom(cfg.plots)
+    if cfg.tensorboard:  # refused before any work, not after an hour of it
+        require_tensorboard()
+
+
+def require_tensorboard() -> None:
+    """The optional tensorboard package (its protos and event framing) is importable."""
+    if importlib.util.find_spec("tensorboard") is None:
+        raise ConvscopeError(f"TensorBoard events (tensorboard=true) need the tensorboard package: "
+                             f"{TENSORBOARD_INSTALL}")
 
 
 MAX_FIGURE_WORKERS = 8  # more figures than that at once: a corpus, which has workers of its own

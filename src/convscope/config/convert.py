@@ -139,6 +139,9 @@ def to_chunks_config(cfg: DictConfig | dict) -> tuple[RunConfig, ChunksConfig]:
     run_cfg, chunks_cfg = _run_and_section(cfg, "chunks", ChunksConfig, "the chunk debugger "
                                            "runs config stacks (model.layers) layer by layer")
     check_chunks(chunks_cfg)
+    if run_cfg.tensorboard and not run_cfg.plots.enabled:  # refused before the run, not after
+        raise ConvscopeError("tensorboard=true: the chunk debugger's events are its figure, "
+                             "plots/chunk_errors.png, which plots.enabled=false turns off")
     return run_cfg, chunks_cfg
 
 

@@ -242,6 +242,7 @@ class RunConfig:
     device: str = "cpu"
     report: bool = True  # index.html in the run dir
     replace: bool = False  # a run dir that holds a run: refused, or with true emptied first
+    tensorboard: bool = False  # event files in <run dir>/tensorboard/ (the optional extra)
 
 
 @dataclass

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from convscope.board.export import export_tree
 from convscope.config.schema import ChunksConfig, RunConfig
 from convscope.files import write_json
 from convscope.pipeline.chunk_debug import ChunkReport, ErrorSize, debug_chunks
@@ -39,6 +40,8 @@ def run_chunk_debugger(cfg: RunConfig, chunks: ChunksConfig, out_dir: Path,
             f"one shot, output channel {channel}", cfg.plots.dpi, cfg.plots.width_inches)
         written.append(files.chunk_errors_plot)
     log.info("wrote %s", ", ".join(str(path) for path in written))
+    if cfg.tensorboard:  # the chunk errors figure, as a run's figures (pipeline/jobs.py)
+        export_tree(out_dir)
     return report
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+from convscope.board.export import export_tree
 from convscope.config.schema import RunConfig
 from convscope.pipeline.corpus import is_corpus, run_corpus
 from convscope.pipeline.single import run
@@ -18,3 +19,5 @@ def run_job(cfg: RunConfig, out_dir: Path, user_dir: Path,
         run_corpus(cfg, out_dir, user_dir, command)
     else:
         run(cfg, out_dir, base_dir=user_dir, command=command)
+    if cfg.tensorboard:  # from the finished files, so a corpus's come out as a single run's do
+        export_tree(out_dir)

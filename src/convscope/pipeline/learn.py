@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Optional
 import torch
 
 from convscope.audio.segment import Segment, load_segment
+from convscope.board.export import export_tree
 from convscope.config.schema import LearnConfig, RunConfig
 from convscope.errors import ConvscopeError
 from convscope.pipeline.evaluate import write_metrics, write_reference_audio
@@ -75,6 +76,8 @@ def run_learn(cfg: RunConfig, learn: LearnConfig, out_dir: Path, base_dir: Optio
     log.info("learned in %.1f s (%d steps): SNR %.2f -> %.2f dB", history.seconds,
              learn.steps, before.metrics.snr_db, after.metrics.snr_db)
     write_learned(out_dir, cfg, segment, prepared, traces, before, after, history, command)
+    if cfg.tensorboard:  # the learned run's files, as convscope-run's (pipeline/jobs.py)
+        export_tree(out_dir)
     return LearnResult(out_dir, before, after, history)
 
 

@@ -33,6 +33,7 @@ class SweepReport(Callback):
 
 def write_sweep_report(sweep_dir: Path) -> None:
     # Hydra instantiates this callback in every run; only a multirun's end needs these
+    from convscope.board.export import TENSORBOARD, export_sweep_hparams
     from convscope.plots.sweep import plot_summary
     from convscope.sweep.failures import record_failed_jobs
     from convscope.sweep.index import write_sweep_index
@@ -51,6 +52,11 @@ def write_sweep_report(sweep_dir: Path) -> None:
     if rows:
         _step(f"write {files.SUMMARY_PNG}", sweep_dir, plot_summary, files.summary_png, rows)
     _step(f"write {files.REPORT}", sweep_dir, write_sweep_index, sweep_dir, jobs)
+    exported = [job for job in jobs
+                if job.status == "ok" and (job.directory / TENSORBOARD).is_dir()]
+    if exported:  # the jobs ran with tensorboard=true: their overrides against their metrics
+        _step("write the TensorBoard hparams", sweep_dir, export_sweep_hparams, sweep_dir,
+              [(job.name, job.overrides, job.metrics) for job in exported])
 
 
 def _step(what: str, sweep_dir: Path, action: Callable[..., Any], *args: Any) -> bool:
