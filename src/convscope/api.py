@@ -21,7 +21,14 @@ from typing import Iterator, Optional, Sequence
 
 from omegaconf import OmegaConf
 
-from convscope.cli import describe_config_error, model_label, unparsable_override_hint
+from convscope.cli import (
+    HYDRA_GROUP_NOT_NAMED,
+    describe_config_error,
+    group_not_named,
+    keyless_override,
+    model_label,
+    unparsable_override_hint,
+)
 from convscope.config.convert import register_configs, to_run_config
 from convscope.errors import ConvscopeError
 from convscope.files import write_text
@@ -72,6 +79,8 @@ def _compose(overrides: list[str]):
     from omegaconf.errors import OmegaConfBaseException
 
     register_configs()
+    if keyless_override(overrides):
+        raise ConvscopeError(keyless_override(overrides))
     try:
         with initialize_config_dir(config_dir=str(configs_dir()), version_base="1.3",
                                    job_name="run"):
@@ -79,6 +88,10 @@ def _compose(overrides: list[str]):
     except (HydraException, OmegaConfBaseException) as exc:
         raise ConvscopeError(unparsable_override_hint(overrides) or describe_config_error(exc)
                              ) from exc
+    except ValueError as exc:  # Hydra's own type check of a config group override: data=null
+        if not str(exc).startswith(HYDRA_GROUP_NOT_NAMED):
+            raise
+        raise ConvscopeError(group_not_named(overrides)) from exc
 
 
 def _new_run_dir(requested: Optional[Path], user_dir: Path) -> tuple[Path, owner.DirLock]:

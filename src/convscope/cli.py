@@ -152,6 +152,8 @@ def run_entry(hydra_main: Callable[[], Any]) -> None:
     from convscope.commands_signals import interrupts_reported
 
     show_traceback = wants_traceback(sys.argv)
+    if keyless_override(sys.argv[1:]):
+        fail(keyless_override(sys.argv[1:]))
     too_long = next((arg for arg in sys.argv[1:] if len(arg) > MAX_OVERRIDE_CHARS), None)
     if too_long is not None:  # Hydra's grammar parses ~1 ms an element: 20000 taps, 35 s
         fail(f"{too_long.split('=', 1)[0]}: an override of {len(too_long)} characters, more "
@@ -177,7 +179,7 @@ def run_entry(hydra_main: Callable[[], Any]) -> None:
             fail(f"{exc}: --cfg/--info print the composed config or Hydra's view and run "
                  "nothing, so they take no -m; drop one of them")
         if str(exc).startswith(HYDRA_GROUP_NOT_NAMED):
-            fail(_group_not_named(sys.argv[1:]))
+            fail(group_not_named(sys.argv[1:]))
         raise
     except OSError as exc:  # Hydra making the run dir (an existing file, /proc/x, read-only)
         if show_traceback:
@@ -190,7 +192,15 @@ def run_entry(hydra_main: Callable[[], Any]) -> None:
         fail(multirun_failure(sys.argv, exc))
 
 
-def _group_not_named(args: Sequence[str]) -> str:
+def keyless_override(args: Sequence[str]) -> Optional[str]:
+    """`=1`, `+=`: an override with nothing before its `=` (Hydra fails on an assertion)."""
+    for arg in args:
+        if "=" in arg and not arg.split("=", 1)[0].lstrip("+~"):
+            return f"{arg!r}: an override needs a key before '=' (key=value, e.g. seed=1)"
+    return None
+
+
+def group_not_named(args: Sequence[str]) -> str:
     """`data=null`: a config group set to no option (Hydra's words are about its own types)."""
     nulls = [arg.split("=", 1)[0] for arg in args if "=" in arg and "." not in arg.split("=")[0]
              and arg.split("=", 1)[1].strip() in ("null", "~", "")]
