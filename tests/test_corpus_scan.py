@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -76,6 +78,15 @@ def test_pseudo_filesystems_are_skipped_and_said_once(tmp_path, pseudo, caplog):
         run_corpus(corpus_config(tmp_path), tmp_path / "out", REPO)
     said = [r.getMessage() for r in caplog.records if pseudo in r.getMessage()]
     assert said == [f"corpus: skipped 1 pseudo-filesystems, not audio ({pseudo})"]
+
+
+@pytest.mark.skipif(not os.access("/dev/shm", os.W_OK), reason="no writable /dev/shm here")
+def test_dev_shm_is_memory_not_devices_and_is_scanned(tmp_path):
+    with tempfile.TemporaryDirectory(dir="/dev/shm") as shm:
+        write_tone(Path(shm) / "kept.wav", 0.1)
+        (tmp_path / "fast").symlink_to(shm)
+        scan = scan_corpus(str(tmp_path), REPO)
+        assert ([f.relative for f in scan.files], scan.pseudo) == (["fast/kept.wav"], [])
 
 
 def test_a_glob_inside_a_pseudo_filesystem_matches_nothing():

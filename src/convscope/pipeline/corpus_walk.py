@@ -23,6 +23,8 @@ from convscope.errors import ConvscopeError
 MAX_SCANNED_ENTRIES = 1_000_000
 # Kernel views, not files: reading /proc or /sys "audio" blocks or never ends, /dev holds devices
 PSEUDO_FILESYSTEMS = ("/proc", "/sys", "/dev")
+# ... except /dev/shm, a memory-backed filesystem (tmpfs) where files may well be kept
+REAL_INSIDE_PSEUDO = ("/dev/shm",)
 
 # What a folder holds for the walk: its state (the glob positions still alive; None for a
 # folder corpus), and which files of it to take
@@ -173,6 +175,12 @@ def _file_identity(entry: os.DirEntry) -> Optional[tuple[int, int]]:
 
 
 def _pseudo_filesystem(folder: Path) -> Optional[str]:
+    """The pseudo-filesystem `folder` lies in (through any links), or None."""
     real = os.path.realpath(folder)
-    return next((root for root in PSEUDO_FILESYSTEMS
-                 if real == root or real.startswith(root + os.sep)), None)
+    if any(_inside(real, root) for root in REAL_INSIDE_PSEUDO):
+        return None
+    return next((root for root in PSEUDO_FILESYSTEMS if _inside(real, root)), None)
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root + os.sep)
