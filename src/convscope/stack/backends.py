@@ -73,7 +73,8 @@ def hangs_on_onednn(module: nn.Module) -> bool:
 def native_transposed_convs(stack: nn.Module) -> Iterator[None]:
     """oneDNN off during each call of a strided ConvTranspose1d in `stack` (forward hooks), on
     for everything else (its Conv1d layers, where oneDNN is up to 2x faster: a HiFi-GAN-like
-    stack of 512 channels ran 1.3-1.6 s with oneDNN, 3.0-3.5 s without).
+    stack of 512 channels on 200 frames, first call, ran 1.3-1.6 s with oneDNN, 1.8-3.5 s
+    without, 1.1-1.3 s routed per layer).
 
     Measured with torch 2.13 (oneDNN 3.12), 2 threads on this 2-core machine (shared: load 5-7,
     so times are noisy), the first call of one ConvTranspose1d in a fresh process ended after
