@@ -26,8 +26,8 @@ PSEUDO_FILESYSTEMS = ("/proc", "/sys", "/dev")
 # ... except /dev/shm, a memory-backed filesystem (tmpfs) where files may well be kept
 REAL_INSIDE_PSEUDO = ("/dev/shm",)
 
-# What a folder holds for the walk: its state (the glob positions still alive; None for a
-# folder corpus), and which files of it to take
+# A folder's state in the walk: the glob positions still to be matched below it (GlobSegments);
+# None in a folder corpus, which takes every audio file
 FolderState = Optional[frozenset]
 
 
