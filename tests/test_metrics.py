@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from convscope.config.schema import EvaluateConfig
+from convscope.quality.evaluate import evaluate_output, evaluation_plan, format_metrics
 from convscope.quality.metrics import (
     FLOOR_DB,
     compare,
@@ -88,3 +90,16 @@ def test_compare_trims_edges_before_measuring():
     assert metrics.snr_db == FLOOR_DB and metrics.lsd_db == 0.0
     assert compare(output, reference, RATE, 16000, 2, edge=0).snr_db < 40
     assert set(metrics.as_json()) == {"snr_db", "lsd_db", "image_db", "tone_db"}
+
+
+@pytest.mark.parametrize("edge_ms,said", [
+    (20.0, "(20 ms left out at each end)"),
+    # the trim is capped at a third of the signal: the log says what was left out, and why
+    (3e6, "(333.312 ms left out at each end: evaluate.edge_ms=3e+06 capped at a third of the "
+          "32000 compared samples)"),
+])
+def test_the_metrics_log_says_how_much_was_left_out(edge_ms, said):
+    reference = sine(500.0)[:32000]
+    plan = evaluation_plan(EvaluateConfig(enabled="true", edge_ms=edge_ms), 1, 2, 16000, 32000)
+    text = format_metrics(evaluate_output(plan, reference.copy(), reference))
+    assert text.splitlines()[0].endswith(said)

@@ -45,13 +45,42 @@ class SegmentSpan:
         return (1, self.channels, self.length)
 
 
+# Formats whose frame count libsndfile reports as an estimate. For MPEG it is mpg123's guess
+# from the file size and the first frame's bitrate when the file has no Xing/Info header: a VBR
+# MP3 that starts quietly claims 148,032 frames and decodes to 43,200 (tests/test_audio_length.py).
+ESTIMATED_LENGTH_FORMATS = frozenset({"MP3"})
+COUNT_BLOCK_FRAMES = 1 << 16
+
+
+def sound_info(path: Path):
+    """soundfile's header of `path`, its frame count (and duration) decoded to the end where
+    the header's count is only an estimate. Raises what soundfile.info raises."""
+    import soundfile  # loads libsndfile (cffi): only when a file is read
+
+    info = soundfile.info(str(path))
+    if info.format in ESTIMATED_LENGTH_FORMATS:
+        info.frames = decoded_frames(path)
+        info.duration = info.frames / info.samplerate
+    return info
+
+
+def decoded_frames(path: Path) -> int:
+    """How many frames libsndfile actually decodes from `path` (one block buffer reused)."""
+    import soundfile  # loads libsndfile (cffi): only when a file is read
+
+    with soundfile.SoundFile(str(path)) as sf:
+        buffer = np.empty((COUNT_BLOCK_FRAMES, sf.channels), dtype=np.float32)
+        total = 0
+        while count := len(sf.read(out=buffer)):
+            total += count
+    return total
+
+
 def segment_span(path: Path, cfg: DataConfig, end: float, info=None) -> SegmentSpan:
     """Frame arithmetic exactly as librosa.load does it (int() truncation included).
-    `info`: the file's soundfile header when the caller has read it already."""
+    `info`: the file's header (sound_info) when the caller has read it already."""
     if info is None:
-        import soundfile  # loads libsndfile (cffi): only when the caller has no header yet
-
-        info = soundfile.info(str(path))
+        info = sound_info(path)
     first = int(cfg.start * info.samplerate) if cfg.start else 0
     frames = min(int((end - cfg.start) * info.samplerate), info.frames - first)
     length = frames if info.samplerate == cfg.sr else math.ceil(frames * cfg.sr / info.samplerate)

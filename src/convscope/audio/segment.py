@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convscope.audio.blockio import read_segment
+from convscope.audio.blockio import read_segment, sound_info
 from convscope.config.schema import DataConfig
 from convscope.errors import ConvscopeError
 from convscope.oserrors import describe_os_error
@@ -55,23 +55,21 @@ def resolve_path(path: str, base_dir: Path, key: str = "data.path") -> Path:
 
 def read_header(path: Path):
     """soundfile's header of the file (frames, rate, channels), or None if soundfile can't read it
-    (librosa's audioread fallback may still decode it). Read once and passed on."""
-    import soundfile  # loads libsndfile (cffi) on import: only when a file is read
-
+    (librosa's audioread fallback may still decode it). Read once and passed on; an MP3's
+    frame count is decoded, not mpg123's estimate (blockio.sound_info)."""
     try:
-        return soundfile.info(str(path))
+        return sound_info(path)
     except Exception:
         return None
 
 
 def file_duration(path: Path, header=None) -> float:
-    """Duration in seconds from the header (no decoding); raises for undecodable files."""
+    """Duration in seconds from the header (an MP3 is decoded to count it: sound_info); raises
+    for undecodable files."""
     if header is not None:
         return header.frames / header.samplerate
-    import soundfile  # loads libsndfile (cffi) on import: only without a header in hand
-
     try:
-        header = soundfile.info(str(path))
+        header = sound_info(path)
         return header.frames / header.samplerate
     except Exception as soundfile_exc:  # try librosa's fallback decoders before giving up
         import librosa

@@ -30,6 +30,7 @@ from convscope.designer.candidates import Candidate, Layer
 from convscope.designer.stacks import stack_layers
 from convscope.errors import ConvscopeError
 from convscope.quality.metrics import ratio_db, tone_level_db, trim_edges
+from convscope.stack.backends import safe_kernels
 from convscope.stack.build import build_stack
 from convscope.stack.inits import InitSpec, check_init, interpolator
 from convscope.stack.plan import LayerPlan, plan_stack
@@ -198,7 +199,7 @@ def stride_tone_db(candidate: Candidate, schedule: list[tuple[int, int]], input_
     length = tone_input_length(input_rate)
     shape = (1, schedule[0][0], length)
     stack = build_stack(plan_stack(stack_layers(candidate, schedule), shape), seed)
-    with torch.no_grad():
+    with torch.no_grad(), safe_kernels(stack):  # candidates' large strides: see safe_kernels
         out = stack(torch.ones(shape))[0, 0].numpy()
     edge = output_rate // 50
     return tone_level_db(trim_edges(out, edge), output_rate, math.prod(candidate.strides))

@@ -31,6 +31,7 @@ from convscope.audio.segment import load_segment
 from convscope.config.schema import ChunksConfig, LayerConfig, RunConfig
 from convscope.errors import ConvscopeError
 from convscope.pipeline.oneshot import stack_input
+from convscope.stack.backends import safe_kernels
 from convscope.stack.build import build_stack
 from convscope.stack.plan import LayerPlan, plan_stack
 from convscope.stack.rates import exact_rate, layer_rates, rate_text
@@ -353,7 +354,7 @@ def debug_chunks(cfg: RunConfig, chunks: ChunksConfig, base_dir: Path) -> ChunkR
     traces = trace_stack(stack, source.samples[None], device)
     exact = traces[-1].output[0]
     used = total - tail
-    with torch.no_grad():
+    with torch.no_grad(), safe_kernels(stack):  # the one-shot trace's kernels, piece by piece
         naive = run_chunked(stack, x[..., :used], _cuts(pieces, 0)).cpu().numpy()[0]
 
     compared = min(exact.shape[-1], naive.shape[-1])
@@ -411,7 +412,7 @@ def _ablations(stack: nn.Sequential, plans: list[LayerPlan], traces, x: torch.Te
     chunks meet in that layer, that layer run piece by piece, every later layer one-shot."""
     errors = []
     device = x.device
-    with torch.no_grad():
+    with torch.no_grad(), safe_kernels(stack):
         for i in range(len(plans)):
             layer_in = x if i == 0 else torch.as_tensor(traces[i - 1].output, device=device)
             y = run_chunked(stack[i], layer_in, _cuts(pieces, i))

@@ -5,18 +5,16 @@ that list one job takes (convscope.pipeline.corpus runs them)."""
 from __future__ import annotations
 
 import errno
-import functools
-import glob
 import hashlib
 import os
 import re
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
 
 from convscope.audio.segment import resolve_path
 from convscope.errors import ConvscopeError
+from convscope.pipeline.corpus_walk import GlobSegments, WalkRules, walk_corpus
 from convscope.rundir import RunDir
 
 # What soundfile (libsndfile) and librosa's audioread fallback read; other files are not audio.
@@ -56,6 +54,7 @@ class CorpusScan:
     files: list[CorpusFile]
     run_dirs: list[str]  # convscope's own run dirs under the folder, skipped (relative paths)
     hidden: list[str]  # dot-folders skipped (.venv, .git, .hydra ...)
+    pseudo: list[str] = field(default_factory=list)  # /proc, /sys, /dev reached and skipped
 
 
 def list_corpus(data_path: str, base_dir: Path) -> list[CorpusFile]:
@@ -66,69 +65,36 @@ def list_corpus(data_path: str, base_dir: Path) -> list[CorpusFile]:
 def scan_corpus(data_path: str, base_dir: Path) -> CorpusScan:
     """The corpus's files, and what the scan left out: convscope's own run dirs (so a corpus of
     a project folder does not take in its earlier outputs, growing with every run), hidden
-    folders and files (a killed run's .partial WAVs, macOS's ._ files, .venv's test audio)."""
+    folders and files (a killed run's .partial WAVs, macOS's ._ files, .venv's test audio) and
+    pseudo-filesystems. Each file once however it is reached; bounded (corpus_walk)."""
     path = resolve_path(data_path, base_dir)
-    run_dirs: list[str] = []
-    hidden: list[str] = []
     if is_dir(path):
         root = path
-        found = _walk_audio(root, run_dirs, hidden)
+        rules = WalkRules(take_file=_audio_name, enter=lambda state, name: None, start=None,
+                          hidden_folders=True, unreadable_is_error=True)
     else:
         root = _fixed_prefix(path)
-        found = []
-        is_run_dir = functools.lru_cache(maxsize=None)(RunDir.is_run_dir)
-        for match in glob.glob(str(path), recursive=True):
-            inside = _run_dir_above(Path(match), root, is_run_dir)
-            if inside is not None:
-                if inside not in run_dirs:
-                    run_dirs.append(inside)
-            elif Path(match).is_file():
-                found.append(Path(match))
-    relatives = sorted(p.relative_to(root).as_posix() for p in found)
-    files = [CorpusFile(root / rel, rel, name)
-             for rel, name in zip(relatives, safe_names(relatives))]
-    return CorpusScan(files, sorted(run_dirs), sorted(hidden))
+        pattern = GlobSegments(path.relative_to(root).parts)
+        rules = WalkRules(
+            take_file=lambda state, name: pattern.matches(pattern.step(state, name)),
+            enter=lambda state, name: _alive_or_false(pattern, pattern.step(state, name)),
+            start=pattern.start, hidden_folders=False, unreadable_is_error=False)
+    if root == Path(root.anchor):  # `/**` listed 125,407 files of this machine in 8 s
+        raise ConvscopeError(f"data.path: {data_path} is a corpus of the whole filesystem, from "
+                             f"{root.anchor}; point data.path at the folder that holds the audio")
+    walked = walk_corpus(root, data_path, rules, RunDir.is_run_dir)
+    relatives = [relative for relative, _ in walked.files]
+    files = [CorpusFile(found, rel, name)
+             for (rel, found), name in zip(walked.files, safe_names(relatives))]
+    return CorpusScan(files, walked.run_dirs, walked.hidden, walked.pseudo)
 
 
-def _walk_audio(root: Path, run_dirs: list[str], hidden: list[str]) -> list[Path]:
-    """Audio files under root, following symlinked folders once each (a link to an ancestor
-    must not loop), pruning run dirs and dot-folders; an unreadable folder is an error, not a
-    silent gap in the corpus."""
-    unreadable: list[OSError] = []
-    seen: set[tuple[int, int]] = set()
-    found: list[Path] = []
-    for folder, subfolders, names in os.walk(root, onerror=unreadable.append, followlinks=True):
-        info = os.stat(folder)
-        if (info.st_dev, info.st_ino) in seen:
-            subfolders[:] = []
-            continue
-        seen.add((info.st_dev, info.st_ino))
-        keep = []
-        for name in sorted(subfolders):
-            relative = (Path(folder) / name).relative_to(root).as_posix()
-            if name.startswith("."):
-                hidden.append(relative)
-            elif RunDir.is_run_dir(Path(folder) / name):
-                run_dirs.append(relative)
-            else:
-                keep.append(name)
-        subfolders[:] = keep
-        found += [Path(folder) / name for name in names if not name.startswith(".")
-                  and Path(name).suffix.lower() in AUDIO_SUFFIXES
-                  and (Path(folder) / name).is_file()]
-    if unreadable:
-        exc = unreadable[0]
-        raise ConvscopeError(f"data.path: cannot list the folder {exc.filename} "
-                             f"({exc.strerror}); make it readable or point data.path below it")
-    return found
+def _audio_name(state, name: str) -> bool:
+    return not name.startswith(".") and Path(name).suffix.lower() in AUDIO_SUFFIXES
 
 
-def _run_dir_above(match: Path, root: Path, is_run_dir) -> Optional[str]:
-    """The run dir (relative to root) that a glob match lies in, below root, if any."""
-    for folder in reversed(match.parents):
-        if root in folder.parents and is_run_dir(folder):
-            return folder.relative_to(root).as_posix()
-    return None
+def _alive_or_false(pattern: GlobSegments, state: frozenset):
+    return state if pattern.alive(state) else False
 
 
 def _fixed_prefix(pattern: Path) -> Path:
@@ -164,7 +130,8 @@ def skipped_text(scan: CorpusScan) -> str:
     """What the scan left out, for the log and for the error of a corpus left empty by it."""
     parts = [f"{len(names)} {what} ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''})"
              for names, what in ((scan.run_dirs, "convscope run dirs"),
-                                 (scan.hidden, "hidden folders")) if names]
+                                 (scan.hidden, "hidden folders"),
+                                 (scan.pseudo, "pseudo-filesystems, not audio")) if names]
     return f"skipped {' and '.join(parts)}" if parts else ""
 
 

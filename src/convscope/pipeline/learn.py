@@ -30,6 +30,7 @@ from convscope.quality.evaluate import Evaluation, evaluate_output, format_metri
 from convscope.quality.fit import FitHistory, fit, forward
 from convscope.quality.kernel_views import kernel_views
 from convscope.rundir import RunDir
+from convscope.stack.backends import safe_kernels
 from convscope.stack.plan import plan_stack
 from convscope.stack.rates import layer_rates
 from convscope.stack.trace import LayerTrace, pick_device, trace_stack
@@ -66,10 +67,11 @@ def run_learn(cfg: RunConfig, learn: LearnConfig, out_dir: Path, base_dir: Optio
     plan = prepared.evaluation
     reference = reference_signal(plan, segment.samples)
     x = torch.as_tensor(segment.samples[None], dtype=torch.float32)
-    before = evaluate_output(plan, forward(prepared.stack, x)[plan.channel], reference)
-    log.info("%s", format_metrics(before, " before learning"))
-    length = min(plans[-1].output_shape[-1], len(reference))
-    history = fit(prepared.stack, x, reference[:length], plan, learn)
+    with safe_kernels(prepared.stack):  # forwards and backwards off oneDNN where it hangs
+        before = evaluate_output(plan, forward(prepared.stack, x)[plan.channel], reference)
+        log.info("%s", format_metrics(before, " before learning"))
+        length = min(plans[-1].output_shape[-1], len(reference))
+        history = fit(prepared.stack, x, reference[:length], plan, learn)
     traces = trace_stack(prepared.stack, segment.samples[None], torch.device("cpu"))
     after = evaluate_output(plan, traces[-1].output[0][plan.channel], reference)
     log.info("%s", format_metrics(after, " after learning"))

@@ -43,7 +43,6 @@ from convscope.text import format_table
 
 log = logging.getLogger("convscope")
 PLOTTED = (nn.Conv1d, nn.ConvTranspose1d)  # weight_norm's Parametrized* classes subclass them
-CONV_ROW_TYPES = ("Conv1d", "ConvTranspose1d", "CausalConv1d", "CausalConvTranspose1d")
 
 
 def run_module(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.device,
@@ -144,7 +143,9 @@ def _conv_candidates(module: nn.Module, cap: int) -> set[int]:
 
 
 def _plotted_rows(rows: list[LayerRow], kept: dict, cap: int) -> list[int]:
-    conv_rows = [row.index for row in rows if row.type in CONV_ROW_TYPES]
+    # row.conv is set for every instance of Conv1d/ConvTranspose1d, subclasses included; the
+    # class name (row.type) of a user's subclass is its own
+    conv_rows = [row.index for row in rows if row.conv is not None]
     changing = {i for i in conv_rows if rows[i].rate_in != rows[i].rate_out}
     chosen = choose_evenly([i for i in conv_rows if i in kept], changing, cap)
     skipped = [i for i in conv_rows if i not in chosen]

@@ -16,7 +16,14 @@ import numpy as np
 
 from convscope.config.schema import EvaluateConfig
 from convscope.errors import ConvscopeError
-from convscope.quality.metrics import Metrics, compare, db_text, image_level_db, tone_frequencies
+from convscope.quality.metrics import (
+    Metrics,
+    compare,
+    db_text,
+    image_level_db,
+    tone_frequencies,
+    trimmed_edge,
+)
 from convscope.stack.plan import LayerPlan
 from convscope.stack.rates import upsampling_factor
 
@@ -105,5 +112,16 @@ def format_metrics(evaluation: Evaluation, label: str = "") -> str:
             ("images above input Nyquist", m.image_db, f"reference: {db_text(reference_images)}"),
             ("stride tone", m.tone_db, f"at {tones or '-'} Hz, relative to the output")]
     lines = [f"  {name:<28}{db_text(value, 2):>12}   ({note})" for name, value, note in rows]
-    edge_ms = 1000 * plan.edge / plan.output_rate
-    return "\n".join([head + f" ({edge_ms:g} ms left out at each end)", *lines])
+    return "\n".join([head + f" ({_edge_text(evaluation)})", *lines])
+
+
+def _edge_text(evaluation: Evaluation) -> str:
+    """What compare() trimmed: evaluate.edge_ms, or the third of the signal it is capped at."""
+    plan = evaluation.plan
+    compared = min(len(evaluation.output), len(evaluation.reference))
+    done = trimmed_edge(compared, plan.edge)
+    text = f"{1000 * done / plan.output_rate:g} ms left out at each end"
+    if done < plan.edge:
+        text += (f": evaluate.edge_ms={1000 * plan.edge / plan.output_rate:g} capped at a third "
+                 f"of the {compared} compared samples")
+    return text

@@ -53,9 +53,14 @@ def db_text(value: float, digits: int = 1) -> str:
     return f"{value:.{digits}f} dB"
 
 
+def trimmed_edge(length: int, edge: int) -> int:
+    """The samples trim_edges drops at each end of `length`: `edge`, capped at a third."""
+    return min(int(edge), length // 3)
+
+
 def trim_edges(x: np.ndarray, edge: int) -> np.ndarray:
     """Drop `edge` samples at both ends (never everything: at most a third on each side)."""
-    edge = min(int(edge), len(x) // 3)
+    edge = trimmed_edge(len(x), edge)
     return x[edge: len(x) - edge] if edge else x
 
 
