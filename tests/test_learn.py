@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -98,3 +101,48 @@ def test_run_py_sinc_x2_writes_metrics_close_to_soxr(tmp_path):
     assert np.isfinite(metrics["lsd_db"]) and metrics["lsd_db"] < 1
     for path in ("plots/spectrum.png", "audio/reference.wav", "shapes.json"):
         assert (tmp_path / path).exists(), path
+
+
+LEARN_PEAK = """
+import resource, sys, torch
+from convscope.config.schema import LayerConfig
+from convscope.stack.plan import plan_stack
+from convscope.stack.build import build_stack
+from convscope.pipeline.learn import learn_bytes
+torch.set_num_threads(1)
+length, channels = int(sys.argv[1]), int(sys.argv[2])
+layers = [LayerConfig(type="ConvTranspose1d", out_channels=channels, kernel_size=4, stride=2,
+                      padding=1),
+          LayerConfig(type="LeakyReLU", negative_slope=0.1),
+          LayerConfig(type="Conv1d", out_channels=1, kernel_size=3, padding=1)]
+plans = plan_stack(layers, (1, 1, length))
+stack, x = build_stack(plans, 0), torch.randn(1, 1, length)
+optimizer = torch.optim.Adam(stack.parameters())
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+for _ in range(2):  # what quality.fit's step does: forward, loss, backward, Adam
+    optimizer.zero_grad()
+    stack(x).pow(2).mean().backward()
+    optimizer.step()
+print(learn_bytes(plans).bytes, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before)
+"""
+
+
+@pytest.mark.parametrize("length, channels", [
+    (1_000_000, 8), pytest.param(200_000, 64, marks=pytest.mark.slow)])
+def test_the_learn_preflight_bounds_a_steps_measured_peak_within_2x(length, channels):
+    done = subprocess.run([sys.executable, "-c", LEARN_PEAK, str(length), str(channels)],
+                          capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, PYTHONPATH=str(REPO / "src")))
+    assert done.returncode == 0, done.stderr
+    estimate, measured = map(int, done.stdout.split())
+    assert measured > 100e6  # the steps dominate the interpreter's noise
+    assert measured <= estimate <= 2 * measured
+
+
+def test_learning_that_would_not_fit_is_refused_before_the_first_step(tmp_path):
+    done = run_script("learn.py", "learn.steps=1", "limits.memory_gb=0.001",
+                      f"hydra.run.dir={tmp_path / 'run'}")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("error: model.layers.1: each learning step keeps every layer's "
+                                  "output and its gradient, ~"), done.stderr
+    assert not (tmp_path / "run" / "shapes.json").exists()

@@ -31,7 +31,10 @@ from convscope.quality.fit import FitHistory, fit, forward
 from convscope.quality.kernel_views import kernel_views
 from convscope.rundir import RunDir
 from convscope.stack.backends import safe_kernels
-from convscope.stack.plan import plan_stack
+from convscope.pipeline.preflight import machine_memory_bytes, memory_limit
+from convscope.stack.budget import FLOAT32, Peak, numel, one_shot_forward
+from convscope.stack.plan import LayerPlan, leaf_plans, plan_stack
+from convscope.text import fmt_bytes
 from convscope.stack.rates import layer_rates
 from convscope.stack.trace import LayerTrace, pick_device, trace_stack
 
@@ -61,6 +64,7 @@ def run_learn(cfg: RunConfig, learn: LearnConfig, out_dir: Path, base_dir: Optio
                     "these stacks are small enough that it costs seconds", cfg.device)
     segment = load_segment(cfg.data, base_dir or Path.cwd())
     plans = plan_stack(cfg.model.layers, segment.shape, causal=cfg.model.causal)
+    check_learn_memory(cfg, plans)
     # Learning needs the reference even where `auto` would skip it (a rate-preserving stack).
     cfg = replace(cfg, evaluate=replace(cfg.evaluate, enabled="true"))
     prepared = prepare_stack(cfg, segment, plans, torch.device("cpu"))
@@ -81,6 +85,29 @@ def run_learn(cfg: RunConfig, learn: LearnConfig, out_dir: Path, base_dir: Optio
     if cfg.tensorboard:  # the learned run's files, as convscope-run's (pipeline/jobs.py)
         export_tree(out_dir)
     return LearnResult(out_dir, before, after, history)
+
+
+def learn_bytes(plans: list[LayerPlan]) -> Peak:
+    """A fitting step's peak: autograd keeps every leaf's output for the backward pass, which
+    makes a gradient of each beside it, on top of the one-shot forward's own peak (its kept
+    outputs and the largest call's workspace). Named after the largest leaf output."""
+    leaves = leaf_plans(plans)
+    kept = sum(numel(leaf.output_shape) for leaf in leaves)
+    largest = max(leaves, key=lambda leaf: numel(leaf.output_shape))
+    return Peak(2 * FLOAT32 * kept + one_shot_forward(plans).bytes, largest.key)
+
+
+def check_learn_memory(cfg: RunConfig, plans: list[LayerPlan]) -> None:
+    """The learn stage's pre-flight: refused before the first step when a step would not fit."""
+    limit, how = memory_limit(cfg.limits, machine_memory_bytes())
+    need = learn_bytes(plans)
+    if limit is not None and need.bytes > limit:
+        raise ConvscopeError(
+            f"{need.key}: each learning step keeps every layer's output and its gradient, "
+            f"~{fmt_bytes(need.bytes)}, more than the memory limit {fmt_bytes(limit)} ({how}); "
+            "shorten the segment (data.end) or use fewer channels")
+    log.info("learn: each step needs ~%s (every layer's output and its gradient)",
+             fmt_bytes(need.bytes))
 
 
 def write_learned(out_dir: Path, cfg: RunConfig, segment: Segment, prepared: PreparedStack,
