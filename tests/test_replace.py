@@ -288,3 +288,15 @@ def test_the_python_api_claims_its_dir_as_the_cli_does(tmp_path):
             convscope.run([*FAST], out_dir=tmp_path / "busy")
     finally:
         held.release()
+
+
+@pytest.mark.parametrize("args", [["model.layers.0.stride=oops"], ["data.start=abc"],
+                                  ["model.layers.0.stride=-3"]])
+def test_a_run_refused_before_it_begins_leaves_no_run_dir(tmp_path, monkeypatch, capsys, args):
+    monkeypatch.chdir(tmp_path)
+    code, err = _cli(monkeypatch, capsys, *FAST, *args)  # the default dir, outputs/DATE/TIME
+    assert code == 2 and err.startswith("error: "), err
+    assert [p for p in (tmp_path / "outputs").rglob("*") if p.is_file()] == []
+    named = tmp_path / "named"
+    code, err = _cli(monkeypatch, capsys, *FAST, *args, f"hydra.run.dir={named}")
+    assert code == 2 and not named.exists(), err

@@ -124,9 +124,15 @@ def reports_errors(task: F) -> F:
 
     @functools.wraps(task)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from convscope.commands_rundir import abandon_unopened  # Hydra's state: with the job
+
         try:
-            with log_file_failures() as log_failures:  # run.log on a full disk: quiet, then
-                result = task(*args, **kwargs)
+            try:
+                with log_file_failures() as log_failures:  # run.log on a full disk: quiet, then
+                    result = task(*args, **kwargs)
+            except BaseException:
+                abandon_unopened()  # refused before it began: no run dir left behind
+                raise
             if log_failures:  # ... one line for it, exit 2: the run's record is incomplete
                 raise log_failures[0]
             return result

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,7 @@ from convscope.rundir import RunDir, owner
 log = logging.getLogger("convscope")
 
 _current: Optional[Path] = None  # this process's job dir, for the interrupt message
+_unopened: Optional["JobDir"] = None  # a fresh dir this job claimed and has not opened yet
 
 
 def current_job_dir() -> Optional[Path]:
@@ -78,6 +80,8 @@ class JobDir:
     def opened(self, inputs: Iterable[Path] = ()) -> Iterator[None]:
         """open(), then the job; a replaced run is dropped once the job ends, or put back if the
         job fails (not in a multirun, whose failed jobs keep their error.json)."""
+        global _unopened
+        _unopened = None  # from here on the dir is the run's, refused or not
         try:
             self.open(inputs)
         except BaseException:  # refused (an input inside the dir) or cut short while replacing
@@ -100,6 +104,9 @@ class JobDir:
             if failed and self.previous:
                 _close_log_files_under(self.path)
                 owner.recover_aside(self.path)  # what this run wrote goes, the old run comes back
+                return
+            if failed and self.key == "hydra.run.dir" and _holds_no_result(self.path):
+                _remove_claimed(self)  # refused while planning: nothing to show, no dir left
                 return
             if not sealed:
                 return
@@ -151,7 +158,44 @@ def check_job_dir(cfg: DictConfig | Any) -> JobDir:
     except BaseException:
         lock.release()
         raise
-    return JobDir(path=path, key=key, replace=replace, task_cfg=cfg, lock=lock, previous=previous)
+    job_dir = JobDir(path=path, key=key, replace=replace, task_cfg=cfg, lock=lock,
+                     previous=previous)
+    global _unopened
+    # a sweep keeps a refused job's dir: its summary lists the refusal by the job's record
+    _unopened = job_dir if not previous and key == "hydra.run.dir" else None
+    return job_dir
+
+
+def abandon_unopened() -> None:
+    """The job was refused before it opened the fresh dir it claimed (a config value only the
+    job's own checks reject): what check_job_dir wrote goes, and the dir too when nothing else is
+    in it, so a refused run leaves no run dir behind."""
+    global _unopened
+    job_dir, _unopened = _unopened, None
+    if job_dir is not None and job_dir.path.is_dir():
+        _remove_claimed(job_dir)
+
+
+def _holds_no_result(path: Path) -> bool:
+    """Only what claiming the dir wrote: Hydra's record and the logs."""
+    return all(name.partition("/")[0] in {RunDir.HYDRA, *RunDir.LOG_NAMES}
+               for name in owner.files_in(path))
+
+
+def _remove_claimed(job_dir: JobDir) -> None:
+    """What check_job_dir wrote into a fresh dir goes, and the dir when nothing else is in it."""
+    _close_log_files_under(job_dir.path)
+    job_dir.lock.release()
+    for name in (RunDir.HYDRA, RunDir.RECORD, RunDir.LOCK, *RunDir.LOG_NAMES):
+        entry = job_dir.path / name
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+    try:
+        job_dir.path.rmdir()  # only if empty: anything else in it stays
+    except OSError:
+        pass
 
 
 def refuse_foreign(path: Path, key: str) -> None:
