@@ -1,0 +1,1 @@
+"""The layer catalogue: one module per layer family."""
