@@ -55,6 +55,8 @@ class LayerRow:
     key: str = ""
     receptive_field: Optional[int] = None  # stack-input samples one output depends on
     lookahead: Optional[int] = None  # how many of them lie after the output's time
+    # why there is no receptive field (an LSTM, a norm over the whole signal); None when known
+    receptive_reason: Optional[str] = None
     # a 1-D conv's hyperparameters (kernel_size, stride, padding, dilation, groups; output_padding
     # for a transposed one; causal), so readers of shapes.json (the report's captions) need no torch
     conv: Optional[dict] = None
@@ -71,7 +73,7 @@ class LayerRow:
             if rate is not None:
                 doc[key] = int(rate) if rate.denominator == 1 else float(rate)
                 doc[f"{key}_fraction"] = str(rate)
-        for key in ("receptive_field", "lookahead", "conv"):
+        for key in ("receptive_field", "lookahead", "receptive_reason", "conv"):
             if getattr(self, key) is not None:
                 doc[key] = getattr(self, key)
         return doc

@@ -1,8 +1,13 @@
-"""ConvTranspose1d: the dependency relation.
+"""Transposed convolution family: ConvTranspose1d.
+
+Input i adds its kernel copy at outputs i*stride - padding + dilation*m: `conv_transpose_relation`.
+output_padding only lengthens the end, so it does not change which inputs an output reads.
 """
 
 from __future__ import annotations
 
+from convscope.stack.layers.convolution import single, time_input
+from convscope.stack.layers.flow import Flow, Op
 from convscope.stack.layers.relation import Relation
 
 
@@ -14,3 +19,17 @@ def conv_transpose_relation(kernel: int, stride: int, padding: int, dilation: in
         taps = (phase + padding - dilation * m for m in range(kernel))
         deps.append(tuple(t // stride for t in taps if t % stride == 0))
     return Relation(stride, 1, tuple(deps))
+
+
+def conv_transpose1d(op: Op) -> Flow:
+    """F.conv_transpose1d(input, weight, bias, stride, padding, output_padding, groups, dilation)."""
+    flow, refused = time_input(op, "conv_transpose1d")
+    if refused:
+        return refused
+    kernel = op.arg(1, "weight").shape[-1]
+    return flow.through(conv_transpose_relation(
+        kernel, single(op.arg(3, "stride")), single(op.arg(4, "padding"), 0),
+        single(op.arg(7, "dilation"))))
+
+
+OPS = {"conv_transpose1d": conv_transpose1d}
