@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from fractions import Fraction
 from typing import Optional
 
@@ -23,6 +24,17 @@ class Relation:
     def at(self, j: int) -> tuple[int, ...]:
         n, phase = divmod(j, self.out_period)
         return tuple(i + n * self.in_period for i in self.deps[phase])
+
+    @cached_property
+    def _bounds(self) -> tuple[Optional[tuple[int, int]], ...]:
+        return tuple((min(d), max(d)) if d else None for d in self.deps)
+
+    def bounds_at(self, j: int) -> Optional[tuple[int, int]]:
+        """The first and last input index output j reads; None when it reads none."""
+        n, phase = divmod(j, self.out_period)
+        bounds = self._bounds[phase]
+        return None if bounds is None else (bounds[0] + n * self.in_period,
+                                            bounds[1] + n * self.in_period)
 
 
 @dataclass(frozen=True)
@@ -51,15 +63,32 @@ class Reach:
         period = common // relation.in_period * relation.out_period
         shift = common // self.period * self.shift
         spans = []
+        if self._monotone:  # the hull of the reached spans is that of the outermost indices
+            for j in range(period):
+                bounds = relation.bounds_at(j)
+                spans.append(None if bounds is None
+                             else (self.at(bounds[0])[0], self.at(bounds[1])[1]))
+            return Reach(period, shift, tuple(spans))
         for j in range(period):
             reached = [s for s in map(self.at, relation.at(j)) if s is not None]
             spans.append((min(s[0] for s in reached), max(s[1] for s in reached))
                          if reached else None)
         return Reach(period, shift, tuple(spans))
 
+    @cached_property
+    def _monotone(self) -> bool:
+        """Every output reaches some input, and neither end of the span ever moves back as the
+        output index grows (true of every conv, pad, crop and upsampler, and of their hulls)."""
+        if any(span is None for span in self.spans):
+            return False
+        ends = [*self.spans, self.at(self.period)]
+        return all(a[0] <= b[0] and a[1] <= b[1] for a, b in zip(ends, ends[1:]))
+
     def union(self, other: Reach) -> Optional[Reach]:
         """Outputs that add two paths (x + f(x), parallel branches): the hull of both spans.
         None when the paths run at different rates (no shape-keeping sum could add them)."""
+        if self == other:
+            return self
         if self.rate != other.rate:
             return None
         period = math.lcm(self.period, other.period)
