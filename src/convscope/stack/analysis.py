@@ -24,6 +24,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.overrides import TorchFunctionMode
 
+from convscope.errors import ConvscopeError
 from convscope.stack.backends import safe_kernels
 from convscope.stack.layers import rule_for_op
 from convscope.stack.layers.flow import NO_RULE, Flow, Op, tensors_in, unresolved
@@ -36,6 +37,19 @@ UNSEEN = object()  # a tensor no traced op made: from TorchScript, C++, or made 
 NOT_FROM_INPUT = "does not depend on the model's input"
 INVISIBLE = ("its input was computed where convscope cannot see (TorchScript or a C++ "
              "extension outside a module)")
+
+
+MAX_MESSAGE = 300  # characters of the user's exception message kept in the one line
+
+
+class ForwardFailed(ConvscopeError):
+    """The model's forward raised on the example: `where` names the innermost module it was in,
+    `original` is the exception."""
+
+    def __init__(self, where: str, original: Exception, shape: list[int]):
+        self.where, self.original = where, original
+        super().__init__(f"describe: {where} raised {exception_text(original)} on an input of "
+                         f"shape {shape}")
 
 
 @dataclass(frozen=True)
@@ -68,10 +82,16 @@ class _Tracer(TorchFunctionMode):
         super().__init__()
         self._flows: dict[int, tuple[weakref.ref, Optional[Flow]]] = {}
         self.paused = False  # the probe's own forwards are not the model's
+        self.path: list[str] = []  # the modules whose forward is running, outermost first
+        self.version = example._version  # torch bumps it when the example changes in place
+        self.changed_input: Optional[str] = None  # where that happened, and by which op
         for tensor in constants:
             self.set(tensor, None)
         self.example = example
         self.set(example, Flow(STACK_INPUT, example.dim() - 1))
+
+    def where(self) -> str:
+        return self.path[-1] if self.path else "the model"
 
     def set(self, tensor: torch.Tensor, flow: Optional[Flow]) -> None:
         self._flows[id(tensor)] = (weakref.ref(tensor), flow)
@@ -93,6 +113,8 @@ class _Tracer(TorchFunctionMode):
         return out
 
     def record(self, func, args, kwargs, out) -> None:
+        if self.changed_input is None and self.example._version != self.version:
+            self.changed_input = f"{self.where()} changed its input in place ({op_name(func)})"
         outputs = tensors_in(out)
         if not outputs:
             return  # shapes, sizes, dims
@@ -156,9 +178,18 @@ def trace_forward(model: nn.Module, x: torch.Tensor) -> Trace:
     try:
         for name, leaf in leaves(model):
             handles.append(leaf.register_forward_hook(hook_for(name), with_kwargs=True))
+        for name, m in model.named_modules():
+            handles += _path_hooks(tracer, m, name, type(model).__name__)
         model.eval()
-        with torch.no_grad(), safe_kernels(model), tracer:  # safe_kernels: no oneDNN crash
-            output = model(x)
+        try:
+            with torch.no_grad(), safe_kernels(model), tracer:  # safe_kernels: no oneDNN crash
+                output = model(x)
+        except Exception as exc:  # noqa: BLE001 -- any failure of the user's forward, in one line
+            raise ForwardFailed(tracer.where(), exc, list(x.shape)) from exc
+        if x._version != tracer.version:
+            what = tracer.changed_input or "the model changed its input in place"
+            raise ConvscopeError(f"describe: {what}; convscope describes a model that leaves "
+                                 "its input as it was (inplace=False there, or clone first)")
     finally:
         for handle in handles:
             handle.remove()
@@ -210,6 +241,27 @@ def _probed(tracer: _Tracer, module: nn.Module, inp: torch.Tensor, given: Flow,
         return unresolved(f"{kind}: not in the catalogue, and the impulse probe could not "
                           "resolve it", axis)
     return given.through(relation, axis)
+
+
+def _path_hooks(tracer: _Tracer, module: nn.Module, name: str, model_type: str) -> list:
+    """Hooks keeping tracer.path: the module whose forward runs now, for the error lines."""
+    label = f"{name} ({type(module).__name__})" if name else f"{model_type} (the model itself)"
+
+    def enter(_module, _args):
+        tracer.path.append(label)
+
+    def leave(_module, _args, _output):
+        if tracer.path:
+            tracer.path.pop()
+    return [module.register_forward_pre_hook(enter), module.register_forward_hook(leave)]
+
+
+def exception_text(exc: BaseException) -> str:
+    """`Type: message` on one line, the message cut to MAX_MESSAGE characters."""
+    message = " ".join(str(exc).split())
+    if len(message) > MAX_MESSAGE:
+        message = message[:MAX_MESSAGE] + "..."
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
 HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_forward_hooks_with_kwargs",

@@ -84,12 +84,24 @@ def describe(module: nn.Module, example: Union[torch.Tensor, Sequence[int]], *,
     composed by the layer catalogue's rule for it (stack.layers); a row without a finite one
     states why (`receptive_reason`). A leaf no rule explains is measured alone by the impulse
     probe (its name is then in `probed`).
+
+    A forward that raises, returns something other than a tensor or changes its input in place
+    is a ConvscopeError of one line naming the module it was in and what it did.
     """
+    return _described(module, example, sample_rate, tensor_out=True)
+
+
+def _described(module: nn.Module, example: Union[torch.Tensor, Sequence[int]],
+               sample_rate: Optional[Rate], tensor_out: bool) -> Description:
     if not isinstance(module, nn.Module):
         raise ConvscopeError(f"describe needs a torch.nn.Module, got {type(module).__name__}")
     rate = None if sample_rate is None else exact_rate(sample_rate)
     x = _example_tensor(module, example)
     trace = trace_forward(module, x)
+    if tensor_out and not isinstance(trace.output, torch.Tensor):
+        raise ConvscopeError(f"describe: {type(module).__name__} (the model itself) returned "
+                             f"{_holds(trace.output)}, not a tensor; describe a module whose "
+                             "forward returns the output tensor (wrap it to pick one)")
     calls = trace.calls
     rows, rate_of = [], {EXAMPLE_SOURCE: rate}
     with torch.no_grad():  # parametrized weights (weight_norm) are computed for their shapes
@@ -126,6 +138,14 @@ def _example_tensor(module: nn.Module, example: Any) -> torch.Tensor:
         return torch.zeros(tuple(example), device=device, dtype=dtype)
     raise ConvscopeError("describe: example must be a torch.Tensor or a shape tuple like "
                          f"(1, 80, 32), got {example!r}")
+
+
+def _holds(value: Any) -> str:
+    if isinstance(value, (tuple, list)):
+        return f"a {type(value).__name__} of {len(value)} items"
+    if isinstance(value, dict):
+        return f"a {type(value).__name__} with keys {', '.join(map(str, list(value)[:6]))}"
+    return f"a {type(value).__name__}"
 
 
 @dataclass(frozen=True)
@@ -184,7 +204,8 @@ def describe_pass(module: nn.Module, example: torch.Tensor, *,
     try:  # leaves first: a module that is its own only leaf must count before `leave` runs
         handles += [leaf.register_forward_hook(leaf_hook(leaf)) for _, leaf in leaves(module)]
         handles += [module.register_forward_pre_hook(enter), module.register_forward_hook(leave)]
-        description = describe(module, example, sample_rate=sample_rate)
+        # its caller words a return value that is not a waveform in its own terms
+        description = _described(module, example, sample_rate, tensor_out=False)
     finally:
         for handle in handles:
             handle.remove()

@@ -26,6 +26,7 @@ from torch import nn
 
 from convscope.config.schema import ModelConfig
 from convscope.errors import ConvscopeError
+from convscope.stack.analysis import ForwardFailed
 from convscope.stack.describe import DescribedPass, describe_pass
 
 MAX_LISTED = 6  # key names an error lists before "(+N more)"
@@ -161,6 +162,9 @@ def run_user_module(module: nn.Module, x: torch.Tensor, target: str,
     try:
         passed = describe_pass(module, x, sample_rate=sample_rate, keep=keep,
                                input_channels=input_channels)
+    except ForwardFailed as exc:  # worded with the key, and where in the model it raised
+        raise ConvscopeError(f"model.target: {target} raised {_exception_text(exc.original)} "
+                             f"in {exc.where} on an input of shape {list(x.shape)}") from exc
     except ConvscopeError:
         raise
     except Exception as exc:

@@ -22,7 +22,8 @@ def conv_transpose_relation(kernel: int, stride: int, padding: int, dilation: in
 
 
 def conv_transpose1d(op: Op) -> Flow:
-    """F.conv_transpose1d(input, weight, bias, stride, padding, output_padding, groups, dilation)."""
+    """F.conv_transpose1d(input, weight, bias, stride, padding, output_padding, groups,
+    dilation)."""
     flow, refused = time_input(op, "conv_transpose1d")
     if refused:
         return refused
