@@ -217,8 +217,8 @@ def _call_flow(tracer: _Tracer, name: str, module: nn.Module, inp: Optional[torc
         flow = _probed(tracer, module, inp, given, axis)
         if flow.finite:
             probed.append(name)
-        elif isinstance(state, Flow):  # the op's own reason says more than the probe's
-            flow = state
+        elif isinstance(state, Flow):  # name the op that has no rule, too
+            flow = unresolved(f"{state.reason}, and {flow.reason}", axis)
     tracer.set(out, flow)
     return flow
 
@@ -227,8 +227,8 @@ def _probed(tracer: _Tracer, module: nn.Module, inp: torch.Tensor, given: Flow,
             axis: int) -> Flow:
     kind = type(module).__name__
     if given.time_axis != inp.dim() - 1:
-        return unresolved(f"{kind}: not in the catalogue, and its input's time axis is not last",
-                          axis)
+        return unresolved(f"the impulse probe cannot measure {kind} (time is not its input's "
+                          "last axis)", axis)
     tracer.paused = True
     hooks = _without_hooks(module)  # so the probe's copy runs none of them (describe_pass's)
     try:
@@ -238,8 +238,7 @@ def _probed(tracer: _Tracer, module: nn.Module, inp: torch.Tensor, given: Flow,
         _restore_hooks(hooks)
     relation = dict(measured).get("") if measured else None
     if relation is None:
-        return unresolved(f"{kind}: not in the catalogue, and the impulse probe could not "
-                          "resolve it", axis)
+        return unresolved(f"the impulse probe could not resolve {kind}", axis)
     return given.through(relation, axis)
 
 
