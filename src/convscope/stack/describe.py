@@ -20,6 +20,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 from convscope.errors import ConvscopeError
 from convscope.stack.analysis import EXAMPLE_SOURCE, leaves, trace_forward, with_dependence
@@ -97,6 +98,13 @@ def _described(module: nn.Module, example: Union[torch.Tensor, Sequence[int]],
         raise ConvscopeError(f"describe needs a torch.nn.Module, got {type(module).__name__}")
     rate = None if sample_rate is None else exact_rate(sample_rate)
     x = _example_tensor(module, example)
+    # weight_norm's weights computed once, for the forward and the rows' shapes and MACs alike
+    with parametrize.cached():
+        return _rows_of(module, x, rate, tensor_out)
+
+
+def _rows_of(module: nn.Module, x: torch.Tensor, rate: Optional[Fraction],
+             tensor_out: bool) -> Description:
     trace = trace_forward(module, x)
     if tensor_out and not isinstance(trace.output, torch.Tensor):
         raise ConvscopeError(f"describe: {type(module).__name__} (the model itself) returned "
@@ -104,7 +112,7 @@ def _described(module: nn.Module, example: Union[torch.Tensor, Sequence[int]],
                              "forward returns the output tensor (wrap it to pick one)")
     calls = trace.calls
     rows, rate_of = [], {EXAMPLE_SOURCE: rate}
-    with torch.no_grad():  # parametrized weights (weight_norm) are computed for their shapes
+    with torch.no_grad():  # parametrized weights (weight_norm) are read for their shapes
         for index, call in enumerate(calls):
             source = call.source if call.source is not None else _likely_source(calls, index, x)
             row = layer_row(index, call.name, call.module, call.input_shape, call.output_shape,
