@@ -137,3 +137,10 @@ def test_every_family_registers_its_ops_once():
     assert len(FAMILIES) == 9
     assert sum(len(family.OPS) for family in FAMILIES) == len(RULES)
     assert all(family.__doc__ for family in FAMILIES)
+
+
+def test_an_output_made_without_the_input_says_so():
+    model = nn.Sequential(conv(), Apply(lambda x: torch.zeros_like(x) + 1), conv())
+    rows = convscope.describe(model, (1, C, 16)).rows
+    assert [r.receptive_reason for r in rows] == [
+        None, "does not depend on the model's input", "does not depend on the model's input"]

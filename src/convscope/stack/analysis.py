@@ -130,7 +130,7 @@ class _Tracer(TorchFunctionMode):
             flow = rule(op) if rule else unresolved(f"{NO_RULE} {op.name}", axis)
         except Exception as exc:  # noqa: BLE001 -- a rule's gap must not break the user's forward
             flow = unresolved(f"{NO_RULE} {op.name} called this way "
-                              f"({type(exc).__name__}: {exc})", axis)
+                              f"({exception_text(exc)})", axis)
         for tensor in outputs:
             self.set(tensor, flow)
 
@@ -207,10 +207,10 @@ def _call_flow(tracer: _Tracer, name: str, module: nn.Module, inp: Optional[torc
     state, given = tracer.state(out), tracer.state(inp) if inp is not None else None
     if isinstance(state, Flow) and not state.uncatalogued:
         return state
+    if state is None or given is None:  # made from parameters and constants only
+        return unresolved(NOT_FROM_INPUT, axis)
     if given is UNSEEN:
         return unresolved(INVISIBLE, axis)
-    if given is None:
-        return unresolved(NOT_FROM_INPUT, axis)
     if not given.finite:
         flow = given.on_axis(axis)
     else:
