@@ -3,8 +3,9 @@ tests/reference_codecs.py, written in the published code's structure): HiFi-GAN 
 BigVGAN v2, the DAC decoder (TorchScript Snake1d, residual crop), EnCodec's SEANet decoder with
 and without its LSTM.
 
-The oracle is a gradient probe written here: the model in float64, one output sample of a row
-backpropagated to the model input, the input samples with a nonzero gradient are what it reads.
+MACs are checked against FlopCounterMode. The oracle of the dependencies is a gradient probe
+written here: the model in float64, one output sample of a row backpropagated to the model
+input, the input samples with a nonzero gradient are what it reads.
 Every checked row's reach at several output indices (every output phase for the last row) must
 equal the probe's span, the rows' lengths must be torch's, and every row must carry a receptive
 field or the reason it has none. Channel widths are reduced through the published constructors'
@@ -149,8 +150,12 @@ def test_every_row_reads_what_the_gradient_probe_says(name):
     model, x, every = build(name)
     trace = assert_rows_match_the_probe(model, x, every)
     d = convscope.describe(model, x, sample_rate=100)
-    with torch.no_grad():
+    from torch.utils.flop_counter import FlopCounterMode  # lazy: it imports torch._dynamo
+
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
         expected = model(x)
+    # every multiply is in some row: BigVGAN's anti-aliasing filters are functional convs
+    assert sum(r.macs for r in d.rows) == counter.get_total_flops() // 2
     assert d.rows[-1].output_shape == list(trace.output.shape) == list(expected.shape)
     assert all(r.receptive_field is not None and r.lookahead is not None for r in d.rows)
     assert d.latency == {"lookahead_samples": d.rows[-1].lookahead,

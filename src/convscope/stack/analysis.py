@@ -26,7 +26,7 @@ from torch.overrides import TorchFunctionMode
 
 from convscope.errors import ConvscopeError
 from convscope.stack.backends import safe_kernels
-from convscope.stack.layers import rule_for_op
+from convscope.stack.layers import MACS, rule_for_op
 from convscope.stack.layers.flow import NO_RULE, Flow, Op, tensors_in, unresolved
 from convscope.stack.layers.relation import STACK_INPUT
 from convscope.stack.probe import probe_relations
@@ -60,6 +60,7 @@ class TracedCall:
     output_shape: Optional[list[int]]
     source: Optional[int]  # the call whose output this call took in; EXAMPLE_SOURCE; None: unknown
     flow: Flow  # what the call's output depends on (a reason when not finite)
+    macs: int = 0  # of the conv ops the call ran (functional ones inside its forward too)
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class _Tracer(TorchFunctionMode):
         self.path: list[str] = []  # the modules whose forward is running, outermost first
         self.version = example._version  # torch bumps it when the example changes in place
         self.changed_input: Optional[str] = None  # where that happened, and by which op
+        self.leaf_macs = 0  # MACs of the ops run since the current leaf call began
         for tensor in constants:
             self.set(tensor, None)
         self.example = example
@@ -119,6 +121,9 @@ class _Tracer(TorchFunctionMode):
         if not outputs:
             return  # shapes, sizes, dims
         op = Op(op_name(func), args, kwargs, out, self.flow_of)
+        count = MACS.get(op.name)
+        if count is not None:
+            self.leaf_macs += count(op)
         tracked = op.tracked()
         if not tracked:  # made from parameters, buffers and constants only
             for tensor in outputs:
@@ -160,6 +165,9 @@ def trace_forward(model: nn.Module, x: torch.Tensor) -> Trace:
         ref, index = produced.get(id(tensor), (None, None))
         return index if ref is not None and ref() is tensor else None
 
+    def start_counting(_module, _args):
+        tracer.leaf_macs = 0
+
     def hook_for(name: str):
         def hook(module, args, kwargs, output):
             if tracer.paused:  # the probe's forwards of a copy (deepcopy copies hooks too)
@@ -167,7 +175,7 @@ def trace_forward(model: nn.Module, x: torch.Tensor) -> Trace:
             inp, out = _first(tensors_in((args, kwargs))), _first(tensors_in(output))
             flow = _call_flow(tracer, name, module, inp, out, probed)
             calls.append(TracedCall(name, module, _shape(inp), _shape(out), source_of(inp),
-                                    flow))
+                                    flow, tracer.leaf_macs))
             if out is not None:
                 produced[id(out)] = (weakref.ref(out), len(calls) - 1)
         return hook
@@ -177,6 +185,7 @@ def trace_forward(model: nn.Module, x: torch.Tensor) -> Trace:
     output = None
     try:
         for name, leaf in leaves(model):
+            handles.append(leaf.register_forward_pre_hook(start_counting))
             handles.append(leaf.register_forward_hook(hook_for(name), with_kwargs=True))
         for name, m in model.named_modules():
             handles += _path_hooks(tracer, m, name, type(model).__name__)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import html
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any, Callable, Optional, Sequence, Union
 
@@ -118,6 +118,8 @@ def _rows_of(module: nn.Module, x: torch.Tensor, rate: Optional[Fraction],
             row = layer_row(index, call.name, call.module, call.input_shape, call.output_shape,
                             rate_of[source])
             rate_of[index] = row.rate_out
+            if call.macs:  # the convs a leaf runs itself (BigVGAN's anti-aliasing filters)
+                row = replace(row, macs=call.macs)
             rows.append(with_dependence(row, call.flow))
     return Description(rows, rate, trace.probed)
 

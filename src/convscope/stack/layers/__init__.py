@@ -2,14 +2,14 @@
 owns (which input samples output j reads, as a Relation with exact rates, or why no finite
 set does), registered here by op name.
 
-Adding a layer type is one module with an `OPS = {torch op name: rule}` table, added to
-FAMILIES. The rules see torch functions (F.conv1d, F.pad, torch.cat, Tensor.__getitem__...), so
+Adding a layer type is one module with an `OPS = {torch op name: rule}` table (and `MACS`,
+for an op that multiplies), added to FAMILIES. The rules see torch functions (F.conv1d, F.pad, torch.cat, Tensor.__getitem__...), so
 every module built from those ops is known without a rule of its own.
 """
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 from convscope.stack.layers import (
     combination,
@@ -22,7 +22,7 @@ from convscope.stack.layers import (
     resampling,
     transposed,
 )
-from convscope.stack.layers.flow import Rule
+from convscope.stack.layers.flow import Op, Rule
 
 FAMILIES = (convolution, transposed, resampling, pointwise, padding, layout, combination,
             normalisation, recurrent)
@@ -31,6 +31,11 @@ for _family in FAMILIES:
     for _name, _rule in _family.OPS.items():
         assert _name not in RULES, f"two families claim the torch op {_name}"
         RULES[_name] = _rule
+
+
+# the multiply-accumulates of the ops that do any (FlopCounterMode's flops / 2)
+MACS: dict[str, Callable[[Op], int]] = {
+    name: count for family in FAMILIES for name, count in getattr(family, "MACS", {}).items()}
 
 
 def rule_for_op(name: str) -> Optional[Rule]:

@@ -63,5 +63,13 @@ def pool1d(op: Op) -> Flow:
     return flow.through(conv_relation(kernel, stride, single(op.arg(3, "padding"), 0), dilation))
 
 
+def conv1d_macs(op: Op) -> int:
+    """FlopCounterMode's count / 2: batch x output length x weight size."""
+    out = op.out_tensor()
+    batch = out.shape[0] if out.dim() == 3 else 1
+    return batch * out.shape[-1] * op.arg(1, "weight").numel()
+
+
+MACS = {"conv1d": conv1d_macs}
 OPS = {"conv1d": conv1d, "max_pool1d": pool1d, "_max_pool1d": pool1d,
        "max_pool1d_with_indices": pool1d, "avg_pool1d": pool1d}

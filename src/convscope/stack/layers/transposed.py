@@ -33,4 +33,13 @@ def conv_transpose1d(op: Op) -> Flow:
         single(op.arg(7, "dilation"))))
 
 
+def conv_transpose1d_macs(op: Op) -> int:
+    """FlopCounterMode's count / 2: batch x *input* length x weight size (each input sample
+    scatters one weighted kernel copy)."""
+    x = op.args[0] if op.args else op.kwargs["input"]
+    batch = x.shape[0] if x.dim() == 3 else 1
+    return batch * x.shape[-1] * op.arg(1, "weight").numel()
+
+
+MACS = {"conv_transpose1d": conv_transpose1d_macs}
 OPS = {"conv_transpose1d": conv_transpose1d}
