@@ -3,8 +3,9 @@ owns (which input samples output j reads, as a Relation with exact rates, or why
 set does), registered here by op name.
 
 Adding a layer type is one module with an `OPS = {torch op name: rule}` table (and `MACS`,
-for an op that multiplies), added to FAMILIES. The rules see torch functions (F.conv1d, F.pad, torch.cat, Tensor.__getitem__...), so
-every module built from those ops is known without a rule of its own.
+for an op that multiplies), added to FAMILIES. The rules see torch functions (F.conv1d, F.pad,
+torch.cat, Tensor.__getitem__...), so every module built from those ops is known without a rule
+of its own.
 """
 
 from __future__ import annotations
