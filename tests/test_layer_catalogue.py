@@ -144,3 +144,18 @@ def test_an_output_made_without_the_input_says_so():
     rows = convscope.describe(model, (1, C, 16)).rows
     assert [r.receptive_reason for r in rows] == [
         None, "does not depend on the model's input", "does not depend on the model's input"]
+
+
+def test_anti_aliased_activations_count_their_kaiser_filters_as_flop_counter_mode():
+    from torch.utils.flop_counter import FlopCounterMode  # lazy: it imports torch._dynamo
+
+    from convscope.stack.blocks import AntiAliasedActivation, SnakeBeta
+
+    model = nn.Sequential(conv(), AntiAliasedActivation(SnakeBeta(C)), conv()).eval()
+    x = torch.randn(2, C, 40)
+    rows = convscope.describe(model, x).rows
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(x)
+    assert [r.type for r in rows][1:4] == ["KaiserUpsample", "SnakeBeta", "KaiserDownsample"]
+    assert rows[1].macs > 0 and rows[3].macs > 0
+    assert sum(r.macs for r in rows) == counter.get_total_flops() // 2
