@@ -20,6 +20,8 @@ load changes hit every variant alike, medians of --repeat:
 (vocoder) hifigan_v1 through scripts/run.py streamed end to end (plots off): real-time factor
     = audio s / wall s on the CPU and, where torch sees one, on CUDA (`--vocoder-seconds CPU
     CUDA`), beside the forward alone (log-mel, blocks, float WAV, after imports and build).
+(describe) convscope.describe against a plain forward of the same input, per published vocoder
+    and codec decoder at its published size, in one process (not a child): the ratio, goal <= 2.
 Other work on the machine inflates times: the load average is printed before and after.
 """
 
@@ -32,13 +34,14 @@ from pathlib import Path
 
 from bench_common import load, machine
 from bench_corpus import corpus_case, corpus_loop, print_corpus
+from bench_describe import describe_case
 from bench_forward import forward_growth, worker
 from bench_hour import floor_worker, hour_case, print_hour
 from bench_markdown import README_END, README_START, markdown, with_tables
 from bench_reference import print_reference, reference_vs_baseline
 from bench_vocoder import print_vocoder, vocoder_case, vocoder_worker
 
-CASES = ("reference", "forward", "corpus", "hour", "vocoder")
+CASES = ("reference", "forward", "corpus", "hour", "vocoder", "describe")
 
 
 def run_case(name: str, args: argparse.Namespace, tmp: Path) -> object:
@@ -53,9 +56,11 @@ def run_case(name: str, args: argparse.Namespace, tmp: Path) -> object:
     elif name == "hour":
         result = hour_case(args.repeat, tmp)
         print_hour(result, args.repeat)
-    else:
+    elif name == "vocoder":
         result = vocoder_case(*args.vocoder_seconds, tmp)
         print_vocoder(result)
+    else:
+        result = describe_case(args.repeat)
     return result
 
 

@@ -180,7 +180,7 @@ def test_a_module_called_twice_appears_twice():
         [("conv", 20, 18), ("conv", 18, 16)]
 
 
-def test_a_forward_that_raises_leaves_no_hooks_and_the_error_propagates():
+def test_a_forward_that_raises_leaves_no_hooks_and_says_where_in_one_line():
     class Broken(nn.Module):
         def __init__(self):
             super().__init__()
@@ -192,9 +192,48 @@ def test_a_forward_that_raises_leaves_no_hooks_and_the_error_propagates():
 
     model = Broken().train()
     before = model_state(model)
-    with pytest.raises(ValueError, match="boom"):
+    with pytest.raises(ConvscopeError) as caught:
         convscope.describe(model, (2, 1, 10))
+    assert str(caught.value) == ("describe: Broken (the model itself) raised ValueError: boom on "
+                                 "an input of shape [2, 1, 10]")
+    assert isinstance(caught.value.__cause__, ValueError)
     assert_left_as_it_was(model, before)
+
+
+class Inner(nn.Module):
+    def __init__(self, what: str):
+        super().__init__()
+        self.what = what
+
+    def forward(self, x):
+        if self.what == "raise":
+            raise RuntimeError("shapes do not fit\nsecond line")
+        if self.what == "in place":
+            return x.mul_(2)
+        return x, x
+
+
+@pytest.mark.parametrize("what, message", [
+    ("raise", "describe: 1.0 (Inner) raised RuntimeError: shapes do not fit second line on an "
+              "input of shape [1, 2, 8]"),
+    ("in place", "describe: 1.0 (Inner) changed its input in place (mul); convscope describes a "
+                 "model that leaves its input as it was (inplace=False there, or clone first)"),
+])
+def test_a_misbehaving_submodule_is_named_in_one_line(what, message):
+    model = nn.Sequential(nn.Identity(), nn.Sequential(Inner(what)))
+    with pytest.raises(ConvscopeError) as caught:
+        convscope.describe(model, torch.randn(1, 2, 8))
+    assert str(caught.value) == message
+
+
+def test_a_model_returning_no_tensor_is_refused_in_one_line():
+    class Pair(nn.Module):
+        def forward(self, x):
+            return x, x
+
+    with pytest.raises(ConvscopeError, match=r"^describe: Pair \(the model itself\) returned a "
+                                             r"tuple of 2 items, not a tensor; "):
+        convscope.describe(Pair(), (1, 2, 8))
 
 
 def test_train_mode_batchnorm_and_dropout_are_left_alone():

@@ -144,14 +144,14 @@ def layer_table(rows: Sequence[Any], names: bool = False, rates: bool = False
     """The header and cells of the layer table (LayerRows or their shapes.json dicts).
 
     After the shapes: RF, the receptive field (input samples, or frames, one output sample
-    depends on) and ahead, how many of them lie after the output's time ('-' where unknown).
+    depends on) and ahead, how many of them lie after the output's time; where there is none,
+    the reason in the RF cell ('-' where nothing is known: a config stack's unknown layer).
     describe() adds a name column (`ups.0`) and, given a sample rate, the rate in and out of
     every row; the pipeline's log table has neither (its rows are its config's layer indices).
     """
     dicts = [_row_dict(r) for r in rows]
     header = TABLE_HEADER + RECEPTIVE_HEADER
-    body = [row_cells(r) + tuple(str(r.get(key, "-")) for key in ("receptive_field", "lookahead"))
-            for r in dicts]
+    body = [row_cells(r) + receptive_cells(r) for r in dicts]
     if names:
         header = header[:1] + ("name",) + header[1:]
         body = [cells[:1] + (r.get("name") or "-",) + cells[1:] for cells, r in zip(body, dicts)]
@@ -160,6 +160,14 @@ def layer_table(rows: Sequence[Any], names: bool = False, rates: bool = False
         body = [cells + (rate_text(r, "sample_rate_in"), rate_text(r, "sample_rate_out"))
                 for cells, r in zip(body, dicts)]
     return header, body
+
+
+def receptive_cells(row: Mapping) -> tuple[str, str]:
+    """RF and ahead; where there is no finite receptive field, the reason takes the RF cell
+    ('recurrent (LSTM): depends on every earlier sample'), so no blank hides it."""
+    if "receptive_field" not in row and row.get("receptive_reason"):
+        return row["receptive_reason"], "-"
+    return str(row.get("receptive_field", "-")), str(row.get("lookahead", "-"))
 
 
 def format_table(rows: Sequence[Any], names: bool = False, rates: bool = False) -> str:

@@ -5,15 +5,16 @@
 
 One forward pass of the example with a forward hook on every leaf module, so nested containers,
 residual adds, user subclasses and a layer called twice (two rows) all come out as torch ran
-them. Each row is computed by stack.rows.layer_row, the function the config pipeline uses too.
+them. Each row is computed by stack.rows.layer_row, the function the config pipeline uses too;
+its receptive field and lookahead come from the same forward, traced op by op (stack.analysis
+and the layer catalogue, stack.layers), or a reason where they are not finite.
 """
 
 from __future__ import annotations
 
 import html
 import time
-import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any, Callable, Optional, Sequence, Union
 
@@ -22,17 +23,16 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from convscope.errors import ConvscopeError
-from convscope.stack.backends import safe_kernels
+from convscope.stack.analysis import EXAMPLE_SOURCE, leaves, trace_forward, with_dependence
 from convscope.stack.layer_formulas import formula
 from convscope.stack.rates import exact_rate
-from convscope.stack.receptive import latency, with_receptive_fields
+from convscope.stack.receptive import latency
 from convscope.stack.rows import LayerRow, last_length, layer_row
 from convscope.text import format_table, layer_table
 
 __all__ = ["Description", "LayerRow", "describe", "formula"]
 
 Rate = Union[int, float, str, Fraction]
-EXAMPLE_SOURCE = -1  # a call's input came straight from the example
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,8 @@ class Description:
 
     rows: list[LayerRow]
     sample_rate: Optional[Fraction] = None  # the example's rate, when one was given
+    # leaf calls no catalogue rule explained, measured by the impulse probe instead (by name)
+    probed: tuple[str, ...] = ()
 
     @property
     def latency(self) -> Optional[dict]:
@@ -79,82 +81,50 @@ def describe(module: nn.Module, example: Union[torch.Tensor, Sequence[int]], *,
     untouched (no_grad), every submodule's training flag restored after an eval-mode pass (so
     BatchNorm statistics do not move and dropout does not matter). `sample_rate` (int, Fraction,
     "22050/256" or float) adds each row's exact rate in and out. Each row's receptive field and
-    lookahead (in the example's samples) come from stack.receptive: arithmetic over the module
-    tree, and an impulse probe on a float64 copy for a module with a forward of its own.
+    lookahead (in the example's samples) come from the same forward: every torch op it runs is
+    composed by the layer catalogue's rule for it (stack.layers); a row without a finite one
+    states why (`receptive_reason`). A leaf no rule explains is measured alone by the impulse
+    probe (its name is then in `probed`).
+
+    A forward that raises, returns something other than a tensor or changes its input in place
+    is a ConvscopeError of one line naming the module it was in and what it did.
     """
+    return _described(module, example, sample_rate, tensor_out=True)
+
+
+def _described(module: nn.Module, example: Union[torch.Tensor, Sequence[int]],
+               sample_rate: Optional[Rate], tensor_out: bool) -> Description:
     if not isinstance(module, nn.Module):
         raise ConvscopeError(f"describe needs a torch.nn.Module, got {type(module).__name__}")
     rate = None if sample_rate is None else exact_rate(sample_rate)
     x = _example_tensor(module, example)
-    calls = _record_calls(module, x)
+    # weight_norm's weights computed once, for the forward and the rows' shapes and MACs alike
+    with parametrize.cached():
+        return _rows_of(module, x, rate, tensor_out)
+
+
+def _rows_of(module: nn.Module, x: torch.Tensor, rate: Optional[Fraction],
+             tensor_out: bool) -> Description:
+    trace = trace_forward(module, x)
+    if tensor_out and not isinstance(trace.output, torch.Tensor):
+        raise ConvscopeError(f"describe: {type(module).__name__} (the model itself) returned "
+                             f"{_holds(trace.output)}, not a tensor; describe a module whose "
+                             "forward returns the output tensor (wrap it to pick one)")
+    calls = trace.calls
     rows, rate_of = [], {EXAMPLE_SOURCE: rate}
-    with torch.no_grad():  # parametrized weights (weight_norm) are computed for their shapes
+    with torch.no_grad():  # parametrized weights (weight_norm) are read for their shapes
         for index, call in enumerate(calls):
             source = call.source if call.source is not None else _likely_source(calls, index, x)
             row = layer_row(index, call.name, call.module, call.input_shape, call.output_shape,
                             rate_of[source])
             rate_of[index] = row.rate_out
-            rows.append(row)
-    return Description(with_receptive_fields(rows, module, list(x.shape)), rate)
+            if call.macs:  # the convs a leaf runs itself (BigVGAN's anti-aliasing filters)
+                row = replace(row, macs=call.macs)
+            rows.append(with_dependence(row, call.flow))
+    return Description(rows, rate, trace.probed)
 
 
-@dataclass(frozen=True)
-class _Call:
-    name: str
-    module: nn.Module
-    input_shape: Optional[list[int]]
-    output_shape: Optional[list[int]]
-    source: Optional[int]  # the call whose output this call took in; EXAMPLE_SOURCE; None: unknown
-
-
-def _record_calls(model: nn.Module, x: torch.Tensor) -> list[_Call]:
-    calls: list[_Call] = []
-    # id(tensor) -> (weak reference, producing call): an id alone could be a freed tensor's reused
-    produced: dict[int, tuple[weakref.ref, int]] = {id(x): (weakref.ref(x), EXAMPLE_SOURCE)}
-
-    def source_of(tensor: Optional[torch.Tensor]) -> Optional[int]:
-        ref, index = produced.get(id(tensor), (None, None))
-        return index if ref is not None and ref() is tensor else None
-
-    def hook_for(name: str):
-        def hook(module, args, kwargs, output):
-            # Only bookkeeping here: nothing in a hook may make the user's forward fail.
-            inp, out = _first_tensor((args, kwargs)), _first_tensor(output)
-            calls.append(_Call(name, module, _shape(inp), _shape(out), source_of(inp)))
-            if out is not None:
-                produced[id(out)] = (weakref.ref(out), len(calls) - 1)
-        return hook
-
-    modes = {m: m.training for m in model.modules()}
-    handles = []
-    try:
-        for name, leaf in _leaves(model):
-            handles.append(leaf.register_forward_hook(hook_for(name), with_kwargs=True))
-        model.eval()
-        with torch.no_grad(), safe_kernels(model):  # no large-stride oneDNN crash
-            model(x)
-    finally:
-        for handle in handles:
-            handle.remove()
-        for m, training in modes.items():  # per module: train(flag) would overwrite them all
-            m.training = training
-    return calls
-
-
-def _leaves(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """(qualified name, module) of every module without children of its own. The modules inside
-    a parametrization (weight_norm's) compute a weight, not a layer call: a parametrized Conv1d
-    counts as a leaf and they do not. A module registered twice is hooked once, under its first
-    name, and shows up once per call."""
-    inner = set()
-    for m in model.modules():
-        if parametrize.is_parametrized(m):
-            inner.update(id(p) for p in m.parametrizations.modules())
-    return [(name, m) for name, m in model.named_modules()
-            if id(m) not in inner and not any(id(c) not in inner for c in m.children())]
-
-
-def _likely_source(calls: list[_Call], index: int, x: torch.Tensor) -> int:
+def _likely_source(calls: list, index: int, x: torch.Tensor) -> int:
     """A call whose input no hook produced (it came out of F.leaky_relu, an add, a cat...): assume
     it descends from the latest earlier call with the same length, else the example, else the
     call just before. Exact for chains and residual blocks; a guess for exotic graphs."""
@@ -180,21 +150,12 @@ def _example_tensor(module: nn.Module, example: Any) -> torch.Tensor:
                          f"(1, 80, 32), got {example!r}")
 
 
-def _first_tensor(value: Any) -> Optional[torch.Tensor]:
-    """The first tensor in a layer's arguments or output (tuples, lists, dicts: in order)."""
-    if isinstance(value, torch.Tensor):
-        return value
-    items = value.values() if isinstance(value, dict) else value
-    if isinstance(items, (tuple, list)) or isinstance(value, dict):
-        for item in items:
-            found = _first_tensor(item)
-            if found is not None:
-                return found
-    return None
-
-
-def _shape(tensor: Optional[torch.Tensor]) -> Optional[list[int]]:
-    return None if tensor is None else list(tensor.shape)
+def _holds(value: Any) -> str:
+    if isinstance(value, (tuple, list)):
+        return f"a {type(value).__name__} of {len(value)} items"
+    if isinstance(value, dict):
+        return f"a {type(value).__name__} with keys {', '.join(map(str, list(value)[:6]))}"
+    return f"a {type(value).__name__}"
 
 
 @dataclass(frozen=True)
@@ -251,9 +212,10 @@ def describe_pass(module: nn.Module, example: torch.Tensor, *,
 
     handles = []
     try:  # leaves first: a module that is its own only leaf must count before `leave` runs
-        handles += [leaf.register_forward_hook(leaf_hook(leaf)) for _, leaf in _leaves(module)]
+        handles += [leaf.register_forward_hook(leaf_hook(leaf)) for _, leaf in leaves(module)]
         handles += [module.register_forward_pre_hook(enter), module.register_forward_hook(leave)]
-        description = describe(module, example, sample_rate=sample_rate)
+        # its caller words a return value that is not a waveform in its own terms
+        description = _described(module, example, sample_rate, tensor_out=False)
     finally:
         for handle in handles:
             handle.remove()

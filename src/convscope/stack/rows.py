@@ -19,8 +19,10 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from convscope.errors import ConvscopeError
+from convscope.stack.blocks import KaiserDownsample, KaiserUpsample
 from convscope.stack.build import child_modules, layer_class, weight_and_bias_shapes
 from convscope.stack.causal import CausalConv1d, CausalConvTranspose1d
+from convscope.stack.kaiser_lengths import upsample_padding
 from convscope.stack.layer_formulas import rate_factor, rule_for
 from convscope.stack.lengths import conv_padding, single
 from convscope.stack.plan import CONV_TYPES, LayerPlan
@@ -28,6 +30,7 @@ from convscope.stack.plan import CONV_TYPES, LayerPlan
 CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
          nn.ConvTranspose3d)
 TRANSPOSED = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+KAISER_TYPES = ("KaiserUpsample", "KaiserDownsample")
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,8 @@ class LayerRow:
     key: str = ""
     receptive_field: Optional[int] = None  # stack-input samples one output depends on
     lookahead: Optional[int] = None  # how many of them lie after the output's time
+    # why there is no receptive field (an LSTM, a norm over the whole signal); None when known
+    receptive_reason: Optional[str] = None
     # a 1-D conv's hyperparameters (kernel_size, stride, padding, dilation, groups; output_padding
     # for a transposed one; causal), so readers of shapes.json (the report's captions) need no torch
     conv: Optional[dict] = None
@@ -71,7 +76,7 @@ class LayerRow:
             if rate is not None:
                 doc[key] = int(rate) if rate.denominator == 1 else float(rate)
                 doc[f"{key}_fraction"] = str(rate)
-        for key in ("receptive_field", "lookahead", "conv"):
+        for key in ("receptive_field", "lookahead", "receptive_reason", "conv"):
             if getattr(self, key) is not None:
                 doc[key] = getattr(self, key)
         return doc
@@ -171,8 +176,8 @@ def module_macs(module: nn.Module, input_shape: Optional[list[int]],
 
     Convolutions: batch x conv length x weight size, where the conv length is the output's, and
     the *input's* for a transposed conv (each input sample scatters one weighted kernel copy);
-    Linear: every leading index x in_features x out_features. Bias adds, activations and other
-    layers count zero, as in FlopCounterMode's registry for these. Arithmetic, not
+    Linear: every leading index x in_features x out_features; the Kaiser resamplers their
+    depthwise filters (kaiser_macs). Bias adds, activations and other layers count zero, as in FlopCounterMode's registry for these. Arithmetic, not
     FlopCounterMode itself: importing it pulls in torch._dynamo, about 2 s of every start-up.
     """
     if input_shape is None or output_shape is None:
@@ -185,7 +190,23 @@ def module_macs(module: nn.Module, input_shape: Optional[list[int]],
         return batch * math.prod(spatial[-dims:]) * math.prod(module.weight.shape)
     if isinstance(module, nn.Linear):
         return math.prod(input_shape[:-1]) * module.in_features * module.out_features
+    if isinstance(module, (KaiserUpsample, KaiserDownsample)):
+        kind = "KaiserUpsample" if isinstance(module, KaiserUpsample) else "KaiserDownsample"
+        return kaiser_macs(kind, module.ratio, module.kernel_size, input_shape, output_shape)
     return 0
+
+
+def kaiser_macs(kind: str, ratio: int, kernel_size: int, input_shape: Sequence[int],
+                output_shape: Sequence[int]) -> int:
+    """The Kaiser resamplers' depthwise filters, one kernel per channel: upsampling is a
+    transposed conv over the replicate-padded input (counted per input sample, as
+    FlopCounterMode counts transposed convs), downsampling a strided conv (per output sample)."""
+    batch = input_shape[0] if len(input_shape) == 3 else 1
+    channels = input_shape[-2]
+    if kind == "KaiserUpsample":
+        padded = input_shape[-1] + 2 * upsample_padding(ratio, kernel_size)[0]
+        return batch * padded * channels * kernel_size
+    return batch * output_shape[-1] * channels * kernel_size
 
 
 def count_macs(plan: LayerPlan) -> int:
@@ -194,6 +215,9 @@ def count_macs(plan: LayerPlan) -> int:
     A block counts the calls inside it."""
     if plan.children:
         return sum(count_macs(child) for child in plan.children)
+    if plan.type in KAISER_TYPES:
+        return kaiser_macs(plan.type, plan.kwargs["ratio"], plan.kwargs["kernel_size"],
+                           plan.input_shape, plan.output_shape)
     if plan.type not in CONV_TYPES:
         return 0
     try:

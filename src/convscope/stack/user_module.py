@@ -26,6 +26,7 @@ from torch import nn
 
 from convscope.config.schema import ModelConfig
 from convscope.errors import ConvscopeError
+from convscope.stack.analysis import ForwardFailed
 from convscope.stack.describe import DescribedPass, describe_pass
 from convscope.stack.trace import check_finite
 from convscope.stack.user_streams import std_streams_kept
@@ -171,6 +172,9 @@ def run_user_module(module: nn.Module, x: torch.Tensor, target: str,
         with std_streams_kept():
             passed = describe_pass(module, x, sample_rate=sample_rate, keep=keep,
                                    input_channels=input_channels)
+    except ForwardFailed as exc:  # worded with the key, and where in the model it raised
+        raise ConvscopeError(f"model.target: {target} raised {_exception_text(exc.original)} "
+                             f"in {exc.where} on an input of shape {list(x.shape)}") from exc
     except (ConvscopeError, KeyboardInterrupt):
         raise
     except BaseException as exc:  # SystemExit, GeneratorExit, ... included

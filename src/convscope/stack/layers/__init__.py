@@ -1,0 +1,43 @@
+"""The layer catalogue: one module per layer family, each with the rules of the torch ops it
+owns (which input samples output j reads, as a Relation with exact rates, or why no finite
+set does), registered here by op name.
+
+Adding a layer type is one module with an `OPS = {torch op name: rule}` table (and `MACS`,
+for an op that multiplies), added to FAMILIES. The rules see torch functions (F.conv1d, F.pad,
+torch.cat, Tensor.__getitem__...), so every module built from those ops is known without a rule
+of its own.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+from convscope.stack.layers import (
+    combination,
+    convolution,
+    layout,
+    normalisation,
+    padding,
+    pointwise,
+    recurrent,
+    resampling,
+    transposed,
+)
+from convscope.stack.layers.flow import Op, Rule
+
+FAMILIES = (convolution, transposed, resampling, pointwise, padding, layout, combination,
+            normalisation, recurrent)
+RULES: dict[str, Rule] = {}
+for _family in FAMILIES:
+    for _name, _rule in _family.OPS.items():
+        assert _name not in RULES, f"two families claim the torch op {_name}"
+        RULES[_name] = _rule
+
+
+# the multiply-accumulates of the ops that do any (FlopCounterMode's flops / 2)
+MACS: dict[str, Callable[[Op], int]] = {
+    name: count for family in FAMILIES for name, count in getattr(family, "MACS", {}).items()}
+
+
+def rule_for_op(name: str) -> Optional[Rule]:
+    return RULES.get(name)

@@ -1,0 +1,75 @@
+"""Convolution family: Conv1d and the pools (which read a window as a conv does).
+
+Output j reads inputs j*stride - padding + dilation*m, m < kernel: `conv_relation`. The rules
+read F.conv1d's and the pools' own arguments, so any module calling them (weight-normed convs,
+EnCodec's SConv1d, a user's class) is covered by the same arithmetic.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from convscope.stack.layers.flow import Flow, Op, unresolved
+from convscope.stack.layers.relation import Relation
+
+
+def conv_relation(kernel: int, stride: int, padding: int, dilation: int) -> Relation:
+    """Conv1d and pools: output j reads inputs j*stride - padding + dilation*m, m < kernel."""
+    return Relation(1, stride, (tuple(-padding + dilation * m for m in range(kernel)),))
+
+
+def single(value, default: int = 1) -> int:
+    """A 1-D op's int argument, which torch also takes as a 1-tuple (or None: the default)."""
+    if isinstance(value, (tuple, list)):
+        value = value[0] if value else None
+    return default if value is None else int(value)
+
+
+def time_input(op: Op, what: str) -> tuple[Optional[Flow], Optional[Flow]]:
+    """(the input's flow, None) when the op's input runs along its last axis and its other
+    tensor arguments (weights) read no input sample; else (None, the reason as a Flow)."""
+    tracked = op.tracked()
+    tensor, flow = tracked[0]
+    last = tensor.dim() - 1
+    first_argument = op.args[0] if op.args else op.kwargs.get("input")
+    if tensor is not first_argument or len(tracked) > 1:
+        return None, unresolved(f"{what} with a weight computed from the input", last)
+    if flow.finite and flow.time_axis != last:
+        return None, unresolved(f"{what} over an axis that is not the time axis", last)
+    return flow, None
+
+
+def conv1d(op: Op) -> Flow:
+    flow, refused = time_input(op, "conv1d")
+    if refused:
+        return refused
+    weight = op.arg(1, "weight")
+    kernel, stride, dilation = (weight.shape[-1], single(op.arg(3, "stride")),
+                                single(op.arg(5, "dilation")))
+    padding = op.arg(4, "padding", 0)
+    if isinstance(padding, str):  # torch's "same" puts the odd sample of d*(k-1) on the right
+        padding = dilation * (kernel - 1) // 2 if padding == "same" else 0
+    return flow.through(conv_relation(kernel, stride, single(padding, 0), dilation))
+
+
+def pool1d(op: Op) -> Flow:
+    flow, refused = time_input(op, op.name)
+    if refused:
+        return refused
+    kernel = single(op.arg(1, "kernel_size"))
+    stride = op.arg(2, "stride")
+    stride = kernel if stride is None or stride == () or stride == [] else single(stride)
+    dilation = single(op.arg(4, "dilation")) if "max" in op.name else 1
+    return flow.through(conv_relation(kernel, stride, single(op.arg(3, "padding"), 0), dilation))
+
+
+def conv1d_macs(op: Op) -> int:
+    """FlopCounterMode's count / 2: batch x output length x weight size."""
+    out = op.out_tensor()
+    batch = out.shape[0] if out.dim() == 3 else 1
+    return batch * out.shape[-1] * op.arg(1, "weight").numel()
+
+
+MACS = {"conv1d": conv1d_macs}
+OPS = {"conv1d": conv1d, "max_pool1d": pool1d, "_max_pool1d": pool1d,
+       "max_pool1d_with_indices": pool1d, "avg_pool1d": pool1d}

@@ -1,0 +1,68 @@
+"""Padding and cropping family: F.pad (ReflectionPad1d, ConstantPad1d... and EnCodec's pad1d
+call it), slicing (DAC's `x[..., pad:-pad]`, BigVGAN's crop after its upsampler), narrow.
+
+Padding by `left` shifts indices: output j reads input j - left, whatever the mode (reflect,
+replicate and zeros only differ at the edges). A slice start:stop:step reads start + j*step.
+"""
+
+from __future__ import annotations
+
+from convscope.stack.layers.flow import Flow, Op, axis_index, unresolved
+from convscope.stack.layers.relation import Relation
+
+
+def shift(offset: int, step: int = 1) -> Relation:
+    """Output j reads input offset + j*step."""
+    return Relation(1, step, ((offset,),))
+
+
+def pad(op: Op) -> Flow:
+    """F.pad(input, pad, mode, value): pad holds (left, right) pairs from the last axis back."""
+    tensor, flow = op.first()
+    widths = list(op.arg(1, "pad"))
+    pair = tensor.dim() - 1 - flow.time_axis
+    left = widths[2 * pair] if 2 * pair < len(widths) else 0
+    return flow.through(shift(-int(left)))
+
+
+def getitem(op: Op) -> Flow:
+    """x[index]: ints drop an axis, None adds one, slices keep theirs; the time axis's slice is a
+    crop (or a stride). A tensor index (gather) is not a crop."""
+    tensor, flow = op.first()
+    index = op.args[1]
+    items = list(index) if isinstance(index, tuple) else [index]
+    if any(not (item is None or item is Ellipsis or isinstance(item, (int, slice)))
+           for item in items):
+        return unresolved("indexes with a tensor or a list (a gather): no rule", flow.time_axis)
+    if Ellipsis in items:
+        at = items.index(Ellipsis)
+        used = sum(item is not None for item in items if item is not Ellipsis)
+        items[at:at + 1] = [slice(None)] * (tensor.dim() - used)
+    items += [slice(None)] * (tensor.dim() - sum(item is not None for item in items))
+    dim_in = dim_out = 0
+    for item in items:
+        if item is None:
+            dim_out += 1
+            continue
+        if dim_in == flow.time_axis:
+            if isinstance(item, int):
+                return unresolved("picks one time sample with an integer index",
+                                  max(0, dim_out - 1))
+            start, _, step = item.indices(tensor.shape[dim_in])
+            if step < 1:
+                return unresolved("slices time backwards: no rule", dim_out)
+            return flow.through(shift(start, step), dim_out)
+        dim_in += 1
+        dim_out += 0 if isinstance(item, int) else 1
+    return flow
+
+
+def narrow(op: Op) -> Flow:
+    tensor, flow = op.first()
+    dim, start = op.arg(1, "dim"), op.arg(2, "start")
+    if axis_index(int(dim), tensor.dim()) != flow.time_axis:
+        return flow
+    return flow.through(shift(int(start) % tensor.shape[flow.time_axis]))
+
+
+OPS = {"pad": pad, "__getitem__": getitem, "narrow": narrow}

@@ -1,0 +1,48 @@
+"""Resampling family: nn.Upsample / F.interpolate by a whole factor.
+
+(The anti-aliased activations of BigVGAN and convscope's Kaiser resamplers are padding, a
+transposed or strided conv and a crop: their ops are the other families'.)
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+from convscope.stack.layers.flow import Flow, Op, unresolved
+from convscope.stack.layers.relation import Relation
+
+
+def upsample_relation(scale: int, mode: str) -> Relation:
+    """nn.Upsample by an integer scale: nearest copies input j // scale; linear (align_corners
+    off) blends the inputs either side of (j + 1/2)/scale - 1/2, the right one with weight 0 when
+    that position is a whole input index."""
+    deps = []
+    for phase in range(scale):
+        if mode == "linear":
+            source = Fraction(2 * phase + 1, 2 * scale) - Fraction(1, 2)
+            left = math.floor(source)
+            deps.append((left,) if source == left else (left, left + 1))
+        else:
+            deps.append((0,))
+    return Relation(scale, 1, tuple(deps))
+
+
+def interpolate(op: Op) -> Flow:
+    """F.interpolate(input, size, scale_factor, mode, align_corners, ...) on the time axis."""
+    tensor, flow = op.first()
+    last = tensor.dim() - 1
+    if flow.finite and flow.time_axis != last:
+        return unresolved("interpolate over an axis that is not the time axis", last)
+    mode, align = op.arg(3, "mode", "nearest"), op.arg(4, "align_corners")
+    length_in, length_out = tensor.shape[-1], op.out_tensor().shape[-1]
+    scale, rest = divmod(length_out, length_in)
+    if tensor.dim() != 3 or rest or scale < 1:
+        return unresolved(f"interpolate from {length_in} to {length_out} samples: no whole "
+                          "factor", last)
+    if mode in ("nearest", "nearest-exact") or (mode == "linear" and not align):
+        return flow.through(upsample_relation(scale, "linear" if mode == "linear" else "nearest"))
+    return unresolved(f"interpolate mode={mode!r}, align_corners={align}: no rule", last)
+
+
+OPS = {"interpolate": interpolate, "upsample": interpolate}
