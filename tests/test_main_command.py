@@ -28,9 +28,19 @@ KEY_WITH_COMMENT = re.compile(
 @pytest.fixture(autouse=True)
 def run_schema_restored():
     """`convscope chunks` swaps this process's run schema for the chunks one (as
-    convscope-chunks does in its own process); the next test gets the run schema back."""
+    convscope-chunks does in its own process); the next test gets the run schema back. Hydra's
+    job logging adds root handlers on this test's captured streams: they go too, or a later
+    test's log record meets a closed stream."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
     yield
     register_configs()
+    for handler in root.handlers:
+        if handler not in handlers:
+            handler.close()
+    root.handlers[:], root.level = handlers, level
 
 
 def flat(text: str) -> str:
