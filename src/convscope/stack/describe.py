@@ -13,6 +13,7 @@ and the layer catalogue, stack.layers), or a reason where they are not finite.
 from __future__ import annotations
 
 import html
+import math
 import time
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -33,6 +34,9 @@ from convscope.text import format_table, layer_table
 __all__ = ["Description", "LayerRow", "describe", "formula"]
 
 Rate = Union[int, float, str, Fraction]
+# A shape describe makes zeros of: 2**26 float32 values are 256 MB before the model's own
+# intermediates; a shape of 2**70 would not even fit torch's size arithmetic.
+MAX_EXAMPLE_ELEMENTS = 1 << 26
 
 
 @dataclass(frozen=True)
@@ -142,6 +146,12 @@ def _example_tensor(module: nn.Module, example: Any) -> torch.Tensor:
         return example
     if (isinstance(example, (tuple, list)) and example
             and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in example)):
+        if math.prod(example) > MAX_EXAMPLE_ELEMENTS:
+            raise ConvscopeError(
+                f"describe: an example of shape {tuple(example)} holds {math.prod(example):.3g} "
+                f"values, more than {MAX_EXAMPLE_ELEMENTS:.3g}; the rows do not depend on the "
+                "length past the receptive field, so describe a short example, e.g. "
+                f"{(*tuple(example)[:-1], 100)}")
         tensors = list(module.parameters()) + list(module.buffers())
         device = tensors[0].device if tensors else None
         dtype = next((t.dtype for t in tensors if t.is_floating_point()), None)
