@@ -106,3 +106,30 @@ def test_auto_start_centres_the_loudest_sample():
     x[1, 700] = -3.0
     assert auto_zoom_start(x, 1000, 40) == 0.68
     assert auto_zoom_start(np.full((1, 1000), 0.5), 1000, 40) == 0.0
+
+
+def test_a_huge_stride_zoom_draws_a_bounded_panel_with_exact_counts():
+    """Stride 5000, k=10000 (issue 24: the panel's tap table took 23 GB and the run was killed):
+    one input sample and the first MAX_ZOOM_OUTPUTS outputs of its span, said so in the title,
+    tap counts still equal to torch's ones-by-ones, in chunks."""
+    import resource
+
+    from convscope.plots.stems import zoom_title
+    from convscope.plots.zoom import MAX_ZOOM_OUTPUTS, zoom_data
+
+    k, s, p, length = 10000, 5000, 2500, 160
+    out_length = (length - 1) * s - 2 * p + k
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    window = zoom_window(0.0065, 40, length, out_length, 16000, 16000 * s)
+    assert window.input_stop - window.input_start == 1 and window.outputs_cut
+    assert window.output_stop - window.output_start == MAX_ZOOM_OUTPUTS
+    geometry = ConvGeometry(True, k, s, p)
+    zoom = zoom_data(window, np.zeros(1), np.zeros(MAX_ZOOM_OUTPUTS), 16000, 16000 * s, length,
+                     geometry)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 500_000  # KB
+    ones = torch.nn.functional.conv_transpose1d(
+        torch.ones(1, 1, length, dtype=torch.float64), torch.ones(1, 1, k, dtype=torch.float64),
+        stride=s, padding=p)[0, 0].numpy()
+    assert np.array_equal(zoom.taps, ones[window.output_start: window.output_stop])
+    assert len(zoom.zero_times) <= MAX_ZOOM_OUTPUTS
+    assert "the first 512 of their span" in zoom_title(zoom)

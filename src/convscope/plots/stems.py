@@ -41,8 +41,10 @@ def draw_zoom(ax_in, ax_out, zoom: ZoomData, input_label: str, output_label: str
 
 def zoom_title(zoom: ZoomData) -> str:
     w = zoom.window
+    span = (f"the first {w.output_stop - w.output_start} of their span" if w.outputs_cut
+            else "the same span of time")
     head = (f"zoom: input samples {w.input_start}-{w.input_stop - 1} and outputs "
-            f"{w.output_start}-{w.output_stop - 1}, the same span of time")
+            f"{w.output_start}-{w.output_stop - 1}, {span}")
     g = zoom.geometry
     if g is None:
         return head

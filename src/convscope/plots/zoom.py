@@ -43,8 +43,17 @@ class ConvGeometry:
 
 
 def tap_counts(geometry: ConvGeometry, input_length: int, outputs: np.ndarray) -> np.ndarray:
-    """How many kernel taps meet a real input sample for each output index in `outputs`."""
-    o = np.asarray(outputs, dtype=np.int64)[:, None]
+    """How many kernel taps meet a real input sample for each output index in `outputs`,
+    TAP_CHUNK (output, tap) pairs at a time (a 10000-tap kernel over the outputs of a stride of
+    5000 made one 2e9-element table)."""
+    outputs = np.asarray(outputs, dtype=np.int64)
+    rows = max(1, TAP_CHUNK // max(geometry.kernel_size, 1))
+    return np.concatenate([_tap_counts(geometry, input_length, outputs[i: i + rows])
+                           for i in range(0, len(outputs), rows)] or [np.zeros(0, np.int64)])
+
+
+def _tap_counts(geometry: ConvGeometry, input_length: int, outputs: np.ndarray) -> np.ndarray:
+    o = outputs[:, None]
     j = np.arange(geometry.kernel_size, dtype=np.int64)[None, :]
     k, s, p, d = geometry.kernel_size, geometry.stride, geometry.padding, geometry.dilation
     del k  # the taps are the columns of j
@@ -70,6 +79,10 @@ def conv_reads(geometry: ConvGeometry, input_length: int, output: int) -> np.nda
     return np.sort(inputs[(inputs >= 0) & (inputs < input_length)])
 
 
+MAX_ZOOM_OUTPUTS = 512  # output stems (and inserted zeros) one zoom panel draws at most
+TAP_CHUNK = 1 << 22  # (output, tap) pairs tap_counts tests at once
+
+
 @dataclass(frozen=True)
 class ZoomWindow:
     """Input samples [input_start, input_stop) and the outputs [output_start, output_stop) whose
@@ -79,6 +92,7 @@ class ZoomWindow:
     input_stop: int
     output_start: int
     output_stop: int
+    outputs_cut: bool = False  # only the first MAX_ZOOM_OUTPUTS of the inputs' span are shown
 
 
 def zoom_window(start_seconds: float, samples: int, input_length: int, output_length: int,
@@ -86,12 +100,16 @@ def zoom_window(start_seconds: float, samples: int, input_length: int, output_le
     """`samples` input samples from `start_seconds` (moved back so the window fits the input),
     and the outputs at times in [first input's time, first input's time + samples / rate_in)."""
     rate_in, rate_out = Fraction(input_rate), Fraction(output_rate)
-    samples = max(1, min(samples, input_length))
+    ratio = rate_out / rate_in
+    # a large stride fills the panel with few inputs: at most MAX_ZOOM_OUTPUTS stems, which
+    # for a stride above that is part of one input sample's span
+    samples = max(1, min(samples, input_length, math.floor(MAX_ZOOM_OUTPUTS / ratio)))
     first = min(max(0, round(Fraction(start_seconds) * rate_in)), input_length - samples)
     stop = first + samples
-    ratio = rate_out / rate_in
-    return ZoomWindow(first, stop, min(output_length, math.ceil(first * ratio)),
-                      min(output_length, math.ceil(stop * ratio)))
+    output_start = min(output_length, math.ceil(first * ratio))
+    span_stop = min(output_length, math.ceil(stop * ratio))
+    output_stop = min(span_stop, output_start + MAX_ZOOM_OUTPUTS)
+    return ZoomWindow(first, stop, output_start, output_stop, output_stop < span_stop)
 
 
 def auto_zoom_start(x: np.ndarray, rate: Rate, samples: int) -> float:
@@ -134,7 +152,13 @@ def zoom_data(window: ZoomWindow, inputs: np.ndarray, outputs: np.ndarray, input
         taps = tap_counts(geometry, input_length, out_idx)
         if geometry.transposed and geometry.stride > 1:
             s = geometry.stride
-            gaps = (in_idx[:-1, None] * s + np.arange(1, s)[None, :]).ravel()
+            # the inserted zeros between the shown inputs, those within the shown outputs' span
+            # only (a stride of 5000 would otherwise draw 5000 stems an input)
+            first = window.input_start * s + 1
+            last = min((window.input_stop - 1) * s,
+                       first - 1 + (window.output_stop - window.output_start) + s)
+            gaps = np.arange(first, max(first, last))
+            gaps = gaps[gaps % s != 0][:MAX_ZOOM_OUTPUTS]
             zeros = sample_times(gaps, Fraction(input_rate) * s)
         elif not geometry.transposed and len(out_idx):
             middle = int(out_idx[len(out_idx) // 2])
