@@ -91,6 +91,9 @@ class ModelConfig:
     target: Optional[str] = None  # package.module.Class
     kwargs: Dict[str, Any] = field(default_factory=dict)
     weights: Optional[str] = None
+    # the checkpoint entry holding the state_dict (dotted: a.b); None: the file itself, or its
+    # one entry that is a state_dict ({'generator': ...})
+    weights_key: Optional[str] = None
     # Every Conv1d/ConvTranspose1d of `layers` causal unless the layer says causal: false (Hydra
     # has no model.layers.*.causal wildcard; this is that override)
     causal: bool = False

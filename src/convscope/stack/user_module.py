@@ -26,6 +26,7 @@ from torch import nn
 
 from convscope.config.schema import ModelConfig
 from convscope.errors import ConvscopeError
+from convscope.stack.checkpoints import read_state_dict
 from convscope.stack.describe import DescribedPass, describe_pass
 from convscope.stack.trace import check_finite
 from convscope.stack.user_streams import std_streams_kept
@@ -40,7 +41,8 @@ def load_user_module(model: ModelConfig, base_dir: Path, seed: int) -> nn.Module
     factory = import_target(model.target, base_dir)
     module = build_module(factory, model.target, dict(model.kwargs), seed, base_dir)
     if model.weights is not None:
-        load_weights(module, resolve(model.weights, base_dir, "model.weights"), model.target)
+        load_weights(module, resolve(model.weights, base_dir, "model.weights"), model.target,
+                     model.weights_key)
     return module
 
 
@@ -108,40 +110,38 @@ def build_module(factory: Callable[..., Any], target: str, kwargs: dict, seed: i
     return module
 
 
-def load_weights(module: nn.Module, path: Path, target: str) -> None:
-    """Load the state_dict in `path` into `module`, strictly: every key and shape must match."""
-    if not path.is_file():
-        raise ConvscopeError(f"model.weights: {path} does not exist" if not path.exists()
-                             else f"model.weights: {path} is not a file")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ConvscopeError(
-            f"model.weights: {path} is not a file torch.load(weights_only=True) can read "
-            f"({_exception_text(exc, first_line=True)}); save a state_dict: "
-            "torch.save(model.state_dict(), path)") from exc
-    if not isinstance(state, Mapping) or not all(
-            isinstance(value, torch.Tensor) for value in state.values()):
-        raise ConvscopeError(f"model.weights: {path} holds {_holds(state)}, not a state_dict "
-                             "(parameter names to tensors); save model.state_dict(), or the "
-                             "entry of a checkpoint that is one")
-    mismatch = state_dict_mismatch(module.state_dict(), state)
-    if mismatch:
-        raise ConvscopeError(f"model.weights: {path} does not fit {target}: {mismatch}")
+def load_weights(module: nn.Module, path: Path, target: str,
+                 weights_key: Optional[str] = None) -> None:
+    """Load the state_dict in `path` (or its entry, stack.checkpoints) into `module` as torch's
+    strict load_state_dict does: it decides, so the compatibility torch keeps (old
+    weight_g/weight_v keys into parametrizations.weight_norm) holds here too; its complaints
+    become one line."""
+    state = read_state_dict(path, weights_key)
+    reported: dict[str, list[str]] = {}
+
+    def keep_incompatible(_module: nn.Module, incompatible) -> None:
+        # torch lists these after its compatibility hooks ran, before it raises
+        reported.update(missing=list(incompatible.missing_keys),
+                        unexpected=list(incompatible.unexpected_keys))
+
+    handle = module.register_load_state_dict_post_hook(keep_incompatible)
     try:
         module.load_state_dict(state, strict=True)
     except KeyboardInterrupt:
         raise
-    except BaseException as exc:  # what the key and shape comparison above cannot see
-        raise ConvscopeError(f"model.weights: loading {path} into {target} failed: "
-                             f"{_exception_text(exc)}") from exc
+    except BaseException as exc:
+        mismatch = state_dict_mismatch(module.state_dict(), state, reported.get("missing", []),
+                                       reported.get("unexpected", []))
+        raise ConvscopeError(f"model.weights: {path} does not fit {target}: "
+                             f"{mismatch or _exception_text(exc)}") from exc
+    finally:
+        handle.remove()
 
 
-def state_dict_mismatch(expected: Mapping[str, torch.Tensor],
-                        given: Mapping[str, torch.Tensor]) -> str:
-    """Missing keys, unexpected keys and shape mismatches, as one line; "" when they fit."""
-    missing = [key for key in expected if key not in given]
-    unexpected = [key for key in given if key not in expected]
+def state_dict_mismatch(expected: Mapping[str, torch.Tensor], given: Mapping[str, torch.Tensor],
+                        missing: list[str], unexpected: list[str]) -> str:
+    """torch's missing and unexpected keys and the shape mismatches, as one line; "" when none
+    (a failure of another kind, worded by the caller)."""
     shapes = [f"{key} {list(given[key].shape)} in the file, {list(value.shape)} in the model"
               for key, value in expected.items()
               if key in given and given[key].shape != value.shape]
