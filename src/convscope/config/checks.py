@@ -160,6 +160,8 @@ def _check_features(data: DataConfig) -> None:
     if data.fmax is None and data.fmin >= nyquist:
         raise ConvscopeError(f"data.fmin must be below data.sr / 2 = {nyquist:g} Hz (fmax is "
                              f"null: sr / 2), got {data.fmin}")
+    if data.features == "precomputed":  # frames read from a file: no segment, no framing
+        return
     if data.features != "waveform" and not data.center and data.end is not None:
         samples = math.floor((data.end - data.start) * data.sr)
         if samples < data.hop_length:
