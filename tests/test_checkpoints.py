@@ -70,8 +70,10 @@ def published_generator(monkeypatch, channels=512) -> nn.Module:
 
 def run_error(overrides: list[str]) -> str:
     with pytest.raises(ConvscopeError) as caught:
-        convscope.run(["model=module", f"model.target={TARGET}", *FRONTEND_OVERRIDES, *QUIET,
-                       *overrides], out_dir="refused")
+        target = [] if any(o.startswith("model.target=") for o in overrides) \
+            else [f"model.target={TARGET}"]
+        convscope.run(["model=module", *target, *FRONTEND_OVERRIDES, *QUIET, *overrides],
+                      out_dir="refused")
     message = str(caught.value)
     assert "\n" not in message
     assert not (Path("refused") / "audio").exists()
@@ -177,3 +179,81 @@ def test_a_file_that_is_not_a_checkpoint_is_one_error_line_and_exit_2(user_dir):
                            "torch.load(weights_only=True) can read")
     assert not (user_dir / "out" / "shapes.json").exists()
     assert not (user_dir / "out" / "audio").exists()
+
+
+# config_v1.json of the published repository, as train.py reads it into an AttrDict
+CONFIG_V1 = {
+    "resblock": "1", "num_gpus": 0, "batch_size": 16, "learning_rate": 0.0002, "adam_b1": 0.8,
+    "adam_b2": 0.99, "lr_decay": 0.999, "seed": 1234,
+    "upsample_rates": [8, 8, 2, 2], "upsample_kernel_sizes": [16, 16, 4, 4],
+    "upsample_initial_channel": 512, "resblock_kernel_sizes": [3, 7, 11],
+    "resblock_dilation_sizes": [[1, 3, 5], [1, 3, 5], [1, 3, 5]],
+    "segment_size": 8192, "num_mels": 80, "num_freq": 1025, "n_fft": 1024, "hop_size": 256,
+    "win_size": 1024, "sampling_rate": 22050, "fmin": 0, "fmax": 8000, "fmax_for_loss": None,
+    "num_workers": 4,
+    "dist_config": {"dist_backend": "nccl", "dist_url": "tcp://localhost:54321", "world_size": 1},
+}
+# Constructors as published code writes them: Generator(h) reading h.<key> (models.py), and a
+# keyword-only h, which convscope passes by name
+CONFIG_CLASSES = '''
+from tests.reference_generators import HifiGanGenerator
+
+KEYS = ("resblock", "upsample_rates", "upsample_kernel_sizes", "upsample_initial_channel",
+        "resblock_kernel_sizes", "resblock_dilation_sizes")
+
+
+class Generator(HifiGanGenerator):
+    def __init__(self, h):
+        self_check = h.dist_config.world_size  # nested entries are attributes too
+        super().__init__({key: getattr(h, key) for key in KEYS})
+        self.world_size = self_check
+
+
+class KeywordGenerator(HifiGanGenerator):
+    def __init__(self, *, h, scale=1):
+        super().__init__({key: getattr(h, key) for key in KEYS})
+'''
+
+
+def test_config_json_builds_the_published_constructor_argument(user_dir):
+    (user_dir / "config_v1.json").write_text(json.dumps(CONFIG_V1))
+    (user_dir / "published_h.py").write_text(textwrap.dedent(CONFIG_CLASSES))
+    for target, out in (("published_h.py:Generator", "positional"),
+                        ("published_h.py:KeywordGenerator", "keyword")):
+        convscope.run(["model=module", f"model.target={target}", "model.config_json=config_v1.json",
+                       *FRONTEND_OVERRIDES, *QUIET, "seed=5"], out_dir=out)
+    torch.manual_seed(5)  # build_module seeds with the run's seed before calling the class
+    expected = HifiGanGenerator({key: CONFIG_V1[key] for key in HIFIGAN_CONFIGS["hifigan_v1"]})
+    frames = compute_features(load_segment(DataConfig(path=bundled("sample.wav"), **FRONTEND),
+                                           user_dir), DataConfig(**FRONTEND)).samples
+    with torch.no_grad():
+        audio = expected(torch.from_numpy(frames)[None])[0, 0].numpy()
+    for out in ("positional", "keyword"):
+        saved = torch.load(user_dir / out / "weights.pt", weights_only=True)
+        assert saved.keys() == expected.state_dict().keys()
+        for key, value in expected.state_dict().items():
+            torch.testing.assert_close(saved[key], value, rtol=0, atol=0)
+        shapes = json.loads((user_dir / out / "shapes.json").read_text())
+        (name,) = [f for f in shapes["audio"]["files"] if f != "audio/input.wav"]
+        got = soundfile.read(str(user_dir / out / name), dtype="float32")[0]
+        np.testing.assert_allclose(got / shapes["audio"]["gain"], audio, atol=1e-5)
+
+
+def test_a_bad_config_json_is_one_error_line(user_dir):
+    (user_dir / "list.json").write_text("[8, 8, 2, 2]")
+    (user_dir / "broken.json").write_text('{"upsample_rates": [8, 8,')
+    message = run_error(["model.config_json=list.json"])
+    assert message == (f"model.config_json: {user_dir / 'list.json'} holds a JSON list, not an "
+                       'object of settings ({"upsample_rates": [...], ...})')
+    message = run_error(["model.config_json=broken.json"])
+    assert message.startswith(f"model.config_json: {user_dir / 'broken.json'} is not a JSON "
+                              "file (JSONDecodeError")
+    message = run_error(["model.config_json=absent.json"])
+    assert message == f"model.config_json: {user_dir / 'absent.json'} does not exist"
+    # a class that takes no config object: Python's words, the call shown without the object
+    (user_dir / "config_v1.json").write_text(json.dumps(CONFIG_V1))
+    (user_dir / "plain.py").write_text("from torch import nn\n\n\nclass Plain(nn.Module):\n"
+                                       "    def __init__(self):\n        super().__init__()\n")
+    message = run_error(["model.target=plain.py:Plain", "model.config_json=config_v1.json"])
+    assert message.startswith("model.kwargs: plain.py:Plain rejects "
+                              "plain.py:Plain(<model.config_json>): too many positional")

@@ -128,7 +128,7 @@ def _check_model(model: ModelConfig) -> None:
                 "model.target=path/to/file.py:Class")
         raise ConvscopeError("model.layers is empty: give at least one layer, or run your own "
                              "nn.Module with model=module model.target=package.module.Class")
-    for key in ("kwargs", "weights", "weights_key"):
+    for key in ("kwargs", "weights", "weights_key", "config_json"):
         if getattr(model, key):
             raise ConvscopeError(f"model.{key} is only read with model.target (model=module), "
                                  f"which is not set; config stacks start from their seeded init")

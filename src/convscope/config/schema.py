@@ -98,6 +98,9 @@ class ModelConfig:
     # the checkpoint entry holding the state_dict (dotted: a.b); None: the file itself, or its
     # one entry that is a state_dict ({'generator': ...})
     weights_key: Optional[str] = None
+    # a JSON file read into an attribute-style dict (h.upsample_rates), passed as the first
+    # argument, or as h= when the constructor names one: the published Generator(h)
+    config_json: Optional[str] = None
     # Every Conv1d/ConvTranspose1d of `layers` causal unless the layer says causal: false (Hydra
     # has no model.layers.*.causal wildcard; this is that override)
     causal: bool = False

@@ -27,6 +27,7 @@ from torch import nn
 from convscope.config.schema import ModelConfig
 from convscope.errors import ConvscopeError
 from convscope.stack.checkpoints import read_state_dict
+from convscope.stack.config_object import read_config_json
 from convscope.stack.describe import DescribedPass, describe_pass
 from convscope.stack.trace import check_finite
 from convscope.stack.user_streams import std_streams_kept
@@ -39,7 +40,9 @@ def load_user_module(model: ModelConfig, base_dir: Path, seed: int) -> nn.Module
     """Import model.target, build it with model.kwargs under `seed` (so unloaded weights are
     reproducible), and load model.weights strictly when given."""
     factory = import_target(model.target, base_dir)
-    module = build_module(factory, model.target, dict(model.kwargs), seed, base_dir)
+    config = None if model.config_json is None else read_config_json(
+        resolve(model.config_json, base_dir, "model.config_json"))
+    module = build_module(factory, model.target, dict(model.kwargs), seed, base_dir, config)
     if model.weights is not None:
         load_weights(module, resolve(model.weights, base_dir, "model.weights"), model.target,
                      model.weights_key)
@@ -78,28 +81,39 @@ def import_target(target: str, base_dir: Path) -> Callable[..., Any]:
 
 
 def build_module(factory: Callable[..., Any], target: str, kwargs: dict, seed: int,
-                 base_dir: Path) -> nn.Module:
-    """factory(**kwargs), which must be an nn.Module; its random init drawn from `seed`."""
+                 base_dir: Path, config: Optional[Mapping] = None) -> nn.Module:
+    """factory(**kwargs), which must be an nn.Module; its random init drawn from `seed`.
+    `config` (model.config_json's object) goes in as `h=` when the signature names an `h`
+    (the published classes' name for it), else as the first positional argument."""
     if inspect.isclass(factory) and not issubclass(factory, nn.Module):
         raise ConvscopeError(f"model.target: {target} is a class but not a torch.nn.Module")
     if not callable(factory):
         raise ConvscopeError(f"model.target: {target} is a {type(factory).__name__}, not an "
                              "nn.Module class")
-    call = f"{target}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
     try:
         signature = inspect.signature(factory)
     except (TypeError, ValueError):  # some builtins have none: let the call itself judge
         signature = None
+    args: tuple = ()
+    if config is not None and signature is not None and "h" in signature.parameters:
+        kwargs = {"h": config, **kwargs}
+    elif config is not None:
+        args = (config,)
+    shown = ["<model.config_json>" for _ in args] + [
+        "h=<model.config_json>" if k == "h" and v is config else f"{k}={v!r}"
+        for k, v in kwargs.items()]
+    call = f"{target}({', '.join(shown)})"
     if signature is not None:
         try:
-            signature.bind(**kwargs)
+            signature.bind(*args, **kwargs)
         except TypeError as exc:
-            raise ConvscopeError(f"model.kwargs: {target} rejects {kwargs}: {exc} "
+            given = kwargs if config is None else call  # not the whole config object
+            raise ConvscopeError(f"model.kwargs: {target} rejects {given}: {exc} "
                                  f"(its parameters: {signature})") from exc
     torch.manual_seed(seed)
     try:
         with _on_sys_path(base_dir), std_streams_kept():  # it may import its package's modules
-            module = factory(**kwargs)
+            module = factory(*args, **kwargs)
     except KeyboardInterrupt:
         raise
     except BaseException as exc:
