@@ -133,3 +133,9 @@ def test_a_users_module_names_its_first_conv_and_the_rate_is_required(tmp_path, 
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         "error: data.frame_rate must be a number or a fraction like 22050/256, got '22050/0'"]
+
+
+def test_a_frame_rate_without_precomputed_frames_is_refused(tmp_path):
+    message = refused(["model=hifigan_v1", "data.frame_rate=100"], tmp_path / "out")
+    assert message == ("data.frame_rate is only read with data.features=precomputed (frames from "
+                       "a file); data.features=log_mel comes at data.sr / data.hop_length")

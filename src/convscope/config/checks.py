@@ -160,6 +160,10 @@ def _check_features(data: DataConfig) -> None:
     if data.fmax is None and data.fmin >= nyquist:
         raise ConvscopeError(f"data.fmin must be below data.sr / 2 = {nyquist:g} Hz (fmax is "
                              f"null: sr / 2), got {data.fmin}")
+    if data.frame_rate is not None and data.features != "precomputed":
+        raise ConvscopeError(f"data.frame_rate is only read with data.features=precomputed (frames "
+                             f"from a file); data.features={data.features} comes at data.sr / "
+                             "data.hop_length")
     if data.features == "precomputed":  # frames read from a file: no segment, no framing
         return
     if data.features != "waveform" and not data.center and data.end is not None:

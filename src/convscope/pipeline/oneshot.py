@@ -170,7 +170,9 @@ def write_plots(files: RunDir, source: Segment | FeatureInput, traces: list[Laye
         figures.append(sink.submit(FigureJob(
             "spectrogram", files.spectrogram,
             (drawn_input, input_rate, traces[-1].output[0], rates[-1], cfg.plots))))
+    no_audio = isinstance(source, FeatureInput) and source.target is None
     log.info("plots in %s (zoom panels from %.4f s: %s)", files.plots_dir, zoom_start,
              "plots.zoom_start" if cfg.plots.zoom_start is not None
+             else "the start: precomputed frames have no audio" if no_audio
              else "centred on the loudest input sample")
     return [figure for figure in figures if figure is not None]
