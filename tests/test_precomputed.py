@@ -124,9 +124,12 @@ def test_a_users_module_names_its_first_conv_and_the_rate_is_required(tmp_path, 
     # the right width runs; the CLI words a bad rate as one error line, exit 2
     data = write_frames(tmp_path, "latents.npy", np.ones((64, 10), np.float32))
     convscope.run(["model=module", "model.target=decoder.py:Decoder", data,
-                   "data.features=precomputed", "data.frame_rate=100", *QUIET], out_dir="ok")
+                   "data.features=precomputed", "data.frame_rate=100"], out_dir="ok")
     shapes = json.loads((tmp_path / "ok" / "shapes.json").read_text())
     assert shapes["output"]["shape"] == [1, 1, 40] and shapes["output"]["sample_rate"] == 400
+    # the figures and the report are drawn without target audio, and the page says there is none
+    assert (tmp_path / "ok" / "plots" / "spectrogram.png").is_file()
+    assert "none: precomputed frames" in (tmp_path / "ok" / "index.html").read_text()
     result = run_script("run.py", "model=module", "model.target=decoder.py:Decoder", data,
                         "data.features=precomputed", "data.frame_rate=22050/0",
                         "hydra.run.dir=bad", cwd=tmp_path)
