@@ -46,7 +46,6 @@ class Outcome:
 
 def plan_only(cfg, out_dir: Path, user_dir: Path, command=None) -> None:
     """run_job's planning: what is checked before a stack is built or a file written."""
-    from convscope.audio.segment import load_segment
     from convscope.pipeline.corpus import is_corpus, list_corpus, shard
     from convscope.pipeline.oneshot import stack_input
     from convscope.pipeline.stages import plan_evaluate_stage
@@ -60,7 +59,7 @@ def plan_only(cfg, out_dir: Path, user_dir: Path, command=None) -> None:
         shard(list_corpus(cfg.data.path, user_dir), cfg.data.shard, cfg.data.num_shards)
         return
     span, _ = streaming_decision(cfg, user_dir)
-    source = span if span is not None else stack_input(load_segment(cfg.data, user_dir), cfg)
+    source = span if span is not None else stack_input(cfg, user_dir)
     plans = plan_stack(cfg.model.layers, source.shape, causal=cfg.model.causal)
     input_rate = exact_rate(source.sample_rate, "data.sr")
     rates = layer_rates(plans, input_rate)

@@ -12,7 +12,6 @@ import pytest
 import soundfile
 import torch
 
-from convscope.audio.segment import load_segment
 from convscope.config.checks import check_values
 from convscope.config.schema import DataConfig, LayerConfig, LimitsConfig, ModelConfig, RunConfig
 from convscope.errors import ConvscopeError
@@ -59,7 +58,7 @@ def streamed(cfg: RunConfig, block_seconds: float = 0.1) -> RunConfig:
 
 
 def checked(cfg: RunConfig, tmp_path, want: str | None = None):
-    source = stack_input(load_segment(cfg.data, REPO), cfg)
+    source = stack_input(cfg, REPO)
     plans = plan_stack(cfg.model.layers, source.shape)
     return preflight(cfg, source, plans, tmp_path, want, None), source, plans
 

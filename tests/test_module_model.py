@@ -258,10 +258,10 @@ def test_weights_with_wrong_keys_name_them(user_dir):
     assert "unexpected keys (1): extra.weight" in message
     assert "ups.0.bias [99] in the file, [4] in the model" in message
 
-    torch.save({"generator": generator.state_dict()}, user_dir / "checkpoint.pt")
+    torch.save({"steps": 5, "epoch": 1}, user_dir / "checkpoint.pt")  # no state_dict inside
     message = run_error([f"model.target={TARGET}", "model.kwargs={channels: 8}",
                          "model.weights=checkpoint.pt"])
-    assert "holds a dict with keys generator, not a state_dict" in message
+    assert "holds a dict with keys steps, epoch, not a state_dict" in message
     torch.save(nn.Conv1d(1, 1, 3), user_dir / "pickled.pt")  # a module, not its state_dict
     message = run_error([f"model.target={TARGET}", "model.kwargs={channels: 8}",
                          "model.weights=pickled.pt"])

@@ -13,6 +13,10 @@ pad_mode), T = 1 + samples // hop for an even n_fft.
 
 The frames come at sr / hop_length per second, kept as an exact Fraction (22050/256 Hz); the
 audio stays beside them as the target for alignment and listening.
+
+`precomputed` frames are read, not computed: data.path is a .npy or .pt of [C, T] or [1, C, T]
+floats (a TTS model's mel, a codec's latents) at data.frame_rate frames per second. There is no
+target audio (target None): nothing to write as input.wav, nothing to evaluate against.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -55,6 +60,10 @@ class FeatureSettings:
                    data.center)
 
     @property
+    def is_precomputed(self) -> bool:
+        return self.kind == "precomputed"
+
+    @property
     def is_mel(self) -> bool:
         return self.kind in ("mel", "log_mel")
 
@@ -86,6 +95,8 @@ class FeatureSettings:
         return "mel band" if self.is_mel else "STFT bin"
 
     def as_json(self) -> dict:
+        if self.is_precomputed:  # read from a file: the STFT keys did not make these frames
+            return {"kind": self.kind, "hop_length": self.hop_length, "center": self.center}
         return {"kind": self.kind, "n_fft": self.n_fft, "hop_length": self.hop_length,
                 "win_length": self.win_length, "n_mels": self.n_mels if self.is_mel else None,
                 "fmin": self.fmin, "fmax": self.fmax, "center": self.center}
@@ -94,12 +105,14 @@ class FeatureSettings:
 @dataclass(frozen=True)
 class FeatureInput:
     """Frames (bins, T) float32 at `sample_rate` frames per second, usable where the pipeline
-    takes a Segment; `target` is the audio they were computed from."""
+    takes a Segment; `target` is the audio they were computed from (None: precomputed frames,
+    read from `origin`)."""
 
     samples: np.ndarray
     sample_rate: Fraction
-    target: Segment
+    target: Optional[Segment]
     settings: FeatureSettings
+    origin: Optional[Path] = None
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -118,18 +131,21 @@ class FeatureInput:
 
     @property
     def path(self) -> Path:
-        return self.target.path
+        return self.origin if self.target is None else self.target.path
 
     @property
     def start(self) -> float:
-        return self.target.start
+        return 0.0 if self.target is None else self.target.start
 
     @property
     def end(self) -> float:
-        return self.target.end
+        return float(self.length / self.sample_rate) if self.target is None else self.target.end
 
     def summary(self) -> str:
         s = self.settings
+        if self.target is None:
+            return (f"precomputed frames: {self.channels} channels x {self.length} frames at "
+                    f"{self.sample_rate} frames/s; no target audio (no input.wav, no evaluate)")
         bands = f"{s.n_mels} mel bands {s.fmin:g}-{s.fmax:g} Hz, " if s.is_mel else ""
         return (f"{s.kind} frames: {bands}n_fft {s.n_fft}, hop {s.hop_length}, win {s.win_length}, "
                 f"center={str(s.center).lower()}; target audio {list(self.target.shape)} at "
@@ -216,3 +232,68 @@ def _magnitude(spectrum: np.ndarray, settings: FeatureSettings,
     magnitude = np.sqrt(spectrum.real ** 2 + spectrum.imag ** 2 + MEL_FLOOR)
     mel = mel_basis @ magnitude
     return np.log(np.maximum(mel, LOG_CLAMP)) if settings.kind == "log_mel" else mel
+
+
+def load_precomputed(path: Path, data: DataConfig) -> FeatureInput:
+    """data.features=precomputed: the [C, T] or [1, C, T] float frames stored in `path` (.npy,
+    or a tensor saved by torch.save in a .pt), at data.frame_rate frames per second."""
+    rate = parse_frame_rate(data.frame_rate)
+    if path.suffix.lower() == ".npy":
+        try:
+            frames = np.load(path, allow_pickle=False)  # no pickled code runs
+        except (OSError, ValueError) as exc:
+            raise ConvscopeError(f"data.path: {path} is not a .npy file numpy can read "
+                                 f"({type(exc).__name__}: {exc})") from exc
+    elif path.suffix.lower() == ".pt":
+        import torch  # audio/ stays torch-free until a .pt is read
+
+        try:
+            frames = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise ConvscopeError(f"data.path: {path} is not a file torch.load(weights_only=True) "
+                                 f"can read ({type(exc).__name__})") from exc
+        if not isinstance(frames, torch.Tensor):
+            raise ConvscopeError(f"data.path: {path} holds a {type(frames).__name__}, not a "
+                                 "tensor of frames; torch.save(mel, path) with mel [C, T]")
+        frames = frames.detach().numpy()
+    else:
+        raise ConvscopeError(f"data.path: data.features=precomputed reads .npy or .pt frames, "
+                             f"got {path.name}")
+    if frames.ndim == 3 and frames.shape[0] == 1:
+        frames = frames[0]
+    if frames.ndim != 2 or not np.issubdtype(frames.dtype, np.floating):
+        raise ConvscopeError(f"data.path: {path} holds {frames.dtype} of shape "
+                             f"{list(frames.shape)}; precomputed frames are float [C, T] or "
+                             "[1, C, T]")
+    if frames.shape[-1] < 1:
+        raise ConvscopeError(f"data.path: {path} holds no frames (shape {list(frames.shape)})")
+    finite = np.isfinite(frames)
+    if not finite.all():
+        raise ConvscopeError(f"data.path: {path} holds {int((~finite).sum())} non-finite "
+                             f"value(s) (NaN or inf) of {frames.size}")
+    return FeatureInput(np.ascontiguousarray(frames, dtype=np.float32), rate, None,
+                        FeatureSettings.from_config(data), origin=path)
+
+
+def check_frame_channels(frames: FeatureInput, in_channels: Optional[int], layer: str) -> None:
+    """Precomputed frames must have the channels the first layer takes (n_mels of a vocoder,
+    the latent size of a codec decoder): worded here rather than as torch's shape error."""
+    if frames.target is None and in_channels is not None and frames.channels != in_channels:
+        raise ConvscopeError(f"data.path: {frames.path} holds {frames.channels} channels x "
+                             f"{frames.length} frames, but {layer} takes in_channels="
+                             f"{in_channels}")
+
+
+def parse_frame_rate(text: Optional[str]) -> Fraction:
+    """data.frame_rate as an exact Fraction: "22050/256", "86.1328125" or 86."""
+    if text is None:
+        raise ConvscopeError("data.frame_rate: data.features=precomputed needs the frames' rate "
+                             "in frames per second, e.g. data.frame_rate=22050/256")
+    try:
+        rate = Fraction(str(text).strip())
+    except (ValueError, ZeroDivisionError) as exc:
+        raise ConvscopeError(f"data.frame_rate must be a number or a fraction like 22050/256, "
+                             f"got {text!r}") from exc
+    if rate <= 0:
+        raise ConvscopeError(f"data.frame_rate must be > 0 frames per second, got {text!r}")
+    return rate

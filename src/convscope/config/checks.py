@@ -128,7 +128,7 @@ def _check_model(model: ModelConfig) -> None:
                 "model.target=path/to/file.py:Class")
         raise ConvscopeError("model.layers is empty: give at least one layer, or run your own "
                              "nn.Module with model=module model.target=package.module.Class")
-    for key in ("kwargs", "weights"):
+    for key in ("kwargs", "weights", "weights_key", "config_json"):
         if getattr(model, key):
             raise ConvscopeError(f"model.{key} is only read with model.target (model=module), "
                                  f"which is not set; config stacks start from their seeded init")
@@ -160,6 +160,12 @@ def _check_features(data: DataConfig) -> None:
     if data.fmax is None and data.fmin >= nyquist:
         raise ConvscopeError(f"data.fmin must be below data.sr / 2 = {nyquist:g} Hz (fmax is "
                              f"null: sr / 2), got {data.fmin}")
+    if data.frame_rate is not None and data.features != "precomputed":
+        raise ConvscopeError(f"data.frame_rate is only read with data.features=precomputed (frames "
+                             f"from a file); data.features={data.features} comes at data.sr / "
+                             "data.hop_length")
+    if data.features == "precomputed":  # frames read from a file: no segment, no framing
+        return
     if data.features != "waveform" and not data.center and data.end is not None:
         samples = math.floor((data.end - data.start) * data.sr)
         if samples < data.hop_length:

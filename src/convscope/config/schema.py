@@ -17,7 +17,7 @@ DEVICES = ("cpu", "cuda", "auto")
 STREAM_MODES = ("auto", "true", "false")
 STREAM_ENGINES = ("overlap", "stateful")  # stream.mode: how a streamed run computes its blocks
 EVALUATE_MODES = ("auto", "true", "false")
-FEATURES = ("waveform", "mel", "log_mel", "stft")
+FEATURES = ("waveform", "mel", "log_mel", "stft", "precomputed")
 REFERENCE_RESAMPLERS = ("soxr_vhq", "soxr_hq", "soxr_mq", "soxr_lq", "polyphase", "fft")
 
 
@@ -33,7 +33,11 @@ class DataConfig:
     num_shards: int = 1
     # What the stack takes in: the waveform, or frames of a spectrogram of it (convscope.audio
     # .features) at sr / hop_length frames per second; the audio is kept as the alignment target
-    features: str = "waveform"  # waveform | mel | log_mel | stft
+    features: str = "waveform"  # waveform | mel | log_mel | stft | precomputed
+    # precomputed: data.path is a .npy/.pt of [C, T] or [1, C, T] frames (a mel from a TTS
+    # model, a codec's latents) at frame_rate frames per second, exact text ("22050/256") or a
+    # number; no target audio
+    frame_rate: Optional[str] = None
     n_fft: int = 1024
     hop_length: int = 256
     win_length: Optional[int] = None  # None: n_fft
@@ -91,6 +95,12 @@ class ModelConfig:
     target: Optional[str] = None  # package.module.Class
     kwargs: Dict[str, Any] = field(default_factory=dict)
     weights: Optional[str] = None
+    # the checkpoint entry holding the state_dict (dotted: a.b); None: the file itself, or its
+    # one entry that is a state_dict ({'generator': ...})
+    weights_key: Optional[str] = None
+    # a JSON file read into an attribute-style dict (h.upsample_rates), passed as the first
+    # argument, or as h= when the constructor names one: the published Generator(h)
+    config_json: Optional[str] = None
     # Every Conv1d/ConvTranspose1d of `layers` causal unless the layer says causal: false (Hydra
     # has no model.layers.*.causal wildcard; this is that override)
     causal: bool = False

@@ -22,7 +22,8 @@ def run_alignment(model: nn.Module, rows: list[LayerRow], source, output_length:
     FeatureInput), `factor` the stack's exact rate factor."""
     length = source.shape[-1]
     if isinstance(source, FeatureInput):
-        hop, target = source.settings.hop_length, int(source.target.samples.shape[-1])
+        hop = source.settings.hop_length
+        target = None if source.target is None else int(source.target.samples.shape[-1])
     else:
         hop, target = None, None
     expected, rule, note = expected_length(length, factor, hop)

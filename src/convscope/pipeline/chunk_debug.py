@@ -27,7 +27,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from convscope.audio.segment import load_segment
 from convscope.config.schema import ChunksConfig, LayerConfig, RunConfig
 from convscope.errors import ConvscopeError
 from convscope.pipeline.oneshot import stack_input
@@ -328,7 +327,7 @@ def debug_chunks(cfg: RunConfig, chunks: ChunksConfig, base_dir: Path) -> ChunkR
     """Load the input as the one-shot path does, run the stack one-shot and chunk by chunk, and
     attribute the difference to the layers."""
     device = pick_device(cfg.device)
-    source = stack_input(load_segment(cfg.data, base_dir), cfg)
+    source = stack_input(cfg, base_dir)
     input_rate = exact_rate(source.sample_rate, "data.sr")
     channels, total = source.shape[1], source.shape[-1]
     samples = chunk_length(chunks.seconds, input_rate)

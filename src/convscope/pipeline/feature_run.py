@@ -18,7 +18,6 @@ from typing import Optional
 import torch
 
 from convscope.audio.features import FeatureInput
-from convscope.audio.segment import load_segment
 from convscope.config.schema import RunConfig
 from convscope.errors import ConvscopeError
 from convscope.pipeline.feature_consumers import FeatureConsumers
@@ -38,10 +37,12 @@ log = logging.getLogger("convscope")
 
 def run_features(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.device,
                  command: Optional[RunCommand] = None) -> RunResult | StreamedRun:
-    source = stack_input(load_segment(cfg.data, base_dir), cfg)
+    source = stack_input(cfg, base_dir)
     plans = plan_stack(cfg.model.layers, source.shape, causal=cfg.model.causal)
     want_stream = stream_reason(cfg, source.end - source.start)
-    blocker = unsupported_reason(plans)
+    blocker = unsupported_reason(plans) or (
+        "precomputed frames run one shot (the streamed writers follow a target audio they "
+        "lack)" if source.target is None else None)
     cfg = device_blocks(cfg, device)
     checked = preflight(cfg, source, plans, out_dir, want_stream, blocker)
     cfg = checked.cfg

@@ -62,6 +62,8 @@ def zoom_start_seconds(source, cfg: PlotsConfig) -> float:
     if cfg.zoom_start is not None:
         return cfg.zoom_start
     audio = source.target if isinstance(source, FeatureInput) else source
+    if audio is None:  # precomputed frames: no audio to find the loudest sample of
+        return 0.0
     return auto_zoom_start(audio.samples, audio.sample_rate, cfg.zoom_samples)
 
 

@@ -21,8 +21,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from convscope.audio.features import FeatureInput
-from convscope.audio.segment import load_segment
+from convscope.audio.features import FeatureInput, check_frame_channels
 from convscope.config.schema import RunConfig
 from convscope.errors import ConvscopeError
 from convscope.pipeline.aligned import run_alignment
@@ -49,7 +48,7 @@ def run_module(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.devi
                command: Optional[RunCommand] = None) -> RunResult:
     target = cfg.model.target
     # what the one-shot path feeds a config stack: the segment, or its frames
-    source = stack_input(load_segment(cfg.data, base_dir), cfg)
+    source = stack_input(cfg, base_dir)
     input_rate = exact_rate(source.sample_rate, "data.sr")
     _log_not_streamed(cfg, source.end - source.start)
     log.info("input: %s, %.3f-%.3f s at %s Hz, shape %s", source.path, source.start, source.end,
@@ -58,6 +57,10 @@ def run_module(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.devi
         log.info("input: %s", source.summary())
     log.info("device: %s", device)
     module = load_user_module(cfg.model, base_dir, cfg.seed).to(device)
+    if isinstance(source, FeatureInput):
+        first = next((m for m in module.modules() if isinstance(m, PLOTTED)), None)
+        if first is not None:  # registration order: the first conv of most generators
+            check_frame_channels(source, first.in_channels, f"{target}'s first conv")
     log.info("model: %s(%s), your own code (model=module), %d parameters, weights %s", target,
              ", ".join(f"{k}={v!r}" for k, v in cfg.model.kwargs.items()),
              sum(p.numel() for p in module.parameters()), cfg.model.weights or f"seed {cfg.seed}")

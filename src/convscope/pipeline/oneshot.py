@@ -16,8 +16,13 @@ from typing import Optional
 import numpy as np
 import torch
 
-from convscope.audio.features import FeatureInput, compute_features
-from convscope.audio.segment import Segment, load_segment
+from convscope.audio.features import (
+    FeatureInput,
+    check_frame_channels,
+    compute_features,
+    load_precomputed,
+)
+from convscope.audio.segment import Segment, load_segment, resolve_path
 from convscope.audio.wav import clipping_gain, write_wav
 from convscope.config.schema import RunConfig
 from convscope.pipeline.cost import run_cost
@@ -50,7 +55,7 @@ def run_one_shot(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.de
     """`extra`: more shapes.json sections (the pre-flight estimate); `source`: the stack input
     when the caller has loaded it already (a feature input, estimated before this)."""
     if source is None:
-        source = stack_input(load_segment(cfg.data, base_dir), cfg)
+        source = stack_input(cfg, base_dir)
     plans = plan_stack(cfg.model.layers, source.shape, causal=cfg.model.causal)
     prepared = prepare_stack(cfg, source, plans, device)
     started = time.perf_counter()
@@ -75,9 +80,19 @@ def run_one_shot(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.de
     return RunResult(out_dir, source, prepared.rows, traces, prepared.output_rate, shapes)
 
 
-def stack_input(segment: Segment, cfg: RunConfig) -> Segment | FeatureInput:
-    """What the stack takes in: the loaded segment, or the frames `data.features` asks for
-    (refused before they are made when they would not fit the memory limit)."""
+def stack_input(cfg: RunConfig, base_dir: Path) -> Segment | FeatureInput:
+    """What the stack takes in: the loaded segment, the frames `data.features` asks for
+    (refused before they are made when they would not fit the memory limit), or precomputed
+    frames read from data.path."""
+    if cfg.data.features == "precomputed":
+        frames = load_precomputed(resolve_path(cfg.data.path, base_dir), cfg.data)
+        first = cfg.model.layers[0] if cfg.model.layers else None
+        while first is not None and first.layers:  # a block: its first layer takes the input
+            first = first.layers[0]
+        if first is not None:
+            check_frame_channels(frames, first.in_channels, f"the first layer ({first.type})")
+        return frames
+    segment = load_segment(cfg.data, base_dir)
     if cfg.data.features == "waveform":
         return segment
     limit, _ = memory_limit(cfg.limits, machine_memory_bytes())
@@ -95,9 +110,15 @@ def write_audio(files: RunDir, source: Segment | FeatureInput, last: LayerTrace,
     """
     audio = source.target if isinstance(source, FeatureInput) else source
     sub, target = cfg.audio.subtype, cfg.audio.peak
-    input_peak = float(np.max(np.abs(audio.samples)))
-    input_gain = clipping_gain(input_peak, target)
-    write_wav(files.input_wav, audio.samples, audio.sample_rate, sub, input_gain)
+    written = []
+    if audio is None:  # precomputed frames: no audio they were computed from
+        log.info("audio: no input.wav: precomputed frames have no target audio")
+        input_peak = input_gain = None
+    else:
+        input_peak = float(np.max(np.abs(audio.samples)))
+        input_gain = clipping_gain(input_peak, target)
+        write_wav(files.input_wav, audio.samples, audio.sample_rate, sub, input_gain)
+        written.append(files.input_wav)
     info = {"input_gain": input_gain, "input_peak": input_peak, "subtype": sub}
     outputs = last.output[0]
     output_peak = float(np.max(np.abs(outputs)))
@@ -105,19 +126,18 @@ def write_audio(files: RunDir, source: Segment | FeatureInput, last: LayerTrace,
     wav_rate = integer_rate(rate)
     if wav_rate is None:
         reason = f"output rate {rate} Hz is not an integer; no WAV written"
-        log.info("audio: %s; input gain %.4f; %s input.wav in %s", reason, input_gain, sub,
+        log.info("audio: %s; input gain %s; %s input.wav in %s", reason, input_gain, sub,
                  files.audio_dir)
         return {**info, "output_peak": output_peak, "output_wavs": reason,
-                "files": [files.relative(files.input_wav)]}
+                "files": [files.relative(path) for path in written]}
     gain = clipping_gain(output_peak, target)
-    written = [files.input_wav]
     for channel, samples in enumerate(outputs):
         path = files.channel_wav(last.index, channel)
         write_wav(path, samples, wav_rate, sub, gain)
         written.append(path)
     log.info("audio: output peak %.4f, gain %.4f applied to every output channel (%.2f dB); "
-             "input gain %.4f; %s WAVs in %s", output_peak, gain, 20 * np.log10(gain), input_gain,
-             sub, files.audio_dir)
+             "input gain %s; %s WAVs in %s", output_peak, gain, 20 * np.log10(gain),
+             "none" if input_gain is None else f"{input_gain:.4f}", sub, files.audio_dir)
     return {"gain": gain, "gain_db": float(20 * np.log10(gain)), "output_peak": output_peak,
             **info, "files": [files.relative(path) for path in written]}
 
@@ -150,7 +170,9 @@ def write_plots(files: RunDir, source: Segment | FeatureInput, traces: list[Laye
         figures.append(sink.submit(FigureJob(
             "spectrogram", files.spectrogram,
             (drawn_input, input_rate, traces[-1].output[0], rates[-1], cfg.plots))))
+    no_audio = isinstance(source, FeatureInput) and source.target is None
     log.info("plots in %s (zoom panels from %.4f s: %s)", files.plots_dir, zoom_start,
              "plots.zoom_start" if cfg.plots.zoom_start is not None
+             else "the start: precomputed frames have no audio" if no_audio
              else "centred on the loudest input sample")
     return [figure for figure in figures if figure is not None]

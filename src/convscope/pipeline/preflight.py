@@ -80,12 +80,14 @@ def estimate_run(cfg: RunConfig, span: SegmentSpan | FeatureInput, plans: list[L
     shown_out = int(min(out_length, seconds * out_rate))
     shown_in = int(min(span.length, seconds * span.sample_rate))
     audio = span.target if features else span  # the audio input.wav holds
-    audio_samples = audio.samples.size if features else span.channels * span.length
+    audio_samples = (0 if audio is None else audio.samples.size) if features \
+        else span.channels * span.length
     plots = 0
     if cfg.plots.enabled and cfg.plots.spectrogram:
-        panel_in = (int(min(audio.samples.shape[-1], seconds * audio.sample_rate)),
-                    audio.sample_rate) if features else (shown_in, span.sample_rate)
-        panels = [panel_in] + [(shown_out, float(out_rate))] \
+        panel_in = [] if audio is None else [
+            (int(min(audio.samples.shape[-1], seconds * audio.sample_rate)), audio.sample_rate)
+            if features else (shown_in, span.sample_rate)]
+        panels = panel_in + [(shown_out, float(out_rate))] \
             * cfg.plots.spectrogram_channels(out_channels)
         plots = budget.spectrogram_figure_bytes(panels, cfg.plots.window_ms)
     evaluates = cfg.evaluate.enabled != "false" and out_rate != span.sample_rate \

@@ -26,7 +26,12 @@ def shapes_document(segment: Segment | FeatureInput, rows: list[LayerRow], outpu
         "layers": [row.as_json() for row in rows],
         "output": {"shape": rows[-1].output_shape, **rate_json(output_rate)},
     }
-    if isinstance(segment, FeatureInput):
+    if isinstance(segment, FeatureInput) and segment.target is None:
+        doc["input"]["features"] = segment.settings.as_json()
+        doc["input"]["target"] = None
+        doc["input"]["no_target"] = ("precomputed frames: no target audio, so no input.wav and "
+                                     "no evaluate stage")
+    elif isinstance(segment, FeatureInput):
         target = segment.target
         doc["input"]["features"] = segment.settings.as_json()
         doc["input"]["target"] = {"samples": int(target.samples.shape[-1]),

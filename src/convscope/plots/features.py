@@ -19,6 +19,8 @@ def feature_image_values(features: FeatureInput) -> tuple[np.ndarray, str]:
     magnitudes (mel, stft) in dB, where a linear scale would show only the loudest bins."""
     if features.settings.kind == "log_mel":
         return features.samples, "ln(mel)"
+    if features.settings.is_precomputed:  # unknown scale (a log mel, latents): as stored
+        return features.samples, "value"
     return 20 * np.log10(np.maximum(features.samples, LOG_CLAMP)), "dB"
 
 
@@ -40,9 +42,12 @@ def draw_feature_image(ax, features: FeatureInput, vmin: float | None = None,
     image = ax.imshow(values, origin="lower", aspect="auto", cmap="magma", vmin=vmin, vmax=vmax,
                       extent=(start, stop, -0.5, bins - 0.5), interpolation="nearest")
     settings = features.settings
-    hz = settings.bin_frequencies()
     ticks = np.unique(np.linspace(0, bins - 1, min(TICKS, bins)).round().astype(int))
     ax.set_yticks(ticks)
+    if settings.is_precomputed:  # a file's channels: no frequency convscope could know
+        ax.set_ylabel("precomputed\nchannel", fontsize=8)
+        return image
+    hz = settings.bin_frequencies()
     ax.set_yticklabels([_hz_text(hz[k]) for k in ticks], fontsize=7)
     ax.set_ylabel(f"{settings.kind}\n{settings.bin_label} (Hz)", fontsize=8)
     return image

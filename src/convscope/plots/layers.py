@@ -114,6 +114,8 @@ def plot_spectrograms(path: Path, input_signal: np.ndarray | FeatureInput, input
     features = input_signal if isinstance(input_signal, FeatureInput) else None
     if features is None:
         panels = [("input ch 0", input_signal, input_rate)]
+    elif features.target is None:  # precomputed frames: the image, then the output
+        panels = []
     else:
         target = features.target
         panels = [("target audio", target.samples[0], target.sample_rate)]

@@ -146,6 +146,9 @@ def frames_text(source: dict) -> str:
 def frames_summary(source: dict) -> str:
     """What a feature input's frames are: bands, hop, the audio they were made from."""
     features, target = source["features"], source["target"]
+    if target is None:  # precomputed frames
+        return (f"{source['shape'][1]} channels x {source['shape'][-1]} frames read from a file, "
+                "with no target audio")
     hop, audio_rate = features["hop_length"], rate_of(target)
     bands = (f"{features['n_mels']} bands ({features['fmin']:g}-{features['fmax']:g} Hz)"
              if features.get("n_mels") else f"{source['shape'][1]} bins")

@@ -171,6 +171,10 @@ def segment_html(source: dict) -> str:
 def feature_facts(features: dict, target: dict) -> list[tuple[str, str]]:
     """The frontend's settings and the target audio, as the data section lists them."""
     kind = features["kind"]
+    if target is None:  # data.features=precomputed: read from a file, made elsewhere
+        return [("features", f"<code>{text(kind)}</code>: read from the file, hop "
+                             f"{features['hop_length']} for alignment"),
+                ("target audio", "none: precomputed frames (no input.wav, no evaluate stage)")]
     bands = (f"{features['n_mels']} mel bands, {features['fmin']:g}-{features['fmax']:g} Hz, "
              if features.get("n_mels") else "")
     framing = "librosa's centred frames" if features["center"] else "HiFi-GAN's framing"

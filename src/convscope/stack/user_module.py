@@ -27,6 +27,8 @@ from torch import nn
 from convscope.config.schema import ModelConfig
 from convscope.errors import ConvscopeError
 from convscope.stack.analysis import ForwardFailed
+from convscope.stack.checkpoints import read_state_dict
+from convscope.stack.config_object import read_config_json
 from convscope.stack.describe import DescribedPass, describe_pass
 from convscope.stack.trace import check_finite
 from convscope.stack.user_streams import std_streams_kept
@@ -39,9 +41,12 @@ def load_user_module(model: ModelConfig, base_dir: Path, seed: int) -> nn.Module
     """Import model.target, build it with model.kwargs under `seed` (so unloaded weights are
     reproducible), and load model.weights strictly when given."""
     factory = import_target(model.target, base_dir)
-    module = build_module(factory, model.target, dict(model.kwargs), seed, base_dir)
+    config = None if model.config_json is None else read_config_json(
+        resolve(model.config_json, base_dir, "model.config_json"))
+    module = build_module(factory, model.target, dict(model.kwargs), seed, base_dir, config)
     if model.weights is not None:
-        load_weights(module, resolve(model.weights, base_dir, "model.weights"), model.target)
+        load_weights(module, resolve(model.weights, base_dir, "model.weights"), model.target,
+                     model.weights_key)
     return module
 
 
@@ -77,28 +82,39 @@ def import_target(target: str, base_dir: Path) -> Callable[..., Any]:
 
 
 def build_module(factory: Callable[..., Any], target: str, kwargs: dict, seed: int,
-                 base_dir: Path) -> nn.Module:
-    """factory(**kwargs), which must be an nn.Module; its random init drawn from `seed`."""
+                 base_dir: Path, config: Optional[Mapping] = None) -> nn.Module:
+    """factory(**kwargs), which must be an nn.Module; its random init drawn from `seed`.
+    `config` (model.config_json's object) goes in as `h=` when the signature names an `h`
+    (the published classes' name for it), else as the first positional argument."""
     if inspect.isclass(factory) and not issubclass(factory, nn.Module):
         raise ConvscopeError(f"model.target: {target} is a class but not a torch.nn.Module")
     if not callable(factory):
         raise ConvscopeError(f"model.target: {target} is a {type(factory).__name__}, not an "
                              "nn.Module class")
-    call = f"{target}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
     try:
         signature = inspect.signature(factory)
     except (TypeError, ValueError):  # some builtins have none: let the call itself judge
         signature = None
+    args: tuple = ()
+    if config is not None and signature is not None and "h" in signature.parameters:
+        kwargs = {"h": config, **kwargs}
+    elif config is not None:
+        args = (config,)
+    shown = ["<model.config_json>" for _ in args] + [
+        "h=<model.config_json>" if k == "h" and v is config else f"{k}={v!r}"
+        for k, v in kwargs.items()]
+    call = f"{target}({', '.join(shown)})"
     if signature is not None:
         try:
-            signature.bind(**kwargs)
+            signature.bind(*args, **kwargs)
         except TypeError as exc:
-            raise ConvscopeError(f"model.kwargs: {target} rejects {kwargs}: {exc} "
+            given = kwargs if config is None else call  # not the whole config object
+            raise ConvscopeError(f"model.kwargs: {target} rejects {given}: {exc} "
                                  f"(its parameters: {signature})") from exc
     torch.manual_seed(seed)
     try:
         with _on_sys_path(base_dir), std_streams_kept():  # it may import its package's modules
-            module = factory(**kwargs)
+            module = factory(*args, **kwargs)
     except KeyboardInterrupt:
         raise
     except BaseException as exc:
@@ -109,40 +125,38 @@ def build_module(factory: Callable[..., Any], target: str, kwargs: dict, seed: i
     return module
 
 
-def load_weights(module: nn.Module, path: Path, target: str) -> None:
-    """Load the state_dict in `path` into `module`, strictly: every key and shape must match."""
-    if not path.is_file():
-        raise ConvscopeError(f"model.weights: {path} does not exist" if not path.exists()
-                             else f"model.weights: {path} is not a file")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ConvscopeError(
-            f"model.weights: {path} is not a file torch.load(weights_only=True) can read "
-            f"({_exception_text(exc, first_line=True)}); save a state_dict: "
-            "torch.save(model.state_dict(), path)") from exc
-    if not isinstance(state, Mapping) or not all(
-            isinstance(value, torch.Tensor) for value in state.values()):
-        raise ConvscopeError(f"model.weights: {path} holds {_holds(state)}, not a state_dict "
-                             "(parameter names to tensors); save model.state_dict(), or the "
-                             "entry of a checkpoint that is one")
-    mismatch = state_dict_mismatch(module.state_dict(), state)
-    if mismatch:
-        raise ConvscopeError(f"model.weights: {path} does not fit {target}: {mismatch}")
+def load_weights(module: nn.Module, path: Path, target: str,
+                 weights_key: Optional[str] = None) -> None:
+    """Load the state_dict in `path` (or its entry, stack.checkpoints) into `module` as torch's
+    strict load_state_dict does: it decides, so the compatibility torch keeps (old
+    weight_g/weight_v keys into parametrizations.weight_norm) holds here too; its complaints
+    become one line."""
+    state = read_state_dict(path, weights_key)
+    reported: dict[str, list[str]] = {}
+
+    def keep_incompatible(_module: nn.Module, incompatible) -> None:
+        # torch lists these after its compatibility hooks ran, before it raises
+        reported.update(missing=list(incompatible.missing_keys),
+                        unexpected=list(incompatible.unexpected_keys))
+
+    handle = module.register_load_state_dict_post_hook(keep_incompatible)
     try:
         module.load_state_dict(state, strict=True)
     except KeyboardInterrupt:
         raise
-    except BaseException as exc:  # what the key and shape comparison above cannot see
-        raise ConvscopeError(f"model.weights: loading {path} into {target} failed: "
-                             f"{_exception_text(exc)}") from exc
+    except BaseException as exc:
+        mismatch = state_dict_mismatch(module.state_dict(), state, reported.get("missing", []),
+                                       reported.get("unexpected", []))
+        raise ConvscopeError(f"model.weights: {path} does not fit {target}: "
+                             f"{mismatch or _exception_text(exc)}") from exc
+    finally:
+        handle.remove()
 
 
-def state_dict_mismatch(expected: Mapping[str, torch.Tensor],
-                        given: Mapping[str, torch.Tensor]) -> str:
-    """Missing keys, unexpected keys and shape mismatches, as one line; "" when they fit."""
-    missing = [key for key in expected if key not in given]
-    unexpected = [key for key in given if key not in expected]
+def state_dict_mismatch(expected: Mapping[str, torch.Tensor], given: Mapping[str, torch.Tensor],
+                        missing: list[str], unexpected: list[str]) -> str:
+    """torch's missing and unexpected keys and the shape mismatches, as one line; "" when none
+    (a failure of another kind, worded by the caller)."""
     shapes = [f"{key} {list(given[key].shape)} in the file, {list(value.shape)} in the model"
               for key, value in expected.items()
               if key in given and given[key].shape != value.shape]
