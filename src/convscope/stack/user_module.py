@@ -27,7 +27,7 @@ from torch import nn
 from convscope.config.schema import ModelConfig
 from convscope.errors import ConvscopeError
 from convscope.stack.analysis import ForwardFailed
-from convscope.stack.checkpoints import read_state_dict
+from convscope.stack.checkpoints import describe_value, read_state_dict
 from convscope.stack.config_object import read_config_json
 from convscope.stack.describe import DescribedPass, describe_pass
 from convscope.stack.trace import check_finite
@@ -197,7 +197,7 @@ def run_user_module(module: nn.Module, x: torch.Tensor, target: str,
     output = passed.output
     if (not isinstance(output, torch.Tensor) or output.dim() not in (2, 3)
             or output.shape[0] != 1):
-        raise ConvscopeError(f"model.target: {target} returned {_holds(output)}; convscope needs "
+        raise ConvscopeError(f"model.target: {target} returned {describe_value(output)}; convscope needs "
                              "a waveform tensor (1, channels, samples) or (1, samples)")
     returned_shape = list(output.shape)
     waveform = output if output.dim() == 3 else output[:, None]
@@ -289,16 +289,6 @@ def _exception_text(exc: BaseException, first_line: bool = False) -> str:
     if len(message) > MAX_MESSAGE:
         message = message[:MAX_MESSAGE] + "..."
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
-
-
-def _holds(value: Any) -> str:
-    if isinstance(value, torch.Tensor):
-        return f"a tensor of shape {list(value.shape)}"
-    if isinstance(value, Mapping):
-        return f"a {type(value).__name__} with keys {_listed([str(k) for k in value])}"
-    if isinstance(value, (tuple, list)):
-        return f"a {type(value).__name__} of {len(value)} items"
-    return f"a {type(value).__name__}"
 
 
 def _listed(items: list[str]) -> str:
