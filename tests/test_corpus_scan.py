@@ -116,3 +116,19 @@ def test_the_root_of_the_filesystem_is_refused_not_walked(data_path):
         scan_corpus(data_path, REPO)
     assert str(caught.value) == (f"data.path: {data_path} is a corpus of the whole filesystem, "
                                  "from /; point data.path at the folder that holds the audio")
+
+
+def test_a_long_scan_on_a_terminal_says_how_far_it_got(tmp_path, monkeypatch, capsys):
+    for i in range(30):
+        (tmp_path / f"f{i // 10}").mkdir(exist_ok=True)
+        (tmp_path / f"f{i // 10}" / f"{i}.wav").write_bytes(b"")
+    monkeypatch.setattr(corpus_walk, "PROGRESS_S", 0.0)  # every folder, for the test
+    monkeypatch.setattr(corpus_walk.sys.stderr, "isatty", lambda: True)
+    assert len(relatives(tmp_path)) == 30
+    err = capsys.readouterr().err
+    assert "\rcorpus: scanning, 4 folders and files seen, 0 audio files so far" in err
+    assert "\rcorpus: scanning, 37 folders and files seen, 20 audio files so far" in err
+    assert err.endswith("\n")
+    monkeypatch.setattr(corpus_walk.sys.stderr, "isatty", lambda: False)  # a pipe, a log
+    relatives(tmp_path)
+    assert "scanning" not in capsys.readouterr().err

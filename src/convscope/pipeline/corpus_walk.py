@@ -11,6 +11,8 @@ only by a segment that starts with "." itself.
 from __future__ import annotations
 
 import os
+import sys
+import time
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -21,6 +23,7 @@ from convscope.errors import ConvscopeError
 # Folders and files one scan may look at. LibriSpeech's 960 hours are about 300,000 entries;
 # a scan past a million is a pattern that reaches far more than a corpus (`/**`).
 MAX_SCANNED_ENTRIES = 1_000_000
+PROGRESS_S = 2.0  # seconds between progress lines of a long scan on a terminal
 # Kernel views, not files: reading /proc or /sys "audio" blocks or never ends, /dev holds devices
 PSEUDO_FILESYSTEMS = ("/proc", "/sys", "/dev")
 # ... except /dev/shm, a memory-backed filesystem (tmpfs) where files may well be kept
@@ -103,6 +106,7 @@ def walk_corpus(root: Path, data_path: str, rules: WalkRules,
     scanned = 0
     stack: list[tuple[Path, str, FolderState]] = [(root, "", rules.start)]
     candidates: list[tuple[str, Path, tuple[int, int]]] = []
+    progress = ScanProgress()
     while stack:
         folder, relative, state = stack.pop()
         pseudo = _pseudo_filesystem(folder)
@@ -125,6 +129,7 @@ def walk_corpus(root: Path, data_path: str, rules: WalkRules,
                     f"({exc.strerror}); make it readable or point data.path below it") from exc
             continue
         scanned += 1 + len(entries)
+        progress.update(scanned, len(candidates))
         if scanned > MAX_SCANNED_ENTRIES:
             raise ConvscopeError(
                 f"data.path: {data_path} reaches more than {MAX_SCANNED_ENTRIES:,} folders and "
@@ -147,6 +152,7 @@ def walk_corpus(root: Path, data_path: str, rules: WalkRules,
             elif rules.take_file(state, entry.name) and (identity := _file_identity(entry)):
                 candidates.append((child, Path(entry.path), identity))
         stack.extend(reversed(subfolders))  # depth first, in name order
+    progress.done()
     for relative, path, identity in sorted(candidates):
         if identity not in seen_files:
             seen_files.add(identity)
@@ -154,6 +160,26 @@ def walk_corpus(root: Path, data_path: str, rules: WalkRules,
     walked.run_dirs.sort()
     walked.hidden.sort()
     return walked
+
+
+class ScanProgress:
+    """On a terminal, a scan that takes a while says how far it got: one line on stderr,
+    rewritten every PROGRESS_S seconds (a pipe or a log gets nothing)."""
+
+    def __init__(self, terminal: Optional[bool] = None) -> None:
+        self.terminal = sys.stderr.isatty() if terminal is None else terminal
+        self.next = time.monotonic() + PROGRESS_S
+        self.shown = False
+
+    def update(self, scanned: int, files: int) -> None:
+        if self.terminal and time.monotonic() >= self.next:
+            self.next, self.shown = time.monotonic() + PROGRESS_S, True
+            print(f"\rcorpus: scanning, {scanned:,} folders and files seen, {files:,} audio "
+                  "files so far", end="", file=sys.stderr, flush=True)
+
+    def done(self) -> None:
+        if self.shown:  # the log's next line starts on a line of its own
+            print(file=sys.stderr, flush=True)
 
 
 def _is_dir(entry: os.DirEntry) -> bool:
