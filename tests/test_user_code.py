@@ -53,6 +53,8 @@ class Hostile(torch.nn.Module):
             print("the module speaks", flush=True)
             sys.stdout.close()  # once, as a library's clean-up would
             CLOSED.append(True)
+        if self.mode == "slow":
+            time.sleep(1.3)
         if self.mode == "thread":
             threading.Thread(target=time.sleep, args=(3600,), name="stray").start()
         y = self.conv(x)
@@ -127,3 +129,16 @@ def test_a_sweep_records_a_module_that_exits_and_runs_the_other_jobs(user_dir):
     rows = (user_dir / "sweep" / "summary.csv").read_text()
     assert "SystemExit (sys.exit(0)" in rows
     assert RunDir(user_dir / "sweep" / "1").shapes.is_file()
+
+
+def test_a_long_forward_says_it_is_still_running(user_dir, monkeypatch, caplog):
+    from convscope.stack import forward_progress
+
+    monkeypatch.setattr(forward_progress, "PROGRESS_S", 0.4)
+    with caplog.at_level("INFO", logger="convscope"):
+        convscope.run(["model=module", "model.target=hostile.py:Hostile",
+                       "model.kwargs={mode: slow}", *SEGMENT], out_dir="out")
+    said = [r.getMessage() for r in caplog.records if "still running" in r.getMessage()]
+    assert len(said) >= 2, said
+    assert said[0].startswith("model.target: hostile.py:Hostile's forward on [1, 1, 800]: "
+                              "still running, 0 s so far")

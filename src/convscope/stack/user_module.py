@@ -30,6 +30,7 @@ from convscope.stack.analysis import ForwardFailed
 from convscope.stack.checkpoints import describe_value, read_state_dict
 from convscope.stack.config_object import read_config_json
 from convscope.stack.describe import DescribedPass, describe_pass
+from convscope.stack.forward_progress import progress_logged
 from convscope.stack.trace import check_finite
 from convscope.stack.user_streams import std_streams_kept
 
@@ -183,7 +184,8 @@ def run_user_module(module: nn.Module, x: torch.Tensor, target: str,
     exceptions and a return value that is not a waveform tensor become one-line errors."""
     refuse_non_finite_parameters(module, target)
     try:
-        with std_streams_kept():
+        with std_streams_kept(), progress_logged(f"model.target: {target}'s forward on "
+                                                 f"{list(x.shape)}"):
             passed = describe_pass(module, x, sample_rate=sample_rate, keep=keep,
                                    input_channels=input_channels)
     except ForwardFailed as exc:  # worded with the key, and where in the model it raised
