@@ -146,3 +146,46 @@ def test_a_signal_ends_a_run_stuck_in_c_code_within_seconds(tmp_path, signum):
     _assert_one_line_and_clean(proc.returncode, err, run_dir, signum)
     assert "did not return within 3 s" in err
     assert waited < 10, waited  # eigvals alone takes ~25 s
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGINT])
+def test_a_killed_run_leaves_no_figure_worker_behind(tmp_path, signum):
+    wav = _long_wav(tmp_path, 60)
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "scripts" / "run.py"), f"data.path={wav}", "data.start=0",
+         "data.end=null", "stream.enabled=true", "stream.block_seconds=0.05",
+         f"hydra.run.dir={tmp_path / 'run'}"],
+        env=dict(os.environ, PYTHONPATH=str(REPO / "src")), text=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not (workers := _children(proc.pid)):  # the figure worker starts before torch loads
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1]
+        time.sleep(0.05)
+    _wait_for_partials(proc, tmp_path / "run")
+    proc.send_signal(signum)
+    proc.communicate(timeout=60)
+    deadline = time.monotonic() + 15
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in workers), workers
