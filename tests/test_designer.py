@@ -214,9 +214,13 @@ def test_stride_orders_try_divisors_only_and_miss_none():
 
 @pytest.mark.parametrize("key, value", [("kernels", [1_000_000_000]), ("multiples", [1_000_000])])
 def test_kernels_beyond_the_scored_length_are_refused_naming_the_key(tmp_path, key, value):
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with pytest.raises(ConvscopeError, match=rf"^{key}: no stack .* kernel_size above 4096 taps "
                                              "is not scored"):
         design(DesignConfig(sr=16000, hop=256, **{key: value}), tmp_path)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KB; was 14 GB
 
 
 def test_a_huge_ratio_is_scored_within_a_bounded_number_of_samples():
