@@ -300,3 +300,28 @@ def test_a_run_refused_before_it_begins_leaves_no_run_dir(tmp_path, monkeypatch,
     named = tmp_path / "named"
     code, err = _cli(monkeypatch, capsys, *FAST, *args, f"hydra.run.dir={named}")
     assert code == 2 and not named.exists(), err
+
+
+def test_a_removed_run_dir_takes_its_log_handler_with_it(tmp_path, monkeypatch, capsys):
+    """In one process (tests, a launcher's jobs) the next job must not log into a folder that
+    a refused run removed."""
+    import logging
+
+    from convscope.commands import run_main
+
+    named = tmp_path / "named"
+    monkeypatch.setattr(sys, "argv", ["run.py", *FAST, "model.layers.0.stride=-3",
+                                      f"hydra.run.dir={named}"])
+    monkeypatch.setenv("CONVSCOPE_TRACEBACK", "0")
+    with pytest.raises(SystemExit):
+        run_main()
+    try:
+        assert not named.exists()
+        assert not [h for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)
+                    and str(named) in h.baseFilename]
+        logging.getLogger("convscope").warning("a later job's line")  # no FileNotFoundError
+    finally:
+        for handler in logging.getLogger().handlers[:]:
+            if isinstance(handler, logging.FileHandler):
+                handler.close()
+                logging.getLogger().removeHandler(handler)

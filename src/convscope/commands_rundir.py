@@ -184,7 +184,7 @@ def _holds_no_result(path: Path) -> bool:
 
 def _remove_claimed(job_dir: JobDir) -> None:
     """What check_job_dir wrote into a fresh dir goes, and the dir when nothing else is in it."""
-    _close_log_files_under(job_dir.path)
+    _close_log_files_under(job_dir.path, detach=True)
     job_dir.lock.release()
     for name in (RunDir.HYDRA, RunDir.RECORD, RunDir.LOCK, *RunDir.LOG_NAMES):
         entry = job_dir.path / name
@@ -262,12 +262,18 @@ def _write_hydra_record(path: Path, task_cfg: Any) -> None:
     write_text(files.hydra_overrides, OmegaConf.to_yaml(hydra_node.hydra.overrides.task))
 
 
-def _close_log_files_under(path: Path) -> None:
+def _close_log_files_under(path: Path, detach: bool = False) -> None:
+    """Close the log files under `path` (a FileHandler reopens at its next record: run.log in
+    the emptied dir); `detach`: also take them off the root logger, for a dir that goes away (a
+    later job in this process would otherwise log into a folder that no longer exists)."""
     here = Path(os.path.realpath(path))
-    for handler in logging.getLogger().handlers:
+    root = logging.getLogger()
+    for handler in list(root.handlers):
         if isinstance(handler, logging.FileHandler):
             if here in Path(os.path.realpath(handler.baseFilename)).parents:
                 handler.close()
+                if detach:
+                    root.removeHandler(handler)
 
 
 def _listed(names: list[str], most: int = 4) -> str:
