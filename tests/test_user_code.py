@@ -53,6 +53,9 @@ class Hostile(torch.nn.Module):
             print("the module speaks", flush=True)
             sys.stdout.close()  # once, as a library's clean-up would
             CLOSED.append(True)
+        if self.mode == "poison_modules":
+            sys.modules["numpy"] = None  # every later `import numpy` would fail
+            sys.modules.pop("json", None)
         if self.mode == "slow":
             time.sleep(1.3)
         if self.mode == "thread":
@@ -142,3 +145,12 @@ def test_a_long_forward_says_it_is_still_running(user_dir, monkeypatch, caplog):
     assert len(said) >= 2, said
     assert said[0].startswith("model.target: hostile.py:Hostile's forward on [1, 1, 800]: "
                               "still running, 0 s so far")
+
+
+def test_a_module_that_poisons_sys_modules_does_not_break_the_run(user_dir):
+    import numpy
+
+    report = convscope.run(["model=module", "model.target=hostile.py:Hostile",
+                            "model.kwargs={mode: poison_modules}", *SEGMENT], out_dir="out")
+    assert sys.modules["numpy"] is numpy and "json" in sys.modules
+    assert report.shapes["output"]["shape"][1] == 1  # written after the forward, numpy and all

@@ -202,3 +202,14 @@ def test_schema_walk_sees_nested_sections():
     keys = dict(RUN_KEYS)
     assert {"plots.dpi", "stream.threads", "evaluate.edge_ms", "seed", "data.end"} <= set(keys)
     assert typing.get_args(keys["data.end"])  # Optional[float]
+
+
+def test_a_kernel_torch_cannot_size_is_one_line_naming_the_layer(tmp_path):
+    from tests.helpers import run_script
+
+    done = run_script("run.py", "model.layers.0.kernel_size=9223372036854775807", "data.end=2.05",
+                      f"hydra.run.dir={tmp_path / 'run'}")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [
+        "error: model.layers.0: a ConvTranspose1d of kernel_size=9223372036854775807 has "
+        "1.84e+19 weights, more than torch can size a tensor for; use a kernel that fits memory"]

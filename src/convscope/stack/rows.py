@@ -221,9 +221,17 @@ def count_macs(plan: LayerPlan) -> int:
     if plan.type not in CONV_TYPES:
         return 0
     try:
-        module = _meta_layer(layer_class(plan), tuple(sorted(plan.kwargs.items())))
-    except TypeError:  # an unhashable argument: made afresh
-        module = layer_class(plan)(**plan.kwargs, device="meta")
+        try:
+            module = _meta_layer(layer_class(plan), tuple(sorted(plan.kwargs.items())))
+        except TypeError:  # an unhashable argument: made afresh
+            module = layer_class(plan)(**plan.kwargs, device="meta")
+    except RuntimeError as exc:  # kernel_size=2**63-1: torch's own size arithmetic overflows
+        weights = (plan.kwargs["in_channels"] * plan.kwargs["out_channels"]
+                   // plan.kwargs.get("groups", 1) * plan.kwargs["kernel_size"])
+        raise ConvscopeError(
+            f"{plan.key}: a {plan.type} of kernel_size={plan.kwargs['kernel_size']} has "
+            f"{weights:.3g} weights, more than torch can size a tensor for; use a kernel "
+            "that fits memory") from exc
     return module_macs(module, list(plan.input_shape), list(plan.output_shape))
 
 

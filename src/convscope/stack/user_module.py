@@ -32,7 +32,7 @@ from convscope.stack.config_object import read_config_json
 from convscope.stack.describe import DescribedPass, describe_pass
 from convscope.stack.forward_progress import progress_logged
 from convscope.stack.trace import check_finite
-from convscope.stack.user_streams import std_streams_kept
+from convscope.stack.user_streams import user_code_contained
 
 MAX_LISTED = 6  # key names an error lists before "(+N more)"
 MAX_MESSAGE = 400  # characters of the user's exception message kept in the one error line
@@ -67,7 +67,8 @@ def import_target(target: str, base_dir: Path) -> Callable[..., Any]:
         for split in range(len(parts) - 1, 0, -1):
             module_name = ".".join(parts[:split])
             try:
-                module = importlib.import_module(module_name)
+                with user_code_contained():
+                    module = importlib.import_module(module_name)
             except ModuleNotFoundError as exc:
                 if exc.name is not None and (module_name + ".").startswith(exc.name + "."):
                     continue  # that prefix is not a module: try a shorter one
@@ -114,7 +115,7 @@ def build_module(factory: Callable[..., Any], target: str, kwargs: dict, seed: i
                                  f"(its parameters: {signature})") from exc
     torch.manual_seed(seed)
     try:
-        with _on_sys_path(base_dir), std_streams_kept():  # it may import its package's modules
+        with _on_sys_path(base_dir), user_code_contained():  # it may import its package's modules
             module = factory(*args, **kwargs)
     except KeyboardInterrupt:
         raise
@@ -184,7 +185,7 @@ def run_user_module(module: nn.Module, x: torch.Tensor, target: str,
     exceptions and a return value that is not a waveform tensor become one-line errors."""
     refuse_non_finite_parameters(module, target)
     try:
-        with std_streams_kept(), progress_logged(f"model.target: {target}'s forward on "
+        with user_code_contained(), progress_logged(f"model.target: {target}'s forward on "
                                                  f"{list(x.shape)}"):
             passed = describe_pass(module, x, sample_rate=sample_rate, keep=keep,
                                    input_channels=input_channels)
@@ -250,7 +251,7 @@ def _import_file(path: Path, target: str):
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses and pickling look their module up there
     try:
-        with _on_sys_path(path.parent):  # its sibling modules import as in a script
+        with _on_sys_path(path.parent), user_code_contained():  # siblings import as in a script
             spec.loader.exec_module(module)
     except KeyboardInterrupt:
         del sys.modules[name]

@@ -1,4 +1,4 @@
-"""The process's stdout and stderr survive the user's code.
+"""The process's stdout, stderr and module table survive the user's code.
 
 A user's module may replace sys.stdout (a progress bar's redirect) or close it (a library's
 clean-up). convscope's log lines go through handlers that hold the stream objects they were given,
@@ -57,3 +57,24 @@ def _repoint_handlers(replaced: dict[int, TextIO]) -> None:
             if isinstance(handler, logging.StreamHandler) and id(stream) in replaced:
                 with handler.lock:  # not setStream: it flushes the closed stream first
                     handler.stream = replaced[id(stream)]
+
+
+@contextmanager
+def modules_kept() -> Iterator[None]:
+    """sys.modules entries that existed before the user's code ran are put back if it replaced
+    or removed them (`sys.modules["torch"] = None` breaks every later import of convscope's);
+    modules it imported stay."""
+    saved = dict(sys.modules)
+    try:
+        yield
+    finally:
+        for name, module in saved.items():
+            if sys.modules.get(name) is not module:
+                sys.modules[name] = module
+
+
+@contextmanager
+def user_code_contained() -> Iterator[None]:
+    """Around a call into the user's code: the standard streams and the module table kept."""
+    with std_streams_kept(), modules_kept():
+        yield
