@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -186,12 +185,8 @@ def _remove_claimed(job_dir: JobDir) -> None:
     """What check_job_dir wrote into a fresh dir goes, and the dir when nothing else is in it."""
     _close_log_files_under(job_dir.path, detach=True)
     job_dir.lock.release()
-    for name in (RunDir.HYDRA, RunDir.RECORD, RunDir.LOCK, *RunDir.LOG_NAMES):
-        entry = job_dir.path / name
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry, ignore_errors=True)
-        else:
-            entry.unlink(missing_ok=True)
+    for name in (RunDir.HYDRA, RunDir.RECORD, owner.RECORD_TMP, RunDir.LOCK, *RunDir.LOG_NAMES):
+        owner.remove_entry(job_dir.path / name)
     try:
         job_dir.path.rmdir()  # only if empty: anything else in it stays
     except OSError:

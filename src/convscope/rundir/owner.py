@@ -182,8 +182,8 @@ def recover_aside(folder: Path) -> Optional[str]:
     the old run back, or drop it if the new run had finished. What was done, in words, or None
     when there was nothing to settle."""
     folder = Path(folder)
-    _remove(folder / DROPPED)
-    _remove(folder / RECORD_TMP)
+    remove_entry(folder / DROPPED)
+    remove_entry(folder / RECORD_TMP)
     aside = folder / REPLACED
     if not aside.is_dir():
         return None
@@ -200,15 +200,15 @@ def recover_aside(folder: Path) -> Optional[str]:
 def drop_aside(folder: Path) -> None:
     """The new run finished: the previous run goes for good."""
     dropped = Path(folder) / DROPPED
-    _remove(dropped)
+    remove_entry(dropped)
     (Path(folder) / REPLACED).rename(dropped)
-    _remove(dropped)
+    remove_entry(dropped)
 
 
 def _clear_outside(folder: Path) -> None:
     for entry in list(folder.iterdir()):
         if entry.name not in (LOCK, REPLACED):
-            _remove(entry)  # the record too: a kill from here on reads as "cut while moving"
+            remove_entry(entry)  # the record too: a kill from here on reads as "cut while moving"
 
 
 def _move_back(folder: Path) -> None:
@@ -219,7 +219,8 @@ def _move_back(folder: Path) -> None:
     aside.rmdir()
 
 
-def _remove(path: Path) -> None:
+def remove_entry(path: Path) -> None:
+    """A file, link or folder, whichever it is; nothing when it is not there."""
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
     elif path.exists() or path.is_symlink():
