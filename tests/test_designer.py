@@ -188,6 +188,20 @@ def test_bad_input_is_one_error_line(overrides, key, tmp_path):
         assert "only upsampling by an integer factor is supported" in lines[0]
 
 
+def test_no_arguments_says_what_to_give_not_both(tmp_path):
+    """Neither sr/hop nor in_rate/out_rate given: the line says what to give, and only giving
+    both kinds says "not both"."""
+    done = run_script("design.py", f"hydra.run.dir={tmp_path / 'none'}")
+    assert done.returncode == 2 and not (tmp_path / "none").exists()
+    line = done.stderr.strip()
+    assert line.startswith("error: sr, hop / in_rate, out_rate: nothing to design for"), line
+    assert "not both" not in line and "sr=22050 hop=256" in line
+    from convscope.errors import ConvscopeError
+
+    with pytest.raises(ConvscopeError, match="not both"):
+        design_request(DesignConfig(sr=22050, hop=256, in_rate=16000, out_rate=48000))
+
+
 def test_a_prime_factor_above_max_stride_names_max_stride():
     from convscope.errors import ConvscopeError
 

@@ -47,9 +47,13 @@ class DesignRequest:
 def design_request(cfg: DesignConfig) -> DesignRequest:
     features = cfg.sr is not None or cfg.hop is not None
     waveform = cfg.in_rate is not None or cfg.out_rate is not None
-    if features == waveform:
+    if features and waveform:
         raise ConvscopeError("sr, hop / in_rate, out_rate: give sr and hop (feature frames -> "
                              "audio) or in_rate and out_rate (waveform -> waveform), not both")
+    if not features and not waveform:
+        raise ConvscopeError("sr, hop / in_rate, out_rate: nothing to design for; give sr and "
+                             "hop (feature frames -> audio, e.g. sr=22050 hop=256) or in_rate and "
+                             "out_rate (waveform -> waveform, e.g. in_rate=16000 out_rate=48000)")
     _check_search(cfg)
     if features:
         sr = _positive(cfg.sr, "sr", "a sample rate in Hz")
