@@ -1,5 +1,5 @@
 # Two commands do everything on a fresh machine: `make demo` and `make test`.
-# Each creates .venv when it is missing or older than pyproject.toml / constraints.txt.
+# Each creates .venv when it is missing or older than pyproject.toml / setup.py / constraints.txt.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -12,7 +12,7 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
 # torch first, alone and pinned, so nothing can pull a CUDA build in its place.
-$(VENV)/.installed: $(VENV)/bin/python pyproject.toml constraints.txt
+$(VENV)/.installed: $(VENV)/bin/python pyproject.toml setup.py constraints.txt
 	$(PIP_INSTALL) "torch==2.13.0"
 	$(PIP_INSTALL) -e .
 	touch $@

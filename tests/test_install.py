@@ -113,3 +113,19 @@ def test_the_one_command_is_installed_with_its_help_and_tensorboard(installed, t
                 f"hydra.run.dir={out}"], cwd=tmp_path)
     assert ran.returncode == 0, ran.stderr
     assert [p.name for p in (out / "tensorboard").iterdir()][0].startswith("events.out.tfevents")
+
+
+def test_the_slurm_launcher_ships_in_the_wheel(installed, tmp_path):
+    """hydra/launcher=submitit_slurm resolves to convscope's launcher (a hydra_plugins package of
+    the wheel), and with no SLURM reachable a sweep is one `error:` line."""
+    shown = _run([installed / "convscope-run", "hydra/launcher=submitit_slurm", "--cfg", "hydra"],
+                 cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "hydra_plugins.convscope_slurm_launcher.slurm_launcher.SlurmLauncher" in shown.stdout
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PATH"] = str(installed)  # no srun, sbatch or sinfo
+    swept = subprocess.run([str(installed / "convscope-run"), "-m", "hydra/launcher=submitit_slurm",
+                            "plots.enabled=false", f"hydra.sweep.dir={tmp_path / 'sweep'}"],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert swept.returncode == 2 and swept.stderr.count("\n") == 1, swept.stderr
+    assert swept.stderr.startswith("error: hydra/launcher=submitit_slurm: ")

@@ -245,12 +245,26 @@ def test_a_sweep_with_a_crashing_job_keeps_its_summary_and_exits_2(tmp_path, mon
     assert RunDir(sweep).report.is_file() and RunDir(sweep / "0").shapes.is_file()
 
 
-def test_a_missing_slurm_is_one_line(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("missing", ["srun", "cluster"])
+def test_a_missing_slurm_is_one_line(missing, tmp_path, monkeypatch, capsys):
+    """No SLURM commands on PATH, or SLURM installed with no controller answering (its port
+    closed): one `error:` line naming the launcher and what SLURM said, exit 2, no sweep dir.
+    tests/test_slurm.py (-m slow) runs the same launcher on a real one-node cluster."""
     import shutil
 
-    if shutil.which("srun") or shutil.which("sbatch"):
-        pytest.skip("SLURM is installed here: the launcher would submit jobs")
+    if missing == "srun":
+        monkeypatch.setenv("PATH", str(Path(sys.executable).parent))
+    elif not shutil.which("sbatch"):
+        pytest.skip("SLURM is not installed here (the srun case covers this machine)")
+    conf = tmp_path / "slurm.conf"  # port 9 (discard): nothing listens; 1 s timeouts, no retries
+    conf.write_text("ClusterName=none\nSlurmctldHost=localhost\nSlurmctldPort=9\n"
+                    "AuthType=auth/none\nCredType=cred/none\nMessageTimeout=1\nTCPTimeout=1\n"
+                    "NodeName=localhost CPUs=1\nPartitionName=cpu Nodes=localhost\n")
+    monkeypatch.setenv("SLURM_CONF", str(conf))
+    sweep = tmp_path / "sweep"
     code, err = _cli(monkeypatch, capsys, "-m", *FAST, "hydra/launcher=submitit_slurm",
-                     f"hydra.sweep.dir={tmp_path / 'sweep'}")
-    assert code == 2 and err.count("\n") == 1
-    assert err.startswith("error: hydra/launcher=submitit_slurm: ") and "srun" in err
+                     f"hydra.sweep.dir={sweep}")
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.startswith("error: hydra/launcher=submitit_slurm: the sweep could not be submitted")
+    assert ("srun" in err) if missing == "srun" else ("Unable to contact slurm controller" in err), err
+    assert not sweep.exists()

@@ -180,11 +180,19 @@ def test_one_failed_step_does_not_stop_the_others(tmp_path, caplog):
 
 
 def test_slurm_launcher_config_composes():
-    """No cluster here: check that the SLURM launcher and its settings resolve (--cfg hydra)."""
+    """The SLURM launcher and its settings resolve (--cfg hydra), to convscope's launcher (it
+    waits for every job and records one SLURM killed; tests/test_slurm.py runs it on a real
+    cluster) with every key of the submitit plugin's."""
+    from hydra_plugins.hydra_submitit_launcher.config import SlurmQueueConf
+
     proc = run_script("run.py", "hydra/launcher=submitit_slurm", "hydra.launcher.partition=gpu",
                       "hydra.launcher.timeout_min=30", "--cfg", "hydra")
     assert proc.returncode == 0, proc.stderr
-    assert "submitit_launcher.SlurmLauncher" in proc.stdout
+    assert "_target_: hydra_plugins.convscope_slurm_launcher.slurm_launcher.SlurmLauncher" \
+        in proc.stdout
+    launcher = proc.stdout.split("\n  launcher:", 1)[1].split("\n  sweeper:", 1)[0]
+    for key in SlurmQueueConf.__dataclass_fields__:
+        assert f"\n    {key}:" in launcher, key
     assert "partition: gpu" in proc.stdout and "timeout_min: 30" in proc.stdout
     # one end-of-sweep callback (it used to be two, SweepSummary and SweepIndex)
     assert "convscope.sweep.callbacks.SweepReport" in proc.stdout

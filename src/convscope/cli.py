@@ -167,6 +167,10 @@ def run_entry(hydra_main: Callable[[], Any]) -> None:
              "(convscope.explain(weight=array), convscope.run) or a file")
     os.environ["CONVSCOPE_TRACEBACK"] = "1" if show_traceback else "0"
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let exceptions propagate to us instead of Hydra's report
+    # hydra/launcher=submitit_slurm waits for every job and reports a killed one (sweep/slurm*.py)
+    from convscope.sweep.slurm_jobs import register_slurm_launcher
+
+    register_slurm_launcher()
     try:
         with interrupts_reported(show_traceback):
             hydra_main()

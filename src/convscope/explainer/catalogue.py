@@ -53,7 +53,7 @@ SCATTER = "ConvTranspose1d: the scatter view"
 AUDIO = "ConvTranspose1d: the audio demo and the zero-insertion view"
 
 
-ARTIFACTS = "ConvTranspose1d: uneven overlap (DESIGN.md)"
+ARTIFACTS = "ConvTranspose1d: uneven overlap (docs/design.md, facts the code must get right)"
 
 
 T2D = "ConvTranspose2d"
