@@ -35,9 +35,9 @@ test: $(VENV)/.installed-dev
 sample: $(VENV)/.installed
 	$(PY) scripts/make_sample_audio.py
 
-# scripts/bench.py: every case; the tables go to docs/benchmarks.md and the README (~12 min)
+# scripts/bench.py: every case; the tables go to docs/benchmarks.md (+ .json) (~12 min)
 bench: $(VENV)/.installed
-	$(PY) scripts/bench.py --write docs/benchmarks.md --readme README.md
+	$(PY) scripts/bench.py --write docs/benchmarks.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,7 +1,7 @@
 """Benchmarks, measured in one run on this machine, printed as tables and ratios.
 
     python scripts/bench.py                              # every case (~12 min on 2 cores)
-    python scripts/bench.py --write docs/benchmarks.md   # ... and the README's tables (+ .json)
+    python scripts/bench.py --write docs/benchmarks.md   # ... and the tables there (+ .json)
     python scripts/bench.py --only corpus --corpus-files 200     # one case (or a,b,...)
 
 Cases, each timing whole processes (start-up included) with peak RSS from wait4, interleaved so
@@ -37,7 +37,7 @@ from bench_corpus import corpus_case, corpus_loop, print_corpus
 from bench_describe import describe_case
 from bench_forward import forward_growth, worker
 from bench_hour import floor_worker, hour_case, print_hour
-from bench_markdown import README_END, README_START, markdown, with_tables
+from bench_markdown import markdown
 from bench_reference import print_reference, reference_vs_baseline
 from bench_vocoder import print_vocoder, vocoder_case, vocoder_worker
 
@@ -88,9 +88,6 @@ def main() -> None:
     parser.add_argument("--write", type=Path,
                         help="also write the tables to this Markdown file (and the results "
                              "beside it as .json)")
-    parser.add_argument("--readme", type=Path,
-                        help="with --write: also put the tables into this file between "
-                             f"{README_START} and {README_END}")
     # the child processes the cases time
     parser.add_argument("--worker", nargs=2, metavar=("MODE", "SECONDS"), help=argparse.SUPPRESS)
     parser.add_argument("--floor", nargs=2, metavar=("WAV", "OUT_DIR"), help=argparse.SUPPRESS)
@@ -123,9 +120,6 @@ def main() -> None:
         args.write.write_text(markdown(results))
         args.write.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
         print(f"wrote {args.write} and {args.write.with_suffix('.json')}")
-        if args.readme:
-            args.readme.write_text(with_tables(args.readme.read_text(), markdown(results)))
-            print(f"updated the tables in {args.readme}")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,8 @@
-"""The README's benchmark tables, rendered from scripts/bench.py's results (its --write): the
+"""docs/benchmarks.md's tables, rendered from scripts/bench.py's results (its --write): the
 tables are never typed by hand, so they say what one run measured."""
 
 from __future__ import annotations
 
-README_START = "<!-- benchmarks: made by scripts/bench.py --write, do not edit -->"
-README_END = "<!-- end of benchmarks -->"
 REFERENCE_ROWS = (  # result key, what ran
     ("baseline", "the tutorial's plain script (`scripts/bench_tutorial_baseline.py`)"),
     ("background", "`run.py`: figures drawn by 2 worker processes meanwhile (default)"),
@@ -102,11 +100,3 @@ def _vocoder(rows: list[dict], results: dict) -> str:
 def _minutes(seconds: float) -> str:
     return f"{seconds / 3600:g} h" if seconds >= 3600 else f"{seconds / 60:g} min"
 
-
-def with_tables(readme: str, tables: str) -> str:
-    """`readme` with what stands between its two markers replaced by `tables`."""
-    head, start, rest = readme.partition(README_START)
-    _, end, tail = rest.partition(README_END)
-    if not start or not end:
-        raise SystemExit(f"error: the README has no {README_START} ... {README_END} block")
-    return f"{head}{README_START}\n{tables}{README_END}{tail}"
