@@ -268,3 +268,18 @@ def test_a_missing_slurm_is_one_line(missing, tmp_path, monkeypatch, capsys):
     assert err.startswith("error: hydra/launcher=submitit_slurm: the sweep could not be submitted")
     assert ("srun" in err) if missing == "srun" else ("Unable to contact slurm controller" in err), err
     assert not sweep.exists()
+
+
+def test_a_sweep_that_failed_earlier_in_this_process_is_not_this_runs(tmp_path, monkeypatch,
+                                                                      capsys):
+    """A process that ran a failing sweep before (a test session, the Python API) then runs a
+    good command: that command exits 0, not 2 with the old sweep's line."""
+    from convscope.sweep.failures import failed_jobs_message, record_failed_jobs
+    from convscope.sweep.summary import SweepJob
+
+    earlier = SweepJob(tmp_path / "old" / "0", 0, ("data.end=9",), None, None, "data.end: past",
+                       None)
+    record_failed_jobs(tmp_path / "old", [earlier])
+    assert failed_jobs_message()  # noted, as the sweep's callback notes it
+    code, err = _cli(monkeypatch, capsys, *FAST, f"hydra.run.dir={tmp_path / 'run'}")
+    assert code == 0 and err == "", err

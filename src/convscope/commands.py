@@ -33,7 +33,11 @@ from convscope.config.convert import (
 from convscope.plots.background import job_figures, session
 from convscope.report.page import RunCommand
 from convscope.resources import configs_dir
-from convscope.sweep.failures import failed_jobs_message, sweep_job_errors_recorded
+from convscope.sweep.failures import (
+    clear_failed_jobs,
+    failed_jobs_message,
+    sweep_job_errors_recorded,
+)
 
 CONFIG_PATH = str(configs_dir())
 register_configs()
@@ -130,10 +134,12 @@ def run_main() -> None:
     """convscope-run: the configured stack on an audio segment (or every file of a corpus)."""
     if answers_help("run"):
         return
+    clear_failed_jobs()  # only this command's sweep counts
     with session(sys.argv[1:]):  # the figure worker starts now, before torch is imported
         run_entry(_run_job)
-    if failed_jobs_message():  # a multirun whose summary lists failed jobs
-        fail(failed_jobs_message())
+    failed = failed_jobs_message()
+    if failed:  # a multirun whose summary lists failed jobs
+        fail(failed)
 
 
 def learn_main() -> None:

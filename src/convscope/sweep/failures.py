@@ -36,6 +36,12 @@ def failed_jobs_message() -> Optional[str]:
     return _failures[-1] if _failures else None
 
 
+def clear_failed_jobs() -> None:
+    """Forget the failures noted so far: a command starting in a process that ran a sweep before
+    (tests, the Python API) must not report that sweep's failed jobs as its own."""
+    _failures.clear()
+
+
 @contextmanager
 def sweep_job_errors_recorded(job_dir: Path) -> Iterator[None]:
     """In a multirun job, turn bad input into error.json in the job dir instead of an exit, so
