@@ -29,7 +29,8 @@ from convscope.config import schema
 from convscope.resources import configs_dir
 
 SRC = Path(schema.__file__).resolve().parents[1]  # src/convscope
-CHECK_MODULES = ("convscope.config.checks", "convscope.designer.request")  # where values are refused
+# where values are refused
+CHECK_MODULES = ("convscope.config.checks", "convscope.designer.request")
 LAYER_PREFIX = "model.layers.<i>"
 COMMANDS = (  # section title, schema, config files whose keys and comments apply (first wins)
     ("convscope run (configs/run.yaml; `learn` and `chunks` take every key too)",

@@ -2,14 +2,15 @@
 link between them resolves.
 
 GUIDES is README.md and docs/*.md (design.md excepted: design notes, whose prose names commands
-with placeholders such as `[overrides]`). Each line of a ```bash block (backslash continuations joined) is a command. Most run verbatim in
-a sandbox: a fresh directory with scripts/ linked to the checkout's, its own data/ and docs/, a
-HOME holding the music files the examples name, and the venv's bin/ first on PATH, as after
-`. .venv/bin/activate`. A few are too heavy for `make test` (an hour of audio, a fresh install from
-the package index, a SLURM sweep, make itself); those are checked verbatim short of the heavy
-work, as EXPENSIVE says ("slow only": not in the fast suite at all), and all of them run for real
-with `pytest -m slow tests/test_readme.py`. Lines that
-start with `$ ` in plain blocks run too, and must print the error line the README shows.
+with placeholders such as `[overrides]`). Each line of a ```bash block (backslash continuations
+joined) is a command. Most run verbatim in a sandbox: a fresh directory with scripts/ linked to
+the checkout's, its own data/ and docs/, a HOME holding the music files the examples name, and the
+venv's bin/ first on PATH, as after `. .venv/bin/activate`. A few are too heavy for `make test`
+(an hour of audio, a fresh install from the package index, make itself); those are checked
+verbatim short of the heavy work, as EXPENSIVE says ("slow only": not in the fast suite at all),
+and run for real with `pytest -m slow tests/test_readme.py`; the SLURM sweep runs for real in
+tests/test_slurm.py. Lines that start with `$ ` in plain blocks run too, and must print the error
+line the guide shows.
 """
 
 from __future__ import annotations

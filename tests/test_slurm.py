@@ -36,7 +36,8 @@ SHARDS = 8
 
 def documented_sweep() -> str:
     """The SLURM corpus sweep as the docs type it (one node: partition cpu)."""
-    found = [c for text in GUIDES.values() for c in bash_commands(text) if c.startswith(SLURM_SWEEP)]
+    found = [command for text in GUIDES.values() for command in bash_commands(text)
+             if command.startswith(SLURM_SWEEP)]
     assert len(set(found)) == 1, found
     command = found[0]
     assert "data.path=corpus/" in command and f"'data.shard=range(0,{SHARDS})'" in command
@@ -81,7 +82,8 @@ def corpus_dir(tmp_path_factory) -> Path:
 
 
 def corpus_files(root: Path) -> list[str]:
-    return sorted(p.relative_to(root / "corpus").as_posix() for p in (root / "corpus").rglob("*.wav"))
+    corpus = root / "corpus"
+    return sorted(p.relative_to(corpus).as_posix() for p in corpus.rglob("*.wav"))
 
 
 def sweep_dirs(root: Path) -> set[Path]:

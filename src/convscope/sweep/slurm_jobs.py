@@ -71,8 +71,8 @@ def submission_reported(sweep_dir: Path) -> Iterator[None]:
         if sweep_dir.is_dir() and {p.name for p in sweep_dir.iterdir()} <= SUBMISSION_ONLY:
             shutil.rmtree(sweep_dir, ignore_errors=True)
         raise ConvscopeError(
-            f"hydra/launcher=submitit_slurm: the sweep could not be submitted ({type(exc).__name__}: "
-            f"{words}); is SLURM reachable from here (sinfo lists its partitions) and "
+            f"hydra/launcher=submitit_slurm: the sweep could not be submitted "
+            f"({type(exc).__name__}: {words}); is SLURM reachable from here (sinfo lists its partitions) and "
             f"hydra.launcher.partition one of them?") from exc
 
 
@@ -155,8 +155,8 @@ def record_ended_job(ended: EndedJob, job_dir: Path) -> None:
 
 
 def collect(jobs: Sequence[Any], overrides: Sequence[Sequence[str]], first_number: int,
-            job_dir: Callable[[Sequence[str], int], Path], ended_return: Callable[[Sequence[str]], Any]
-            ) -> list[Any]:
+            job_dir: Callable[[Sequence[str], int], Path],
+            ended_return: Callable[[Sequence[str]], Any]) -> list[Any]:
     """Every job's JobReturn; a job that ended without one is recorded (record_ended_job) and
     stands as `ended_return(overrides)`, so the sweep goes on to its summary."""
     returns = []
