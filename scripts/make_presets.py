@@ -240,13 +240,16 @@ def _emit(layer: dict, indent: int, out: list[str]) -> None:
         _emit(inner, indent + 4, out)
 
 
-def render(name: str, header: str, layers: list, data: dict) -> str:
+def render(name: str, header: str, layers: list, data: dict, layout: str | None = None) -> str:
     out = ["# @package _global_"]
     out += [f"# {line}" if line else "#" for line in header.strip().splitlines()]
     out += [("# Written by scripts/make_presets.py from the published hyper-parameters: edit that "
             "script,"), "# not this file (tests/test_presets.py checks they agree).", "data:"]
     out += [f"  {key}: {_scalar(value)}" for key, value in data.items()]
-    out += ["model:", f"  name: {name}", "  layers:"]
+    out += ["model:", f"  name: {name}"]
+    if layout is not None:  # the published checkpoint names model.weights reads (stack/layouts.py)
+        out += [f"  layout: {layout}"]
+    out += ["  layers:"]
     for layer in layers:
         _emit(layer, 4, out)
     return "\n".join(out) + "\n"
@@ -283,10 +286,10 @@ def presets() -> dict[str, str]:
     for name, h in HIFIGAN.items():
         header = HIFIGAN_HEADER.format(version=name.split("_")[1].upper(), config=h["config"],
                                        resblock=h["resblock"])
-        files[f"{name}.yaml"] = render(name, header, hifigan(h), HIFIGAN_DATA)
+        files[f"{name}.yaml"] = render(name, header, hifigan(h), HIFIGAN_DATA, "hifigan")
     files["melgan.yaml"] = render("melgan", MELGAN_HEADER, melgan(MELGAN), MELGAN_DATA)
     files["bigvgan_v2_24k.yaml"] = render("bigvgan_v2_24k", BIGVGAN_HEADER,
-                                          bigvgan(BIGVGAN_V2_24K), BIGVGAN_DATA)
+                                          bigvgan(BIGVGAN_V2_24K), BIGVGAN_DATA, "bigvgan")
     return files
 
 

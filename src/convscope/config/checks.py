@@ -15,7 +15,9 @@ from convscope.config.bounds import INT64_MAX, in_range
 from convscope.config.schema import (
     DEVICES,
     EVALUATE_MODES,
+    EXPORT_LAYOUTS,
     FEATURES,
+    LAYOUTS,
     REFERENCE_RESAMPLERS,
     STREAM_ENGINES,
     STREAM_MODES,
@@ -119,6 +121,14 @@ def _check_model(model: ModelConfig) -> None:
         if not isinstance(model.kwargs, Mapping):
             raise ConvscopeError(f"model.kwargs must be a mapping of keyword arguments, like "
                                  f"'model.kwargs={{channels: 8}}', got {model.kwargs!r}")
+        if model.h is not None and model.config_json is not None:
+            raise ConvscopeError(f"model.h and model.config_json ({model.config_json}) both give "
+                                 "the constructor's config object; keep one")
+        if model.layout is not None or model.export_layout != "convscope":
+            raise ConvscopeError(
+                f"model.{'layout' if model.layout is not None else 'export_layout'}: maps a "
+                "config stack's names to a published generator's; your own module "
+                f"{model.target!r} already has its own names (weights.pt is its state_dict)")
         return
     if not model.layers:
         if model.name == "module":  # configs/model/module.yaml, chosen without its target
@@ -128,10 +138,28 @@ def _check_model(model: ModelConfig) -> None:
                 "model.target=path/to/file.py:Class")
         raise ConvscopeError("model.layers is empty: give at least one layer, or run your own "
                              "nn.Module with model=module model.target=package.module.Class")
-    for key in ("kwargs", "weights", "weights_key", "config_json"):
+    for key in ("kwargs", "config_json", "h"):
         if getattr(model, key):
             raise ConvscopeError(f"model.{key} is only read with model.target (model=module), "
-                                 f"which is not set; config stacks start from their seeded init")
+                                 f"which is not set; a config stack is built from model.layers")
+    _check_layout(model)
+
+
+def _check_layout(model: ModelConfig) -> None:
+    """A config stack's checkpoint keys: which layout it reads and how weights.pt is written."""
+    if model.layout is not None and model.layout not in LAYOUTS:
+        raise ConvscopeError(f"model.layout must be one of {', '.join(LAYOUTS)} or null, got "
+                             f"{model.layout!r}")
+    if model.export_layout not in EXPORT_LAYOUTS:
+        raise ConvscopeError(f"model.export_layout must be one of {', '.join(EXPORT_LAYOUTS)}, "
+                             f"got {model.export_layout!r}")
+    if model.export_layout == "published" and model.layout is None:
+        raise ConvscopeError(f"model.export_layout=published: model {model.name} has no "
+                             f"published layout (model.layout: {' | '.join(LAYOUTS)}; the "
+                             "presets hifigan_v1/v2/v3 and bigvgan_v2_24k set it)")
+    if model.weights_key is not None and model.weights is None:
+        raise ConvscopeError(f"model.weights_key={model.weights_key} names an entry of the "
+                             "checkpoint model.weights, which is not set")
 
 
 def _check_features(data: DataConfig) -> None:

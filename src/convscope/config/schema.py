@@ -18,6 +18,9 @@ STREAM_MODES = ("auto", "true", "false")
 STREAM_ENGINES = ("overlap", "stateful")  # stream.mode: how a streamed run computes its blocks
 EVALUATE_MODES = ("auto", "true", "false")
 FEATURES = ("waveform", "mel", "log_mel", "stft", "precomputed")
+# published checkpoint layouts a config stack can read and write (convscope.stack.layouts)
+LAYOUTS = ("hifigan", "bigvgan")
+EXPORT_LAYOUTS = ("convscope", "published")
 REFERENCE_RESAMPLERS = ("soxr_vhq", "soxr_hq", "soxr_mq", "soxr_lq", "polyphase", "fft")
 
 
@@ -94,13 +97,23 @@ class ModelConfig:
     # their code); `weights` is a state_dict file loaded strictly
     target: Optional[str] = None  # package.module.Class
     kwargs: Dict[str, Any] = field(default_factory=dict)
+    # a checkpoint: model=module's state_dict, or a config stack's own weights.pt, or (a preset
+    # with a `layout`) the published generator's checkpoint
     weights: Optional[str] = None
+    # the published code whose checkpoint names this stack reads and writes (stack.layouts):
+    # hifigan | bigvgan; the presets rebuilt from published code set it
+    layout: Optional[str] = None
+    # weights.pt: convscope (the stack's own state_dict) | published (the layout's names, as
+    # {'generator': ...}: the published code loads it)
+    export_layout: str = "convscope"
     # the checkpoint entry holding the state_dict (dotted: a.b); None: the file itself, or its
     # one entry that is a state_dict ({'generator': ...})
     weights_key: Optional[str] = None
     # a JSON file read into an attribute-style dict (h.upsample_rates), passed as the first
     # argument, or as h= when the constructor names one: the published Generator(h)
     config_json: Optional[str] = None
+    # the same object from the command line: model.h={upsample_rates: [8, 8, 2, 2], ...}
+    h: Optional[Dict[str, Any]] = None
     # Every Conv1d/ConvTranspose1d of `layers` causal unless the layer says causal: false (Hydra
     # has no model.layers.*.causal wildcard; this is that override)
     causal: bool = False
