@@ -121,7 +121,7 @@ def _check_model(model: ModelConfig) -> None:
         if not isinstance(model.kwargs, Mapping):
             raise ConvscopeError(f"model.kwargs must be a mapping of keyword arguments, like "
                                  f"'model.kwargs={{channels: 8}}', got {model.kwargs!r}")
-        if model.h is not None and model.config_json is not None:
+        if model.h and model.config_json is not None:
             raise ConvscopeError(f"model.h and model.config_json ({model.config_json}) both give "
                                  "the constructor's config object; keep one")
         if model.layout is not None or model.export_layout != "convscope":

@@ -113,7 +113,8 @@ class ModelConfig:
     # argument, or as h= when the constructor names one: the published Generator(h)
     config_json: Optional[str] = None
     # the same object from the command line: model.h={upsample_rates: [8, 8, 2, 2], ...}
-    h: Optional[Dict[str, Any]] = None
+    # ({}: none; a mapping, not null, so that Hydra can merge the override into it)
+    h: Dict[str, Any] = field(default_factory=dict)
     # Every Conv1d/ConvTranspose1d of `layers` causal unless the layer says causal: false (Hydra
     # has no model.layers.*.causal wildcard; this is that override)
     causal: bool = False
