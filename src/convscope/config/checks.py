@@ -16,6 +16,9 @@ from convscope.config.schema import (
     DEVICES,
     EVALUATE_MODES,
     FEATURES,
+    LOG_BASES,
+    MEL_SCALES,
+    PAD_MODES,
     REFERENCE_RESAMPLERS,
     STREAM_ENGINES,
     STREAM_MODES,
@@ -127,6 +130,7 @@ def _check_features(data: DataConfig) -> None:
     if data.fmax is None and data.fmin >= nyquist:
         raise ConvscopeError(f"data.fmin must be below data.sr / 2 = {nyquist:g} Hz (fmax is "
                              f"null: sr / 2), got {data.fmin}")
+    _check_mel_details(data)
     if data.frame_rate is not None and data.features != "precomputed":
         raise ConvscopeError(f"data.frame_rate is only read with data.features=precomputed (frames "
                              f"from a file); data.features={data.features} comes at data.sr / "
@@ -139,6 +143,23 @@ def _check_features(data: DataConfig) -> None:
             raise ConvscopeError(
                 f"data.hop_length: the segment {data.start}-{data.end} s holds about {samples} "
                 f"samples at {data.sr} Hz, less than one frame of hop_length={data.hop_length}")
+
+
+def _check_mel_details(data: DataConfig) -> None:
+    """The frontend keys beyond the STFT's (configs/frontend/*.yaml set them together)."""
+    for key, value, allowed in (("mel_scale", data.mel_scale, MEL_SCALES),
+                                ("mel_norm", data.mel_norm, ("slaney", None)),
+                                ("log_base", data.log_base, LOG_BASES),
+                                ("pad_mode", data.pad_mode, (*PAD_MODES, None))):
+        if value not in allowed:
+            shown = ", ".join("null" if a is None else a for a in allowed)
+            raise ConvscopeError(f"data.{key} must be one of {shown}, got {value!r}")
+    if not data.power_floor >= 0:
+        raise ConvscopeError(f"data.power_floor must be >= 0 (added to |X|^2 under the square "
+                             f"root), got {data.power_floor}")
+    if not data.log_floor > 0:
+        raise ConvscopeError(f"data.log_floor must be > 0 (log_mel takes log(max(mel, "
+                             f"log_floor))), got {data.log_floor}")
 
 
 def _check_stream(stream: StreamConfig) -> None:

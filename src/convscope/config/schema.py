@@ -18,6 +18,9 @@ STREAM_MODES = ("auto", "true", "false")
 STREAM_ENGINES = ("overlap", "stateful")  # stream.mode: how a streamed run computes its blocks
 EVALUATE_MODES = ("auto", "true", "false")
 FEATURES = ("waveform", "mel", "log_mel", "stft", "precomputed")
+MEL_SCALES = ("slaney", "htk")
+LOG_BASES = ("e", "10")
+PAD_MODES = ("reflect", "constant", "edge")
 # published checkpoint layouts a config stack can read and write (convscope.stack.layouts)
 LAYOUTS = ("hifigan", "bigvgan")
 EXPORT_LAYOUTS = ("convscope", "published")
@@ -51,6 +54,17 @@ class DataConfig:
     # samples // hop_length and T x hop_length is the audio's length; true: librosa's centred
     # frames (n_fft / 2 each side), T = 1 + samples // hop_length
     center: bool = False
+    # The rest of what a checkpoint's frontend fixes; configs/frontend/*.yaml set every key at
+    # once (frontend=hifigan | bigvgan_24k | vocos | melgan) and name themselves here
+    frontend: Optional[str] = None
+    mel_scale: str = "slaney"  # slaney (librosa's default: HiFi-GAN, BigVGAN) | htk (torchaudio: Vocos)
+    mel_norm: Optional[str] = "slaney"  # slaney: bands of equal area | null: peak 1 (torchaudio)
+    power_floor: float = 1e-9  # magnitude sqrt(|X|^2 + power_floor): HiFi-GAN's 1e-9; 0 is |X|
+    log_floor: float = 1e-5  # log_mel = log(max(mel, log_floor)): HiFi-GAN 1e-5, Vocos 1e-7
+    log_base: str = "e"  # e (HiFi-GAN, BigVGAN, Vocos) | 10 (MelGAN's Audio2Mel: log10)
+    # padding of the audio's ends: null is reflect for center=false (HiFi-GAN's (n_fft - hop) / 2)
+    # and constant for center=true (librosa's zeros); torchaudio's centred frames reflect
+    pad_mode: Optional[str] = None
 
 
 @dataclass
