@@ -274,3 +274,32 @@ def test_export_needs_a_layout_and_a_stack_reloads_its_own_weights(tmp_path, mon
     convscope.run(["data.end=2.1", *QUIET], out_dir="seeded")  # seed 0: other weights
     seeded = torch.load(tmp_path / "seeded" / "weights.pt", weights_only=True)
     assert not torch.equal(seeded["0.weight"], first["0.weight"])
+
+
+def test_the_docs_checkpoint_script_writes_what_the_published_class_loads(tmp_path):
+    """scripts/make_published_checkpoint.py (docs/checkpoints.md): its checkpoint and config
+    json build examples/hifigan_generator.py's Generator(h), which loads it strictly and gives
+    the preset's output with the same file loaded."""
+    done = run_script("make_published_checkpoint.py", "hifigan_v2", "g.pt", "--config-json",
+                      "config.json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    spec = importlib.util.spec_from_file_location("hifigan_generator",
+                                                  REPO / "examples" / "hifigan_generator.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    from convscope.stack.config_object import read_config_json
+
+    h = read_config_json(tmp_path / "config.json")
+    assert h == {**ref.HIFIGAN_CONFIGS["hifigan_v2"], "num_mels": 80}
+    generator = example.Generator(h)
+    saved = torch.load(tmp_path / "g.pt", weights_only=True)
+    assert "conv_pre.weight_g" in saved["generator"]
+    generator.load_state_dict(saved["generator"], strict=True)
+    model = preset_model("hifigan_v2")
+    x = torch.randn(1, 80, 6, generator=torch.Generator().manual_seed(2))
+    preset = preset_stack(model, x)
+    load_stack_weights(preset, model, tmp_path / "g.pt")
+    torch.testing.assert_close(forward(preset, x), forward(generator, x), rtol=0, atol=0)
+    bad = run_script("make_published_checkpoint.py", "melgan", "m.pt", cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stderr.splitlines() == [
+        "error: model=melgan has no published layout"]

@@ -168,8 +168,9 @@ class FeatureInput:
         if self.target is None:
             return (f"precomputed frames: {self.channels} channels x {self.length} frames at "
                     f"{self.sample_rate} frames/s; no target audio (no input.wav, no evaluate)")
+        log_name = "log10" if s.log_base == "10" else "log"
         bands = (f"{s.n_mels} {s.mel_scale} mel bands {s.fmin:g}-{s.fmax:g} Hz (norm "
-                 f"{s.mel_norm}, log{'10' if s.log_base == '10' else ''} floor {s.log_floor:g}), "
+                 f"{s.mel_norm or 'none'}, {log_name} floor {s.log_floor:g}), "
                  if s.is_mel else "")
         by = f"frontend={s.frontend}" if s.frontend else "the data.* keys (no frontend=)"
         return (f"{s.kind} frames by {by}: {bands}n_fft {s.n_fft}, hop {s.hop_length}, win "

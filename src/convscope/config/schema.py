@@ -57,7 +57,7 @@ class DataConfig:
     # The rest of what a checkpoint's frontend fixes; configs/frontend/*.yaml set every key at
     # once (frontend=hifigan | bigvgan_24k | vocos | melgan) and name themselves here
     frontend: Optional[str] = None
-    mel_scale: str = "slaney"  # slaney (librosa's default: HiFi-GAN, BigVGAN) | htk (torchaudio: Vocos)
+    mel_scale: str = "slaney"  # slaney (librosa's: HiFi-GAN, BigVGAN) | htk (torchaudio's: Vocos)
     mel_norm: Optional[str] = "slaney"  # slaney: bands of equal area | null: peak 1 (torchaudio)
     power_floor: float = 1e-9  # magnitude sqrt(|X|^2 + power_floor): HiFi-GAN's 1e-9; 0 is |X|
     log_floor: float = 1e-5  # log_mel = log(max(mel, log_floor)): HiFi-GAN 1e-5, Vocos 1e-7
