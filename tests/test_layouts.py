@@ -300,6 +300,3 @@ def test_the_docs_checkpoint_script_writes_what_the_published_class_loads(tmp_pa
     preset = preset_stack(model, x)
     load_stack_weights(preset, model, tmp_path / "g.pt")
     torch.testing.assert_close(forward(preset, x), forward(generator, x), rtol=0, atol=0)
-    bad = run_script("make_published_checkpoint.py", "melgan", "m.pt", cwd=tmp_path)
-    assert bad.returncode == 2 and bad.stderr.splitlines() == [
-        "error: model=melgan has no published layout"]
