@@ -39,7 +39,7 @@ SEGMENT = ["data.start=2.0", "data.end=2.25"]
 OLD_NAMES = {"parametrizations.weight.original0": "weight_g",
              "parametrizations.weight.original1": "weight_v"}
 # A BigVGAN small enough for the default run, written by the same script as the preset
-SMALL_BIGVGAN = {"num_mels": 8, "upsample_rates": [2, 2], "upsample_kernel_sizes": [4, 4],
+SMALL_BIGVGAN = {"num_mels": 8, "upsample_rates": [16, 16], "upsample_kernel_sizes": [32, 32],
                  "upsample_initial_channel": 16, "resblock_kernel_sizes": [3, 5],
                  "resblock_dilation_sizes": [[1, 3], [1, 3]], "activation": "snakebeta",
                  "snake_logscale": True, "use_tanh_at_final": False, "use_bias_at_final": False,
@@ -300,3 +300,27 @@ def test_the_docs_checkpoint_script_writes_what_the_published_class_loads(tmp_pa
     preset = preset_stack(model, x)
     load_stack_weights(preset, model, tmp_path / "g.pt")
     torch.testing.assert_close(forward(preset, x), forward(generator, x), rtol=0, atol=0)
+
+
+@pytest.mark.filterwarnings("ignore:.*torch.nn.utils.weight_norm.*:FutureWarning")
+def test_a_published_bigvgan_checkpoint_into_model_module_with_model_h(tmp_path, monkeypatch):
+    """The published class itself as model=module, built from model.h, loading the checkpoint
+    (old weight norm, Kaiser taps as downsample.lowpass.filter): its run's output is its own
+    forward on the run's frames."""
+    monkeypatch.chdir(tmp_path)
+    x = torch.randn(1, 8, 6, generator=torch.Generator().manual_seed(1))
+    generator = published(small_bigvgan, x)
+    save_checkpoint(generator, tmp_path / "bigvgan_generator.pt", True, monkeypatch,
+                    small_bigvgan)
+    h = "model.h={" + ", ".join(f"{key}: {json.dumps(value)}"
+                                for key, value in SMALL_BIGVGAN.items()) + "}"
+    frontend = ["data.features=log_mel", "data.sr=22050", "data.n_mels=8", "data.fmax=8000"]
+    convscope.run(["model=module", f"model.target={REPO / 'tests' / 'reference_generators.py'}"
+                   ":BigVGANGenerator", h, "model.weights=bigvgan_generator.pt", *frontend,
+                   *SEGMENT, *QUIET], out_dir="out")
+    data = DataConfig(path=bundled("sample.wav"), sr=22050, start=2.0, end=2.25,
+                      features="log_mel", n_mels=8, fmax=8000)
+    frames = compute_features(load_segment(data, tmp_path), data).samples
+    expected = forward(generator, torch.from_numpy(frames)[None])[0, 0].numpy()
+    assert 0.01 < np.std(expected)
+    np.testing.assert_allclose(run_output(tmp_path / "out"), expected, atol=1e-5)
