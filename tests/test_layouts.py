@@ -324,3 +324,14 @@ def test_a_published_bigvgan_checkpoint_into_model_module_with_model_h(tmp_path,
     expected = forward(generator, torch.from_numpy(frames)[None])[0, 0].numpy()
     assert 0.01 < np.std(expected)
     np.testing.assert_allclose(run_output(tmp_path / "out"), expected, atol=1e-5)
+
+
+def test_a_tensor_the_presets_module_lacks_is_unexpected(tmp_path):
+    """BigVGAN v2's conv_post has no bias (use_bias_at_final false): a file with one names it."""
+    x = torch.randn(1, 8, 6, generator=torch.Generator().manual_seed(1))
+    state = published(small_bigvgan, x).state_dict()
+    state["conv_post.bias"] = torch.zeros(1)
+    torch.save({"generator": state}, tmp_path / "g.pt")
+    model = small_bigvgan_model()
+    with pytest.raises(ConvscopeError, match=r"unexpected keys \(1\): conv_post\.bias$"):
+        load_stack_weights(preset_stack(model, x), model, tmp_path / "g.pt")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Optional
 
 import torch
 from torch import nn
@@ -80,10 +79,12 @@ def translate(stack: nn.Module, state: Mapping[str, torch.Tensor], path: Path,
     all_buffers = dict(stack.named_buffers())
     grouped: dict[str, dict[str, torch.Tensor]] = {}
     unexpected: list[str] = []
+    unmapped: list[str] = []  # the unexpected keys no rule maps (the others: leaves it lacks)
     for key, value in state.items():
         found = split_key(key, by_published)
         if found is None or preset_leaf(found[0], found[1]) is None:
             unexpected.append(key)
+            unmapped.append(key)
             continue
         grouped.setdefault(found[0].published, {})[found[1]] = value
     translated: dict[str, torch.Tensor] = {}
@@ -92,19 +93,26 @@ def translate(stack: nn.Module, state: Mapping[str, torch.Tensor], path: Path,
         entry = by_published[published]
         for leaf, value in _module_leaves(entry, leaves, own).items():
             name = f"{entry.preset}.{leaf}"
-            (translated if name in own else buffers)[name] = value
+            if name in own:
+                translated[name] = value
+            elif name in all_buffers:  # the Kaiser taps
+                buffers[name] = value
+            else:  # a leaf the preset's module lacks (conv_post.bias where bias is false)
+                unexpected.append(_published_name(entry, name))
     expected = {f"{e.preset}.{leaf}": e for e in table for leaf in _own_leaves(e, own)}
     missing = [_published_name(entry, key) for key, entry in expected.items()
                if key not in translated]
     missing += [key for key in own if key not in expected and key not in translated]
-    shapes = [f"{_published_name(expected[key], key) if key in expected else key} "
-              f"{list(value.shape)} in the file, {list(_target(key, own, all_buffers).shape)} in "
-              "the model" for key, value in {**translated, **buffers}.items()
-              if _target(key, own, all_buffers) is not None
-              and value.shape != _target(key, own, all_buffers).shape]
+    shapes = []
+    for key, value in {**translated, **buffers}.items():
+        target = own[key] if key in own else all_buffers[key]
+        if value.shape != target.shape:
+            name = _published_name(expected[key], key) if key in expected else key
+            shapes.append(f"{name} {list(value.shape)} in the file, {list(target.shape)} in "
+                          "the model")
     if missing or unexpected or shapes:
-        raise ConvscopeError(_mismatch_line(path, model, table, state, missing, unexpected,
-                                            shapes, expected))
+        raise ConvscopeError(_mismatch_line(path, model, state, (missing, unexpected, shapes),
+                                            unmapped, expected))
     return translated, buffers
 
 
@@ -136,25 +144,21 @@ def _own_leaves(entry: Entry, own: Mapping[str, torch.Tensor]) -> list[str]:
     return [key[len(prefix):] for key in own if key.startswith(prefix)]
 
 
-def _target(key: str, own: Mapping[str, torch.Tensor],
-            buffers: Mapping[str, torch.Tensor]) -> Optional[torch.Tensor]:
-    return own.get(key, buffers.get(key))
-
-
 def _published_name(entry: Entry, key: str) -> str:
     leaf = key[len(entry.preset) + 1:]
     return f"{entry.published}.{published_leaf(entry, leaf) or leaf}"
 
 
-def _mismatch_line(path: Path, model: ModelConfig, table: list[Entry],
-                   state: Mapping[str, torch.Tensor], missing: list[str], unexpected: list[str],
-                   shapes: list[str], expected: dict[str, Entry]) -> str:
+def _mismatch_line(path: Path, model: ModelConfig, state: Mapping[str, torch.Tensor],
+                   problems: tuple[list[str], list[str], list[str]], unmapped: list[str],
+                   expected: dict[str, Entry]) -> str:
+    missing, unexpected, shapes = problems
     similar = looks_like(state, model.name)
     rule = next((e.rule for key, e in expected.items()
                  if _published_name(e, key) in missing[:1]), None)
     rules = f"; first missing by the rule {rule}" if rule else ""
-    if unexpected:
-        rules += f"; no rule of the {model.layout} layout maps {unexpected[0]}"
+    if unmapped:
+        rules += f"; no rule of the {model.layout} layout maps {unmapped[0]}"
     looks = f"; the file looks like model={similar}, not model={model.name}" if similar else ""
     return (f"model.weights: {path} does not fit model={model.name} read as the published "
             f"{model.layout} layout ({SOURCES[model.layout]}){looks}: "
