@@ -6,7 +6,8 @@ the committed files equal this output).
     python scripts/make_presets.py [--out configs/model]
 
 Each file is `# @package _global_`: `model=hifigan_v1` sets the stack (`model`) and the mel
-frontend it was trained on (`data`); command-line overrides such as data.hop_length=... still win.
+frontend it was trained on (the `frontend` group it names: configs/frontend/); command-line
+overrides such as frontend=vocos or data.hop_length=... still win.
 Random weights: nothing is downloaded. Sources, read for reference (the code here is our own):
 - HiFi-GAN: github.com/jik876/hifi-gan config_v1.json, config_v2.json, config_v3.json, models.py
 - MelGAN: github.com/descriptinc/melgan-neurips mel2wav/modules.py, mel2wav/interface.py
@@ -45,15 +46,13 @@ HIFIGAN = {
         "upsample_initial_channel": 256, "resblock_kernel_sizes": [3, 5, 7],
         "resblock_dilation_sizes": [[1, 2], [2, 6], [3, 12]]},
 }
-# All three HiFi-GAN configs share the LJSpeech frontend.
-HIFIGAN_DATA = {"features": "log_mel", "sr": 22050, "n_fft": 1024, "hop_length": 256,
-                "win_length": 1024, "n_mels": 80, "fmin": 0, "fmax": 8000, "center": False}
+# All three HiFi-GAN configs share the LJSpeech frontend: configs/frontend/hifigan.yaml.
+HIFIGAN_FRONTEND = "hifigan"
 
 # melgan-neurips: Generator(80, ngf=32, n_residual_layers=3) as mel2wav/interface.py builds it;
 # ratios are hard-coded in Generator. Audio2Mel's defaults are the frontend (fmax None: sr / 2).
 MELGAN = {"n_mels": 80, "ngf": 32, "n_residual_layers": 3, "ratios": [8, 8, 2, 2]}
-MELGAN_DATA = {"features": "log_mel", "sr": 22050, "n_fft": 1024, "hop_length": 256,
-               "win_length": 1024, "n_mels": 80, "fmin": 0, "fmax": None, "center": False}
+MELGAN_FRONTEND = "melgan"  # configs/frontend/melgan.yaml
 
 BIGVGAN_V2_24K = {
     "config": "configs/bigvgan_v2_24khz_100band_256x.json", "resblock": "1",
@@ -62,8 +61,7 @@ BIGVGAN_V2_24K = {
     "resblock_dilation_sizes": [[1, 3, 5], [1, 3, 5], [1, 3, 5]],
     "activation": "snakebeta", "snake_logscale": True, "use_tanh_at_final": False,
     "use_bias_at_final": False, "num_mels": 100}
-BIGVGAN_DATA = {"features": "log_mel", "sr": 24000, "n_fft": 1024, "hop_length": 256,
-                "win_length": 1024, "n_mels": 100, "fmin": 0, "fmax": None, "center": False}
+BIGVGAN_FRONTEND = "bigvgan_24k"  # configs/frontend/bigvgan_24k.yaml
 
 # Key order in each flow-style layer line: the order torch's constructors take them.
 KEY_ORDER = ("type", "in_channels", "out_channels", "kernel_size", "stride", "padding",
@@ -240,13 +238,17 @@ def _emit(layer: dict, indent: int, out: list[str]) -> None:
         _emit(inner, indent + 4, out)
 
 
-def render(name: str, header: str, layers: list, data: dict) -> str:
+def render(name: str, header: str, layers: list, frontend: str, layout: str | None = None) -> str:
     out = ["# @package _global_"]
     out += [f"# {line}" if line else "#" for line in header.strip().splitlines()]
     out += [("# Written by scripts/make_presets.py from the published hyper-parameters: edit that "
-            "script,"), "# not this file (tests/test_presets.py checks they agree).", "data:"]
-    out += [f"  {key}: {_scalar(value)}" for key, value in data.items()]
-    out += ["model:", f"  name: {name}", "  layers:"]
+            "script,"), "# not this file (tests/test_presets.py checks they agree).", "defaults:",
+            f"  - override /frontend: {frontend}  # every feature key (configs/frontend/"
+            f"{frontend}.yaml);", "    # frontend=<name> or data.<key>=... on the command line win"]
+    out += ["model:", f"  name: {name}"]
+    if layout is not None:  # the published checkpoint names model.weights reads (stack/layouts.py)
+        out += [f"  layout: {layout}"]
+    out += ["  layers:"]
     for layer in layers:
         _emit(layer, 4, out)
     return "\n".join(out) + "\n"
@@ -265,7 +267,7 @@ mel2wav/modules.py Generator(80, ngf=32, n_residual_layers=3) with ratios 8, 8, 
 mel2wav/interface.py builds it); random weights, nothing downloaded. Weight norm on every conv
 (WNConv1d / WNConvTranspose1d). nn.ReflectionPad1d(p) before a conv is written as the conv's own
 padding p with padding_mode reflect (torch pads the same way). Frontend: Audio2Mel's defaults
-(22050 Hz, n_fft 1024, hop 256, 80 bands, fmax sr / 2); Audio2Mel takes log10, not the natural log.
+(22050 Hz, n_fft 1024, hop 256, 80 bands, fmax sr / 2); Audio2Mel takes log10 (frontend=melgan).
 """
 
 BIGVGAN_HEADER = """
@@ -283,10 +285,10 @@ def presets() -> dict[str, str]:
     for name, h in HIFIGAN.items():
         header = HIFIGAN_HEADER.format(version=name.split("_")[1].upper(), config=h["config"],
                                        resblock=h["resblock"])
-        files[f"{name}.yaml"] = render(name, header, hifigan(h), HIFIGAN_DATA)
-    files["melgan.yaml"] = render("melgan", MELGAN_HEADER, melgan(MELGAN), MELGAN_DATA)
+        files[f"{name}.yaml"] = render(name, header, hifigan(h), HIFIGAN_FRONTEND, "hifigan")
+    files["melgan.yaml"] = render("melgan", MELGAN_HEADER, melgan(MELGAN), MELGAN_FRONTEND)
     files["bigvgan_v2_24k.yaml"] = render("bigvgan_v2_24k", BIGVGAN_HEADER,
-                                          bigvgan(BIGVGAN_V2_24K), BIGVGAN_DATA)
+                                          bigvgan(BIGVGAN_V2_24K), BIGVGAN_FRONTEND, "bigvgan")
     return files
 
 

@@ -219,7 +219,10 @@ class UpSample1d(nn.Module):
         return x[..., self.pad_left:-self.pad_right]
 
 
-class DownSample1d(nn.Module):
+class LowPassFilter1d(nn.Module):
+    """filter.py's LowPassFilter1d (replicate padding, stride `ratio`): its taps are a buffer
+    named `filter`, so a checkpoint holds them as `...downsample.lowpass.filter`."""
+
     def __init__(self, ratio: int = 2, kernel_size: int = 12):
         super().__init__()
         self.ratio = ratio
@@ -232,6 +235,15 @@ class DownSample1d(nn.Module):
         x = F.pad(x, (self.pad_left, self.pad_right), mode="replicate")
         return F.conv1d(x, self.filter.expand(channels, -1, -1), stride=self.ratio,
                         groups=channels)
+
+
+class DownSample1d(nn.Module):
+    def __init__(self, ratio: int = 2, kernel_size: int = 12):
+        super().__init__()
+        self.lowpass = LowPassFilter1d(ratio, kernel_size)
+
+    def forward(self, x):
+        return self.lowpass(x)
 
 
 class Activation1d(nn.Module):

@@ -257,3 +257,30 @@ def test_a_bad_config_json_is_one_error_line(user_dir):
     message = run_error(["model.target=plain.py:Plain", "model.config_json=config_v1.json"])
     assert message.startswith("model.kwargs: plain.py:Plain rejects "
                               "plain.py:Plain(<model.config_json>): too many positional")
+
+
+def test_model_h_builds_the_object_config_json_builds(user_dir):
+    """model.h={...} on the command line: the same attribute-style h (nested entries too) as
+    the JSON file, so the published Generator(h) gets the same hyper-parameters."""
+    (user_dir / "published_h.py").write_text(textwrap.dedent(CONFIG_CLASSES))
+    small = {**HIFIGAN_CONFIGS["hifigan_v1"], "upsample_initial_channel": 32,
+             "dist_config": {"world_size": 1}}
+    (user_dir / "small.json").write_text(json.dumps(small))
+    h = ("model.h={resblock: '1', upsample_rates: [8, 8, 2, 2], upsample_kernel_sizes: "
+         "[16, 16, 4, 4], upsample_initial_channel: 32, resblock_kernel_sizes: [3, 7, 11], "
+         "resblock_dilation_sizes: [[1, 3, 5], [1, 3, 5], [1, 3, 5]], "
+         "dist_config: {world_size: 1}}")
+    for source, out in (("model.config_json=small.json", "json"), (h, "h")):
+        convscope.run(["model=module", "model.target=published_h.py:Generator", source,
+                       *FRONTEND_OVERRIDES, *QUIET, "seed=5"], out_dir=out)
+    torch.manual_seed(5)
+    expected = HifiGanGenerator(small).state_dict()
+    for out in ("json", "h"):
+        saved = torch.load(user_dir / out / "weights.pt", weights_only=True)
+        assert saved.keys() == expected.keys()
+        for key, value in expected.items():
+            torch.testing.assert_close(saved[key], value, rtol=0, atol=0)
+    message = run_error(["model.target=published_h.py:Generator", h,
+                         "model.config_json=small.json"])
+    assert message == ("model.h and model.config_json (small.json) both give the constructor's "
+                       "config object; keep one")

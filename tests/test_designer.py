@@ -7,6 +7,7 @@ quality.metrics.image_level_db on a real forward of white noise.
 
 from __future__ import annotations
 
+import csv
 import itertools
 import json
 import math
@@ -15,6 +16,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+import soundfile
 import torch
 from omegaconf import OmegaConf
 
@@ -22,6 +24,7 @@ from convscope.config.convert import to_dataclass
 from convscope.config.schema import DesignConfig, ModelConfig
 from convscope.designer import design
 from convscope.designer.candidates import enumerate_candidates
+from convscope.designer.published import hifigan_fields
 from convscope.designer.request import design_request
 from convscope.designer.score import (
     best_image,
@@ -142,7 +145,7 @@ def test_image_level_is_what_a_forward_on_noise_measures():
             np.testing.assert_allclose(_support(out), _support(impulse_response(candidate, inits)),
                                        atol=1e-9)
         noise = torch.as_tensor(rng.standard_normal((1, 1, 20000)))
-        image, _ = best_image(candidate, 48000, 8000)
+        image, _, _ = best_image(candidate, 48000, 8000)
         measured = []
         for inits in init_choices(candidate):
             layers = stack_layers(candidate, [(1, 1)] * len(candidate.layers), inits)
@@ -248,3 +251,73 @@ def test_a_huge_ratio_is_scored_within_a_bounded_number_of_samples():
                found.notes)
     assert not tone_is_measurable(720720, request.input_rate)
     assert tone_is_measurable(256, design_request(DesignConfig(sr=22050, hop=256)).input_rate)
+
+
+def test_best_yaml_runs_the_init_it_was_scored_with(tmp_path):
+    """best.yaml carries the scored init and its geometry: run on white noise, the run's
+    images above the input Nyquist are the table's image dB, and on speech it follows soxr
+    (torch's random init gave SNR -1.4 dB where the table promised the linear init's images)."""
+    design_dir = tmp_path / "design"
+    result = design(DesignConfig(in_rate=16000, out_rate=48000, measure=1, top=1), design_dir)
+    best = result.ranked[0]
+    node = OmegaConf.load(RunDir(design_dir).design_model(1))
+    layers = node.model.layers
+    assert [(lay.init, lay.padding, lay.output_padding) for lay in layers] == \
+        [tuple(init) for init in best.scores.inits]
+    noise = np.random.default_rng(0).standard_normal(16000).astype(np.float32) * 0.1
+    soundfile.write(str(tmp_path / "noise.wav"), noise, 16000, subtype="FLOAT")
+    metrics = {}
+    for name, data in (("noise", [f"data.path={tmp_path / 'noise.wav'}", "data.start=0",
+                                  "data.end=null"]),
+                       ("speech", ["data=speech", "data.end=1"])):
+        done = run_script("run.py", "--config-dir", str(design_dir), "model=best", *data,
+                          "plots.enabled=false", "audio.enabled=false", "report=false",
+                          "evaluate.enabled=true", f"hydra.run.dir={tmp_path / name}")
+        assert done.returncode == 0, done.stderr
+        metrics[name] = json.loads((tmp_path / name / RunDir.METRICS).read_text())
+    assert metrics["noise"]["image_db"] == pytest.approx(best.scores.image_db, abs=1.5)
+    assert metrics["speech"]["snr_db"] > 15
+
+
+def test_best_hifigan_json_builds_the_promised_length_with_hifigans_padding(tmp_path):
+    """Every candidate names its published keys (candidates.csv); the best's in
+    best_hifigan.json, built as models.py builds ups (padding=(k - u) // 2, no output_padding,
+    plus the stated edits), give T x hop samples for T frames."""
+    result = design(DesignConfig(sr=22050, hop=300, measure=1, top=1), tmp_path)
+    fields = json.loads((tmp_path / RunDir.BEST_HIFIGAN).read_text())
+    best = result.ranked[0].candidate
+    assert fields == hifigan_fields(best)
+    assert fields["upsample_rates"] == list(best.strides)
+    assert fields["upsample_kernel_sizes"] == list(best.kernels)
+    assert fields["length"] == "T frames in, T x 300 samples out"
+    odd = next(item.candidate for item in result.ranked
+               if any((k - u) % 2 for k, u in zip(item.candidate.kernels,
+                                                   item.candidate.strides)))
+    for candidate_fields in (fields, hifigan_fields(odd)):  # one with edits, whatever is best
+        edits = {edit["stage"]: edit for edit in candidate_fields["padding_edits"]}
+        assert candidate_fields["padding_exact"] == (not edits)
+        ups = []
+        for i, (u, k) in enumerate(zip(candidate_fields["upsample_rates"],
+                                       candidate_fields["upsample_kernel_sizes"])):
+            edit = edits.get(i, {"padding": (k - u) // 2, "output_padding": 0})
+            ups.append(torch.nn.ConvTranspose1d(1, 1, k, u, edit["padding"],
+                                                edit["output_padding"]))
+        for frames in (1, 7, 50):
+            x = torch.zeros(1, 1, frames)
+            with torch.no_grad():
+                for up in ups:
+                    x = up(x)
+            assert x.shape[-1] == frames * 300
+        if edits:  # without the edit, models.py's formula is off
+            stage = next(iter(edits))
+            k, u = (candidate_fields["upsample_kernel_sizes"][stage],
+                    candidate_fields["upsample_rates"][stage])
+            assert conv_transpose1d_output_length(7, k, u, (k - u) // 2, 0) == 7 * u + 1
+    rows = list(csv.DictReader((tmp_path / RunDir.CANDIDATES_CSV).open()))
+    assert len(rows) == len(result.ranked)
+    for row, item in zip(rows, result.ranked):
+        kernels, strides = item.candidate.kernels, item.candidate.strides
+        assert json.loads(row["upsample_rates"]) == list(strides)
+        assert json.loads(row["upsample_kernel_sizes"]) == list(kernels)
+        exact = all((k - u) % 2 == 0 for k, u in zip(kernels, strides))
+        assert (row["hifigan_padding"] == "exact") == exact

@@ -157,9 +157,12 @@ def test_a_log_mel_run_writes_frames_in_and_audio_out_at_exact_rates(feature_run
     assert doc["input"]["shape"] == [1, 80, frames]
     assert doc["input"]["sample_rate"] == 22050 / 256
     assert doc["input"]["sample_rate_fraction"] == "11025/128"
-    assert doc["input"]["features"] == {"kind": "log_mel", "n_fft": 1024, "hop_length": 256,
-                                        "win_length": 1024, "n_mels": 80, "fmin": 0.0,
-                                        "fmax": SR / 2, "center": False}
+    assert doc["input"]["features"] == {"kind": "log_mel", "frontend": None, "n_fft": 1024,
+                                        "hop_length": 256, "win_length": 1024, "n_mels": 80,
+                                        "fmin": 0.0, "fmax": SR / 2, "center": False,
+                                        "pad_mode": "reflect", "mel_scale": "slaney",
+                                        "mel_norm": "slaney", "power_floor": 1e-9,
+                                        "log_floor": 1e-5, "log_base": "e"}
     assert doc["input"]["target"] == {"samples": SR, "shape": [1, 1, SR], "sample_rate": SR,
                                       "sample_rate_fraction": "22050",
                                       "path": str(REPO / "data/sample.wav")}

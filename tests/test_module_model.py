@@ -231,8 +231,8 @@ def run_error(overrides: list[str]) -> str:
      ["model.weights:", "absent.pt does not exist"]),
     (["model=hifigan_style", f"model.target={TARGET}"],
      ["model.target:", "set together with model.layers"]),
-    (["model=seed_example", "model.target=null", "model.weights=g.pt"],
-     ["model.weights is only read with model.target"]),
+    (["model=seed_example", "model.target=null", "model.kwargs={channels: 8}"],
+     ["model.kwargs is only read with model.target"]),
     (["model=seed_example", "model.layers=[]"], ["model.layers is empty", "model=module"]),
 ])
 def test_bad_input_names_its_key(user_dir, overrides, expected):

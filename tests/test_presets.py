@@ -50,8 +50,12 @@ def preset_file(name: str) -> dict:
 
 
 def preset_data(name: str) -> dict:
-    """The frontend a preset file sets (its `data` node)."""
-    return preset_file(name)["data"]
+    """The frontend a preset file names (`override /frontend: <name>` in its defaults): that
+    configs/frontend/<name>.yaml's `data` node."""
+    (entry,) = [e for e in preset_file(name)["defaults"] if "override /frontend" in e]
+    frontend = entry["override /frontend"]
+    return OmegaConf.to_container(OmegaConf.load(REPO / "configs" / "frontend" /
+                                                 f"{frontend}.yaml"))["data"]
 
 
 class Pair:

@@ -21,6 +21,7 @@ target audio (target None): nothing to write as input.wav, nothing to evaluate a
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -33,6 +34,7 @@ from convscope.config.schema import DataConfig
 from convscope.errors import ConvscopeError
 from convscope.text import fmt_bytes
 
+log = logging.getLogger("convscope")
 MEL_FLOOR = 1e-9  # HiFi-GAN: sqrt(re^2 + im^2 + 1e-9), so the magnitude is never exactly 0
 LOG_CLAMP = 1e-5  # HiFi-GAN's spectral_normalize: log(clamp(x, min=1e-5))
 FRAMES_PER_CHUNK = 2048  # STFT frames computed at once: bounded memory for long segments
@@ -51,13 +53,28 @@ class FeatureSettings:
     fmin: float
     fmax: float
     center: bool
+    # a checkpoint frontend's details (configs/frontend/*.yaml); the defaults are HiFi-GAN's
+    mel_scale: str = "slaney"
+    mel_norm: Optional[str] = "slaney"
+    power_floor: float = MEL_FLOOR
+    log_floor: float = LOG_CLAMP
+    log_base: str = "e"
+    pad_mode: Optional[str] = None
+    frontend: Optional[str] = None
 
     @classmethod
     def from_config(cls, data: DataConfig) -> "FeatureSettings":
         return cls(data.features, data.sr, data.n_fft, data.hop_length,
                    data.n_fft if data.win_length is None else data.win_length, data.n_mels,
                    float(data.fmin), data.sr / 2 if data.fmax is None else float(data.fmax),
-                   data.center)
+                   data.center, data.mel_scale, data.mel_norm, float(data.power_floor),
+                   float(data.log_floor), str(data.log_base), data.pad_mode, data.frontend)
+
+    @property
+    def padding(self) -> str:
+        """How the audio's ends are padded: pad_mode, else HiFi-GAN's reflect (center=false)
+        or librosa's zeros (center=true)."""
+        return self.pad_mode or ("constant" if self.center else "reflect")
 
     @property
     def is_precomputed(self) -> bool:
@@ -87,7 +104,8 @@ class FeatureSettings:
         if self.is_mel:
             import librosa  # about a second to import (numba): feature runs only
 
-            return librosa.mel_frequencies(self.n_mels + 2, fmin=self.fmin, fmax=self.fmax)[1:-1]
+            return librosa.mel_frequencies(self.n_mels + 2, fmin=self.fmin, fmax=self.fmax,
+                                           htk=self.mel_scale == "htk")[1:-1]
         return np.arange(self.bins) * self.sr / self.n_fft
 
     @property
@@ -97,9 +115,13 @@ class FeatureSettings:
     def as_json(self) -> dict:
         if self.is_precomputed:  # read from a file: the STFT keys did not make these frames
             return {"kind": self.kind, "hop_length": self.hop_length, "center": self.center}
-        return {"kind": self.kind, "n_fft": self.n_fft, "hop_length": self.hop_length,
-                "win_length": self.win_length, "n_mels": self.n_mels if self.is_mel else None,
-                "fmin": self.fmin, "fmax": self.fmax, "center": self.center}
+        mel = {"mel_scale": self.mel_scale, "mel_norm": self.mel_norm,
+               "power_floor": self.power_floor, "log_floor": self.log_floor,
+               "log_base": self.log_base} if self.is_mel else {}
+        return {"kind": self.kind, "frontend": self.frontend, "n_fft": self.n_fft,
+                "hop_length": self.hop_length, "win_length": self.win_length,
+                "n_mels": self.n_mels if self.is_mel else None, "fmin": self.fmin,
+                "fmax": self.fmax, "center": self.center, "pad_mode": self.padding, **mel}
 
 
 @dataclass(frozen=True)
@@ -146,10 +168,14 @@ class FeatureInput:
         if self.target is None:
             return (f"precomputed frames: {self.channels} channels x {self.length} frames at "
                     f"{self.sample_rate} frames/s; no target audio (no input.wav, no evaluate)")
-        bands = f"{s.n_mels} mel bands {s.fmin:g}-{s.fmax:g} Hz, " if s.is_mel else ""
-        return (f"{s.kind} frames: {bands}n_fft {s.n_fft}, hop {s.hop_length}, win {s.win_length}, "
-                f"center={str(s.center).lower()}; target audio {list(self.target.shape)} at "
-                f"{self.target.sample_rate} Hz")
+        log_name = "log10" if s.log_base == "10" else "log"
+        bands = (f"{s.n_mels} {s.mel_scale} mel bands {s.fmin:g}-{s.fmax:g} Hz (norm "
+                 f"{s.mel_norm or 'none'}, {log_name} floor {s.log_floor:g}), "
+                 if s.is_mel else "")
+        by = f"frontend={s.frontend}" if s.frontend else "the data.* keys (no frontend=)"
+        return (f"{s.kind} frames by {by}: {bands}n_fft {s.n_fft}, hop {s.hop_length}, win "
+                f"{s.win_length}, center={str(s.center).lower()} ({s.padding} padding); target "
+                f"audio {list(self.target.shape)} at {self.target.sample_rate} Hz")
 
 
 def compute_features(segment: Segment, data: DataConfig,
@@ -177,6 +203,11 @@ def compute_features(segment: Segment, data: DataConfig,
             f"~{fmt_bytes(needed)} ({settings.bins} bins x {settings.frames(length)} frames, "
             f"plus a chunk's STFT), more than the memory limit of {fmt_bytes(limit_bytes)}; "
             "lower data.n_fft, raise data.hop_length or shorten the segment (data.end)")
+    if settings.is_mel and data.fmax is None and settings.frontend is None:
+        log.warning("data.fmax is unset: the %d mel bands reach sr / 2 = %g Hz, while a "
+                    "vocoder hears the bands it was trained on (HiFi-GAN: fmax 8000); name its "
+                    "frontend (frontend=hifigan | bigvgan_24k | vocos | melgan) or set "
+                    "data.fmax", settings.n_mels, settings.fmax)
     frames = feature_frames(segment.samples[0], settings)
     return FeatureInput(frames, settings.frame_rate, segment, settings)
 
@@ -202,7 +233,8 @@ def feature_frames(audio: np.ndarray, settings: FeatureSettings,
     count = settings.frames(len(audio))
     hop, n_fft = settings.hop_length, settings.n_fft
     mel_basis = librosa.filters.mel(sr=settings.sr, n_fft=n_fft, n_mels=settings.n_mels,
-                                    fmin=settings.fmin, fmax=settings.fmax) \
+                                    fmin=settings.fmin, fmax=settings.fmax,
+                                    htk=settings.mel_scale == "htk", norm=settings.mel_norm) \
         if settings.is_mel else None
     out = np.empty((settings.bins, count), dtype=np.float32)
     for first in range(0, count, frames_per_chunk):
@@ -216,22 +248,25 @@ def feature_frames(audio: np.ndarray, settings: FeatureSettings,
 
 
 def _pad(audio: np.ndarray, settings: FeatureSettings) -> np.ndarray:
-    if settings.center:  # librosa.stft(center=True)'s default pad_mode="constant"
+    if settings.center:  # librosa's default zeros; torchaudio's (Vocos) reflect
         half = settings.n_fft // 2
-        return np.pad(audio, (half, half), mode="constant")
+        return np.pad(audio, (half, half), mode=settings.padding)
     total = settings.n_fft - settings.hop_length
     left = total // 2  # HiFi-GAN: int((n_fft - hop_size) / 2) on each side
     # n_fft < hop (frames that skip samples) pads nothing: the frames start at sample 0
-    return np.pad(audio, (max(left, 0), max(total - left, 0)), mode="reflect")
+    return np.pad(audio, (max(left, 0), max(total - left, 0)), mode=settings.padding)
 
 
 def _magnitude(spectrum: np.ndarray, settings: FeatureSettings,
                mel_basis: np.ndarray | None) -> np.ndarray:
     if mel_basis is None:
         return np.abs(spectrum)
-    magnitude = np.sqrt(spectrum.real ** 2 + spectrum.imag ** 2 + MEL_FLOOR)
+    magnitude = np.sqrt(spectrum.real ** 2 + spectrum.imag ** 2 + settings.power_floor)
     mel = mel_basis @ magnitude
-    return np.log(np.maximum(mel, LOG_CLAMP)) if settings.kind == "log_mel" else mel
+    if settings.kind != "log_mel":
+        return mel
+    floored = np.maximum(mel, settings.log_floor)
+    return np.log10(floored) if settings.log_base == "10" else np.log(floored)
 
 
 def load_precomputed(path: Path, data: DataConfig) -> FeatureInput:

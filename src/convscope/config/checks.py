@@ -9,13 +9,16 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
-from collections.abc import Mapping
 
 from convscope.config.bounds import INT64_MAX, in_range
+from convscope.config.model_checks import check_model
 from convscope.config.schema import (
     DEVICES,
     EVALUATE_MODES,
     FEATURES,
+    LOG_BASES,
+    MEL_SCALES,
+    PAD_MODES,
     REFERENCE_RESAMPLERS,
     STREAM_ENGINES,
     STREAM_MODES,
@@ -25,7 +28,6 @@ from convscope.config.schema import (
     EvaluateConfig,
     LearnConfig,
     LimitsConfig,
-    ModelConfig,
     PlotsConfig,
     RunConfig,
     StreamConfig,
@@ -60,7 +62,7 @@ def check_values(cfg: RunConfig) -> None:
     if data.num_shards < 1 or not 0 <= data.shard < data.num_shards:
         raise ConvscopeError(f"data.shard must satisfy 0 <= data.shard < data.num_shards, got "
                              f"shard={data.shard} num_shards={data.num_shards}")
-    _check_model(cfg.model)
+    check_model(cfg.model)
     _check_features(data)
     if cfg.device not in DEVICES:
         raise ConvscopeError(f"device must be one of {', '.join(DEVICES)}, got {cfg.device!r}")
@@ -102,38 +104,6 @@ def _check_zoom(plots: PlotsConfig) -> None:
                              f"seconds >= 0 from the segment start, got {start}")
 
 
-def _check_model(model: ModelConfig) -> None:
-    """A run takes a config stack (model.layers) or the user's module (model.target), not both."""
-    if model.target is not None:
-        if model.layers:
-            raise ConvscopeError(
-                f"model.target: {model.target!r} is set together with model.layers "
-                f"({len(model.layers)} layers of model {model.name}): a run takes one or the "
-                "other; for your own module start from model=module")
-        if not model.target.strip():
-            raise ConvscopeError("model.target is empty: give package.module.Class or "
-                                 "path/to/file.py:Class")
-        if model.causal:
-            raise ConvscopeError(f"model.causal: makes the convs of a config stack (model.layers) "
-                                 f"causal; your own module {model.target!r} is built as written")
-        if not isinstance(model.kwargs, Mapping):
-            raise ConvscopeError(f"model.kwargs must be a mapping of keyword arguments, like "
-                                 f"'model.kwargs={{channels: 8}}', got {model.kwargs!r}")
-        return
-    if not model.layers:
-        if model.name == "module":  # configs/model/module.yaml, chosen without its target
-            raise ConvscopeError(
-                "model.target: no value given: model=module runs your own nn.Module, named as "
-                "model.target=package.module.Class (importable from this directory) or "
-                "model.target=path/to/file.py:Class")
-        raise ConvscopeError("model.layers is empty: give at least one layer, or run your own "
-                             "nn.Module with model=module model.target=package.module.Class")
-    for key in ("kwargs", "weights", "weights_key", "config_json"):
-        if getattr(model, key):
-            raise ConvscopeError(f"model.{key} is only read with model.target (model=module), "
-                                 f"which is not set; config stacks start from their seeded init")
-
-
 def _check_features(data: DataConfig) -> None:
     """The feature frontend's settings (convscope.audio.features). The STFT keys are checked
     for a waveform input too: a typo there should not wait until someone switches features on."""
@@ -160,6 +130,7 @@ def _check_features(data: DataConfig) -> None:
     if data.fmax is None and data.fmin >= nyquist:
         raise ConvscopeError(f"data.fmin must be below data.sr / 2 = {nyquist:g} Hz (fmax is "
                              f"null: sr / 2), got {data.fmin}")
+    _check_mel_details(data)
     if data.frame_rate is not None and data.features != "precomputed":
         raise ConvscopeError(f"data.frame_rate is only read with data.features=precomputed (frames "
                              f"from a file); data.features={data.features} comes at data.sr / "
@@ -172,6 +143,23 @@ def _check_features(data: DataConfig) -> None:
             raise ConvscopeError(
                 f"data.hop_length: the segment {data.start}-{data.end} s holds about {samples} "
                 f"samples at {data.sr} Hz, less than one frame of hop_length={data.hop_length}")
+
+
+def _check_mel_details(data: DataConfig) -> None:
+    """The frontend keys beyond the STFT's (configs/frontend/*.yaml set them together)."""
+    for key, value, allowed in (("mel_scale", data.mel_scale, MEL_SCALES),
+                                ("mel_norm", data.mel_norm, ("slaney", None)),
+                                ("log_base", data.log_base, LOG_BASES),
+                                ("pad_mode", data.pad_mode, (*PAD_MODES, None))):
+        if value not in allowed:
+            shown = ", ".join("null" if a is None else a for a in allowed)
+            raise ConvscopeError(f"data.{key} must be one of {shown}, got {value!r}")
+    if not data.power_floor >= 0:
+        raise ConvscopeError(f"data.power_floor must be >= 0 (added to |X|^2 under the square "
+                             f"root), got {data.power_floor}")
+    if not data.log_floor > 0:
+        raise ConvscopeError(f"data.log_floor must be > 0 (log_mel takes log(max(mel, "
+                             f"log_floor))), got {data.log_floor}")
 
 
 def _check_stream(stream: StreamConfig) -> None:

@@ -47,11 +47,12 @@ def register_chunks_schema() -> None:
 
 
 def schema_node(schema: type) -> DictConfig:
-    """The schema as Hydra's node, with model.kwargs open to new keys: it holds the user's
-    constructor arguments, which no schema can list. Hydra's struct mode (unknown keys are
-    errors) would refuse 'model.kwargs={channels: 8}'; everywhere else it still applies."""
+    """The schema as Hydra's node, with model.kwargs and model.h open to new keys: they hold
+    the user's constructor arguments, which no schema can list. Hydra's struct mode (unknown
+    keys are errors) would refuse 'model.kwargs={channels: 8}'; everywhere else it applies."""
     node = OmegaConf.structured(schema)
     OmegaConf.set_struct(node.model.kwargs, False)
+    OmegaConf.set_struct(node.model.h, False)  # the published config object's keys, as kwargs
     return node
 
 

@@ -54,3 +54,14 @@ def model_preset(name: str) -> ModelConfig:
 def data_preset(name: str) -> DataConfig:
     """configs/data/<name>.yaml as a DataConfig."""
     return to_dataclass(_preset("data", name, configs_dir()), DataConfig, where=f"data={name}")
+
+
+def model_preset_names() -> list[str]:
+    """The names configs/model/ offers (model=<name>)."""
+    return sorted(path.stem for path in (configs_dir() / "model").glob("*.yaml"))
+
+
+def model_preset_node(name: str) -> dict:
+    """configs/model/<name>.yaml's `model` node as plain containers: quick (no schema merge,
+    which costs OmegaConf seconds for a generator's nested layers), for reading its structure."""
+    return _preset("model", name, configs_dir())

@@ -18,6 +18,12 @@ STREAM_MODES = ("auto", "true", "false")
 STREAM_ENGINES = ("overlap", "stateful")  # stream.mode: how a streamed run computes its blocks
 EVALUATE_MODES = ("auto", "true", "false")
 FEATURES = ("waveform", "mel", "log_mel", "stft", "precomputed")
+MEL_SCALES = ("slaney", "htk")
+LOG_BASES = ("e", "10")
+PAD_MODES = ("reflect", "constant", "edge")
+# published checkpoint layouts a config stack can read and write (convscope.stack.layouts)
+LAYOUTS = ("hifigan", "bigvgan")
+EXPORT_LAYOUTS = ("convscope", "published")
 REFERENCE_RESAMPLERS = ("soxr_vhq", "soxr_hq", "soxr_mq", "soxr_lq", "polyphase", "fft")
 
 
@@ -48,6 +54,17 @@ class DataConfig:
     # samples // hop_length and T x hop_length is the audio's length; true: librosa's centred
     # frames (n_fft / 2 each side), T = 1 + samples // hop_length
     center: bool = False
+    # The rest of what a checkpoint's frontend fixes; configs/frontend/*.yaml set every key at
+    # once (frontend=hifigan | bigvgan_24k | vocos | melgan) and name themselves here
+    frontend: Optional[str] = None
+    mel_scale: str = "slaney"  # slaney (librosa's: HiFi-GAN, BigVGAN) | htk (torchaudio's: Vocos)
+    mel_norm: Optional[str] = "slaney"  # slaney: bands of equal area | null: peak 1 (torchaudio)
+    power_floor: float = 1e-9  # magnitude sqrt(|X|^2 + power_floor): HiFi-GAN's 1e-9; 0 is |X|
+    log_floor: float = 1e-5  # log_mel = log(max(mel, log_floor)): HiFi-GAN 1e-5, Vocos 1e-7
+    log_base: str = "e"  # e (HiFi-GAN, BigVGAN, Vocos) | 10 (MelGAN's Audio2Mel: log10)
+    # padding of the audio's ends: null is reflect for center=false (HiFi-GAN's (n_fft - hop) / 2)
+    # and constant for center=true (librosa's zeros); torchaudio's centred frames reflect
+    pad_mode: Optional[str] = None
 
 
 @dataclass
@@ -94,13 +111,24 @@ class ModelConfig:
     # their code); `weights` is a state_dict file loaded strictly
     target: Optional[str] = None  # package.module.Class
     kwargs: Dict[str, Any] = field(default_factory=dict)
+    # a checkpoint: model=module's state_dict, or a config stack's own weights.pt, or (a preset
+    # with a `layout`) the published generator's checkpoint
     weights: Optional[str] = None
+    # the published code whose checkpoint names this stack reads and writes (stack.layouts):
+    # hifigan | bigvgan; the presets rebuilt from published code set it
+    layout: Optional[str] = None
+    # weights.pt: convscope (the stack's own state_dict) | published (the layout's names, as
+    # {'generator': ...}: the published code loads it)
+    export_layout: str = "convscope"
     # the checkpoint entry holding the state_dict (dotted: a.b); None: the file itself, or its
     # one entry that is a state_dict ({'generator': ...})
     weights_key: Optional[str] = None
     # a JSON file read into an attribute-style dict (h.upsample_rates), passed as the first
     # argument, or as h= when the constructor names one: the published Generator(h)
     config_json: Optional[str] = None
+    # the same object from the command line: model.h={upsample_rates: [8, 8, 2, 2], ...}
+    # ({}: none; a mapping, not null, so that Hydra can merge the override into it)
+    h: Dict[str, Any] = field(default_factory=dict)
     # Every Conv1d/ConvTranspose1d of `layers` causal unless the layer says causal: false (Hydra
     # has no model.layers.*.causal wildcard; this is that override)
     causal: bool = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 from convscope.config.schema import DesignConfig
 from convscope.designer.candidates import Enumeration, enumerate_candidates
 from convscope.designer.output import COLUMNS, Ranked, csv_row, model_yaml, table_text
+from convscope.designer.published import hifigan_fields
 from convscope.designer.rank import cheap_keys, sort_key
 from convscope.designer.request import DesignRequest, design_request
 from convscope.designer.score import (
@@ -129,9 +131,15 @@ def _write(cfg: DesignConfig, request: DesignRequest, result: DesignResult, run:
             f"lookahead {s.lookahead_ms:.1f} ms; image level {s.image_db:.1f} dB with init "
             f"{s.init}" + ("" if s.tone_db is None else
                            f"; random-init stride tone {s.tone_db:.1f} dB") + ".",
-            "torch's random init: a skeleton to train, with no activations between layers."]
-        layers = stack_layers(item.candidate, item.schedule)
+            f"init {s.init} on each layer (its own exact padding), as the image level was "
+            "scored: a skeleton to train, with no activations between layers."]
+        # the init (and its geometry) the image level was measured with: the run then shows
+        # what the table promised, not torch's random init
+        layers = stack_layers(item.candidate, item.schedule, list(s.inits) or None)
         name = "design_" + ("best" if item.rank == 1 else f"top{item.rank}")
         write_text(path, model_yaml(item, request, layers, name, header, cfg.n_fft))
         result.written.append(path)
-    log.info("design: %d candidates, best %s", total, result.ranked[0].candidate.label())
+    best = result.ranked[0].candidate
+    write_text(run.best_hifigan, json.dumps(hifigan_fields(best), indent=2) + "\n")
+    result.written.append(run.best_hifigan)
+    log.info("design: %d candidates, best %s", total, best.label())

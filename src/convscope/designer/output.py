@@ -12,12 +12,13 @@ from typing import Optional
 
 from convscope.config.schema import LayerConfig
 from convscope.designer.candidates import Candidate
+from convscope.designer.published import padding_text
 from convscope.designer.request import DesignRequest
 from convscope.designer.score import Scores
 
 COLUMNS = ("rank", "layers", "strides", "kernels", "padding", "output_padding", "macs_per_s",
            "tone_db", "image_db", "image_init", "rf_frames", "rf_ms", "lookahead_frames",
-           "lookahead_ms")
+           "lookahead_ms", "upsample_rates", "upsample_kernel_sizes", "hifigan_padding")
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,10 @@ def csv_row(item: Ranked) -> dict:
             "macs_per_s": s.macs, "tone_db": None if s.tone_db is None else round(s.tone_db, 2),
             "image_db": round(s.image_db, 2), "image_init": s.init, "rf_frames": s.rf,
             "rf_ms": round(s.rf_ms, 3), "lookahead_frames": s.lookahead,
-            "lookahead_ms": round(s.lookahead_ms, 3)}
+            "lookahead_ms": round(s.lookahead_ms, 3),
+            # the published config's keys (designer.published), pasteable as JSON lists
+            "upsample_rates": str(list(c.strides)), "upsample_kernel_sizes": str(list(c.kernels)),
+            "hifigan_padding": padding_text(c)}
 
 
 def table_text(items: list[Ranked], unit: str) -> str:
@@ -84,8 +88,9 @@ def model_yaml(item: Ranked, request: DesignRequest, layers: list[LayerConfig], 
         lines += ["data:", "  features: waveform", f"  sr: {request.input_rate}"]
     lines += ["model:", f"  name: {name}", "  layers:"]
     for layer in layers:
+        init = "" if layer.init is None else f", init: {layer.init}"
         lines.append(f"    - {{type: {layer.type}, in_channels: {layer.in_channels}, "
                      f"out_channels: {layer.out_channels}, kernel_size: {layer.kernel_size}, "
                      f"stride: {layer.stride}, padding: {layer.padding}, "
-                     f"output_padding: {layer.output_padding}}}")
+                     f"output_padding: {layer.output_padding}{init}}}")
     return "\n".join(lines) + "\n"

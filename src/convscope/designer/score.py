@@ -55,6 +55,8 @@ class Scores:
     image_db: float
     init: str  # the interpolating init(s) image_db was measured with
     tone_db: Optional[float] = None  # measured for the top candidates only
+    # per layer (init, padding, output_padding) of that measurement: what best.yaml runs
+    inits: tuple[tuple[str, int, int], ...] = ()
 
 
 @lru_cache(maxsize=None)
@@ -162,23 +164,25 @@ def image_db(h: np.ndarray, output_rate: float, input_rate: float) -> float:
     return ratio_db(max(total - below, 0.0), below)
 
 
-def best_image(candidate: Candidate, output_rate: float, input_rate: float) -> tuple[float, str]:
+def best_image(candidate: Candidate, output_rate: float, input_rate: float
+               ) -> tuple[float, str, tuple[tuple[str, int, int], ...]]:
+    """(image dB, init label, per-layer inits) of the init choice with the lowest images."""
     scored = []
     for inits in init_choices(candidate):
         names = [name for name, _, _ in inits]
         label = names[0] if len(set(names)) == 1 else ",".join(names)
         scored.append((image_db(impulse_response(candidate, inits), output_rate, input_rate),
-                       label))
+                       label, tuple(inits)))
     return min(scored)
 
 
 def score(candidate: Candidate, schedule: list[tuple[int, int]], input_rate: Fraction,
           output_rate: int) -> Scores:
     rf, ahead = reach(candidate)
-    image, init = best_image(candidate, output_rate, float(input_rate))
+    image, init, inits = best_image(candidate, output_rate, float(input_rate))
     ms = 1000 / float(input_rate)
     return Scores(macs_per_second(candidate, schedule, input_rate), rf, ahead, rf * ms,
-                  ahead * ms, image, init)
+                  ahead * ms, image, init, inits=inits)
 
 
 def tone_input_length(input_rate: Fraction) -> int:

@@ -141,13 +141,14 @@ def write_shared_weights(cfg: RunConfig, out_dir: Path, input_shape: list[int]) 
     (planned for one of them, `input_shape`; the same seed)."""
     import torch  # torch and the stack: a corpus that ran no file needs neither
 
-    from convscope.stack.build import build_stack  # (torch)
     from convscope.stack.plan import plan_stack  # (torch)
+    from convscope.stack.preset_weights import build_with_weights, weights_to_save  # (torch)
 
     plans = plan_stack(cfg.model.layers, tuple(input_shape), causal=cfg.model.causal)
     # through a Python file, as stages.finish_run: a full disk is then an OSError naming it
     with atomic_path(RunDir(out_dir).weights) as tmp, open(tmp, "wb") as handle:
-        torch.save(build_stack(plans, cfg.seed).state_dict(), handle)
+        stack = build_with_weights(plans, cfg.seed, cfg.model)
+        torch.save(weights_to_save(stack, cfg.model), handle)
     log.info("corpus: weights.pt (the same stack for every file) in %s", out_dir)
 
 

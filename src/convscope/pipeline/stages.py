@@ -23,9 +23,9 @@ from convscope.quality.evaluate import EvaluationPlan, evaluation_plan
 from convscope.report.page import RunCommand, write_report
 from convscope.rundir import RunDir
 from convscope.stack.alignment import Alignment
-from convscope.stack.build import build_stack
 from convscope.stack.config_rows import config_rows
 from convscope.stack.plan import LayerPlan
+from convscope.stack.preset_weights import build_with_weights, weights_to_save
 from convscope.stack.rates import (
     exact_rate,
     integer_rate,
@@ -71,7 +71,7 @@ def prepare_stack(cfg: RunConfig, source, plans: list[LayerPlan],
     exact = rates[-1] if rates else input_rate
     evaluation = plan_evaluate_stage(cfg, plans[-1].output_shape[1], upsampling_factor(plans),
                                      input_rate, exact, isinstance(source, FeatureInput))
-    stack = build_stack(plans, cfg.seed)
+    stack = build_with_weights(plans, cfg.seed, cfg.model)  # before any file is written
     rows = config_rows(plans, stack, input_rate)
     log.info("layers (seed %d, model %s):\n%s", cfg.seed, cfg.model.name,
              format_table(rows, rates=True))
@@ -115,7 +115,7 @@ def finish_run(cfg: RunConfig, out_dir: Path, source, prepared: PreparedStack,
         # through a Python file: torch.save(path) words a full disk as "unexpected pos 704 vs
         # 598", a file object gives the OSError (ENOSPC) that the entry reports as one line
         with atomic_path(RunDir(out_dir).weights) as tmp, open(tmp, "wb") as handle:
-            torch.save(prepared.stack.state_dict(), handle)
+            torch.save(weights_to_save(prepared.stack, cfg.model), handle)
     wait_for_figures()  # a figure worker's PNGs are on disk before shapes.json says "finished"
     shapes = shapes_document(source, prepared.rows, prepared.exact_rate, audio_info)
     if prepared.alignment is not None:

@@ -17,8 +17,8 @@ TICKS = 6  # frequency labels on a mel axis (its bands are not evenly spaced in 
 def feature_image_values(features: FeatureInput) -> tuple[np.ndarray, str]:
     """What the image shows and its colour-bar label: log_mel as it is (the stack's input),
     magnitudes (mel, stft) in dB, where a linear scale would show only the loudest bins."""
-    if features.settings.kind == "log_mel":
-        return features.samples, "ln(mel)"
+    if features.settings.kind == "log_mel":  # MelGAN's frontend takes log10
+        return features.samples, "log10(mel)" if features.settings.log_base == "10" else "ln(mel)"
     if features.settings.is_precomputed:  # unknown scale (a log mel, latents): as stored
         return features.samples, "value"
     return 20 * np.log10(np.maximum(features.samples, LOG_CLAMP)), "dB"

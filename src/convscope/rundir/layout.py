@@ -17,6 +17,7 @@ writer and every reader (the report page, the sweep scan) cannot drift apart. Wh
     scatter.gif  index.html                       its animation and page (animate=true)
     explorer.html                                 the interactive explorer (explorer=true)
     candidates.csv  model/best.yaml  model/top{r}.yaml   scripts/design.py (model=best runs it)
+    best_hifigan.json                                    its published-config keys
     chunks.json  chunks.log  plots/chunk_errors.png   the chunk debugger (scripts/chunks.py)
 """
 
@@ -64,6 +65,7 @@ class RunDir:
     CANDIDATES_CSV = "candidates.csv"
     MODEL = "model"  # a config group: run.py --config-dir <run dir> model=best
     BEST_MODEL = "best.yaml"
+    BEST_HIFIGAN = "best_hifigan.json"  # the best candidate as published HiFi-GAN config keys
     CHUNKS_JSON = "chunks.json"
     CHUNKS_LOG = "chunks.log"  # hydra.job.name in configs/chunks.yaml
     CHUNK_ERRORS = "chunk_errors.png"
@@ -224,6 +226,10 @@ class RunDir:
     @property
     def model_dir(self) -> Path:
         return self.path / self.MODEL
+
+    @property
+    def best_hifigan(self) -> Path:
+        return self.path / self.BEST_HIFIGAN
 
     def design_model(self, rank: int) -> Path:
         return self.model_dir / self.design_model_name(rank)

@@ -71,7 +71,9 @@ class Snake(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         alpha = self._param(self.alpha)
-        return x + torch.sin(x * alpha) ** 2 / (alpha + 1e-9)
+        # the published order of operations (BigVGAN activations.py), so a published checkpoint
+        # gives its published output to the last bit, not within float rounding
+        return x + (1.0 / (alpha + 1e-9)) * torch.sin(x * alpha) ** 2
 
 
 class SnakeBeta(Snake):
@@ -84,7 +86,7 @@ class SnakeBeta(Snake):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         alpha, beta = self._param(self.alpha), self._param(self.beta)
-        return x + torch.sin(x * alpha) ** 2 / (beta + 1e-9)
+        return x + (1.0 / (beta + 1e-9)) * torch.sin(x * alpha) ** 2
 
 
 def kaiser_sinc_filter(cutoff: float, half_width: float, kernel_size: int) -> torch.Tensor:

@@ -28,7 +28,7 @@ from convscope.config.schema import ModelConfig
 from convscope.errors import ConvscopeError
 from convscope.stack.analysis import ForwardFailed
 from convscope.stack.checkpoints import describe_value, read_state_dict
-from convscope.stack.config_object import read_config_json
+from convscope.stack.config_object import AttrDict, read_config_json
 from convscope.stack.describe import DescribedPass, describe_pass
 from convscope.stack.forward_progress import progress_logged
 from convscope.stack.trace import check_finite
@@ -42,13 +42,20 @@ def load_user_module(model: ModelConfig, base_dir: Path, seed: int) -> nn.Module
     """Import model.target, build it with model.kwargs under `seed` (so unloaded weights are
     reproducible), and load model.weights strictly when given."""
     factory = import_target(model.target, base_dir)
-    config = None if model.config_json is None else read_config_json(
-        resolve(model.config_json, base_dir, "model.config_json"))
+    config = config_object(model, base_dir)
     module = build_module(factory, model.target, dict(model.kwargs), seed, base_dir, config)
     if model.weights is not None:
         load_weights(module, resolve(model.weights, base_dir, "model.weights"), model.target,
                      model.weights_key)
     return module
+
+
+def config_object(model: ModelConfig, base_dir: Path) -> Optional[AttrDict]:
+    """The published constructors' `h`: model.config_json's file, or model.h's mapping from
+    the command line, as the same attribute-style object (h.upsample_rates)."""
+    if model.config_json is not None:
+        return read_config_json(resolve(model.config_json, base_dir, "model.config_json"))
+    return AttrDict(model.h) if model.h else None
 
 
 def import_target(target: str, base_dir: Path) -> Callable[..., Any]:
