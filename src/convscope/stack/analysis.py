@@ -15,6 +15,7 @@ impulse probe (stack.probe) on its input's shape; what the probe cannot resolve 
 
 from __future__ import annotations
 
+import math
 import weakref
 from dataclasses import dataclass, replace
 from typing import Any, Optional
@@ -68,6 +69,11 @@ class Trace:
     calls: list[TracedCall]
     output: Any
     probed: tuple[str, ...]  # leaf calls measured by the probe fallback, by name
+    output_flow: Optional[Flow] = None  # what the returned tensor depends on; None: not a tensor
+    # input samples by which shifting the input shifts every traced tensor by a whole number of
+    # its own samples: the lcm of every finite reach's shift (its rate's denominator, times the
+    # phases a period spans), so a block starting at a multiple of it lines up with the signal
+    alignment: int = 1
 
 
 def op_name(func: Any) -> str:
@@ -87,6 +93,7 @@ class _Tracer(TorchFunctionMode):
         self.version = example._version  # torch bumps it when the example changes in place
         self.changed_input: Optional[str] = None  # where that happened, and by which op
         self.leaf_macs = 0  # MACs of the ops run since the current leaf call began
+        self.alignment = 1  # lcm of the shifts of every finite flow set (Trace.alignment)
         for tensor in constants:
             self.set(tensor, None)
         self.example = example
@@ -97,6 +104,8 @@ class _Tracer(TorchFunctionMode):
 
     def set(self, tensor: torch.Tensor, flow: Optional[Flow]) -> None:
         self._flows[id(tensor)] = (weakref.ref(tensor), flow)
+        if flow is not None and flow.finite and not self.paused:
+            self.alignment = math.lcm(self.alignment, flow.reach.shift)
 
     def state(self, tensor: Any) -> Any:
         """The tensor's Flow; None when it reads no input sample; UNSEEN when no op made it."""
@@ -206,7 +215,10 @@ def trace_forward(model: nn.Module, x: torch.Tensor) -> Trace:
             handle.remove()
         for m, training in modes.items():  # per module: train(flag) would overwrite them all
             m.training = training
-    return Trace(calls, output, tuple(probed))
+    output_flow = tracer.flow_of(output) if isinstance(output, torch.Tensor) else None
+    if isinstance(output, torch.Tensor) and tracer.state(output) is UNSEEN:
+        output_flow = unresolved(INVISIBLE, output.dim() - 1)
+    return Trace(calls, output, tuple(probed), output_flow, tracer.alignment)
 
 
 def _call_flow(tracer: _Tracer, name: str, module: nn.Module, inp: Optional[torch.Tensor],
