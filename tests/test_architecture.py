@@ -26,7 +26,7 @@ PACKAGE = "convscope"
 
 # What each top-level module or package of convscope is allowed to lean on. A module imports only
 # from its own package or from a lower layer; units on the same layer are siblings and do not
-# import each other (layer 7's entry points excepted: they may share helpers). Layer 0 therefore
+# import each other (the top layer's entry points excepted: they may share helpers). Layer 0 therefore
 # imports nothing from convscope. A new top-level module or package must be added here.
 LAYERS: dict[str, int] = {
     # 0  no convscope imports: errors, atomic writes, text tables, run-dir names, bundled files
@@ -46,9 +46,11 @@ LAYERS: dict[str, int] = {
     # 6  write a run dir | multirun summary and index | the explainer (nothing imports it) |
     #    the stack designer
     "pipeline": 6, "sweep": 6, "explainer": 6, "designer": 6,
-    # 7  entry points: Hydra glue and one-line errors, the public run API, subcommands
-    "cli": 7, "api": 7, "commands": 7,  # commands*.py all count as "commands"
-    "__main__": 7,  # python -m convscope: the `convscope` command, an entry point like them
+    # 7  a folder or glob of files, each one pipeline run; what one Hydra job does (corpus.jobs)
+    "corpus": 7,
+    # 8  entry points: Hydra glue and one-line errors, the public run API, subcommands
+    "cli": 8, "api": 8, "commands": 8,  # commands*.py all count as "commands"
+    "__main__": 8,  # python -m convscope: the `convscope` command, an entry point like them
 }
 TOP = max(LAYERS.values()) + 1  # convscope/__init__.py: the lazy public API may import anything
 SIBLINGS_ALLOWED = {TOP - 1}  # the entry points
@@ -278,7 +280,7 @@ def _fake(importer: str, target: str, in_function: bool = False, commented: bool
     ("convscope.report.page", "convscope.stack.trace", None),  # down: fine
     ("convscope.report.page", "convscope.pipeline.stages", "from a layer above"),
     ("convscope.stack.plan", "convscope.audio.segment", "sibling on the same layer"),
-    ("convscope.sweep.summary", "convscope.pipeline.corpus", "sibling on the same layer"),
+    ("convscope.sweep.summary", "convscope.pipeline.stages", "sibling on the same layer"),
     ("convscope.files", "convscope.errors", "sibling on the same layer"),  # layer 0: none at all
     ("convscope.config.schema", "convscope", "from a layer above"),  # the top is above everything
 ])
@@ -288,7 +290,7 @@ def test_layering_rules_catch_bad_imports(importer, target, broken):
 
 
 def test_explainer_rule_catches_a_pipeline_import():
-    assert explainer_violations([_fake("convscope.pipeline.jobs", "convscope.explainer.explain")])
+    assert explainer_violations([_fake("convscope.corpus.jobs", "convscope.explainer.explain")])
     assert not explainer_violations([_fake("convscope.cli", "convscope.explainer.explain")])
 
 

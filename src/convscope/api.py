@@ -32,7 +32,7 @@ from convscope.cli import (
 from convscope.config.convert import register_configs, to_run_config
 from convscope.errors import ConvscopeError
 from convscope.files import write_text
-from convscope.pipeline.jobs import run_job
+from convscope.corpus.jobs import run_job
 from convscope.report.html import text
 from convscope.report.page import RunCommand, layers_html, ordered_wavs, wav_label
 from convscope.resources import configs_dir

@@ -43,7 +43,7 @@ register_configs()
 # its figure worker first, so the worker's matplotlib import runs on the other core meanwhile.
 # Module-level names, so tests can patch them (commands.run_job).
 def run_job(*args, **kwargs):
-    from convscope.pipeline.jobs import run_job as run  # torch: lazy, see above
+    from convscope.corpus.jobs import run_job as run  # torch: lazy, see above
 
     return run(*args, **kwargs)
 

@@ -28,7 +28,7 @@ class DataConfig:
     start: float = 2.0
     end: Optional[float] = 3.0  # None: to the end of the file
     mono: bool = True
-    # A folder or glob in `path` is a corpus (convscope.pipeline.corpus); these split its sorted file list
+    # A folder or glob in `path` is a corpus (convscope.corpus.run); these split its sorted file list
     shard: int = 0
     num_shards: int = 1
     # What the stack takes in: the waveform, or frames of a spectrogram of it (convscope.audio
@@ -218,7 +218,7 @@ class LimitsConfig:
 
 @dataclass
 class CorpusConfig:
-    """A folder or glob in data.path (convscope.pipeline.corpus); a single file ignores these."""
+    """A folder or glob in data.path (convscope.corpus.run); a single file ignores these."""
 
     # Worker processes the shard's files are spread over: 0 = every usable core (the CPU
     # affinity mask, a SLURM or taskset allotment), 1 = in this process, as a single run; never
