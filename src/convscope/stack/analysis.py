@@ -69,7 +69,7 @@ class Trace:
     calls: list[TracedCall]
     output: Any
     probed: tuple[str, ...]  # leaf calls measured by the probe fallback, by name
-    output_flow: Optional[Flow] = None  # what the returned tensor depends on; None: not a tensor
+    output_flow: Optional[Flow] = None  # what the model's (first) output tensor depends on
     # input samples by which shifting the input shifts every traced tensor by a whole number of
     # its own samples: the lcm of every finite reach's shift (its rate's denominator, times the
     # phases a period spans), so a block starting at a multiple of it lines up with the signal
@@ -191,7 +191,7 @@ def trace_forward(model: nn.Module, x: torch.Tensor) -> Trace:
 
     modes = {m: m.training for m in model.modules()}
     handles = []
-    output = None
+    output = output_flow = None
     try:
         for name, leaf in leaves(model):
             handles.append(leaf.register_forward_pre_hook(start_counting))
@@ -210,14 +210,16 @@ def trace_forward(model: nn.Module, x: torch.Tensor) -> Trace:
             what = tracer.changed_input or "the model changed its input in place"
             raise ConvscopeError(f"describe: {what}; convscope describes a model that leaves "
                                  "its input as it was (inplace=False there, or clone first)")
+        returned = _first(tensors_in(output))
+        if returned is not None:
+            state = tracer.state(returned)
+            output_flow = (unresolved(INVISIBLE, returned.dim() - 1) if state is UNSEEN
+                           else state)
     finally:
         for handle in handles:
             handle.remove()
         for m, training in modes.items():  # per module: train(flag) would overwrite them all
             m.training = training
-    output_flow = tracer.flow_of(output) if isinstance(output, torch.Tensor) else None
-    if isinstance(output, torch.Tensor) and tracer.state(output) is UNSEEN:
-        output_flow = unresolved(INVISIBLE, output.dim() - 1)
     return Trace(calls, output, tuple(probed), output_flow, tracer.alignment)
 
 

@@ -33,6 +33,7 @@ from torch.nn.utils import parametrize
 from convscope.errors import ConvscopeError
 from convscope.stack.analysis import Trace, trace_forward
 from convscope.stack.backends import safe_kernels
+from convscope.stack.layers.flow import tensors_in
 
 EXAMPLE_SAMPLES = 128  # input samples of the traced example: the reach is periodic, not longer
 
@@ -80,9 +81,11 @@ class OverlapContext:
 
 def context_from_trace(trace: Trace) -> OverlapContext:
     flow = trace.output_flow
-    if flow is None:
+    if flow is None and not tensors_in(trace.output):
         raise ConvscopeError("overlap streaming: the model returned no tensor, "
                              f"but {type(trace.output).__name__}")
+    if flow is None:
+        raise Unbounded("the model's output", "does not depend on the model's input")
     if not flow.finite:
         first = next((c for c in trace.calls if not c.flow.finite), None)
         raise Unbounded(first.name if first is not None else "the model's output", flow.reason)
@@ -117,7 +120,7 @@ def overlap_blocks(model: nn.Module, x: torch.Tensor, context: OverlapContext,
             stop = min(total, start + block)
             first = max(0, start - context.aligned_left)
             last = min(total, stop + context.right)
-            y = model(x[..., first:last])
+            y = tensors_in(model(x[..., first:last]))[0]  # a tuple's first, as the analysis
             offset = int(context.rate * first)  # the chunk's output 0 is this signal output
             begin = emitted - offset
             end = y.shape[context.time_axis] if last == total else int(context.rate * stop) - offset
