@@ -25,7 +25,7 @@ from convscope.pipeline.oneshot import run_one_shot, stack_input
 from convscope.pipeline.preflight import preflight
 from convscope.pipeline.results import RunResult, StreamedRun
 from convscope.pipeline.stages import finish_run, prepare_stack
-from convscope.pipeline.streamed import device_blocks, forward_blocks, stream_reason
+from convscope.pipeline.streamed import device_blocks, forward_blocks
 from convscope.report.page import RunCommand
 from convscope.stack.backends import safe_kernels
 from convscope.stack.plan import LayerPlan, plan_stack
@@ -39,26 +39,21 @@ def run_features(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.de
                  command: Optional[RunCommand] = None) -> RunResult | StreamedRun:
     source = stack_input(cfg, base_dir)
     plans = plan_stack(cfg.model.layers, source.shape, causal=cfg.model.causal)
-    want_stream = stream_reason(cfg, source.end - source.start)
     blocker = unsupported_reason(plans) or (
         "precomputed frames run one shot (the streamed writers follow a target audio they "
         "lack)" if source.target is None else None)
     cfg = device_blocks(cfg, device)
-    checked = preflight(cfg, source, plans, out_dir, want_stream, blocker)
+    checked = preflight(cfg, source, plans, out_dir, blocker)
     cfg = checked.cfg
-    extra = {"estimate": checked.estimate.as_json()}
+    extra = {"estimate": checked.estimate.as_json(), "decision": checked.decision.as_json()}
     if checked.streamed:
         if cfg.stream.mode == "stateful":
             raise ConvscopeError(
                 f"stream.mode=stateful: data.features={cfg.data.features} frames stream only "
                 "with stream.mode=overlap (the stateful cells take waveform chunks); set "
                 "stream.mode=overlap, or stream.enabled=false for one shot")
-        log.info("streaming block by block over %s frames: %s", cfg.data.features,
-                 want_stream or "chosen by the estimate")
         return run_streamed_features(cfg, out_dir, source, plans, device, command,
                                      checked.estimate.block_samples, extra)
-    if want_stream:
-        log.warning("streaming off (one-shot forward): %s", blocker or "stream.enabled=false")
     return run_one_shot(cfg, out_dir, base_dir, device, command, extra, source=source)
 
 

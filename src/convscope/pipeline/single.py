@@ -17,7 +17,7 @@ from convscope.pipeline.module_model import run_module
 from convscope.pipeline.oneshot import run_one_shot
 from convscope.pipeline.preflight import preflight
 from convscope.pipeline.results import RunResult, StreamedRun
-from convscope.pipeline.streamed import device_blocks, run_streamed, streaming_decision
+from convscope.pipeline.streamed import device_blocks, readable_span, run_streamed
 from convscope.report.page import RunCommand
 from convscope.stack.plan import plan_stack
 from convscope.stack.streaming import unsupported_reason
@@ -38,20 +38,17 @@ def run(cfg: RunConfig, out_dir: Path, base_dir: Optional[Path] = None,
         return run_module(cfg, out_dir, base_dir, device, command)
     if cfg.data.features != "waveform":  # frames of the whole segment, then as a waveform's
         return run_features(cfg, out_dir, base_dir, device, command)
-    span, want_stream = streaming_decision(cfg, base_dir)
+    span = readable_span(cfg, base_dir)
     if span is None:  # the one-shot loader words the error, or decodes it with librosa
         return run_one_shot(cfg, out_dir, base_dir, device, command)
     plans = plan_stack(cfg.model.layers, span.shape, causal=cfg.model.causal)
     blocker = None if cfg.stream.mode == "stateful" else unsupported_reason(plans)
     cfg = device_blocks(cfg, device)
-    checked = preflight(cfg, span, plans, out_dir, want_stream, blocker)
+    checked = preflight(cfg, span, plans, out_dir, blocker)
     cfg = checked.cfg
-    extra = {"estimate": checked.estimate.as_json()}
+    extra = {"estimate": checked.estimate.as_json(), "decision": checked.decision.as_json()}
     if checked.streamed:
-        log.info("streaming block by block: %s", want_stream or "chosen by the estimate")
         return run_streamed(cfg, out_dir, span, plans, device, command,
                             checked.estimate.block_samples, extra)
-    if want_stream:
-        log.warning("streaming off (one-shot forward): %s", blocker or "stream.enabled=false")
     return run_one_shot(cfg, out_dir, base_dir, device, command, extra)
 

@@ -52,28 +52,18 @@ GPU_BLOCK_FACTOR = 16
 HOST = torch.device("cpu")
 
 
-def streaming_decision(cfg: RunConfig, base_dir: Path
-                       ) -> tuple[Optional[SegmentSpan], Optional[str]]:
-    """(span, why the config streams) of the segment; span None: not a file soundfile reads
-    block by block (the one-shot loader words the error or decodes it with librosa); reason None:
-    the config does not ask to stream (pipeline.preflight may still choose to, by the estimate)."""
+def readable_span(cfg: RunConfig, base_dir: Path) -> Optional[SegmentSpan]:
+    """Where the segment lies in its file; None: not a file soundfile reads block by block (the
+    one-shot loader words the error or decodes it with librosa)."""
     path = resolve_path(cfg.data.path, base_dir)
     check_audio_file(path)  # a FIFO, a loop, a name too long: worded before anything opens it
     header = read_header(path)
     if header is None:  # the one-shot loader words the error, or decodes it with librosa
-        return None, None
+        return None
     duration = file_duration(path, header)
     end = duration if cfg.data.end is None else cfg.data.end
     _check_segment(path, cfg.data.start, end, duration)
-    return segment_span(path, cfg.data, end, header), stream_reason(cfg, end - cfg.data.start)
-
-
-def stream_reason(cfg: RunConfig, seconds: float) -> Optional[str]:
-    """Why the config streams a segment of `seconds` (None: it does not ask to)."""
-    mode = cfg.stream.enabled
-    if mode == "true" or (mode == "auto" and seconds > cfg.stream.auto_seconds):
-        return f"stream.enabled={mode}, segment of {seconds:.1f} s"
-    return None
+    return segment_span(path, cfg.data, end, header)
 
 
 def run_streamed(cfg: RunConfig, out_dir: Path, span: SegmentSpan, plans: list[LayerPlan],
