@@ -26,6 +26,7 @@ from torch.overrides import TorchFunctionMode
 
 from convscope.errors import ConvscopeError
 from convscope.stack.backends import safe_kernels
+from convscope.stack.hooks import hooks_suspended
 from convscope.stack.layers import MACS, rule_for_op
 from convscope.stack.layers.flow import NO_RULE, Flow, Op, tensors_in, unresolved
 from convscope.stack.layers.relation import STACK_INPUT
@@ -68,6 +69,7 @@ class Trace:
     calls: list[TracedCall]
     output: Any
     probed: tuple[str, ...]  # leaf calls measured by the probe fallback, by name
+    output_flow: Optional[Flow] = None  # what the model's (first) output tensor depends on
 
 
 def op_name(func: Any) -> str:
@@ -182,7 +184,7 @@ def trace_forward(model: nn.Module, x: torch.Tensor) -> Trace:
 
     modes = {m: m.training for m in model.modules()}
     handles = []
-    output = None
+    output = output_flow = None
     try:
         for name, leaf in leaves(model):
             handles.append(leaf.register_forward_pre_hook(start_counting))
@@ -201,12 +203,17 @@ def trace_forward(model: nn.Module, x: torch.Tensor) -> Trace:
             what = tracer.changed_input or "the model changed its input in place"
             raise ConvscopeError(f"describe: {what}; convscope describes a model that leaves "
                                  "its input as it was (inplace=False there, or clone first)")
+        returned = _first(tensors_in(output))
+        if returned is not None:
+            state = tracer.state(returned)
+            output_flow = (unresolved(INVISIBLE, returned.dim() - 1) if state is UNSEEN
+                           else state)
     finally:
         for handle in handles:
             handle.remove()
         for m, training in modes.items():  # per module: train(flag) would overwrite them all
             m.training = training
-    return Trace(calls, output, tuple(probed))
+    return Trace(calls, output, tuple(probed), output_flow)
 
 
 def _call_flow(tracer: _Tracer, name: str, module: nn.Module, inp: Optional[torch.Tensor],
@@ -241,12 +248,11 @@ def _probed(tracer: _Tracer, module: nn.Module, inp: torch.Tensor, given: Flow,
         return unresolved(f"the impulse probe cannot measure {kind} (time is not its input's "
                           "last axis)", axis)
     tracer.paused = True
-    hooks = _without_hooks(module)  # so the probe's copy runs none of them (describe_pass's)
     try:
-        measured = probe_relations(module, list(inp.shape))
+        with hooks_suspended(module):  # so the probe's copy runs none of them (describe_pass's)
+            measured = probe_relations(module, list(inp.shape))
     finally:
         tracer.paused = False
-        _restore_hooks(hooks)
     relation = dict(measured).get("") if measured else None
     if relation is None:
         return unresolved(f"the impulse probe could not resolve {kind}", axis)
@@ -272,25 +278,6 @@ def exception_text(exc: BaseException) -> str:
     if len(message) > MAX_MESSAGE:
         message = message[:MAX_MESSAGE] + "..."
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
-
-
-HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_forward_hooks_with_kwargs",
-              "_forward_pre_hooks_with_kwargs", "_forward_hooks_always_called")
-
-
-def _without_hooks(module: nn.Module) -> list[tuple[nn.Module, str, Any]]:
-    saved = []
-    for m in module.modules():
-        for attribute in HOOK_DICTS:
-            if hasattr(m, attribute):
-                saved.append((m, attribute, getattr(m, attribute)))
-                setattr(m, attribute, type(getattr(m, attribute))())
-    return saved
-
-
-def _restore_hooks(saved: list[tuple[nn.Module, str, Any]]) -> None:
-    for m, attribute, value in saved:
-        setattr(m, attribute, value)
 
 
 def _first(tensors: list[torch.Tensor]) -> Optional[torch.Tensor]:
