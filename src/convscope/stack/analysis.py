@@ -27,6 +27,7 @@ from torch.overrides import TorchFunctionMode
 
 from convscope.errors import ConvscopeError
 from convscope.stack.backends import safe_kernels
+from convscope.stack.hooks import hooks_suspended
 from convscope.stack.layers import MACS, rule_for_op
 from convscope.stack.layers.flow import NO_RULE, Flow, Op, tensors_in, unresolved
 from convscope.stack.layers.relation import STACK_INPUT
@@ -255,12 +256,11 @@ def _probed(tracer: _Tracer, module: nn.Module, inp: torch.Tensor, given: Flow,
         return unresolved(f"the impulse probe cannot measure {kind} (time is not its input's "
                           "last axis)", axis)
     tracer.paused = True
-    hooks = _without_hooks(module)  # so the probe's copy runs none of them (describe_pass's)
     try:
-        measured = probe_relations(module, list(inp.shape))
+        with hooks_suspended(module):  # so the probe's copy runs none of them (describe_pass's)
+            measured = probe_relations(module, list(inp.shape))
     finally:
         tracer.paused = False
-        _restore_hooks(hooks)
     relation = dict(measured).get("") if measured else None
     if relation is None:
         return unresolved(f"the impulse probe could not resolve {kind}", axis)
@@ -286,25 +286,6 @@ def exception_text(exc: BaseException) -> str:
     if len(message) > MAX_MESSAGE:
         message = message[:MAX_MESSAGE] + "..."
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
-
-
-HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_forward_hooks_with_kwargs",
-              "_forward_pre_hooks_with_kwargs", "_forward_hooks_always_called")
-
-
-def _without_hooks(module: nn.Module) -> list[tuple[nn.Module, str, Any]]:
-    saved = []
-    for m in module.modules():
-        for attribute in HOOK_DICTS:
-            if hasattr(m, attribute):
-                saved.append((m, attribute, getattr(m, attribute)))
-                setattr(m, attribute, type(getattr(m, attribute))())
-    return saved
-
-
-def _restore_hooks(saved: list[tuple[nn.Module, str, Any]]) -> None:
-    for m, attribute, value in saved:
-        setattr(m, attribute, value)
 
 
 def _first(tensors: list[torch.Tensor]) -> Optional[torch.Tensor]:
