@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from convscope.audio.features import FeatureInput, check_frame_channels
+from convscope.audio.segment import Segment
 from convscope.config.schema import RunConfig
 from convscope.errors import ConvscopeError
 from convscope.pipeline.aligned import run_alignment
@@ -29,41 +30,62 @@ from convscope.pipeline.cost import run_cost
 from convscope.pipeline.evaluate import run_evaluation
 from convscope.pipeline.figures import LayerInput, module_geometry
 from convscope.pipeline.oneshot import stack_input, write_audio, write_plots
-from convscope.pipeline.results import RunResult
+from convscope.pipeline.preflight import decide, machine_memory_bytes, memory_limit
+from convscope.pipeline.results import RunContext, RunResult, StreamedRun
 from convscope.pipeline.shapes import shapes_document
 from convscope.pipeline.stages import PreparedStack, finish_run, plan_evaluate_stage
+from convscope.pipeline.streamed import run_model_streamed
 from convscope.report.page import RunCommand
 from convscope.rundir import RunDir
+from convscope.stack.estimate import EstimateFailed, estimate
 from convscope.stack.rates import exact_rate, integer_rate, rate_text
 from convscope.stack.rows import LayerRow
 from convscope.stack.trace import LayerTrace
 from convscope.stack.user_module import load_user_module, resolve, run_user_module
-from convscope.text import format_table
+from convscope.text import fmt_bytes, format_table
 
 log = logging.getLogger("convscope")
 PLOTTED = (nn.Conv1d, nn.ConvTranspose1d)  # weight_norm's Parametrized* classes subclass them
 
 
 def run_module(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.device,
-               command: Optional[RunCommand] = None) -> RunResult:
-    target = cfg.model.target
+               command: Optional[RunCommand] = None, module: Optional[nn.Module] = None,
+               source: Segment | FeatureInput | None = None) -> RunResult | StreamedRun:
+    """Any nn.Module on a source: cfg.model.target's (imported and built here) or `module`, on
+    data.path's segment or frames or `source` (convscope.run's array). Estimated, then one
+    shot or streamed as preflight.decide says, once."""
+    target = cfg.model.target if module is None else type(module).__name__
     # what the one-shot path feeds a config stack: the segment, or its frames
-    source = stack_input(cfg, base_dir)
+    source = stack_input(cfg, base_dir) if source is None else source
     input_rate = exact_rate(source.sample_rate, "data.sr")
-    _log_not_streamed(cfg, source.end - source.start)
     log.info("input: %s, %.3f-%.3f s at %s Hz, shape %s", source.path, source.start, source.end,
              rate_text(input_rate), list(source.shape))
     if isinstance(source, FeatureInput):
         log.info("input: %s", source.summary())
     log.info("device: %s", device)
-    module = load_user_module(cfg.model, base_dir, cfg.seed).to(device)
+    given = module is not None
+    module = (module if given else load_user_module(cfg.model, base_dir, cfg.seed)).to(device)
     if isinstance(source, FeatureInput):
         first = next((m for m in module.modules() if isinstance(m, PLOTTED)), None)
         if first is not None:  # registration order: the first conv of most generators
             check_frame_channels(source, first.in_channels, f"{target}'s first conv")
-    log.info("model: %s(%s), your own code (model=module), %d parameters, weights %s", target,
-             ", ".join(f"{k}={v!r}" for k, v in cfg.model.kwargs.items()),
-             sum(p.numel() for p in module.parameters()), cfg.model.weights or f"seed {cfg.seed}")
+    if given:
+        model_info = {"object": target}
+        log.info("model: %s, a Python object (convscope.run(model=...)), %d parameters", target,
+                 sum(p.numel() for p in module.parameters()))
+    else:
+        model_info = {"target": target, "kwargs": dict(cfg.model.kwargs),
+                      "weights": None if cfg.model.weights is None
+                      else str(resolve(cfg.model.weights, base_dir))}
+        log.info("model: %s(%s), your own code (model=module), %d parameters, weights %s",
+                 target, ", ".join(f"{k}={v!r}" for k, v in cfg.model.kwargs.items()),
+                 sum(p.numel() for p in module.parameters()),
+                 cfg.model.weights or f"seed {cfg.seed}")
+    x = torch.as_tensor(source.samples[None], dtype=_float_dtype(module), device=device)
+    ctx = _decided(cfg, out_dir, source, input_rate, device, command, module, x,
+                   "model.target" if not given else "model", target, model_info)
+    if ctx.streamed:
+        return run_model_streamed(ctx, cfg, module, x)
     candidates = _conv_candidates(module, cfg.plots.max_layers) if cfg.plots.enabled else set()
     x = torch.as_tensor(source.samples[None], dtype=_float_dtype(module), device=device)
     ran = run_user_module(module, x, target, input_rate,
@@ -99,9 +121,7 @@ def run_module(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.devi
     prepared = PreparedStack(plans=[], exact_rate=exact_output_rate, output_rate=output_rate,
                              evaluation=evaluation, stack=module, rows=rows,
                              input_rate=input_rate, alignment=alignment)  # rows: from the pass
-    extra = {"cost": cost.as_json(), "model": {"target": target, "kwargs": dict(cfg.model.kwargs),
-                       "weights": None if cfg.model.weights is None
-                       else str(resolve(cfg.model.weights, base_dir))}}
+    extra = {"cost": cost.as_json(), "model": model_info, **ctx.decisions()}
     if ran.returned_shape != rows[-1].output_shape:  # ops after the last layer (squeeze, trim)
         output = shapes_document(source, rows, exact_output_rate, audio_info)["output"]
         extra["output"] = {**output, "shape": ran.returned_shape}
@@ -170,7 +190,7 @@ def _write_plots(files: RunDir, source, traces: list[LayerTrace], final: LayerTr
     for trace in traces:
         row = rows[trace.index]
         inputs[trace.index] = LayerInput(kept_inputs[trace.index][0].numpy(), row.input_shape,
-                                         row.rate_in, f"its input in {cfg.model.target}")
+                                         row.rate_in, f"its input in {cfg.model.target or type(module).__name__}")
         if (geometry := module_geometry(modules.get(row.name))) is not None:
             geometries[trace.index] = geometry
     write_plots(files, source, traces, rates,
@@ -188,14 +208,37 @@ def _upsampling(rows: list[LayerRow]) -> int:
     return math.prod((row.rate_out / row.rate_in).numerator for row in rows)
 
 
-def _log_not_streamed(cfg: RunConfig, seconds: float) -> None:
-    reason = ("model=module: one forward pass of the whole segment, not streamed (block by block "
-              "needs each layer's context, which convscope knows for config stacks only)")
-    if cfg.stream.enabled == "true" or (cfg.stream.enabled == "auto"
-                                        and seconds > cfg.stream.auto_seconds):
-        log.warning("%s; %.1f s of audio in memory at once", reason, seconds)
-    else:
-        log.info("%s", reason)
+def _decided(cfg: RunConfig, out_dir: Path, source, input_rate: Fraction, device: torch.device,
+             command: Optional[RunCommand], module: nn.Module, x: torch.Tensor, key: str,
+             label: str, model_info: dict) -> RunContext:
+    """The estimate of the model on this input (stack.estimate: fake tensors at full size, the
+    context from one small real forward), and preflight.decide's choice. A model that cannot
+    stream (unbounded context) and whose one shot exceeds the memory limit is refused here,
+    naming the row that makes the context unbounded."""
+    block = max(1, round(cfg.stream.block_seconds * input_rate))
+    try:
+        found = estimate(module, tuple(x.shape), sample_rate=input_rate,
+                         block_samples=min(block, x.shape[-1]))
+    except EstimateFailed as exc:  # an op that needs real values: decided without a figure
+        log.warning("%s; decided without it", exc)
+        found = None
+    if found is not None:
+        log.info("estimate: %s", found.summary())
+    one_shot = 0 if found is None else found.one_shot_bytes
+    blocker = ("no estimate of its context" if found is None else found.unbounded_reason)
+    if cfg.stream.mode == "stateful" and found is not None:
+        blocker = None  # stack.module_cells words what has no cell when it is asked to stream
+    decision = decide(cfg.stream, cfg.limits, source.end - source.start, one_shot, blocker)
+    limit, how = memory_limit(cfg.limits, machine_memory_bytes())
+    if not decision.streamed and limit is not None and one_shot > limit:
+        why = (f"it cannot stream ({blocker})" if blocker else
+               "stream it (stream.enabled=auto or true)")
+        raise ConvscopeError(f"{key}: {label} needs ~{fmt_bytes(one_shot)} for one forward of "
+                             f"{list(x.shape)} (limit {fmt_bytes(limit)} = {how}); {why}, or "
+                             "shorten the segment (data.end)")
+    return RunContext(out_dir, source, input_rate, device, label,
+                      None if found is None else found.as_json(), decision.streamed,
+                      decision.why, command, model_info)
 
 
 def _float_dtype(module: nn.Module) -> torch.dtype:

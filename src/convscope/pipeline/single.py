@@ -11,6 +11,10 @@ import logging
 from pathlib import Path
 from typing import Optional
 
+from torch import nn
+
+from convscope.audio.features import FeatureInput
+from convscope.audio.segment import Segment
 from convscope.config.schema import RunConfig
 from convscope.pipeline.feature_run import run_features
 from convscope.pipeline.module_model import run_module
@@ -27,15 +31,19 @@ log = logging.getLogger("convscope")
 
 
 def run(cfg: RunConfig, out_dir: Path, base_dir: Optional[Path] = None,
-        command: Optional[RunCommand] = None) -> RunResult | StreamedRun:
+        command: Optional[RunCommand] = None, *, model: Optional[nn.Module] = None,
+        source: Segment | FeatureInput | None = None) -> RunResult | StreamedRun:
+    """`model`: an nn.Module object instead of cfg.model (convscope.run(model=...));
+    `source`: its input, loaded already (an array given to convscope.run), instead of
+    data.path."""
     out_dir = Path(out_dir)
     base_dir = base_dir or Path.cwd()
     device = pick_device(cfg.device)
     if cfg.device == "auto":
         log.info("device=auto: %s", "cuda" if device.type == "cuda" else
                  "cpu (torch.cuda.is_available() is False)")
-    if cfg.model.target is not None:  # the user's own nn.Module: one shot, through describe
-        return run_module(cfg, out_dir, base_dir, device, command)
+    if model is not None or cfg.model.target is not None:  # any nn.Module: estimate, decide
+        return run_module(cfg, out_dir, base_dir, device, command, model, source)
     if cfg.data.features != "waveform":  # frames of the whole segment, then as a waveform's
         return run_features(cfg, out_dir, base_dir, device, command)
     span = readable_span(cfg, base_dir)

@@ -17,16 +17,18 @@ from __future__ import annotations
 
 import logging
 import math
-from contextlib import closing
+from contextlib import ExitStack, closing
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterator, Optional
 
+import numpy as np
 import torch
 
 from convscope.audio.background import read_ahead
-from convscope.audio.blockio import SegmentSpan, audio_blocks, segment_span
+from convscope.audio.blockio import SegmentSpan, WavWriters, audio_blocks, segment_span
+from convscope.audio.features import FeatureInput
 from convscope.audio.segment import (
     _check_segment,
     check_audio_file,
@@ -34,16 +36,22 @@ from convscope.audio.segment import (
     read_header,
     resolve_path,
 )
+from convscope.audio.wav import write_wav
 from convscope.config.schema import RunConfig
 from convscope.pipeline.consumers import Consumers
-from convscope.pipeline.results import StreamedRun
+from convscope.pipeline.results import RunContext, StreamedRun
 from convscope.pipeline.stages import PreparedStack, finish_run, prepare_stack
 from convscope.report.page import RunCommand
+from convscope.rundir import RunDir
 from convscope.stack.backends import safe_kernels
+from convscope.stack.describe import describe
+from convscope.stack.module_cells import stream_module_stateful
+from convscope.stack.overlap import EXAMPLE_SAMPLES, context_of, overlap_blocks
 from convscope.stack.plan import LayerPlan
 from convscope.stack.stateful import ChunkStats, StatefulStack, stream_stateful
 from convscope.stack.streaming import OutputSink, layer_rules, stream_forward
-from convscope.stack.trace import torch_threads
+from convscope.stack.rates import integer_rate, rate_json, rate_text
+from convscope.stack.trace import check_finite, torch_threads
 from convscope.stack.transfer import HostHandoff, to_device_ahead
 
 log = logging.getLogger("convscope")
@@ -181,3 +189,66 @@ def _max_rss_bytes() -> Optional[int]:
 
 def _read_block_frames(span: SegmentSpan) -> int:
     return max(1, int(READ_BLOCK_SECONDS * span.file_rate))
+
+
+def run_model_streamed(ctx: RunContext, cfg: RunConfig, module: torch.nn.Module,
+                       x: torch.Tensor) -> StreamedRun:
+    """Any nn.Module, streamed: overlap blocks with exactly the context its analysis gives
+    (stack.overlap), or its stateful cells (stack.module_cells) with stream.mode=stateful. The
+    output WAVs are written block by block as they come (float, gain 1: stream.subtype); the
+    rows (shapes.json's layers) describe the model on its first EXAMPLE_SAMPLES input samples."""
+    example = x[..., :EXAMPLE_SAMPLES]
+    rows = describe(module, example, sample_rate=ctx.input_rate).rows
+    context = context_of(module, x)
+    exact = ctx.input_rate * context.rate
+    wav_rate = integer_rate(exact)
+    block = context.input_block(max(1, round(cfg.stream.block_seconds * exact)))
+    if cfg.stream.mode == "stateful":
+        step = max(1, round(cfg.stream.block_seconds * ctx.input_rate))
+        outputs = stream_module_stateful(module, (x[..., i: i + step] for i in
+                                                  range(0, x.shape[-1], step)), example)
+    else:
+        outputs = (y for _, y in overlap_blocks(module, x, context, block))
+    files = RunDir(ctx.out_dir)
+    audio = ctx.source.target if isinstance(ctx.source, FeatureInput) else ctx.source
+    written, channels, total, peak = [], None, 0, 0.0
+    with ExitStack() as open_files, torch_threads(cfg.stream.threads):
+        writers = None
+        for y in outputs:
+            check_finite(y.reshape(1, -1, y.shape[-1]), ctx.model_label, type(module).__name__,
+                         total)
+            block_out = y.detach().to("cpu", torch.float32)[0].reshape(-1, y.shape[-1]).numpy()
+            if writers is None and cfg.audio.enabled and wav_rate is not None:
+                channels = block_out.shape[0]
+                paths = [files.channel_wav(rows[-1].index, k) for k in range(channels)]
+                writers = open_files.enter_context(WavWriters(
+                    paths, wav_rate, cfg.stream.subtype, int(x.shape[-1] * context.rate)))
+                written += paths
+            if writers is not None:
+                writers.write(block_out)
+            channels = block_out.shape[0]
+            total += block_out.shape[-1]
+            peak = max(peak, float(np.max(np.abs(block_out), initial=0.0)))
+    if cfg.audio.enabled and audio is not None:
+        write_wav(files.input_wav, audio.samples, audio.sample_rate, cfg.stream.subtype)
+        written.insert(0, files.input_wav)
+    if cfg.plots.enabled:
+        log.info("plots: none for a streamed model run (its layers' outputs are never whole); "
+                 "stream.enabled=false draws them in one shot")
+    log.info("output: [1, %d, %d] at %s Hz, %s", channels, total, rate_text(exact),
+             f"blocks of {block} input samples, context {context.left} before and "
+             f"{context.right} after, alignment {context.alignment}"
+             if cfg.stream.mode != "stateful" else "stateful cells")
+    audio_info = {"gain": 1.0, "subtype": cfg.stream.subtype, "output_peak": peak,
+                  "files": [files.relative(path) for path in written]}
+    if wav_rate is None:
+        audio_info["output_wavs"] = f"output rate {exact} Hz is not an integer; no WAV written"
+    prepared = PreparedStack(plans=[], exact_rate=exact, output_rate=wav_rate, evaluation=None,
+                             stack=module, rows=rows, input_rate=ctx.input_rate)
+    output = {"shape": [1, channels, total], **rate_json(exact)}
+    stream_info = {"mode": cfg.stream.mode, "block_input_samples": block,
+                   **context.as_json(), "layers_example_shape": list(example.shape)}
+    shapes = finish_run(cfg, ctx.out_dir, ctx.source, prepared, audio_info, ctx.command,
+                        extra={"stream": stream_info, **ctx.decisions(), "output": output,
+                               **({"model": ctx.model_info} if ctx.model_info else {})})
+    return StreamedRun(ctx.out_dir, ctx.source, rows, wav_rate, shapes)
