@@ -321,3 +321,42 @@ def test_light_modules_stay_light(module, absent):
                           env={**os.environ, "PYTHONPATH": str(SRC)}, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False", f"importing {module} loads {absent}"
+
+
+# Below the one-shot/streamed decision (pipeline.preflight.decide) a run is a model, a source and
+# a RunContext: where the model came from (a config stack's layers, model=module's target, a
+# Python object) is settled above it, so these modules never read the model's config.
+BELOW_DECISION = ("convscope.stack.overlap", "convscope.stack.module_cells",
+                  "convscope.stack.estimate", "convscope.pipeline.results",
+                  "convscope.pipeline.streamed", "convscope.audio.arrays")
+MODEL_VARIANTS = {"ModelConfig", "LayerConfig"}  # the config schema's model descriptions
+
+
+def model_config_uses(source: str) -> list[str]:
+    """Imports of the schema's model variants and reads of `<config>.model`, by line."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.module == f"{PACKAGE}.config.schema":
+            found += [f"{node.lineno}: imports {a.name}" for a in node.names
+                      if a.name in MODEL_VARIANTS]
+        if isinstance(node, ast.Attribute) and node.attr == "model" \
+                and isinstance(node.value, ast.Name) and node.value.id in ("cfg", "config"):
+            found.append(f"{node.lineno}: reads {node.value.id}.model")
+    return found
+
+
+@pytest.mark.parametrize("module", BELOW_DECISION)
+def test_nothing_below_the_decision_reads_the_models_config(module):
+    assert module in _modules(), f"{module} is gone: update BELOW_DECISION"
+    assert model_config_uses(_modules()[module].read_text(encoding="utf-8")) == []
+
+
+def test_model_config_rule_catches_an_import_and_a_read():
+    source = ("from convscope.config.schema import LayerConfig, RunConfig\n"
+              "def f(cfg):\n    return cfg.model.layers\n")
+    assert model_config_uses(source) == ["1: imports LayerConfig", "3: reads cfg.model"]
+
+
+def test_pipeline_has_at_most_15_modules():
+    pipeline = [name for name in _modules() if name.startswith(f"{PACKAGE}.pipeline.")]
+    assert len(pipeline) + 1 <= 15, sorted(pipeline)  # + its __init__

@@ -25,15 +25,19 @@ from convscope.audio.features import FeatureInput, check_frame_channels
 from convscope.audio.segment import Segment
 from convscope.config.schema import RunConfig
 from convscope.errors import ConvscopeError
-from convscope.pipeline.aligned import run_alignment
 from convscope.pipeline.cost import run_cost
 from convscope.pipeline.evaluate import run_evaluation
 from convscope.pipeline.figures import LayerInput, module_geometry
 from convscope.pipeline.oneshot import stack_input, write_audio, write_plots
 from convscope.pipeline.preflight import decide, machine_memory_bytes, memory_limit
 from convscope.pipeline.results import RunContext, RunResult, StreamedRun
-from convscope.pipeline.shapes import shapes_document
-from convscope.pipeline.stages import PreparedStack, finish_run, plan_evaluate_stage
+from convscope.pipeline.stages import (
+    PreparedStack,
+    finish_run,
+    plan_evaluate_stage,
+    run_alignment,
+    shapes_document,
+)
 from convscope.pipeline.streamed import run_model_streamed
 from convscope.report.page import RunCommand
 from convscope.rundir import RunDir

@@ -1,8 +1,12 @@
-"""One audio file, one run dir: streamed or one-shot, decided here and only here.
+"""One source, one model, one run dir: streamed or one-shot, decided here (preflight.decide).
 
-`run(cfg, out_dir)` is what scripts/run.py (through jobs.run_job), a corpus's files and the tests
-call. Long segments go block by block in bounded memory, with the same results (streamed.py;
-a feature input's frames: feature_run.py); the rest in one forward pass (oneshot.py). Both share prepare_stack and finish_run (stages.py).
+`run(cfg, out_dir)` is what scripts/run.py (through corpus.jobs.run_job), a corpus's files, the
+Python API and the tests call. Any nn.Module (model=module, convscope.run(model=...)) is
+estimated and decided by module_model.run_module; a config stack's waveform or feature input
+(data.features=stft|mel|log_mel: the frames are computed from the whole segment, ~16 MB for 10
+min of log-mel at hop 256 x 80 bands) by pipeline.preflight here. Long inputs go block by block
+in bounded memory with the same results (streamed.py); the rest in one forward pass
+(oneshot.py). Both share prepare_stack and finish_run (stages.py).
 """
 
 from __future__ import annotations
@@ -11,17 +15,23 @@ import logging
 from pathlib import Path
 from typing import Optional
 
+import torch
 from torch import nn
 
 from convscope.audio.features import FeatureInput
 from convscope.audio.segment import Segment
 from convscope.config.schema import RunConfig
-from convscope.pipeline.feature_run import run_features
 from convscope.pipeline.module_model import run_module
-from convscope.pipeline.oneshot import run_one_shot
+from convscope.errors import ConvscopeError
+from convscope.pipeline.oneshot import run_one_shot, stack_input
 from convscope.pipeline.preflight import preflight
 from convscope.pipeline.results import RunResult, StreamedRun
-from convscope.pipeline.streamed import device_blocks, readable_span, run_streamed
+from convscope.pipeline.streamed import (
+    device_blocks,
+    readable_span,
+    run_streamed,
+    run_streamed_features,
+)
 from convscope.report.page import RunCommand
 from convscope.stack.plan import plan_stack
 from convscope.stack.streaming import unsupported_reason
@@ -60,3 +70,24 @@ def run(cfg: RunConfig, out_dir: Path, base_dir: Optional[Path] = None,
                             checked.estimate.block_samples, extra)
     return run_one_shot(cfg, out_dir, base_dir, device, command, extra)
 
+
+def run_features(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.device,
+                 command: Optional[RunCommand] = None) -> RunResult | StreamedRun:
+    source = stack_input(cfg, base_dir)
+    plans = plan_stack(cfg.model.layers, source.shape, causal=cfg.model.causal)
+    blocker = unsupported_reason(plans) or (
+        "precomputed frames run one shot (the streamed writers follow a target audio they "
+        "lack)" if source.target is None else None)
+    cfg = device_blocks(cfg, device)
+    checked = preflight(cfg, source, plans, out_dir, blocker)
+    cfg = checked.cfg
+    extra = {"estimate": checked.estimate.as_json(), "decision": checked.decision.as_json()}
+    if checked.streamed:
+        if cfg.stream.mode == "stateful":
+            raise ConvscopeError(
+                f"stream.mode=stateful: data.features={cfg.data.features} frames stream only "
+                "with stream.mode=overlap (the stateful cells take waveform chunks); set "
+                "stream.mode=overlap, or stream.enabled=false for one shot")
+        return run_streamed_features(cfg, out_dir, source, plans, device, command,
+                                     checked.estimate.block_samples, extra)
+    return run_one_shot(cfg, out_dir, base_dir, device, command, extra, source=source)

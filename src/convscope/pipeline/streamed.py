@@ -38,7 +38,7 @@ from convscope.audio.segment import (
 )
 from convscope.audio.wav import write_wav
 from convscope.config.schema import RunConfig
-from convscope.pipeline.consumers import Consumers
+from convscope.pipeline.consumers import Consumers, FeatureConsumers
 from convscope.pipeline.results import RunContext, StreamedRun
 from convscope.pipeline.stages import PreparedStack, finish_run, prepare_stack
 from convscope.report.page import RunCommand
@@ -252,3 +252,35 @@ def run_model_streamed(ctx: RunContext, cfg: RunConfig, module: torch.nn.Module,
                         extra={"stream": stream_info, **ctx.decisions(), "output": output,
                                **({"model": ctx.model_info} if ctx.model_info else {})})
     return StreamedRun(ctx.out_dir, ctx.source, rows, wav_rate, shapes)
+
+
+def run_streamed_features(cfg: RunConfig, out_dir: Path, source: FeatureInput,
+                          plans: list[LayerPlan], device: torch.device,
+                          command: Optional[RunCommand], block_samples: Optional[int],
+                          extra: dict) -> StreamedRun:
+    """`block_samples`: output samples per block (pipeline.preflight bounds it by memory)."""
+    prepared = prepare_stack(cfg, source, plans, device)
+    stack = prepared.stack.to(device).eval()
+    block_length = block_samples or max(1, round(cfg.stream.block_seconds * prepared.exact_rate))
+    consumers = FeatureConsumers(cfg, out_dir, source, plans, prepared.output_rate)
+    frames = torch.from_numpy(source.samples)[None]
+    # input blocks of about one output block's frames: on CUDA each crosses the bus one ahead
+    step = max(1, math.ceil(block_length * source.length / max(1, plans[-1].output_shape[-1])))
+    blocks = (frames[..., i: i + step] for i in range(0, source.length, step))
+    with consumers, torch_threads(cfg.stream.threads), safe_kernels(stack):
+        forward_blocks(plans, stack, blocks, block_length, consumers.on_output, device,
+                       all_layers=cfg.plots.enabled)
+    n_blocks = math.ceil(plans[-1].output_shape[-1] / block_length)
+    log.info("output: shape %s at %g Hz, %d blocks of %d samples",
+             prepared.rows[-1].output_shape, prepared.exact_rate, n_blocks, block_length)
+    audio_info = consumers.audio_info()
+    if cfg.plots.enabled:
+        consumers.write_plots()
+    window, rate = consumers.windows[1], consumers.rates[-1]
+    stream_info = {"mode": cfg.stream.mode, "block_seconds": cfg.stream.block_seconds,
+                   "block_samples": block_length, "blocks": n_blocks, "device": str(device),
+                   "input_frames_per_block": step,
+                   "window_seconds": [float(window.first / rate), float(window.stop / rate)]}
+    shapes = finish_run(cfg, out_dir, source, prepared, audio_info, command,
+                        extra={"stream": stream_info, **extra})
+    return StreamedRun(out_dir, source, prepared.rows, prepared.output_rate, shapes)
