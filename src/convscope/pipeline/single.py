@@ -88,6 +88,7 @@ def run_features(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.de
                 f"stream.mode=stateful: data.features={cfg.data.features} frames stream only "
                 "with stream.mode=overlap (the stateful cells take waveform chunks); set "
                 "stream.mode=overlap, or stream.enabled=false for one shot")
+        log.info("streaming block by block over %s frames", cfg.data.features)
         return run_streamed_features(cfg, out_dir, source, plans, device, command,
                                      checked.estimate.block_samples, extra)
     return run_one_shot(cfg, out_dir, base_dir, device, command, extra, source=source)
