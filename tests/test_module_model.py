@@ -20,7 +20,7 @@ from torch import nn
 
 import convscope
 from convscope.errors import ConvscopeError
-from convscope.pipeline.module_model import choose_evenly
+from convscope.pipeline.figures import choose_evenly
 from convscope.stack.describe import describe_pass
 from tests.helpers import run_script
 

@@ -9,6 +9,7 @@ plots.zoom_samples of that layer's input from there.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Optional
@@ -23,6 +24,10 @@ from convscope.plots.zoom import ConvGeometry, auto_zoom_start, zoom_data, zoom_
 from convscope.stack.causal import CausalConv1d, CausalConvTranspose1d
 from convscope.stack.plan import LayerPlan
 from convscope.stack.rates import exact_rate
+from convscope.stack.rows import LayerRow
+
+log = logging.getLogger("convscope")
+PLOTTED = (nn.Conv1d, nn.ConvTranspose1d)  # weight_norm's Parametrized* classes subclass them
 
 
 def plan_geometry(plan: LayerPlan) -> Optional[ConvGeometry]:
@@ -111,3 +116,54 @@ def layer_signals(index: int, type_: str, inputs, input_shape: list[int], input_
                              output_rate, inputs.shape[-1], geometry)
     return LayerSignals(index, type_, inputs, list(input_shape), input_rate, name,
                         outputs[:shown], list(output_shape), output_rate, zoom)
+
+
+def choose_evenly(items: list[int], first_choice: set[int], cap: int) -> list[int]:
+    """At most `cap` of `items`, in order: those in `first_choice` and the first and last item
+    come first (spread evenly if even they are too many), the rest spread evenly over the
+    slots left."""
+    if len(items) <= cap:
+        return list(items)
+    must = [i for i in items if i in first_choice or i in (items[0], items[-1])]
+    if len(must) >= cap:
+        return _spread(must, cap)
+    others = [i for i in items if i not in must]
+    return sorted(must + _spread(others, cap - len(must)))
+
+
+def _spread(items: list[int], count: int) -> list[int]:
+    """`count` of `items`, evenly spaced (the middle of each of `count` equal stretches)."""
+    return [items[int((k + 0.5) * len(items) / count)] for k in range(count)]
+
+
+def conv_candidates(module: nn.Module, cap: int) -> set[int]:
+    """ids of the conv modules whose outputs the pass keeps, chosen before it runs so memory stays
+    at `cap` layers' outputs: by registration order, which is call order in most generators;
+    plotted_rows then applies the same rule to the calls that really happened."""
+    convs = [m for m in module.modules() if isinstance(m, PLOTTED)]
+    changing = {i for i, m in enumerate(convs) if m.stride[0] != 1}
+    return {id(convs[i]) for i in choose_evenly(list(range(len(convs))), changing, cap)}
+
+
+def plotted_rows(rows: list[LayerRow], kept: dict, cap: int) -> list[int]:
+    # row.conv is set for every instance of Conv1d/ConvTranspose1d, subclasses included; the
+    # class name (row.type) of a user's subclass is its own
+    conv_rows = [row.index for row in rows if row.conv is not None]
+    changing = {i for i in conv_rows if rows[i].rate_in != rows[i].rate_out}
+    chosen = choose_evenly([i for i in conv_rows if i in kept], changing, cap)
+    skipped = [i for i in conv_rows if i not in chosen]
+    if kept and skipped:
+        log.info("plots: %d of %d conv calls drawn (plots.max_layers=%d); left out rows %s",
+                 len(chosen), len(conv_rows), cap, _ranges(skipped))
+    return chosen
+
+
+def _ranges(indices: list[int]) -> str:
+    """[3, 4, 5, 9] -> '3-5, 9'."""
+    spans: list[list[int]] = []
+    for i in indices:
+        if spans and i == spans[-1][1] + 1:
+            spans[-1][1] = i
+        else:
+            spans.append([i, i])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)

@@ -2,7 +2,7 @@
 
 `run(cfg, out_dir)` is what scripts/run.py (through corpus.jobs.run_job), a corpus's files, the
 Python API and the tests call. Any nn.Module (model=module, convscope.run(model=...)) is
-estimated and decided by module_model.run_module; a config stack's waveform or feature input
+estimated and decided by run_module; a config stack's waveform or feature input
 (data.features=stft|mel|log_mel: the frames are computed from the whole segment, ~16 MB for 10
 min of log-mel at hop 256 x 80 bands) by pipeline.preflight here. Long inputs go block by block
 in bounded memory with the same results (streamed.py); the rest in one forward pass
@@ -12,30 +12,36 @@ in bounded memory with the same results (streamed.py); the rest in one forward p
 from __future__ import annotations
 
 import logging
+from fractions import Fraction
 from pathlib import Path
 from typing import Optional
 
 import torch
 from torch import nn
 
-from convscope.audio.features import FeatureInput
+from convscope.audio.features import FeatureInput, check_frame_channels
 from convscope.audio.segment import Segment
 from convscope.config.schema import RunConfig
-from convscope.pipeline.module_model import run_module
 from convscope.errors import ConvscopeError
-from convscope.pipeline.oneshot import run_one_shot, stack_input
-from convscope.pipeline.preflight import preflight
-from convscope.pipeline.results import RunResult, StreamedRun
+from convscope.pipeline.figures import PLOTTED
+from convscope.pipeline.oneshot import run_model_one_shot, run_one_shot, stack_input
+from convscope.pipeline.preflight import decide, machine_memory_bytes, memory_limit, preflight
+from convscope.pipeline.results import RunContext, RunResult, StreamedRun
 from convscope.pipeline.streamed import (
     device_blocks,
     readable_span,
+    run_model_streamed,
     run_streamed,
     run_streamed_features,
 )
 from convscope.report.page import RunCommand
+from convscope.stack.estimate import EstimateFailed, estimate
 from convscope.stack.plan import plan_stack
+from convscope.stack.rates import exact_rate, rate_text
 from convscope.stack.streaming import unsupported_reason
 from convscope.stack.trace import pick_device
+from convscope.stack.user_module import load_user_module, resolve
+from convscope.text import fmt_bytes
 
 log = logging.getLogger("convscope")
 
@@ -92,3 +98,80 @@ def run_features(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.de
         return run_streamed_features(cfg, out_dir, source, plans, device, command,
                                      checked.estimate.block_samples, extra)
     return run_one_shot(cfg, out_dir, base_dir, device, command, extra, source=source)
+def run_module(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.device,
+               command: Optional[RunCommand] = None, module: Optional[nn.Module] = None,
+               source: Segment | FeatureInput | None = None) -> RunResult | StreamedRun:
+    """Any nn.Module on a source: cfg.model.target's (imported and built here) or `module`, on
+    data.path's segment or frames or `source` (convscope.run's array). Estimated, then one
+    shot or streamed as preflight.decide says, once."""
+    target = cfg.model.target if module is None else type(module).__name__
+    # what the one-shot path feeds a config stack: the segment, or its frames
+    source = stack_input(cfg, base_dir) if source is None else source
+    input_rate = exact_rate(source.sample_rate, "data.sr")
+    log.info("input: %s, %.3f-%.3f s at %s Hz, shape %s", source.path, source.start, source.end,
+             rate_text(input_rate), list(source.shape))
+    if isinstance(source, FeatureInput):
+        log.info("input: %s", source.summary())
+    log.info("device: %s", device)
+    given = module is not None
+    module = (module if given else load_user_module(cfg.model, base_dir, cfg.seed)).to(device)
+    if isinstance(source, FeatureInput):
+        first = next((m for m in module.modules() if isinstance(m, PLOTTED)), None)
+        if first is not None:  # registration order: the first conv of most generators
+            check_frame_channels(source, first.in_channels, f"{target}'s first conv")
+    if given:
+        model_info = {"object": target}
+        log.info("model: %s, a Python object (convscope.run(model=...)), %d parameters", target,
+                 sum(p.numel() for p in module.parameters()))
+    else:
+        model_info = {"target": target, "kwargs": dict(cfg.model.kwargs),
+                      "weights": None if cfg.model.weights is None
+                      else str(resolve(cfg.model.weights, base_dir))}
+        log.info("model: %s(%s), your own code (model=module), %d parameters, weights %s",
+                 target, ", ".join(f"{k}={v!r}" for k, v in cfg.model.kwargs.items()),
+                 sum(p.numel() for p in module.parameters()),
+                 cfg.model.weights or f"seed {cfg.seed}")
+    x = torch.as_tensor(source.samples[None], dtype=_float_dtype(module), device=device)
+    ctx = _decided(cfg, out_dir, source, input_rate, device, command, module, x,
+                   "model.target" if not given else "model", target, model_info)
+    if ctx.streamed:
+        return run_model_streamed(ctx, cfg, module, x)
+    return run_model_one_shot(ctx, cfg, module, x)
+
+
+def _decided(cfg: RunConfig, out_dir: Path, source, input_rate: Fraction, device: torch.device,
+             command: Optional[RunCommand], module: nn.Module, x: torch.Tensor, key: str,
+             label: str, model_info: dict) -> RunContext:
+    """The estimate of the model on this input (stack.estimate: fake tensors at full size, the
+    context from one small real forward), and preflight.decide's choice. A model that cannot
+    stream (unbounded context) and whose one shot exceeds the memory limit is refused here,
+    naming the row that makes the context unbounded."""
+    block = max(1, round(cfg.stream.block_seconds * input_rate))
+    try:
+        found = estimate(module, tuple(x.shape), sample_rate=input_rate,
+                         block_samples=min(block, x.shape[-1]))
+    except EstimateFailed as exc:  # an op that needs real values: decided without a figure
+        log.warning("%s; decided without it", exc)
+        found = None
+    if found is not None:
+        log.info("estimate: %s", found.summary())
+    one_shot = 0 if found is None else found.one_shot_bytes
+    blocker = ("no estimate of its context" if found is None else found.unbounded_reason)
+    if cfg.stream.mode == "stateful" and found is not None:
+        blocker = None  # stack.module_cells words what has no cell when it is asked to stream
+    decision = decide(cfg.stream, cfg.limits, source.end - source.start, one_shot, blocker)
+    limit, how = memory_limit(cfg.limits, machine_memory_bytes())
+    if not decision.streamed and limit is not None and one_shot > limit:
+        why = (f"it cannot stream ({blocker})" if blocker else
+               "stream it (stream.enabled=auto or true)")
+        raise ConvscopeError(f"{key}: {label} needs ~{fmt_bytes(one_shot)} for one forward of "
+                             f"{list(x.shape)} (limit {fmt_bytes(limit)} = {how}); {why}, or "
+                             "shorten the segment (data.end)")
+    return RunContext(out_dir, source, input_rate, device, label,
+                      None if found is None else found.as_json(), decision.streamed,
+                      decision.why, command, model_info)
+
+
+def _float_dtype(module: nn.Module) -> torch.dtype:
+    """The module's floating dtype (float64 or half models get input they can take)."""
+    return next((p.dtype for p in module.parameters() if p.is_floating_point()), torch.float32)
