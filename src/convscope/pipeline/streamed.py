@@ -46,7 +46,7 @@ from convscope.rundir import RunDir
 from convscope.stack.backends import safe_kernels
 from convscope.stack.describe import describe
 from convscope.stack.module_cells import stream_module_stateful
-from convscope.stack.overlap import EXAMPLE_SAMPLES, context_of, overlap_blocks
+from convscope.stack.overlap import context_of, overlap_blocks
 from convscope.stack.plan import LayerPlan
 from convscope.stack.stateful import ChunkStats, StatefulStack, stream_stateful
 from convscope.stack.streaming import OutputSink, layer_rules, stream_forward
@@ -196,10 +196,10 @@ def run_model_streamed(ctx: RunContext, cfg: RunConfig, module: torch.nn.Module,
     """Any nn.Module, streamed: overlap blocks with exactly the context its analysis gives
     (stack.overlap), or its stateful cells (stack.module_cells) with stream.mode=stateful. The
     output WAVs are written block by block as they come (float, gain 1: stream.subtype); the
-    rows (shapes.json's layers) describe the model on its first EXAMPLE_SAMPLES input samples."""
-    example = x[..., :EXAMPLE_SAMPLES]
-    rows = describe(module, example, sample_rate=ctx.input_rate).rows
+    rows (shapes.json's layers) describe the model on the example its analysis traced."""
     context = context_of(module, x)
+    example = x[..., :context.example_samples]
+    rows = describe(module, example, sample_rate=ctx.input_rate).rows
     exact = ctx.input_rate * context.rate
     wav_rate = integer_rate(exact)
     block = context.input_block(max(1, round(cfg.stream.block_seconds * exact)))

@@ -22,7 +22,7 @@ A model whose output has no finite reach (an LSTM, a norm over the whole signal)
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Iterator, Optional
 
@@ -31,11 +31,13 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from convscope.errors import ConvscopeError
-from convscope.stack.analysis import Trace, trace_forward
+from convscope.stack.analysis import ForwardFailed, Trace, trace_forward
 from convscope.stack.backends import safe_kernels
 from convscope.stack.layers.flow import tensors_in
 
-EXAMPLE_SAMPLES = 128  # input samples of the traced example: the reach is periodic, not longer
+# input samples of the traced example, the first length the model accepts: the reach is
+# periodic, so a short forward gives it (a full-width HiFi-GAN V1 takes ~1 s per 32 frames)
+EXAMPLE_LENGTHS = (32, 256, 2048)
 
 
 class Unbounded(ConvscopeError):
@@ -58,6 +60,7 @@ class OverlapContext:
     alignment: int
     rate: Fraction
     time_axis: int
+    example_samples: int = 0  # the traced example's length (describe it at the same length)
 
     def input_block(self, output_samples: int) -> int:
         """Input samples per block for about `output_samples` output samples: a multiple of the
@@ -100,11 +103,19 @@ def context_from_trace(trace: Trace) -> OverlapContext:
 
 
 def context_of(model: nn.Module, example: torch.Tensor) -> OverlapContext:
-    """The overlap context of `model`, from one traced forward of `example` (its first
-    EXAMPLE_SAMPLES samples along the last axis are enough: the reach is periodic)."""
-    short = example[..., :EXAMPLE_SAMPLES]
-    with parametrize.cached():
-        return context_from_trace(trace_forward(model, short))
+    """The overlap context of `model`, from one traced forward of the start of `example`: the
+    first of EXAMPLE_LENGTHS samples the model accepts (or all of `example`, if shorter)."""
+    lengths = [n for n in EXAMPLE_LENGTHS if n < example.shape[-1]] + [example.shape[-1]]
+    for n in lengths:
+        try:
+            with parametrize.cached():
+                trace = trace_forward(model, example[..., :n])
+        except ForwardFailed:
+            if n == lengths[-1]:
+                raise
+            continue  # too short for the model (a reflect pad, a pooling): the next length
+        return replace(context_from_trace(trace), example_samples=n)
+    raise AssertionError("unreachable: the last length raises or returns")
 
 
 def overlap_blocks(model: nn.Module, x: torch.Tensor, context: OverlapContext,
