@@ -153,3 +153,26 @@ def test_array_arguments_are_checked_in_one_line(tmp_path):
                                "sample_rate": 8000}, "audio: the array")]:
         with pytest.raises(ConvscopeError, match=re.escape(expected)):
             convscope.run(QUIET, out_dir=tmp_path / "run", **kwargs)
+
+
+@pytest.mark.parametrize("enabled, seconds, gigabytes, blocker, streamed, why", [
+    ("auto", 10, 0.5, None, False, "one shot: a segment of 10.0 s, ~500 MB"),
+    ("auto", 100, 0.5, None, True, "stream.enabled=auto, segment of 100.0 s"),
+    ("auto", 10, 2.0, None, True, "the one-shot run would need ~2 GB, more than "
+                                  "limits.one_shot_gb=1"),
+    ("auto", 10, 2.0, "recurrent", False, "streaming off (one-shot forward): recurrent"),
+    ("true", 1, 0.1, None, True, "stream.enabled=true, segment of 1.0 s"),
+    ("true", 1, 0.1, "recurrent", False, "streaming off (one-shot forward): recurrent"),
+    ("false", 100, 5.0, None, False, "stream.enabled=false"),
+])
+def test_one_function_decides_one_shot_or_streamed(enabled, seconds, gigabytes, blocker,
+                                                   streamed, why):
+    """The rule, by cases: the config asks (true, or auto past stream.auto_seconds=60), or auto
+    finds the one-shot estimate above limits.one_shot_gb=1; a blocker keeps it one shot."""
+    from convscope.config.schema import LimitsConfig, StreamConfig
+    from convscope.pipeline.preflight import decide
+
+    decision = decide(StreamConfig(enabled=enabled, auto_seconds=60),
+                      LimitsConfig(one_shot_gb=1.0), seconds, int(gigabytes * 1e9), blocker)
+    assert decision.streamed == streamed
+    assert why in decision.why
