@@ -51,9 +51,13 @@ class Decision:
 
     streamed: bool
     why: str
+    turned_off: tuple[str, ...] = ()  # optional stages the chosen path could not afford
 
     def as_json(self) -> dict:
-        return {"streamed": self.streamed, "why": self.why}
+        doc = {"streamed": self.streamed, "why": self.why}
+        if self.turned_off:
+            doc["turned_off"] = list(self.turned_off)
+        return doc
 
 
 def stream_reason(stream: StreamConfig, seconds: float) -> str | None:
@@ -231,7 +235,7 @@ def preflight(cfg: RunConfig, span: SegmentSpan | FeatureInput, plans: list[Laye
     rate = layer_rates(plans, Fraction(span.sample_rate))[-1]
     block = block_samples(cfg, plans, rate) if streamed else None
     # the optional stages too heavy on the path taken are turned off, then the path is estimated
-    cfg = lighten(cfg, estimate_run(cfg, span, plans, streamed, block))
+    cfg, turned_off = lighten(cfg, estimate_run(cfg, span, plans, streamed, block))
     chosen = estimate_run(cfg, span, plans, streamed, block)
     if streamed:
         what = "lower the stride/channels, plots.spectrogram_seconds or shorten the segment"
@@ -241,22 +245,27 @@ def preflight(cfg: RunConfig, span: SegmentSpan | FeatureInput, plans: list[Laye
                 f"it cannot stream ({stream_blocker}): shorten the segment (data.end)")
     check_limits(cfg, chosen, limit, how, out_dir, what, heaviest_layer(plans))
     log.info("estimate: %s", chosen.summary())
-    return Preflight(chosen, limit, cfg, decision)
+    return Preflight(chosen, limit, cfg, replace(decision, turned_off=turned_off))
 
 
-def lighten(cfg: RunConfig, estimate: Estimate) -> RunConfig:
+def lighten(cfg: RunConfig, estimate: Estimate) -> tuple[RunConfig, tuple[str, ...]]:
     """The config with the optional stages that alone would exceed limits.one_shot_gb turned
-    off, each logged: the spectrogram figure (its window is plots.window_ms at the output rate,
-    a megasample FFT at tens of MHz) and an `auto` evaluate stage (soxr to the output rate)."""
+    off, each logged and returned as a line for shapes.json["decision"]["turned_off"]: the
+    spectrogram figure (its window is plots.window_ms at the output rate, a megasample FFT at
+    tens of MHz) and an `auto` evaluate stage (soxr to the output rate)."""
     cap = cfg.limits.one_shot_gb * 1e9
+    off = []
     if cfg.plots.enabled and cfg.plots.spectrogram and estimate.plots.bytes > cap:
-        log.warning("plots.spectrogram: off, the figure would need ~%s (more than "
-                    "limits.one_shot_gb=%g); lower plots.window_ms or plots.spectrogram_seconds",
-                    fmt_bytes(estimate.plots.bytes), cfg.limits.one_shot_gb)
+        off.append(f"plots.spectrogram: off, the figure would need ~"
+                   f"{fmt_bytes(estimate.plots.bytes)} (more than limits.one_shot_gb="
+                   f"{cfg.limits.one_shot_gb:g}); lower plots.window_ms or "
+                   "plots.spectrogram_seconds")
         cfg = replace(cfg, plots=replace(cfg.plots, spectrogram=False))
     if cfg.evaluate.enabled == "auto" and estimate.evaluate.bytes > cap:
-        log.warning("evaluate: off, the reference at the output rate would need ~%s (more than "
-                    "limits.one_shot_gb=%g); evaluate.enabled=true insists",
-                    fmt_bytes(estimate.evaluate.bytes), cfg.limits.one_shot_gb)
+        off.append(f"evaluate: off, the reference at the output rate would need ~"
+                   f"{fmt_bytes(estimate.evaluate.bytes)} (more than limits.one_shot_gb="
+                   f"{cfg.limits.one_shot_gb:g}); evaluate.enabled=true insists")
         cfg = replace(cfg, evaluate=replace(cfg.evaluate, enabled="false"))
-    return cfg
+    for line in off:
+        log.warning("%s", line)
+    return cfg, tuple(off)
