@@ -191,7 +191,7 @@ class LearnConfig:
 
 @dataclass
 class ChunksConfig:
-    """The chunk debugger (scripts/chunks.py, convscope.pipeline.chunk_debug): the stack run on
+    """The chunk debugger (scripts/chunks.py, convscope.chunk_debugger.debug): the stack run on
     independent chunks, as naive real-time code runs it, against the one-shot result."""
 
     seconds: float = 0.1  # chunk length, rounded to whole stack-input samples (frames)
