@@ -10,7 +10,8 @@ import numpy as np
 from convscope.board.export import export_tree
 from convscope.config.schema import ChunksConfig, RunConfig
 from convscope.files import write_json
-from convscope.chunk_debugger.debug import ChunkReport, ErrorSize, debug_chunks
+from convscope.chunk_debugger.debug import debug_chunks
+from convscope.chunk_debugger.findings import ChunkReport, ErrorSize
 from convscope.rundir import RunDir
 from convscope.stack.rates import rate_text
 
