@@ -27,11 +27,11 @@ import torch
 from torch import nn
 
 from convscope.chunk_debugger.findings import (
-    BoundaryFinding,
     ChunkReport,
     ErrorSize,
     LayerContext,
     LayerFinding,
+    boundary_findings,
     chunk_length,
     error_size,
     run_chunked,
@@ -201,7 +201,7 @@ def debug_chunks(cfg: RunConfig, chunks: ChunksConfig, base_dir: Path) -> ChunkR
     signal_rms = float(np.sqrt(np.mean(exact[..., :compared].astype(np.float64) ** 2)))
     diff = naive[..., :compared] - exact[..., :compared]
     outputs = [piece.lengths[-1] for piece in pieces]
-    boundaries = _boundary_findings(diff, outputs, signal_rms, atol, plans, input_rate)
+    boundaries = boundary_findings(diff, outputs, signal_rms, atol, input_rate * _ratio(plans))
 
     layers = _ablations(stack, plans, traces, x, pieces, exact[..., :compared], signal_rms, atol)
     reason = unsupported_reason(plans)
@@ -222,25 +222,6 @@ def _ratio(plans: list[LayerPlan]) -> Fraction:
 def _cuts(pieces: list[Geometry], layer: int) -> list[int]:
     """Where the chunks meet in layer `layer`'s input (the last layer + 1: the output)."""
     return [int(c) for c in np.cumsum([piece.lengths[layer] for piece in pieces])[:-1]]
-
-
-def _boundary_findings(diff: np.ndarray, outputs: list[int], signal_rms: float, atol: float,
-                       plans: list[LayerPlan], input_rate: Fraction) -> list[BoundaryFinding]:
-    """Per boundary, the error over the output nearer to it than to any other boundary."""
-    output_rate = input_rate * _ratio(plans)
-    ends = [int(c) for c in np.cumsum(outputs)]
-    marks = ends[:-1]
-    found = []
-    for number, sample in enumerate(marks, start=1):
-        before = 0 if number == 1 else (marks[number - 2] + sample) // 2
-        after = ends[-1] if number == len(marks) else (sample + marks[number]) // 2
-        after = min(after, diff.shape[-1])
-        if before >= after:
-            break
-        found.append(BoundaryFinding(number, sample, float(sample / output_rate),
-                                     error_size(diff[..., before:after], signal_rms, atol,
-                                                before)))
-    return found
 
 
 def _ablations(stack: nn.Sequential, plans: list[LayerPlan], traces, x: torch.Tensor,

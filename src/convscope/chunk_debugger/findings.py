@@ -71,13 +71,19 @@ class LayerFinding:
     index: int
     key: str
     label: str  # "ConvTranspose1d k5 s2 p2 op1"
-    context: Optional[LayerContext]  # None: stack.streaming has no rule for this stack
-    error: ErrorSize  # naive chunking at this layer only, every other layer exact
+    context: Optional[LayerContext]  # None: no arithmetic knows this layer's context
+    # naive chunking at this layer only, every other layer exact; None: not measurable (the
+    # pieces' outputs do not add up to the layer's own length, so nothing can stand in for it)
+    error: Optional[ErrorSize]
+
+    @property
+    def rms(self) -> float:
+        return 0.0 if self.error is None else self.error.rms
 
     def as_json(self) -> dict:
         return {"index": self.index, "key": self.key, "layer": self.label,
                 "context": None if self.context is None else self.context.as_json(),
-                "error": self.error.as_json()}
+                "error": None if self.error is None else self.error.as_json()}
 
 
 @dataclass(frozen=True)
@@ -98,7 +104,7 @@ class BoundaryFinding:
 class ChunkReport:
     """Everything the debugger found; `text()` is the console report, `as_json()` chunks.json."""
 
-    chunk_samples: int  # stack-input samples (frames) per chunk
+    chunk_samples: int  # stack-input samples (frames) per chunk (a model's input samples)
     input_rate: Fraction
     output_rate: Fraction
     chunk_outputs: list[int]  # output samples each naive chunk gave
@@ -113,6 +119,17 @@ class ChunkReport:
     no_rule: Optional[str] = None  # why there is no context arithmetic, if there is none
     exact: np.ndarray = field(default=None, repr=False)  # (C, L) one-shot output
     naive: np.ndarray = field(default=None, repr=False)  # (C, L') chunks concatenated
+    # any model: each chunk run with stack_context around it, cropped, against the one shot
+    overlap_check: Optional[ErrorSize] = None
+    input_unit: str = "stack-input samples"  # what a chunk is counted in, for the text
+    name: str = "the model"  # what the text calls the model
+
+    @property
+    def overlap_ms(self) -> Optional[Range]:
+        """stack_context in milliseconds at the input's rate."""
+        if self.stack_context is None:
+            return None
+        return tuple(float(Fraction(n) / self.input_rate * 1000) for n in self.stack_context)
 
     @property
     def boundary_samples(self) -> list[int]:
@@ -133,8 +150,9 @@ class ChunkReport:
         """Layers with a context shortfall, or an error of their own beyond the tolerance (float
         rounding of a chunk vs the whole signal is not one), worst error first."""
         found = [layer for layer in self.layers
-                 if (layer.context is not None and layer.context.short) or layer.error.differing]
-        return sorted(found, key=lambda layer: -layer.error.rms)
+                 if (layer.context is not None and layer.context.short)
+                 or (layer.error is not None and layer.error.differing)]
+        return sorted(found, key=lambda layer: -layer.rms)
 
     def as_json(self) -> dict:
         first = self.overall.first
@@ -161,7 +179,10 @@ class ChunkReport:
             "culprits": [layer.key for layer in self.culprits()],
             "worst_layer": None if worst is None else worst.key,
             "stack_context": None if self.stack_context is None else {
-                "left": self.stack_context[0], "right": self.stack_context[1]},
+                "left": self.stack_context[0], "right": self.stack_context[1],
+                "left_ms": self.overlap_ms[0], "right_ms": self.overlap_ms[1]},
+            "overlap_check": None if self.overlap_check is None else
+            self.overlap_check.as_json(),
             "affected_output_samples": None if self.affected is None else {
                 "before_boundary": self.affected[0], "after_boundary": self.affected[1]},
             "no_context_rule": self.no_rule,
@@ -186,3 +207,21 @@ def run_chunked(modules: nn.Module, x: torch.Tensor, cuts: list[int]) -> torch.T
     edges = [0] + [c for c in cuts if 0 < c < x.shape[-1]] + [x.shape[-1]]
     pieces = [modules(x[..., a:b]) for a, b in pairwise(edges) if b > a]
     return torch.cat(pieces, dim=-1)
+
+
+def boundary_findings(diff: np.ndarray, outputs: list[int], signal_rms: float, atol: float,
+                      output_rate: Fraction) -> list[BoundaryFinding]:
+    """Per boundary, the error over the output nearer to it than to any other boundary."""
+    ends = [int(c) for c in np.cumsum(outputs)]
+    marks = ends[:-1]
+    found = []
+    for number, sample in enumerate(marks, start=1):
+        before = 0 if number == 1 else (marks[number - 2] + sample) // 2
+        after = ends[-1] if number == len(marks) else (sample + marks[number]) // 2
+        after = min(after, diff.shape[-1])
+        if before >= after:
+            break
+        found.append(BoundaryFinding(number, sample, float(sample / output_rate),
+                                     error_size(diff[..., before:after], signal_rms, atol,
+                                                before)))
+    return found
