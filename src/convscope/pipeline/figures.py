@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -18,11 +19,16 @@ from torch import nn
 
 from convscope.audio.features import FeatureInput
 from convscope.config.schema import PlotsConfig
+from convscope.plots.background import figure_sink
+from convscope.plots.figure_worker import FigureJob
+from convscope.plots.overview import OverviewRow
+from convscope.plots.selection import choose_evenly, conv_rows, figure_rows
 from convscope.plots.signals import LayerSignals
 from convscope.plots.zoom import ConvGeometry, auto_zoom_start, zoom_data, zoom_window
 from convscope.stack.causal import CausalConv1d, CausalConvTranspose1d
 from convscope.stack.plan import LayerPlan
 from convscope.stack.rates import exact_rate
+from convscope.stack.rows import LayerRow
 
 
 def plan_geometry(plan: LayerPlan) -> Optional[ConvGeometry]:
@@ -111,3 +117,34 @@ def layer_signals(index: int, type_: str, inputs, input_shape: list[int], input_
                              output_rate, inputs.shape[-1], geometry)
     return LayerSignals(index, type_, inputs, list(input_shape), input_rate, name,
                         outputs[:shown], list(output_shape), output_rate, zoom)
+
+
+def detailed_rows(rows: list[LayerRow], kept: dict, cfg: PlotsConfig) -> list[int]:
+    """The rows whose own figure is drawn: figure_rows' choice (plots.layers, else the calls
+    whose rate changes) among the calls whose outputs the pass kept, at most plots.max_layers."""
+    return choose_evenly([i for i in figure_rows(rows, cfg.layers) if i in kept], set(),
+                         cfg.max_layers)
+
+
+def submit_overview(path: Path, rows: list[LayerRow], rms: list[float], detailed: list[int],
+                    title: str, cfg: PlotsConfig):
+    """plots/layers_overview.png: every conv call with its output RMS (`rms`, one per conv
+    call in call order), drawn where the run's figures are drawn (the Figure when that is this
+    process, for tests; None when a worker draws it or there is nothing to draw)."""
+    convs = conv_rows(rows)
+    if len(convs) != len(rms) or not convs:
+        return None  # a conv the hooks did not see (called outside its module): not reliable
+    overview = [OverviewRow(row.index, row.name, conv_label(row), level, row.rate_in,
+                            row.rate_out, row.index in detailed)
+                for row, level in zip(convs, rms)]
+    return figure_sink(cfg).submit(FigureJob("overview", path, (overview, title, cfg)))
+
+
+def conv_label(row: LayerRow) -> str:
+    """ConvTranspose1d k16 s8 (s and d only when > 1): what tells a conv call from its
+    neighbours."""
+    conv = row.conv or {}
+    parts = [row.type, f"k{conv.get('kernel_size', '?')}"]
+    parts += [f"{key[0]}{conv[key]}" for key in ("stride", "dilation") if conv.get(key, 1) != 1]
+    channels = row.output_shape[1] if row.output_shape and len(row.output_shape) > 1 else None
+    return " ".join(parts) + ("" if channels is None else f" -> {channels} ch")

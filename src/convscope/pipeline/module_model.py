@@ -27,7 +27,12 @@ from convscope.errors import ConvscopeError
 from convscope.pipeline.aligned import run_alignment
 from convscope.pipeline.cost import run_cost
 from convscope.pipeline.evaluate import run_evaluation
-from convscope.pipeline.figures import LayerInput, module_geometry
+from convscope.pipeline.figures import (
+    LayerInput,
+    detailed_rows,
+    module_geometry,
+    submit_overview,
+)
 from convscope.pipeline.oneshot import stack_input, write_audio, write_plots
 from convscope.pipeline.results import RunResult
 from convscope.pipeline.shapes import shapes_document
@@ -37,11 +42,16 @@ from convscope.rundir import RunDir
 from convscope.stack.rates import exact_rate, integer_rate, rate_text
 from convscope.stack.rows import LayerRow
 from convscope.stack.trace import LayerTrace
+from convscope.plots.selection import requested_names
+from convscope.stack.analysis import leaves
+from convscope.stack.describe import describe
 from convscope.stack.user_module import load_user_module, resolve, run_user_module
+from convscope.stack.user_streams import user_code_contained
 from convscope.text import format_table
 
 log = logging.getLogger("convscope")
 PLOTTED = (nn.Conv1d, nn.ConvTranspose1d)  # weight_norm's Parametrized* classes subclass them
+SHORT_EXAMPLE = 64  # input samples of the pass that reads plots.layers' row indices
 
 
 def run_module(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.device,
@@ -64,11 +74,16 @@ def run_module(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.devi
     log.info("model: %s(%s), your own code (model=module), %d parameters, weights %s", target,
              ", ".join(f"{k}={v!r}" for k, v in cfg.model.kwargs.items()),
              sum(p.numel() for p in module.parameters()), cfg.model.weights or f"seed {cfg.seed}")
-    candidates = _conv_candidates(module, cfg.plots.max_layers) if cfg.plots.enabled else set()
     x = torch.as_tensor(source.samples[None], dtype=_float_dtype(module), device=device)
-    ran = run_user_module(module, x, target, input_rate,
-                          keep=lambda leaf: id(leaf) in candidates,
-                          input_channels=cfg.plots.max_channels)
+    candidates = _conv_candidates(module, cfg, x, input_rate) if cfg.plots.enabled else set()
+    levels, handles = _conv_levels(module) if cfg.plots.enabled else ([], [])
+    try:
+        ran = run_user_module(module, x, target, input_rate,
+                              keep=lambda leaf: id(leaf) in candidates,
+                              input_channels=cfg.plots.max_channels)
+    finally:
+        for handle in handles:
+            handle.remove()
     rows = ran.passed.description.rows
     if not rows:
         raise ConvscopeError(f"model.target: {target} ran no nn.Module layer (only functions?): "
@@ -89,8 +104,10 @@ def run_module(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.devi
     audio_info = write_audio(files, source, final, exact_output_rate, cfg) if cfg.audio.enabled \
         else None
     traces = [LayerTrace(i, rows[i].type, ran.passed.kept[i].numpy())
-              for i in _plotted_rows(rows, ran.passed.kept, cfg.plots.max_layers)]
+              for i in _plotted_rows(rows, ran.passed.kept, cfg)] if cfg.plots.enabled else []
     if cfg.plots.enabled:
+        submit_overview(files.layers_overview, rows, levels, [t.index for t in traces],
+                        f"{short_name(target)}: every conv call", cfg.plots)
         _write_plots(files, source, traces, final, rows, exact_output_rate, cfg, module,
                      ran.passed.kept_inputs)
     if evaluation is not None:
@@ -118,43 +135,51 @@ def output_rate_of(rows: list[LayerRow], length: int) -> Fraction:
     return rows[-1].rate_out
 
 
-def choose_evenly(items: list[int], first_choice: set[int], cap: int) -> list[int]:
-    """At most `cap` of `items`, in order: those in `first_choice` and the first and last item
-    come first (spread evenly if even they are too many), the rest spread evenly over the
-    slots left."""
-    if len(items) <= cap:
-        return list(items)
-    must = [i for i in items if i in first_choice or i in (items[0], items[-1])]
-    if len(must) >= cap:
-        return _spread(must, cap)
-    others = [i for i in items if i not in must]
-    return sorted(must + _spread(others, cap - len(must)))
+def _conv_candidates(module: nn.Module, cfg: RunConfig, x: torch.Tensor,
+                     input_rate: Fraction) -> set[int]:
+    """ids of the modules whose outputs the pass keeps, chosen before it runs so memory stays
+    at the drawn layers' outputs: by default the convs whose stride changes the rate; with
+    plots.layers, the modules its rows name (row indices are read off describe() of a short
+    stretch of the input: the rows do not depend on the length)."""
+    modules = dict(module.named_modules())
+    requested = cfg.plots.layers
+    if requested is None:
+        convs = [m for m in modules.values() if isinstance(m, PLOTTED)]
+        changing = [m for m in convs if m.stride[0] != 1] or convs[:1] + convs[-1:]
+        return {id(m) for m in changing}
+    names = {str(item) for item in requested if not str(item).isdigit()}
+    leaf_names = [name for name, _ in leaves(module)]
+    unknown = sorted(names - set(leaf_names))
+    if unknown:  # refused before the forward, not after it
+        convs = [name for name in leaf_names if isinstance(modules[name], PLOTTED)]
+        raise ConvscopeError(f"plots.layers: {_unknown_text(unknown)} no layer of "
+                             f"{cfg.model.target}; its conv layers are {_listed(convs)}")
+    if len(names) < len(requested):  # row indices: a short pass names their modules
+        with user_code_contained():
+            rows = describe(module, x[..., :SHORT_EXAMPLE], sample_rate=input_rate).rows
+        names = requested_names(rows, requested)
+    return {id(modules[name]) for name in names if name in modules}
 
 
-def _spread(items: list[int], count: int) -> list[int]:
-    """`count` of `items`, evenly spaced (the middle of each of `count` equal stretches)."""
-    return [items[int((k + 0.5) * len(items) / count)] for k in range(count)]
+def _conv_levels(module: nn.Module) -> tuple[list[float], list]:
+    """Forward hooks recording every conv call's output RMS, in call order (the overview
+    figure's bars); returns the list they fill and the handles to remove."""
+    levels: list[float] = []
+
+    def hook(_module, _args, output):
+        if isinstance(output, torch.Tensor):
+            levels.append(float(output.detach().double().pow(2).mean().sqrt()))
+
+    handles = [m.register_forward_hook(hook) for m in module.modules() if isinstance(m, PLOTTED)]
+    return levels, handles
 
 
-def _conv_candidates(module: nn.Module, cap: int) -> set[int]:
-    """ids of the conv modules whose outputs the pass keeps, chosen before it runs so memory stays
-    at `cap` layers' outputs: by registration order, which is call order in most generators;
-    _plotted_rows then applies the same rule to the calls that really happened."""
-    convs = [m for m in module.modules() if isinstance(m, PLOTTED)]
-    changing = {i for i, m in enumerate(convs) if m.stride[0] != 1}
-    return {id(convs[i]) for i in choose_evenly(list(range(len(convs))), changing, cap)}
-
-
-def _plotted_rows(rows: list[LayerRow], kept: dict, cap: int) -> list[int]:
-    # row.conv is set for every instance of Conv1d/ConvTranspose1d, subclasses included; the
-    # class name (row.type) of a user's subclass is its own
-    conv_rows = [row.index for row in rows if row.conv is not None]
-    changing = {i for i in conv_rows if rows[i].rate_in != rows[i].rate_out}
-    chosen = choose_evenly([i for i in conv_rows if i in kept], changing, cap)
-    skipped = [i for i in conv_rows if i not in chosen]
-    if kept and skipped:
-        log.info("plots: %d of %d conv calls drawn (plots.max_layers=%d); left out rows %s",
-                 len(chosen), len(conv_rows), cap, _ranges(skipped))
+def _plotted_rows(rows: list[LayerRow], kept: dict, cfg: RunConfig) -> list[int]:
+    chosen = detailed_rows(rows, kept, cfg.plots)
+    why = "plots.layers" if cfg.plots.layers is not None else \
+        "the calls whose rate changes; plots.layers picks others"
+    log.info("plots: %d detailed layer figures (rows %s: %s); every conv call is in %s",
+             len(chosen), _ranges(chosen) or "none", why, RunDir.LAYERS_OVERVIEW)
     return chosen
 
 
@@ -170,7 +195,7 @@ def _write_plots(files: RunDir, source, traces: list[LayerTrace], final: LayerTr
     for trace in traces:
         row = rows[trace.index]
         inputs[trace.index] = LayerInput(kept_inputs[trace.index][0].numpy(), row.input_shape,
-                                         row.rate_in, f"its input in {cfg.model.target}")
+                                         row.rate_in, f"its input in {short_name(cfg.model.target)}")
         if (geometry := module_geometry(modules.get(row.name))) is not None:
             geometries[trace.index] = geometry
     write_plots(files, source, traces, rates,
@@ -181,6 +206,11 @@ def _write_plots(files: RunDir, source, traces: list[LayerTrace], final: LayerTr
         drawn_input = source if isinstance(source, FeatureInput) else source.samples[0]
         plot_spectrograms(files.spectrogram, drawn_input, exact_rate(source.sample_rate),
                           final.output[0], exact_output_rate, cfg.plots)
+
+
+def short_name(target: str) -> str:
+    """model.target as a figure title names it: the class (path/to/gen.py:Generator -> Generator)."""
+    return target.rsplit(":", 1)[-1].rsplit(".", 1)[-1]
 
 
 def _upsampling(rows: list[LayerRow]) -> int:
@@ -201,6 +231,15 @@ def _log_not_streamed(cfg: RunConfig, seconds: float) -> None:
 def _float_dtype(module: nn.Module) -> torch.dtype:
     """The module's floating dtype (float64 or half models get input they can take)."""
     return next((p.dtype for p in module.parameters() if p.is_floating_point()), torch.float32)
+
+
+def _unknown_text(unknown: list[str]) -> str:
+    return f"{unknown[0]!r} is" if len(unknown) == 1 else f"{', '.join(map(repr, unknown))} are"
+
+
+def _listed(names: list[str], shown: int = 8) -> str:
+    return ", ".join(names[:shown]) + (f" (+{len(names) - shown} more)" if len(names) > shown
+                                       else "")
 
 
 def _ranges(indices: list[int]) -> str:
