@@ -195,3 +195,30 @@ def test_published_hifigan_v1_and_dac_decoder():
                                                                 sample_rate=44100 / 512),
                                   44100 / 512)
     assert np.isfinite(model(x).detach().numpy()).all()
+
+
+class Recurrent(torch.nn.Module):
+    """A conv, then an LSTM over time: its output reads the whole past."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv1d(1, 4, 3, padding=1)
+        self.lstm = torch.nn.LSTM(4, 4, batch_first=True)
+        self.out = torch.nn.Conv1d(4, 1, 1)
+
+    def forward(self, x):
+        y, _ = self.lstm(self.conv(x).transpose(1, 2))
+        return self.out(y.transpose(1, 2))
+
+
+def test_a_model_with_unbounded_context_says_why_it_has_no_overlap():
+    torch.manual_seed(0)
+    report = convscope.chunks(Recurrent(), torch.randn(1, 60), chunk=20, sample_rate=16000)
+    assert report.overall.first is not None and report.stack_context is None
+    assert report.no_rule.startswith("the output's context is not finite")
+    text = str(report)
+    assert "(no context arithmetic: the output's context is not finite" in text
+    conv = next(layer for layer in report.layers if layer.key == "conv")
+    assert (conv.context.left, conv.context.right) == (1, 1) and conv.error.differing
+    assert "not measured (context unknown, and its pieces cannot stand in for its output): lstm" \
+        in text and "no finite overlap makes this model exact" in text

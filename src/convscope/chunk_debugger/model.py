@@ -14,7 +14,6 @@ by chunk clicks, which leaf's missing context causes it, and the overlap that ma
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Optional
@@ -71,6 +70,7 @@ class LeafCall:
     call: int  # this module's call number (a module called twice is two rows)
     context: Optional[Context]  # its own, in its input samples; None: unknown
     ratio: Fraction  # its input's rate over the model input's
+    axis: int = -1  # its time axis (an LSTM's batch_first input has it in the middle)
 
 
 def debug_model(model: nn.Module, x: torch.Tensor, chunk: int, input_rate: Fraction,
@@ -119,17 +119,21 @@ def _debug_model(model: nn.Module, x: torch.Tensor, chunk: int, input_rate: Frac
                 for leaf in leaves]
     check = None if overlap is None else _overlap_check(model, x, chunk, overlap, output_rate
                                                         / input_rate, exact_np, signal_rms, atol)
-    reason = None if reach is not None else (
-        f"the output's context is not finite: {output_flow.reason}" if output_flow.reason
-        else "no boundary splits the output at a whole sample")
-    if reach is not None and overlap is None:
-        reason = (f"the output runs at {reach.rate} x the input: no boundary at a multiple of "
-                  f"{chunk} splits it at a whole sample")
     return ChunkReport(chunk, input_rate, output_rate, outputs, exact.shape[-1], tail, atol,
                        error_size(diff, signal_rms, atol), boundary_findings(
                            diff, outputs, signal_rms, atol, output_rate),
-                       findings, overlap, affected, reason, exact_np, naive_np,
-                       overlap_check=check, input_unit="input samples")
+                       findings, overlap, affected, _no_overlap(output_flow, overlap, chunk),
+                       exact_np, naive_np, overlap_check=check, input_unit="input samples")
+
+
+def _no_overlap(output_flow, overlap: Optional[Context], chunk: int) -> Optional[str]:
+    """Why the report states no overlap, if it states none."""
+    if output_flow.reach is None:
+        return f"the output's context is not finite: {output_flow.reason or 'unknown'}"
+    if overlap is None:
+        return (f"the output runs at {output_flow.reach.rate} x the input: no boundary at a "
+                f"multiple of {chunk} input samples splits it at a whole output sample")
+    return None
 
 
 def _waveform(output) -> torch.Tensor:
@@ -181,7 +185,8 @@ def _leaf_calls(calls: list[TracedCall], total: int) -> list[LeafCall]:
         else:  # the length it got, as a fraction of the input's
             ratio = Fraction(call.input_shape[-1], total)
         name = call.name.removeprefix("model.")
-        found.append(LeafCall(index, name, call.module, number, context, ratio))
+        found.append(LeafCall(index, name, call.module, number, context, ratio,
+                              call.flow.time_axis))
     return found
 
 
@@ -209,7 +214,8 @@ def leaf_chunked(model: nn.Module, x: torch.Tensor, leaf: LeafCall, cuts: list[i
             return None
         state["inside"] = True
         try:
-            replaced = _pieces(module, args[0], [_scaled(c, leaf.ratio) for c in cuts], context)
+            replaced = _pieces(module, args[0], [_scaled(c, leaf.ratio) for c in cuts], context,
+                               leaf.axis)
         finally:
             state["inside"] = False
         if replaced is None or replaced.shape != output.shape:
@@ -230,28 +236,33 @@ def _scaled(cut: int, ratio: Fraction) -> int:
     return round(cut * ratio)
 
 
-def _pieces(module: nn.Module, inp: torch.Tensor, cuts: list[int],
-            context: Context) -> Optional[torch.Tensor]:
-    length = inp.shape[-1]
+def _pieces(module: nn.Module, inp: torch.Tensor, cuts: list[int], context: Context,
+            axis: int) -> Optional[torch.Tensor]:
+    length = inp.shape[axis]
     edges = [0] + [c for c in cuts if 0 < c < length] + [length]
     left, right = context
     outputs = []
     for a, b in zip(edges, edges[1:]):
         start, stop = max(0, a - left), min(length, b + right)
-        y = module(inp[..., start:stop])
-        scale = Fraction(y.shape[-1], stop - start)  # the leaf's own rate, out over in
+        try:
+            y = module(inp.narrow(axis, start, stop - start))
+        except Exception:  # noqa: BLE001 -- a piece the leaf cannot take: its share unmeasured
+            return None
+        if not isinstance(y, torch.Tensor):  # an LSTM's (output, state): not a waveform call
+            return None
+        scale = Fraction(y.shape[axis], stop - start)  # the leaf's own rate, out over in
         first, last = (a - start) * scale, (b - start) * scale
         if first.denominator != 1 or last.denominator != 1:
             return None
-        outputs.append(y[..., int(first):int(last)])
-    return torch.cat(outputs, dim=-1)
+        outputs.append(y.narrow(axis, int(first), int(last - first)))
+    return torch.cat(outputs, dim=axis)
 
 
 def _leaf_error(model: nn.Module, x: torch.Tensor, leaf: LeafCall, cuts: list[int],
-                exact: np.ndarray, signal_rms: float, atol: float) -> ErrorSize:
+                exact: np.ndarray, signal_rms: float, atol: float) -> Optional[ErrorSize]:
     out = leaf_chunked(model, x, leaf, cuts)
     if out is None:  # the pieces change its length: its share cannot be put in alone
-        return ErrorSize(math.nan, math.nan, None, 0, None)
+        return None
     y = out.cpu().double().numpy()
     compared = min(y.shape[-1], exact.shape[-1])
     return error_size(y[..., :compared] - exact[..., :compared], signal_rms, atol)

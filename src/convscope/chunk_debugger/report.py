@@ -96,9 +96,15 @@ def _layer_lines(report: ChunkReport) -> list[str]:
                      f"{_error_text(layer.error)}")
     if len(culprits) > LAYERS_LISTED:
         lines.append(f"    ... {len(culprits) - LAYERS_LISTED} more in chunks.json")
-    fine = [layer.key for layer in report.layers if layer not in culprits]
+    fine = [layer.key for layer in report.layers
+            if layer not in culprits and layer.error is not None]
     if fine:
         lines.append(f"    no shortfall and no error of their own: {', '.join(fine)}")
+    unknown = [layer.key for layer in report.layers
+               if layer not in culprits and layer.error is None]
+    if unknown:
+        lines.append(f"    not measured (context unknown, and its pieces cannot stand in for its "
+                     f"output): {', '.join(unknown)}")
     if report.no_rule:
         lines.append(f"    (no context arithmetic: {report.no_rule})")
     if culprits:
@@ -111,9 +117,12 @@ def _layer_lines(report: ChunkReport) -> list[str]:
                   if layer.error is not None and layer.error.differing]
         also = f" ({', '.join(others)} also contribute{'s' if len(others) == 1 else ''})" \
             if others else ""
+        fix = ("give each chunk the context above (exact block streaming in scripts/run.py "
+               "does) or carry each layer's state across chunks" if report.stack_context
+               is not None else "carry each layer's state across chunks (no finite overlap "
+               "makes this model exact)")
         lines.append(f"  the clicks come mostly from {worst.key} ({worst.label}){missing}"
-                     f"{also}. Fix: give each chunk the context above (exact block streaming "
-                     "in scripts/run.py does) or carry each layer's state across chunks")
+                     f"{also}. Fix: {fix}")
     return lines
 
 
