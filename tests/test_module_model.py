@@ -20,7 +20,6 @@ from torch import nn
 
 import convscope
 from convscope.errors import ConvscopeError
-from convscope.plots.selection import choose_evenly
 from convscope.rundir import RunDir
 from convscope.stack.describe import describe_pass
 from tests.helpers import run_script
@@ -313,23 +312,6 @@ def test_describe_pass_keeps_the_outputs_torch_computes_in_one_pass():
     # a bare layer is its own only leaf
     alone = describe_pass(model[0], x, keep=lambda m: True)
     torch.testing.assert_close(alone.kept[0], conv0)
-
-
-@pytest.mark.parametrize("count, first_choice, cap", [
-    (90, {10, 40, 70}, 24), (5, set(), 24), (30, set(), 1), (30, set(range(0, 30, 3)), 4),
-    (12, {0, 11}, 2), (7, {3}, 3)])
-def test_choose_evenly_keeps_the_rate_changers_the_ends_and_the_cap(count, first_choice, cap):
-    items = list(range(100, 100 + count))
-    first = {items[i] for i in first_choice}
-    chosen = choose_evenly(items, first, cap)
-    assert chosen == sorted(set(chosen)) and set(chosen) <= set(items)
-    assert len(chosen) == min(count, cap)
-    must = first | {items[0], items[-1]}
-    if len(must) <= cap:
-        assert must <= set(chosen)
-    if len(chosen) > 2:  # the rest is spread: no gap between chosen items much over the even one
-        gaps = np.diff(chosen)
-        assert gaps.max() <= 2 * count / len(chosen) + 1
 
 
 def test_plots_layers_picks_rows_by_name_and_by_index(user_dir):

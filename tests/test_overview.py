@@ -21,7 +21,7 @@ from convscope.config.schema import PlotsConfig, RunConfig
 from convscope.errors import ConvscopeError
 from convscope.pipeline.figures import conv_label, submit_overview
 from convscope.plots.layers import plot_layer
-from convscope.plots.selection import figure_rows
+from convscope.plots.selection import choose_evenly, figure_rows
 from convscope.plots.signals import LayerSignals, channel_panels
 from convscope.plots.zoom import zoom_data, zoom_window
 from convscope.report.captions import figure_caption
@@ -123,3 +123,20 @@ def test_conv_label_says_stride_and_dilation_only_when_they_matter(hifigan):
     assert conv_label(by_name["conv_pre"]) == "Conv1d k7 -> 16 ch"
     assert conv_label(by_name["resblocks.0.convs1.1"]) == "Conv1d k3 d3 -> 8 ch"
     assert isinstance(RunConfig().plots.layers, type(None))
+
+
+@pytest.mark.parametrize("count, first_choice, cap", [
+    (90, {10, 40, 70}, 24), (5, set(), 24), (30, set(), 1), (30, set(range(0, 30, 3)), 4),
+    (12, {0, 11}, 2), (7, {3}, 3)])
+def test_choose_evenly_keeps_the_rate_changers_the_ends_and_the_cap(count, first_choice, cap):
+    items = list(range(100, 100 + count))
+    first = {items[i] for i in first_choice}
+    chosen = choose_evenly(items, first, cap)
+    assert chosen == sorted(set(chosen)) and set(chosen) <= set(items)
+    assert len(chosen) == min(count, cap)
+    must = first | {items[0], items[-1]}
+    if len(must) <= cap:
+        assert must <= set(chosen)
+    if len(chosen) > 2:  # the rest is spread: no gap between chosen items much over the even one
+        gaps = np.diff(chosen)
+        assert gaps.max() <= 2 * count / len(chosen) + 1
