@@ -102,7 +102,7 @@ class BoundaryFinding:
 
 @dataclass
 class ChunkReport:
-    """Everything the debugger found; `text()` is the console report, `as_json()` chunks.json."""
+    """Everything the debugger found; report.report_text words it, `as_json()` is chunks.json."""
 
     chunk_samples: int  # stack-input samples (frames) per chunk (a model's input samples)
     input_rate: Fraction

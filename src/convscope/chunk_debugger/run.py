@@ -37,7 +37,8 @@ def run_chunk_debugger(cfg: RunConfig, chunks: ChunksConfig, out_dir: Path,
     write_json(files.chunks_json, report.as_json())
     written = [files.chunks_json]
     if cfg.plots.enabled:
-        written.append(write_chunk_plot(report, files.chunk_errors_plot, name,
+        titled = name.rsplit(":", 1)[-1].rsplit("/", 1)[-1]  # a path is too long for a title
+        written.append(write_chunk_plot(report, files.chunk_errors_plot, titled,
                                         chunks.plot_boundaries, chunks.plot_window_ms,
                                         cfg.plots.dpi, cfg.plots.width_inches))
     log.info("wrote %s", ", ".join(str(path) for path in written))
