@@ -26,7 +26,7 @@ PACKAGE = "convscope"
 
 # What each top-level module or package of convscope is allowed to lean on. A module imports only
 # from its own package or from a lower layer; units on the same layer are siblings and do not
-# import each other (the top layer's entry points excepted: they may share helpers). Layer 0 therefore
+# import each other (layer 8's entry points excepted: they may share helpers). Layer 0 therefore
 # imports nothing from convscope. A new top-level module or package must be added here.
 LAYERS: dict[str, int] = {
     # 0  no convscope imports: errors, atomic writes, text tables, run-dir names, bundled files
@@ -46,8 +46,9 @@ LAYERS: dict[str, int] = {
     # 6  write a run dir | multirun summary and index | the explainer (nothing imports it) |
     #    the stack designer
     "pipeline": 6, "sweep": 6, "explainer": 6, "designer": 6,
-    # 7  a folder or glob of files, each one pipeline run; what one Hydra job does (corpus.jobs)
-    "corpus": 7,
+    # 7  a folder or glob of files, each one pipeline run; what one Hydra job does (corpus.jobs) |
+    #    the chunk debugger: loads its input as a run does (pipeline/), writes its own run dir
+    "corpus": 7, "chunk_debugger": 7,
     # 8  entry points: Hydra glue and one-line errors, the public run API, subcommands
     "cli": 8, "api": 8, "commands": 8,  # commands*.py all count as "commands"
     "__main__": 8,  # python -m convscope: the `convscope` command, an entry point like them

@@ -55,7 +55,7 @@ def run_learn(*args, **kwargs):
 
 
 def run_chunk_debugger(*args, **kwargs):
-    from convscope.pipeline.chunk_report import run_chunk_debugger as run  # as run_job
+    from convscope.chunk_debugger.run import run_chunk_debugger as run  # as run_job
 
     return run(*args, **kwargs)
 

@@ -35,10 +35,13 @@ from convscope.pipeline.figures import (
     LayerInput,
     chained_inputs,
     conv_candidates,
+    conv_levels,
     layer_signals,
     module_geometry,
     plan_geometry,
     plotted_rows,
+    short_name,
+    submit_overview,
     zoom_start_seconds,
 )
 from convscope.pipeline.preflight import machine_memory_bytes, memory_limit
@@ -104,10 +107,16 @@ def run_model_one_shot(ctx: RunContext, cfg: RunConfig, module: nn.Module,
     calls that get a figure, and the output waveform; then this path's own write_audio,
     write_plots, the evaluate stage and finish_run (with `model`, estimate and decision)."""
     source, input_rate, target = ctx.source, ctx.input_rate, ctx.model_label
-    candidates = conv_candidates(module, cfg.plots.max_layers) if cfg.plots.enabled else set()
-    ran = run_user_module(module, x, target, input_rate,
-                          keep=lambda leaf: id(leaf) in candidates,
-                          input_channels=cfg.plots.max_channels)
+    candidates = conv_candidates(module, cfg.plots, x, input_rate, target) \
+        if cfg.plots.enabled else set()
+    levels, handles = conv_levels(module) if cfg.plots.enabled else ([], [])
+    try:
+        ran = run_user_module(module, x, target, input_rate,
+                              keep=lambda leaf: id(leaf) in candidates,
+                              input_channels=cfg.plots.max_channels)
+    finally:
+        for handle in handles:
+            handle.remove()
     rows = ran.passed.description.rows
     if not rows:
         key = "model.target" if "target" in (ctx.model_info or {}) else "model"
@@ -129,14 +138,15 @@ def run_model_one_shot(ctx: RunContext, cfg: RunConfig, module: nn.Module,
     audio_info = write_audio(files, source, final, exact_output_rate, cfg) if cfg.audio.enabled \
         else None
     traces = [LayerTrace(i, rows[i].type, ran.passed.kept[i].numpy())
-              for i in plotted_rows(rows, ran.passed.kept, cfg.plots.max_layers)]
+              for i in plotted_rows(rows, ran.passed.kept, cfg.plots)] if cfg.plots.enabled else []
     if cfg.plots.enabled:
+        submit_overview(files.layers_overview, rows, levels, [t.index for t in traces],
+                        f"{short_name(target)}: every conv call", cfg.plots)
         write_module_plots(files, source, traces, final, rows, exact_output_rate, cfg, module,
-                     ran.passed.kept_inputs)
+                           ran.passed.kept_inputs, target)
     if evaluation is not None:
         run_evaluation(evaluation, source.samples, final.output[0][evaluation.channel],
-                       ctx.out_dir,
-                       cfg.audio, cfg.plots)
+                       ctx.out_dir, cfg.audio, cfg.plots)
     prepared = PreparedStack(plans=[], exact_rate=exact_output_rate, output_rate=output_rate,
                              evaluation=evaluation, stack=module, rows=rows,
                              input_rate=input_rate, alignment=alignment)  # rows: from the pass
@@ -256,8 +266,8 @@ def output_rate_of(rows: list[LayerRow], length: int) -> Fraction:
 
 
 def write_module_plots(files: RunDir, source, traces: list[LayerTrace], final: LayerTrace,
-                 rows: list[LayerRow], exact_output_rate: Fraction, cfg: RunConfig,
-                 module: nn.Module, kept_inputs: dict) -> None:
+                       rows: list[LayerRow], exact_output_rate: Fraction, cfg: RunConfig,
+                       module: nn.Module, kept_inputs: dict, label: str) -> None:
     """The conv figures as write_plots draws a config stack's layers, each with the input that
     call really got (the module's own, not the previous drawn call's output); its spectrogram
     compares the input with the module's output (after whatever follows the last conv)."""
@@ -267,7 +277,7 @@ def write_module_plots(files: RunDir, source, traces: list[LayerTrace], final: L
     for trace in traces:
         row = rows[trace.index]
         inputs[trace.index] = LayerInput(kept_inputs[trace.index][0].numpy(), row.input_shape,
-                                         row.rate_in, f"its input in {cfg.model.target or type(module).__name__}")
+                                         row.rate_in, f"its input in {short_name(label)}")
         if (geometry := module_geometry(modules.get(row.name))) is not None:
             geometries[trace.index] = geometry
     write_plots(files, source, traces, rates,
