@@ -22,6 +22,8 @@ load changes hit every variant alike, medians of --repeat:
     CUDA`), beside the forward alone (log-mel, blocks, float WAV, after imports and build).
 (describe) convscope.describe against a plain forward of the same input, per published vocoder
     and codec decoder at its published size, in one process (not a child): the ratio, goal <= 2.
+(figures) 1 s of speech through the published HiFi-GAN V1 as model=module (78 conv calls): the
+    time its figures take against the rest of the same run, in one process; goal <= 1.
 Other work on the machine inflates times: the load average is printed before and after.
 """
 
@@ -35,13 +37,14 @@ from pathlib import Path
 from bench_common import load, machine
 from bench_corpus import corpus_case, corpus_loop, print_corpus
 from bench_describe import describe_case
+from bench_figures import figures_case, print_figures
 from bench_forward import forward_growth, worker
 from bench_hour import floor_worker, hour_case, print_hour
 from bench_markdown import markdown
 from bench_reference import print_reference, reference_vs_baseline
 from bench_vocoder import print_vocoder, vocoder_case, vocoder_worker
 
-CASES = ("reference", "forward", "corpus", "hour", "vocoder", "describe")
+CASES = ("reference", "forward", "corpus", "hour", "vocoder", "describe", "figures")
 
 
 def run_case(name: str, args: argparse.Namespace, tmp: Path) -> object:
@@ -59,6 +62,9 @@ def run_case(name: str, args: argparse.Namespace, tmp: Path) -> object:
     elif name == "vocoder":
         result = vocoder_case(*args.vocoder_seconds, tmp)
         print_vocoder(result)
+    elif name == "figures":
+        result = figures_case(tmp)
+        print_figures(result)
     else:
         result = describe_case(args.repeat)
     return result

@@ -46,10 +46,10 @@ class Outcome:
 
 def plan_only(cfg, out_dir: Path, user_dir: Path, command=None) -> None:
     """run_job's planning: what is checked before a stack is built or a file written."""
-    from convscope.pipeline.corpus import is_corpus, list_corpus, shard
+    from convscope.corpus.run import is_corpus, list_corpus, shard
     from convscope.pipeline.oneshot import stack_input
     from convscope.pipeline.stages import plan_evaluate_stage
-    from convscope.pipeline.streamed import streaming_decision
+    from convscope.pipeline.streamed import readable_span
     from convscope.stack.plan import plan_stack
     from convscope.stack.rates import exact_rate, layer_rates, upsampling_factor
 
@@ -58,7 +58,7 @@ def plan_only(cfg, out_dir: Path, user_dir: Path, command=None) -> None:
     if is_corpus(cfg.data.path, user_dir):
         shard(list_corpus(cfg.data.path, user_dir), cfg.data.shard, cfg.data.num_shards)
         return
-    span, _ = streaming_decision(cfg, user_dir)
+    span = readable_span(cfg, user_dir)
     source = span if span is not None else stack_input(cfg, user_dir)
     plans = plan_stack(cfg.model.layers, source.shape, causal=cfg.model.causal)
     input_rate = exact_rate(source.sample_rate, "data.sr")

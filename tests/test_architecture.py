@@ -26,7 +26,7 @@ PACKAGE = "convscope"
 
 # What each top-level module or package of convscope is allowed to lean on. A module imports only
 # from its own package or from a lower layer; units on the same layer are siblings and do not
-# import each other (layer 7's entry points excepted: they may share helpers). Layer 0 therefore
+# import each other (layer 8's entry points excepted: they may share helpers). Layer 0 therefore
 # imports nothing from convscope. A new top-level module or package must be added here.
 LAYERS: dict[str, int] = {
     # 0  no convscope imports: errors, atomic writes, text tables, run-dir names, bundled files
@@ -46,9 +46,12 @@ LAYERS: dict[str, int] = {
     # 6  write a run dir | multirun summary and index | the explainer (nothing imports it) |
     #    the stack designer
     "pipeline": 6, "sweep": 6, "explainer": 6, "designer": 6,
-    # 7  entry points: Hydra glue and one-line errors, the public run API, subcommands
-    "cli": 7, "api": 7, "commands": 7,  # commands*.py all count as "commands"
-    "__main__": 7,  # python -m convscope: the `convscope` command, an entry point like them
+    # 7  a folder or glob of files, each one pipeline run; what one Hydra job does (corpus.jobs) |
+    #    the chunk debugger: loads its input as a run does (pipeline/), writes its own run dir
+    "corpus": 7, "chunk_debugger": 7,
+    # 8  entry points: Hydra glue and one-line errors, the public run API, subcommands
+    "cli": 8, "api": 8, "commands": 8,  # commands*.py all count as "commands"
+    "__main__": 8,  # python -m convscope: the `convscope` command, an entry point like them
 }
 TOP = max(LAYERS.values()) + 1  # convscope/__init__.py: the lazy public API may import anything
 SIBLINGS_ALLOWED = {TOP - 1}  # the entry points
@@ -278,7 +281,7 @@ def _fake(importer: str, target: str, in_function: bool = False, commented: bool
     ("convscope.report.page", "convscope.stack.trace", None),  # down: fine
     ("convscope.report.page", "convscope.pipeline.stages", "from a layer above"),
     ("convscope.stack.plan", "convscope.audio.segment", "sibling on the same layer"),
-    ("convscope.sweep.summary", "convscope.pipeline.corpus", "sibling on the same layer"),
+    ("convscope.sweep.summary", "convscope.pipeline.stages", "sibling on the same layer"),
     ("convscope.files", "convscope.errors", "sibling on the same layer"),  # layer 0: none at all
     ("convscope.config.schema", "convscope", "from a layer above"),  # the top is above everything
 ])
@@ -288,7 +291,7 @@ def test_layering_rules_catch_bad_imports(importer, target, broken):
 
 
 def test_explainer_rule_catches_a_pipeline_import():
-    assert explainer_violations([_fake("convscope.pipeline.jobs", "convscope.explainer.explain")])
+    assert explainer_violations([_fake("convscope.corpus.jobs", "convscope.explainer.explain")])
     assert not explainer_violations([_fake("convscope.cli", "convscope.explainer.explain")])
 
 
@@ -319,3 +322,42 @@ def test_light_modules_stay_light(module, absent):
                           env={**os.environ, "PYTHONPATH": str(SRC)}, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False", f"importing {module} loads {absent}"
+
+
+# Below the one-shot/streamed decision (pipeline.preflight.decide) a run is a model, a source and
+# a RunContext: where the model came from (a config stack's layers, model=module's target, a
+# Python object) is settled above it, so these modules never read the model's config.
+BELOW_DECISION = ("convscope.stack.overlap", "convscope.stack.module_cells",
+                  "convscope.stack.estimate", "convscope.pipeline.results",
+                  "convscope.pipeline.streamed", "convscope.audio.arrays")
+MODEL_VARIANTS = {"ModelConfig", "LayerConfig"}  # the config schema's model descriptions
+
+
+def model_config_uses(source: str) -> list[str]:
+    """Imports of the schema's model variants and reads of `<config>.model`, by line."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.module == f"{PACKAGE}.config.schema":
+            found += [f"{node.lineno}: imports {a.name}" for a in node.names
+                      if a.name in MODEL_VARIANTS]
+        if isinstance(node, ast.Attribute) and node.attr == "model" \
+                and isinstance(node.value, ast.Name) and node.value.id in ("cfg", "config"):
+            found.append(f"{node.lineno}: reads {node.value.id}.model")
+    return found
+
+
+@pytest.mark.parametrize("module", BELOW_DECISION)
+def test_nothing_below_the_decision_reads_the_models_config(module):
+    assert module in _modules(), f"{module} is gone: update BELOW_DECISION"
+    assert model_config_uses(_modules()[module].read_text(encoding="utf-8")) == []
+
+
+def test_model_config_rule_catches_an_import_and_a_read():
+    source = ("from convscope.config.schema import LayerConfig, RunConfig\n"
+              "def f(cfg):\n    return cfg.model.layers\n")
+    assert model_config_uses(source) == ["1: imports LayerConfig", "3: reads cfg.model"]
+
+
+def test_pipeline_has_at_most_15_modules():
+    pipeline = [name for name in _modules() if name.startswith(f"{PACKAGE}.pipeline.")]
+    assert len(pipeline) + 1 <= 15, sorted(pipeline)  # + its __init__

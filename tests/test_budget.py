@@ -18,7 +18,7 @@ from convscope.config.checks import check_values
 from convscope.config.schema import LayerConfig, LimitsConfig, RunConfig
 from convscope.errors import ConvscopeError
 from convscope.pipeline.preflight import preflight
-from convscope.pipeline.streamed import streaming_decision
+from convscope.pipeline.streamed import readable_span
 from convscope.stack.backends import gapped_transposed_conv, safe_kernels
 from convscope.stack.plan import plan_stack
 from tests.helpers import REPO
@@ -72,9 +72,9 @@ def seed_example(stride: int) -> list[LayerConfig]:
 
 
 def checked(cfg: RunConfig, tmp_path):
-    span, want = streaming_decision(cfg, REPO)
+    span = readable_span(cfg, REPO)
     plans = plan_stack(cfg.model.layers, span.shape)
-    return preflight(cfg, span, plans, tmp_path, want, None)
+    return preflight(cfg, span, plans, tmp_path, None)
 
 
 def test_large_output_streams_in_blocks_bounded_in_output_samples(tmp_path):
@@ -146,6 +146,7 @@ def test_streamed_run_records_the_estimate_it_ran_by(tmp_path):
     """shapes.json of a streamed run holds the estimate, in its streamed mode, with the block
     size the run then used (not only one-shot runs record it)."""
     from convscope.pipeline.single import run
+    from convscope.rundir import RunDir
 
     cfg = config(*seed_example(2))
     cfg = replace(cfg, stream=replace(cfg.stream, enabled="true"),
@@ -157,3 +158,20 @@ def test_streamed_run_records_the_estimate_it_ran_by(tmp_path):
     assert shapes["estimate"]["mode"] == "streamed"
     assert shapes["estimate"]["block_samples"] == shapes["stream"]["block_samples"]
     assert shapes["estimate"]["macs"] == sum(layer["macs"] for layer in shapes["layers"])
+
+
+def test_stages_turned_off_are_recorded_in_shapes_json(tmp_path):
+    """What preflight.lighten turns off is the run's decision, in shapes.json: the composed
+    config (.hydra/config.yaml) still says what the user asked for."""
+    from convscope.pipeline.single import run
+    from convscope.rundir import RunDir
+
+    cfg = config(*seed_example(3))
+    cfg = replace(cfg, limits=replace(cfg.limits, one_shot_gb=1e-6), report=False,
+                  stream=replace(cfg.stream, enabled="false"))
+    shapes = run(cfg, tmp_path / "run", base_dir=REPO).shapes
+    turned_off = shapes["decision"]["turned_off"]
+    assert [line.split(":")[0] for line in turned_off] == ["plots.spectrogram", "evaluate"]
+    files = RunDir(tmp_path / "run")
+    assert files.layer_plot(0, "ConvTranspose1d").exists()  # the plots ran, without that one
+    assert not files.spectrogram.exists() and not files.metrics.exists()

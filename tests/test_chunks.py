@@ -28,8 +28,9 @@ from convscope.config.schema import (
     RunConfig,
 )
 from convscope.errors import ConvscopeError
-from convscope.pipeline.chunk_debug import debug_chunks
-from convscope.pipeline.chunk_report import report_text, run_chunk_debugger
+from convscope.chunk_debugger.debug import debug_chunks
+from convscope.chunk_debugger.report import report_text
+from convscope.chunk_debugger.run import run_chunk_debugger
 from convscope.rundir import RunDir
 from convscope.stack.build import build_stack
 from convscope.stack.plan import plan_stack

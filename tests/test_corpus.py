@@ -14,7 +14,7 @@ import soundfile
 from convscope.config.convert import to_run_config
 from convscope.config.schema import RunConfig
 from convscope.errors import ConvscopeError
-from convscope.pipeline.corpus import is_corpus, list_corpus, run_corpus, safe_names, shard
+from convscope.corpus.run import is_corpus, list_corpus, run_corpus, safe_names, shard
 from tests.helpers import REPO, run_script
 
 TWO_LAYERS = [{"type": "ConvTranspose1d", "in_channels": 1, "out_channels": 2, "kernel_size": 4,

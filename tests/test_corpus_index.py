@@ -17,7 +17,7 @@ import soundfile
 
 from convscope.config.convert import to_run_config
 from convscope.errors import ConvscopeError
-from convscope.pipeline.corpus import run_corpus
+from convscope.corpus.run import run_corpus
 from convscope.report.html import number_text
 from convscope.text import shape_text
 from tests.helpers import REPO

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from convscope.errors import ConvscopeError
-from convscope.pipeline import corpus_walk
-from convscope.pipeline.corpus import run_corpus, scan_corpus, skipped_text
+from convscope.corpus import walk as corpus_walk
+from convscope.corpus.run import run_corpus, scan_corpus, skipped_text
 from tests.helpers import REPO
 from tests.test_corpus import corpus_config, write_tone
 

@@ -16,8 +16,8 @@ from convscope.config.convert import to_run_config
 from convscope.config.schema import RunConfig
 from convscope.errors import ConvscopeError
 from convscope.files import partials
-from convscope.pipeline.corpus import run_corpus
-from convscope.pipeline.corpus_workers import run_in_workers
+from convscope.corpus.run import run_corpus
+from convscope.corpus.workers import run_in_workers
 from tests.cli_harness import run_in_process
 from tests.corpus_tasks import square_or_die
 from tests.helpers import REPO

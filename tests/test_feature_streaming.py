@@ -57,10 +57,10 @@ def streamed(cfg: RunConfig, block_seconds: float = 0.1) -> RunConfig:
                                        subtype="FLOAT"))
 
 
-def checked(cfg: RunConfig, tmp_path, want: str | None = None):
+def checked(cfg: RunConfig, tmp_path):
     source = stack_input(cfg, REPO)
     plans = plan_stack(cfg.model.layers, source.shape)
-    return preflight(cfg, source, plans, tmp_path, want, None), source, plans
+    return preflight(cfg, source, plans, tmp_path, None), source, plans
 
 
 def test_one_shot_estimate_of_a_feature_input_covers_torchs_trace(tmp_path):

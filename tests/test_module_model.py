@@ -20,7 +20,7 @@ from torch import nn
 
 import convscope
 from convscope.errors import ConvscopeError
-from convscope.pipeline.module_model import choose_evenly
+from convscope.rundir import RunDir
 from convscope.stack.describe import describe_pass
 from tests.helpers import run_script
 
@@ -153,15 +153,17 @@ def test_a_generator_outside_the_repo_runs_through_the_whole_pipeline(user_dir):
     wav, rate = read_wav(out / "audio" / f"layer{last.index}_ch0.wav")
     assert (rate, wav.shape) == (last.rate_out, (1, last.output_shape[-1]))
     assert read_wav(out / "audio" / "input.wav")[1] == shapes["input"]["sample_rate"]
-    # Figures of 4 of the 8 conv calls (plots.max_layers=4): the two that change the rate, the
-    # first and the last; the log names the others
+    # Detailed figures for the 2 of the 8 conv calls that change the rate (the default); every
+    # conv call is a row of the overview figure
     convs = [row for row in described.rows if row.type in ("Conv1d", "ConvTranspose1d")]
-    drawn = [row for row in convs if row.rate_in != row.rate_out or row in (convs[0], convs[-1])]
-    assert (len(convs), len(drawn)) == (8, 4)
-    assert sorted(p.name for p in (out / "plots").glob("layer*.png")) == sorted(
+    drawn = [row for row in convs if row.rate_in != row.rate_out]
+    assert (len(convs), len(drawn)) == (8, 2)
+    assert sorted(p.name for p in (out / "plots").glob("*.png")
+                  if RunDir.LAYER_PLOT.fullmatch(p.name)) == sorted(
         f"layer{row.index}_{row.type}.png" for row in drawn)
-    assert "4 of 8 conv calls drawn (plots.max_layers=4); left out rows" in (
-        out / "run.log").read_text()
+    assert (out / "plots" / "layers_overview.png").is_file()
+    assert (f"plots: 2 detailed layer figures (rows {drawn[0].index}, {drawn[1].index}: the "
+            "calls whose rate changes") in (out / "run.log").read_text()
     assert (out / "plots" / "spectrogram.png").is_file()
     assert (out / "metrics.json").is_file()  # the rate changes: the evaluate stage ran
     assert TARGET in (out / "index.html").read_text()  # the command, as typed
@@ -312,18 +314,25 @@ def test_describe_pass_keeps_the_outputs_torch_computes_in_one_pass():
     torch.testing.assert_close(alone.kept[0], conv0)
 
 
-@pytest.mark.parametrize("count, first_choice, cap", [
-    (90, {10, 40, 70}, 24), (5, set(), 24), (30, set(), 1), (30, set(range(0, 30, 3)), 4),
-    (12, {0, 11}, 2), (7, {3}, 3)])
-def test_choose_evenly_keeps_the_rate_changers_the_ends_and_the_cap(count, first_choice, cap):
-    items = list(range(100, 100 + count))
-    first = {items[i] for i in first_choice}
-    chosen = choose_evenly(items, first, cap)
-    assert chosen == sorted(set(chosen)) and set(chosen) <= set(items)
-    assert len(chosen) == min(count, cap)
-    must = first | {items[0], items[-1]}
-    if len(must) <= cap:
-        assert must <= set(chosen)
-    if len(chosen) > 2:  # the rest is spread: no gap between chosen items much over the even one
-        gaps = np.diff(chosen)
-        assert gaps.max() <= 2 * count / len(chosen) + 1
+def test_plots_layers_picks_rows_by_name_and_by_index(user_dir):
+    convscope.run(["model=module", f"model.target={TARGET}", "model.kwargs={channels: 8}",
+                   *SEGMENT, "plots.layers=[conv_pre,3]", "plots.workers=0", "plots.dpi=30",
+                   "plots.spectrogram=false", "audio.enabled=false", "report=false",
+                   "evaluate.enabled=false"], out_dir="out")
+    rows = json.loads((user_dir / "out" / "shapes.json").read_text())["layers"]
+    drawn = sorted(p.name for p in (user_dir / "out" / "plots").glob("*.png")
+                   if RunDir.LAYER_PLOT.fullmatch(p.name))
+    wanted = {0, 3} | {row["index"] for row in rows if row["name"] == "conv_pre"}
+    assert drawn == sorted(f"layer{i}_{rows[i]['type']}.png" for i in wanted)
+    assert (user_dir / "out" / "plots" / "layers_overview.png").is_file()
+
+
+def test_an_unknown_plots_layers_name_is_one_line_before_anything_runs(user_dir):
+    result = run_script("run.py", "model=module", f"model.target={TARGET}", *SEGMENT,
+                        "plots.layers=[ups.9]", "hydra.run.dir=out", cwd=user_dir)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [
+        f"error: plots.layers: 'ups.9' is no layer of {TARGET}; its conv layers are conv_pre, "
+        "ups.0, ups.1, resblocks.0.convs.0, resblocks.0.convs.1, resblocks.1.convs.0, "
+        "resblocks.1.convs.1, conv_post"]
+    assert not (user_dir / "out").exists()

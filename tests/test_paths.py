@@ -34,7 +34,7 @@ from convscope.config.schema import DataConfig
 from convscope.errors import ConvscopeError
 from convscope.files import atomic_path, write_text
 from convscope.oserrors import describe_os_error
-from convscope.pipeline.corpus import is_corpus, list_corpus, run_corpus, safe_names, scan_corpus
+from convscope.corpus.run import is_corpus, list_corpus, run_corpus, safe_names, scan_corpus
 from convscope.rundir import RunDir
 from convscope.stack.user_module import import_target
 from tests.helpers import REPO

@@ -16,8 +16,9 @@ import logging
 from contextlib import contextmanager
 from datetime import datetime
 from functools import cached_property
+from fractions import Fraction
 from pathlib import Path
-from typing import Iterator, Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence
 
 from omegaconf import OmegaConf
 
@@ -32,7 +33,10 @@ from convscope.cli import (
 from convscope.config.convert import register_configs, to_run_config
 from convscope.errors import ConvscopeError
 from convscope.files import write_text
-from convscope.pipeline.jobs import run_job
+from convscope.audio.arrays import ARRAY_PATH, array_source
+from convscope.board.export import export_tree
+from convscope.corpus.jobs import run_job
+from convscope.pipeline.single import run as run_single
 from convscope.report.html import text
 from convscope.report.page import RunCommand, layers_html, ordered_wavs, wav_label
 from convscope.resources import configs_dir
@@ -44,26 +48,46 @@ LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"  # Hydra's j
 MAX_EMBEDDED_BYTES = 8_000_000  # larger WAVs are linked, not inlined into the notebook
 
 
-def run(overrides: Optional[Sequence[str]] = None, *, out_dir: Optional[str | Path] = None
-        ) -> "RunReport":
+def run(overrides: Optional[Sequence[str]] = None, *, out_dir: Optional[str | Path] = None,
+        model: Any = None, audio: Any = None, sample_rate: Any = None,
+        features: Optional[str] = None) -> "RunReport":
     """Run the pipeline with `overrides` (as on the command line: ["model=sinc_x2",
     "data.start=0"]) into `out_dir` (default: outputs/<date>/<time> under the current directory,
     as the CLI). Relative data paths resolve against the current directory. Bad input raises
-    ConvscopeError with the CLI's one-line message."""
+    ConvscopeError with the CLI's one-line message.
+
+    With `model` (any torch nn.Module) and `audio` (a tensor or ndarray: a waveform [L] or
+    [C, L] at `sample_rate` Hz, or with features="precomputed" frames [C, T] or [1, C, T] at
+    `sample_rate` frames per second), no file is read and no module path is imported: the
+    model runs on that input through the same path as model=module (estimate, one shot or
+    streamed, the same run dir). `features` ("mel", "log_mel", "stft") makes frames of the
+    waveform as data.features does; `overrides` set the rest (stream.enabled=true, data.n_mels=..).
+    """
     overrides = [str(o) for o in (overrides or [])]
+    if model is not None or audio is not None:
+        overrides += _array_overrides(model, audio, sample_rate, features)
     cfg = _compose(overrides)
     run_cfg = to_run_config(cfg)
-    run_cfg.model.name = model_label(run_cfg.model.name, overrides)
+    run_cfg.model.name = model_label(run_cfg.model.name, overrides) if model is None \
+        else type(model).__name__
     user_dir = Path.cwd()
+    source = None if model is None else array_source(audio, run_cfg.data)
     out, lock = _new_run_dir(Path(out_dir) if out_dir is not None else None, user_dir)
     try:
         owner.claim(out)
         _save_config(out, cfg, overrides)
-        command = RunCommand(argv=("convscope.run", *overrides), overrides=tuple(overrides),
+        argv = overrides if model is None else [f"model={type(model).__name__} (object)",
+                                                *overrides]
+        command = RunCommand(argv=("convscope.run", *argv), overrides=tuple(overrides),
                              cwd=str(user_dir))
         try:
             with _logged_to(RunDir(out).log):
-                run_job(run_cfg, out, user_dir, command)
+                if model is None:
+                    run_job(run_cfg, out, user_dir, command)
+                else:
+                    run_single(run_cfg, out, user_dir, command, model=model, source=source)
+                    if run_cfg.tensorboard:  # as run_job does for a file's run
+                        export_tree(out)
         except BaseException:
             owner.seal(out, "failed")
             raise
@@ -71,6 +95,26 @@ def run(overrides: Optional[Sequence[str]] = None, *, out_dir: Optional[str | Pa
     finally:
         lock.release()
     return RunReport(out)
+
+
+def _array_overrides(model: Any, audio: Any, sample_rate: Any,
+                     features: Optional[str]) -> list[str]:
+    """The data.* overrides an array input stands for (data.path names no file: ARRAY_PATH)."""
+    from torch import nn  # torch: only for a model object
+
+    if not isinstance(model, nn.Module):
+        raise ConvscopeError(f"model: convscope.run(model=...) takes a torch.nn.Module, got "
+                             f"{type(model).__name__}")
+    if audio is None:
+        raise ConvscopeError("audio: convscope.run(model=...) needs audio=<tensor or ndarray>")
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, float, str, Fraction)):
+        raise ConvscopeError(f"sample_rate: give the input's rate (Hz, or frames per second "
+                             f"with features=\"precomputed\"), got {sample_rate!r}")
+    features = features or "waveform"
+    rate = ([f"data.frame_rate={sample_rate}"] if features == "precomputed"
+            else [f"data.sr={sample_rate}"])
+    return [f'data.path="{ARRAY_PATH}"', f"data.features={features}", "data.start=0",
+            "data.end=null", *rate]
 
 
 def _compose(overrides: list[str]):

@@ -47,7 +47,7 @@ register_configs()
 # its figure worker first, so the worker's matplotlib import runs on the other core meanwhile.
 # Module-level names, so tests can patch them (commands.run_job).
 def run_job(*args, **kwargs):
-    from convscope.pipeline.jobs import run_job as run  # torch: lazy, see above
+    from convscope.corpus.jobs import run_job as run  # torch: lazy, see above
 
     return run(*args, **kwargs)
 
@@ -59,7 +59,7 @@ def run_learn(*args, **kwargs):
 
 
 def run_chunk_debugger(*args, **kwargs):
-    from convscope.pipeline.chunk_report import run_chunk_debugger as run  # as run_job
+    from convscope.chunk_debugger.run import run_chunk_debugger as run  # as run_job
 
     return run(*args, **kwargs)
 

@@ -3,7 +3,7 @@
 Like report/, this reads only what the run wrote: audio/*.wav at the rates their headers hold
 (which shapes.json states too), plots/*.png, shapes.json's layer table, formulas, alignment, cost
 and latency, metrics.json's numbers. So any path that writes a run dir reaches it at its finish
-(pipeline/jobs.py, the sweep callback), and `convscope tensorboard <dir>` exports one written
+(corpus/jobs.py, the sweep callback), and `convscope tensorboard <dir>` exports one written
 earlier. Each run's events go to its own `<run dir>/tensorboard/` (a corpus file's folder, a
 sweep job's), a sweep's HParams sessions to `<sweep>/tensorboard/hparams/<job>/`;
 `tensorboard --logdir <run, corpus or sweep dir>` shows them all.

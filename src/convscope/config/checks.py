@@ -250,7 +250,7 @@ def check_learn(learn: LearnConfig) -> None:
 
 def check_chunks(chunks: ChunksConfig) -> None:
     """scripts/chunks.py's section (finite values: config.bounds, checked on conversion;
-    chunks.seconds against the input rate: pipeline.chunk_debug.chunk_length)."""
+    chunks.seconds against the input rate: chunk_debugger.debug.chunk_length)."""
     in_range("chunks.tolerance", chunks.tolerance, 0, 1, what=" (a fraction of the peak)")
     in_range("chunks.plot_boundaries", chunks.plot_boundaries, 0, MAX_PANELS, what=" panels")
     in_range("chunks.plot_window_ms", chunks.plot_window_ms, 0, MAX_WINDOW_MS, low_open=True,

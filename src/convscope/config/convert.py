@@ -137,8 +137,7 @@ def to_design_config(cfg: DictConfig | dict) -> DesignConfig:
 
 def to_chunks_config(cfg: DictConfig | dict) -> tuple[RunConfig, ChunksConfig]:
     """Validate scripts/chunks.py's composed config: the run part, then the `chunks` section."""
-    run_cfg, chunks_cfg = _run_and_section(cfg, "chunks", ChunksConfig, "the chunk debugger "
-                                           "runs config stacks (model.layers) layer by layer")
+    run_cfg, chunks_cfg = _run_and_section(cfg, "chunks", ChunksConfig)  # model=module too
     check_chunks(chunks_cfg)
     if run_cfg.tensorboard and not run_cfg.plots.enabled:  # refused before the run, not after
         raise ConvscopeError("tensorboard=true: the chunk debugger's events are its figure, "
@@ -146,14 +145,15 @@ def to_chunks_config(cfg: DictConfig | dict) -> tuple[RunConfig, ChunksConfig]:
     return run_cfg, chunks_cfg
 
 
-def _run_and_section(cfg: DictConfig | dict, section: str, schema: type, tool: str
-                     ) -> tuple[RunConfig, Any]:
+def _run_and_section(cfg: DictConfig | dict, section: str, schema: type,
+                     tool: Optional[str] = None) -> tuple[RunConfig, Any]:
     """A tool's config that composes run.yaml plus its own `section`: the run part validated as
-    a run's, then the section; the tool works on config stacks, so model.target is refused."""
+    a run's, then the section; a tool that works on config stacks only (`tool` says so) refuses
+    model.target."""
     container = without_hydra(cfg)
     section_values = container.pop(section, None) or {}
     run_cfg = to_run_config(container)
-    if run_cfg.model.target is not None:
+    if tool is not None and run_cfg.model.target is not None:
         raise ConvscopeError(f"model.target: {tool}, not your own module "
                              f"{run_cfg.model.target!r}")
     return run_cfg, to_dataclass(section_values, schema, key_prefix=section)

@@ -34,7 +34,7 @@ class DataConfig:
     start: float = 2.0
     end: Optional[float] = 3.0  # None: to the end of the file
     mono: bool = True
-    # A folder or glob in `path` is a corpus (convscope.pipeline.corpus); these split its sorted file list
+    # A folder or glob in `path` is a corpus (convscope.corpus.run); these split its sorted file list
     shard: int = 0
     num_shards: int = 1
     # What the stack takes in: the waveform, or frames of a spectrogram of it (convscope.audio
@@ -144,6 +144,10 @@ class PlotsConfig:
     # model=module: at most this many conv figures; rate-changing convs, the first and the last
     # come first, the others are spread evenly (the log names the ones left out)
     max_layers: int = 24
+    # model=module: which calls get a detailed figure besides the overview of every conv call
+    # (plots/layers_overview.png): row names of the layer table (ups.0) or row indices (12; a
+    # name made only of digits is read as an index); None: the calls whose rate changes
+    layers: Optional[List[str]] = None
     window_ms: float = 32.0  # spectrogram window length (same duration at every rate)
     # Streamed (long) runs: the spectrogram shows this stretch only, seconds from the segment start
     spectrogram_start: float = 0.0
@@ -219,7 +223,7 @@ class LearnConfig:
 
 @dataclass
 class ChunksConfig:
-    """The chunk debugger (scripts/chunks.py, convscope.pipeline.chunk_debug): the stack run on
+    """The chunk debugger (scripts/chunks.py, convscope.chunk_debugger.debug): the stack run on
     independent chunks, as naive real-time code runs it, against the one-shot result."""
 
     seconds: float = 0.1  # chunk length, rounded to whole stack-input samples (frames)
@@ -246,7 +250,7 @@ class LimitsConfig:
 
 @dataclass
 class CorpusConfig:
-    """A folder or glob in data.path (convscope.pipeline.corpus); a single file ignores these."""
+    """A folder or glob in data.path (convscope.corpus.run); a single file ignores these."""
 
     # Worker processes the shard's files are spread over: 0 = every usable core (the CPU
     # affinity mask, a SLURM or taskset allotment), 1 = in this process, as a single run; never

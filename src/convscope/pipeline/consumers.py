@@ -1,11 +1,19 @@
 """Everything that looks at a streamed run's samples, each holding a bounded amount of them:
 WAV writers, min/max envelopes for the feature-map plots, and one window of input and
-output for the spectrogram and the evaluate stage."""
+output for the spectrogram and the evaluate stage.
+
+FeatureConsumers: those of a streamed feature input (data.features=stft|mel|log_mel), as a
+waveform's except for the input side, which is what a one-shot feature run writes for it. The
+frames and their target audio are in memory already (10 min of log-mel at hop 256 x 80 bands
+is ~16 MB, the audio ~50 MB): input.wav is the target audio written once, the stack input is
+drawn as the image of its frames (no envelope, no zoom panel, as one-shot), and the spectrogram
+figure shows the frames and target audio of the plots window beside the output window."""
 
 from __future__ import annotations
 
 import logging
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -14,9 +22,10 @@ import torch
 
 from convscope.audio.background import WriteBehind
 from convscope.audio.blockio import SegmentSpan, WavWriters
+from convscope.audio.features import FeatureInput
 from convscope.config.schema import RunConfig
 from convscope.pipeline.evaluate import run_evaluation
-from convscope.pipeline.figures import plan_geometry
+from convscope.pipeline.figures import plan_geometry, zoom_start_seconds
 from convscope.plots.background import figure_sink
 from convscope.plots.envelopes import EnvelopeAccumulator, WindowCapture
 from convscope.plots.figure_worker import FigureJob
@@ -260,7 +269,7 @@ class Consumers:
                      "plots.zoom_start" if cfg.zoom_start is not None else self.zoom_origin)
         log.info("plots in %s", files.plots_dir)
 
-    # what the figures draw of the stack input (pipeline.feature_consumers draws frames instead)
+    # what the figures draw of the stack input (FeatureConsumers draws frames instead)
     def _drawn_input(self):
         return self.input_envelope.envelopes()
 
@@ -278,3 +287,49 @@ def _peak(block: np.ndarray) -> float:
 
 def _host(samples: torch.Tensor) -> np.ndarray:
     return samples.to("cpu", torch.float32).numpy()
+
+
+class FeatureConsumers(Consumers):
+    """Consumers of a streamed run whose stack input is `source`'s frames."""
+
+    def __init__(self, cfg: RunConfig, out_dir: Path, source: FeatureInput,
+                 plans: list[LayerPlan], output_rate: Optional[int]):
+        super().__init__(cfg, out_dir, source, plans, output_rate)
+        self.source = source
+        self.input_envelope = None  # drawn as an image of the frames, as one-shot runs do
+        self.peaks[0] = _peak(source.target.samples)
+        if cfg.plots.enabled and cfg.plots.zoom_samples:
+            # the whole target audio is known: the one-shot run's zoom start, not the first block's
+            self.zoom_start = zoom_start_seconds(source, cfg.plots)
+            self.zoom_origin = "centred on the loudest sample of the target audio"
+            self._start_zooms(source.samples)
+
+    def _input_writer(self) -> WavWriters:
+        target = self.source.target  # input.wav: the audio the frames were computed from
+        return WavWriters([self.files.input_wav], target.sample_rate, self.subtype,
+                          target.samples.shape[-1], channels=target.samples.shape[0])
+
+    def __enter__(self) -> "FeatureConsumers":
+        super().__enter__()
+        if self._writers:
+            self._write(self._writers[0], self._for_wav(self.source.target.samples))
+        return self
+
+    def _drawn_input(self) -> FeatureInput:
+        return self.source
+
+    def _zoomed(self, layer: int) -> bool:
+        return layer != 0  # a frame image has no zoom panel (pipeline.figures.layer_signals)
+
+    def _spectrogram_input(self) -> FeatureInput:
+        """The frames and the target audio over the output window's time span."""
+        window = self.windows[1]
+        rate = self.rates[-1]
+        first_s, stop_s = window.first / rate, window.stop / rate
+        source, target = self.source, self.source.target
+        frames = source.samples[:, round(first_s * source.sample_rate):
+                                round(stop_s * source.sample_rate)]
+        a, b = round(first_s * target.sample_rate), round(stop_s * target.sample_rate)
+        shown = replace(target, samples=target.samples[:, a:b], start=target.start + a /
+                        target.sample_rate, end=target.start + b / target.sample_rate)
+        return replace(source, samples=frames, target=shown)

@@ -82,7 +82,7 @@ def run_learn(cfg: RunConfig, learn: LearnConfig, out_dir: Path, base_dir: Optio
     log.info("learned in %.1f s (%d steps): SNR %.2f -> %.2f dB", history.seconds,
              learn.steps, before.metrics.snr_db, after.metrics.snr_db)
     write_learned(out_dir, cfg, segment, prepared, traces, before, after, history, command)
-    if cfg.tensorboard:  # the learned run's files, as convscope-run's (pipeline/jobs.py)
+    if cfg.tensorboard:  # the learned run's files, as convscope-run's (corpus/jobs.py)
         export_tree(out_dir)
     return LearnResult(out_dir, before, after, history)
 

@@ -8,13 +8,16 @@ has shapes.json is a finished run.
 from __future__ import annotations
 
 import logging
+import math
 import time
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 import torch
+from torch import nn
 
 from convscope.audio.features import (
     FeatureInput,
@@ -25,18 +28,32 @@ from convscope.audio.features import (
 from convscope.audio.segment import Segment, load_segment, resolve_path
 from convscope.audio.wav import clipping_gain, write_wav
 from convscope.config.schema import RunConfig
+from convscope.errors import ConvscopeError
 from convscope.pipeline.cost import run_cost
 from convscope.pipeline.evaluate import run_evaluation
 from convscope.pipeline.figures import (
     LayerInput,
     chained_inputs,
+    conv_candidates,
+    conv_levels,
     layer_signals,
+    module_geometry,
     plan_geometry,
+    plotted_rows,
+    short_name,
+    submit_overview,
     zoom_start_seconds,
 )
 from convscope.pipeline.preflight import machine_memory_bytes, memory_limit
-from convscope.pipeline.results import RunResult
-from convscope.pipeline.stages import finish_run, prepare_stack
+from convscope.pipeline.results import RunContext, RunResult
+from convscope.pipeline.stages import (
+    PreparedStack,
+    finish_run,
+    plan_evaluate_stage,
+    prepare_stack,
+    run_alignment,
+    shapes_document,
+)
 from convscope.plots.background import figure_sink
 from convscope.plots.figure_worker import FigureJob
 from convscope.plots.zoom import ConvGeometry
@@ -44,7 +61,10 @@ from convscope.report.page import RunCommand
 from convscope.rundir import RunDir
 from convscope.stack.plan import plan_stack
 from convscope.stack.rates import Rate, exact_rate, integer_rate, layer_rates, rate_text
+from convscope.stack.rows import LayerRow
 from convscope.stack.trace import LayerTrace, trace_stack
+from convscope.stack.user_module import run_user_module
+from convscope.text import format_table
 
 log = logging.getLogger("convscope")
 
@@ -78,6 +98,64 @@ def run_one_shot(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.de
     shapes = finish_run(cfg, out_dir, source, prepared, audio_info, command,
                         extra={"cost": cost.as_json(), **(extra or {})})
     return RunResult(out_dir, source, prepared.rows, traces, prepared.output_rate, shapes)
+
+
+def run_model_one_shot(ctx: RunContext, cfg: RunConfig, module: nn.Module,
+                       x: torch.Tensor) -> RunResult:
+    """Any nn.Module in one forward pass (stack.user_module.run_user_module, through describe):
+    the rows (the table and shapes.json's layers, with exact rates), the outputs of the conv
+    calls that get a figure, and the output waveform; then this path's own write_audio,
+    write_plots, the evaluate stage and finish_run (with `model`, estimate and decision)."""
+    source, input_rate, target = ctx.source, ctx.input_rate, ctx.model_label
+    candidates = conv_candidates(module, cfg.plots, x, input_rate, target) \
+        if cfg.plots.enabled else set()
+    levels, handles = conv_levels(module) if cfg.plots.enabled else ([], [])
+    try:
+        ran = run_user_module(module, x, target, input_rate,
+                              keep=lambda leaf: id(leaf) in candidates,
+                              input_channels=cfg.plots.max_channels)
+    finally:
+        for handle in handles:
+            handle.remove()
+    rows = ran.passed.description.rows
+    if not rows:
+        key = "model.target" if "target" in (ctx.model_info or {}) else "model"
+        raise ConvscopeError(f"{key}: {target} ran no nn.Module layer (only functions?): "
+                             "there is nothing to describe")
+    exact_output_rate = output_rate_of(rows, ran.output.shape[-1])
+    output_rate = integer_rate(exact_output_rate)  # WAVs need one; None: no output WAV
+    log.info("layers (seed %d, model %s):\n%s", cfg.seed, target,
+             format_table(rows, names=True, rates=True))
+    log.info("output: shape %s at %s Hz", ran.returned_shape, rate_text(exact_output_rate))
+    cost = run_cost(rows, ran.output.shape[-1], exact_output_rate, ran.passed.seconds)
+    alignment = run_alignment(module, rows, source, ran.output.shape[-1],
+                              exact_output_rate / input_rate)
+
+    evaluation = plan_evaluate_stage(cfg, ran.output.shape[1], upsampling_of(rows), input_rate,
+                                     exact_output_rate, isinstance(source, FeatureInput))
+    final = LayerTrace(rows[-1].index, rows[-1].type, ran.output.numpy())
+    files = RunDir(ctx.out_dir)
+    audio_info = write_audio(files, source, final, exact_output_rate, cfg) if cfg.audio.enabled \
+        else None
+    traces = [LayerTrace(i, rows[i].type, ran.passed.kept[i].numpy())
+              for i in plotted_rows(rows, ran.passed.kept, cfg.plots)] if cfg.plots.enabled else []
+    if cfg.plots.enabled:
+        submit_overview(files.layers_overview, rows, levels, [t.index for t in traces],
+                        f"{short_name(target)}: every conv call", cfg.plots)
+        write_module_plots(files, source, traces, final, rows, exact_output_rate, cfg, module,
+                           ran.passed.kept_inputs, target)
+    if evaluation is not None:
+        run_evaluation(evaluation, source.samples, final.output[0][evaluation.channel],
+                       ctx.out_dir, cfg.audio, cfg.plots)
+    prepared = PreparedStack(plans=[], exact_rate=exact_output_rate, output_rate=output_rate,
+                             evaluation=evaluation, stack=module, rows=rows,
+                             input_rate=input_rate, alignment=alignment)  # rows: from the pass
+    extra = {"cost": cost.as_json(), "model": ctx.model_info, **ctx.decisions()}
+    if ran.returned_shape != rows[-1].output_shape:  # ops after the last layer (squeeze, trim)
+        output = shapes_document(source, rows, exact_output_rate, audio_info)["output"]
+        extra["output"] = {**output, "shape": ran.returned_shape}
+    shapes = finish_run(cfg, ctx.out_dir, source, prepared, audio_info, ctx.command, extra=extra)
+    return RunResult(ctx.out_dir, source, rows, [*traces, final], output_rate, shapes)
 
 
 def stack_input(cfg: RunConfig, base_dir: Path) -> Segment | FeatureInput:
@@ -176,3 +254,42 @@ def write_plots(files: RunDir, source: Segment | FeatureInput, traces: list[Laye
              else "the start: precomputed frames have no audio" if no_audio
              else "centred on the loudest input sample")
     return [figure for figure in figures if figure is not None]
+
+
+def output_rate_of(rows: list[LayerRow], length: int) -> Fraction:
+    """The output's exact rate: that of the last layer call with the output's length (what
+    follows it, a tanh or a residual add, keeps the rate), else of the last call."""
+    for row in reversed(rows):
+        if row.output_shape and row.output_shape[-1] == length and row.rate_out is not None:
+            return row.rate_out
+    return rows[-1].rate_out
+
+
+def write_module_plots(files: RunDir, source, traces: list[LayerTrace], final: LayerTrace,
+                       rows: list[LayerRow], exact_output_rate: Fraction, cfg: RunConfig,
+                       module: nn.Module, kept_inputs: dict, label: str) -> None:
+    """The conv figures as write_plots draws a config stack's layers, each with the input that
+    call really got (the module's own, not the previous drawn call's output); its spectrogram
+    compares the input with the module's output (after whatever follows the last conv)."""
+    rates = [rows[trace.index].rate_out for trace in traces]
+    modules = dict(module.named_modules())
+    inputs, geometries = {}, {}
+    for trace in traces:
+        row = rows[trace.index]
+        inputs[trace.index] = LayerInput(kept_inputs[trace.index][0].numpy(), row.input_shape,
+                                         row.rate_in, f"its input in {short_name(label)}")
+        if (geometry := module_geometry(modules.get(row.name))) is not None:
+            geometries[trace.index] = geometry
+    write_plots(files, source, traces, rates,
+                replace(cfg, plots=replace(cfg.plots, spectrogram=False)), geometries, inputs)
+    if cfg.plots.spectrogram:
+        from convscope.plots.layers import plot_spectrograms  # matplotlib: plots only
+
+        drawn_input = source if isinstance(source, FeatureInput) else source.samples[0]
+        plot_spectrograms(files.spectrogram, drawn_input, exact_rate(source.sample_rate),
+                          final.output[0], exact_output_rate, cfg.plots)
+
+
+def upsampling_of(rows: list[LayerRow]) -> int:
+    """The product of the calls' up factors, as rates.upsampling_factor for a config stack."""
+    return math.prod((row.rate_out / row.rate_in).numerator for row in rows)

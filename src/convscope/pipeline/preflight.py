@@ -1,5 +1,6 @@
 """Before anything is built: the run's resource estimate (stack.budget), the choice between one
-shot and streaming made from it, and the refusal of what would not fit the limits.
+shot and streaming made from it (`decide`, the one place every run's choice is made, config
+stack or the user's module), and the refusal of what would not fit the limits.
 
 A run whose estimated peak memory exceeds `limits.memory_fraction` of the machine's RAM (or
 `limits.memory_gb`), whose forward would take more than `limits.max_gmacs` billion MACs, or whose
@@ -21,7 +22,7 @@ from pathlib import Path
 from convscope.audio.blockio import SegmentSpan
 from convscope.audio.features import FeatureInput
 from convscope.config.checks import check_spectrogram_window
-from convscope.config.schema import LimitsConfig, RunConfig
+from convscope.config.schema import LimitsConfig, RunConfig, StreamConfig
 from convscope.errors import ConvscopeError
 from convscope.stack import budget
 from convscope.stack.budget import Estimate, Peak
@@ -37,10 +38,59 @@ class Preflight:
     estimate: Estimate
     limit_bytes: int | None
     cfg: RunConfig  # the run's config, with stages too heavy for their figure turned off
+    decision: Decision
 
     @property
     def streamed(self) -> bool:
         return self.estimate.streamed
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One shot or streamed, and why (logged once, saved in shapes.json["decision"])."""
+
+    streamed: bool
+    why: str
+    turned_off: tuple[str, ...] = ()  # optional stages the chosen path could not afford
+
+    def as_json(self) -> dict:
+        doc = {"streamed": self.streamed, "why": self.why}
+        if self.turned_off:
+            doc["turned_off"] = list(self.turned_off)
+        return doc
+
+
+def stream_reason(stream: StreamConfig, seconds: float) -> str | None:
+    """Why the config streams a segment of `seconds` (None: it does not ask to)."""
+    mode = stream.enabled
+    if mode == "true" or (mode == "auto" and seconds > stream.auto_seconds):
+        return f"stream.enabled={mode}, segment of {seconds:.1f} s"
+    return None
+
+
+def decide(stream: StreamConfig, limits: LimitsConfig, seconds: float, one_shot_bytes: int,
+           blocker: str | None) -> Decision:
+    """One shot or streamed, for every run: streamed where the config asks (stream.enabled=true,
+    or auto past stream.auto_seconds) or where `auto` finds the one-shot run heavier than
+    limits.one_shot_gb, and the model can stream (`blocker`: why it cannot). Logged here."""
+    asked = stream_reason(stream, seconds)
+    can_stream = stream.enabled != "false" and blocker is None
+    too_big = one_shot_bytes > limits.one_shot_gb * 1e9
+    heavy = (f"the one-shot run would need ~{fmt_bytes(one_shot_bytes)}, more than "
+             f"limits.one_shot_gb={limits.one_shot_gb:g}")
+    if can_stream and (asked is not None or (too_big and stream.enabled == "auto")):
+        decision = Decision(True, asked or heavy)
+        log.info("streaming block by block: %s", decision.why)
+        return decision
+    if asked is not None or (too_big and blocker is not None):
+        decision = Decision(False, f"streaming off (one-shot forward): {blocker}"
+                            if blocker else "stream.enabled=false")
+        log.warning("%s", decision.why)
+        return decision
+    decision = Decision(False, "stream.enabled=false" if stream.enabled == "false" else
+                        f"one shot: a segment of {seconds:.1f} s, ~{fmt_bytes(one_shot_bytes)}")
+    log.info("%s", decision.why)
+    return decision
 
 
 def machine_memory_bytes() -> int | None:
@@ -171,26 +221,21 @@ def _free_disk(path: Path) -> int | None:
 
 
 def preflight(cfg: RunConfig, span: SegmentSpan | FeatureInput, plans: list[LayerPlan],
-              out_dir: Path, want_stream: str | None, stream_blocker: str | None) -> Preflight:
+              out_dir: Path, stream_blocker: str | None) -> Preflight:
     """The estimate of this run and the choice one-shot / streamed, refused where over a limit.
 
-    `want_stream`: why the config streams (None: it does not ask to); `stream_blocker`: why this
-    stack cannot stream (None: it can)."""
+    `stream_blocker`: why this stack cannot stream (None: it can); `decide` makes the choice."""
     limit, how = memory_limit(cfg.limits, machine_memory_bytes())
     one_shot = estimate_run(cfg, span, plans, streamed=False)
-    can_stream = cfg.stream.enabled != "false" and stream_blocker is None
-    too_big = one_shot.peak_bytes > cfg.limits.one_shot_gb * 1e9
-    streamed = can_stream and (want_stream is not None
-                               or (too_big and cfg.stream.enabled == "auto"))
-    if streamed and want_stream is None:
-        log.info("streaming block by block: the one-shot run would need ~%s, more than "
-                 "limits.one_shot_gb=%g", fmt_bytes(one_shot.peak_bytes), cfg.limits.one_shot_gb)
+    decision = decide(cfg.stream, cfg.limits, span.end - span.start,
+                      one_shot.peak_bytes, stream_blocker)
+    streamed = decision.streamed
     if streamed:  # a streamed run draws plots.spectrogram_start.. of the segment, not all of it
         check_spectrogram_window(cfg.plots, span.length / span.sample_rate)
     rate = layer_rates(plans, Fraction(span.sample_rate))[-1]
     block = block_samples(cfg, plans, rate) if streamed else None
     # the optional stages too heavy on the path taken are turned off, then the path is estimated
-    cfg = lighten(cfg, estimate_run(cfg, span, plans, streamed, block))
+    cfg, turned_off = lighten(cfg, estimate_run(cfg, span, plans, streamed, block))
     chosen = estimate_run(cfg, span, plans, streamed, block)
     if streamed:
         what = "lower the stride/channels, plots.spectrogram_seconds or shorten the segment"
@@ -200,22 +245,27 @@ def preflight(cfg: RunConfig, span: SegmentSpan | FeatureInput, plans: list[Laye
                 f"it cannot stream ({stream_blocker}): shorten the segment (data.end)")
     check_limits(cfg, chosen, limit, how, out_dir, what, heaviest_layer(plans))
     log.info("estimate: %s", chosen.summary())
-    return Preflight(chosen, limit, cfg)
+    return Preflight(chosen, limit, cfg, replace(decision, turned_off=turned_off))
 
 
-def lighten(cfg: RunConfig, estimate: Estimate) -> RunConfig:
+def lighten(cfg: RunConfig, estimate: Estimate) -> tuple[RunConfig, tuple[str, ...]]:
     """The config with the optional stages that alone would exceed limits.one_shot_gb turned
-    off, each logged: the spectrogram figure (its window is plots.window_ms at the output rate,
-    a megasample FFT at tens of MHz) and an `auto` evaluate stage (soxr to the output rate)."""
+    off, each logged and returned as a line for shapes.json["decision"]["turned_off"]: the
+    spectrogram figure (its window is plots.window_ms at the output rate, a megasample FFT at
+    tens of MHz) and an `auto` evaluate stage (soxr to the output rate)."""
     cap = cfg.limits.one_shot_gb * 1e9
+    off = []
     if cfg.plots.enabled and cfg.plots.spectrogram and estimate.plots.bytes > cap:
-        log.warning("plots.spectrogram: off, the figure would need ~%s (more than "
-                    "limits.one_shot_gb=%g); lower plots.window_ms or plots.spectrogram_seconds",
-                    fmt_bytes(estimate.plots.bytes), cfg.limits.one_shot_gb)
+        off.append(f"plots.spectrogram: off, the figure would need ~"
+                   f"{fmt_bytes(estimate.plots.bytes)} (more than limits.one_shot_gb="
+                   f"{cfg.limits.one_shot_gb:g}); lower plots.window_ms or "
+                   "plots.spectrogram_seconds")
         cfg = replace(cfg, plots=replace(cfg.plots, spectrogram=False))
     if cfg.evaluate.enabled == "auto" and estimate.evaluate.bytes > cap:
-        log.warning("evaluate: off, the reference at the output rate would need ~%s (more than "
-                    "limits.one_shot_gb=%g); evaluate.enabled=true insists",
-                    fmt_bytes(estimate.evaluate.bytes), cfg.limits.one_shot_gb)
+        off.append(f"evaluate: off, the reference at the output rate would need ~"
+                   f"{fmt_bytes(estimate.evaluate.bytes)} (more than limits.one_shot_gb="
+                   f"{cfg.limits.one_shot_gb:g}); evaluate.enabled=true insists")
         cfg = replace(cfg, evaluate=replace(cfg.evaluate, enabled="false"))
-    return cfg
+    for line in off:
+        log.warning("%s", line)
+    return cfg, tuple(off)

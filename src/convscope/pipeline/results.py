@@ -1,14 +1,19 @@
-"""What a run returns: the one-shot RunResult and the StreamedRun."""
+"""What a run decided (RunContext, made once, never rewritten) and what it returns: the one-shot
+RunResult and the StreamedRun."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
+
+import torch
 
 from convscope.audio.blockio import SegmentSpan
 from convscope.audio.features import FeatureInput
 from convscope.audio.segment import Segment
+from convscope.report.page import RunCommand
 from convscope.stack.rows import LayerRow
 from convscope.stack.trace import LayerTrace
 
@@ -32,3 +37,27 @@ class StreamedRun:
     rows: list[LayerRow]
     output_rate: Optional[int]  # the WAVs' rate; None when the exact rate is not a whole number
     shapes: dict
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a run decided before its forward, carried down instead of a rewritten config (the
+    composed config stays what the user asked for; shapes.json records these): the run dir, the
+    source and its exact rate, the device, the estimate, one shot or streamed and why."""
+
+    out_dir: Path
+    source: Segment | FeatureInput
+    input_rate: Fraction
+    device: torch.device
+    model_label: str  # model.target, or the Python object's class for convscope.run(model=...)
+    estimate: Optional[dict]  # ModelEstimate.as_json(); None where the model cannot be estimated
+    streamed: bool
+    why: str
+    command: Optional[RunCommand] = None
+    model_info: Optional[dict[str, Any]] = None  # shapes.json's "model" section
+
+    def decisions(self) -> dict:
+        """shapes.json's sections for what was decided."""
+        return {"estimate": self.estimate,
+                "decision": {"streamed": self.streamed, "why": self.why,
+                             "device": str(self.device)}}

@@ -1,57 +1,177 @@
-"""One audio file, one run dir: streamed or one-shot, decided here and only here.
+"""One source, one model, one run dir: streamed or one-shot, decided here (preflight.decide).
 
-`run(cfg, out_dir)` is what scripts/run.py (through jobs.run_job), a corpus's files and the tests
-call. Long segments go block by block in bounded memory, with the same results (streamed.py;
-a feature input's frames: feature_run.py); the rest in one forward pass (oneshot.py). Both share prepare_stack and finish_run (stages.py).
+`run(cfg, out_dir)` is what scripts/run.py (through corpus.jobs.run_job), a corpus's files, the
+Python API and the tests call. Any nn.Module (model=module, convscope.run(model=...)) is
+estimated and decided by run_module; a config stack's waveform or feature input
+(data.features=stft|mel|log_mel: the frames are computed from the whole segment, ~16 MB for 10
+min of log-mel at hop 256 x 80 bands) by pipeline.preflight here. Long inputs go block by block
+in bounded memory with the same results (streamed.py); the rest in one forward pass
+(oneshot.py). Both share prepare_stack and finish_run (stages.py).
 """
 
 from __future__ import annotations
 
 import logging
+from fractions import Fraction
 from pathlib import Path
 from typing import Optional
 
+import torch
+from torch import nn
+
+from convscope.audio.features import FeatureInput, check_frame_channels
+from convscope.audio.segment import Segment
 from convscope.config.schema import RunConfig
-from convscope.pipeline.feature_run import run_features
-from convscope.pipeline.module_model import run_module
-from convscope.pipeline.oneshot import run_one_shot
-from convscope.pipeline.preflight import preflight
-from convscope.pipeline.results import RunResult, StreamedRun
-from convscope.pipeline.streamed import device_blocks, run_streamed, streaming_decision
+from convscope.errors import ConvscopeError
+from convscope.pipeline.figures import PLOTTED
+from convscope.pipeline.oneshot import run_model_one_shot, run_one_shot, stack_input
+from convscope.pipeline.preflight import decide, machine_memory_bytes, memory_limit, preflight
+from convscope.pipeline.results import RunContext, RunResult, StreamedRun
+from convscope.pipeline.streamed import (
+    device_blocks,
+    readable_span,
+    run_model_streamed,
+    run_streamed,
+    run_streamed_features,
+)
 from convscope.report.page import RunCommand
+from convscope.stack.estimate import EstimateFailed, estimate
 from convscope.stack.plan import plan_stack
+from convscope.stack.rates import exact_rate, rate_text
 from convscope.stack.streaming import unsupported_reason
 from convscope.stack.trace import pick_device
+from convscope.stack.user_module import load_user_module, resolve
+from convscope.text import fmt_bytes
 
 log = logging.getLogger("convscope")
 
 
 def run(cfg: RunConfig, out_dir: Path, base_dir: Optional[Path] = None,
-        command: Optional[RunCommand] = None) -> RunResult | StreamedRun:
+        command: Optional[RunCommand] = None, *, model: Optional[nn.Module] = None,
+        source: Segment | FeatureInput | None = None) -> RunResult | StreamedRun:
+    """`model`: an nn.Module object instead of cfg.model (convscope.run(model=...));
+    `source`: its input, loaded already (an array given to convscope.run), instead of
+    data.path."""
     out_dir = Path(out_dir)
     base_dir = base_dir or Path.cwd()
     device = pick_device(cfg.device)
     if cfg.device == "auto":
         log.info("device=auto: %s", "cuda" if device.type == "cuda" else
                  "cpu (torch.cuda.is_available() is False)")
-    if cfg.model.target is not None:  # the user's own nn.Module: one shot, through describe
-        return run_module(cfg, out_dir, base_dir, device, command)
+    if model is not None or cfg.model.target is not None:  # any nn.Module: estimate, decide
+        return run_module(cfg, out_dir, base_dir, device, command, model, source)
     if cfg.data.features != "waveform":  # frames of the whole segment, then as a waveform's
         return run_features(cfg, out_dir, base_dir, device, command)
-    span, want_stream = streaming_decision(cfg, base_dir)
+    span = readable_span(cfg, base_dir)
     if span is None:  # the one-shot loader words the error, or decodes it with librosa
         return run_one_shot(cfg, out_dir, base_dir, device, command)
     plans = plan_stack(cfg.model.layers, span.shape, causal=cfg.model.causal)
     blocker = None if cfg.stream.mode == "stateful" else unsupported_reason(plans)
     cfg = device_blocks(cfg, device)
-    checked = preflight(cfg, span, plans, out_dir, want_stream, blocker)
+    checked = preflight(cfg, span, plans, out_dir, blocker)
     cfg = checked.cfg
-    extra = {"estimate": checked.estimate.as_json()}
+    extra = {"estimate": checked.estimate.as_json(), "decision": checked.decision.as_json()}
     if checked.streamed:
-        log.info("streaming block by block: %s", want_stream or "chosen by the estimate")
         return run_streamed(cfg, out_dir, span, plans, device, command,
                             checked.estimate.block_samples, extra)
-    if want_stream:
-        log.warning("streaming off (one-shot forward): %s", blocker or "stream.enabled=false")
     return run_one_shot(cfg, out_dir, base_dir, device, command, extra)
 
+
+def run_features(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.device,
+                 command: Optional[RunCommand] = None) -> RunResult | StreamedRun:
+    source = stack_input(cfg, base_dir)
+    plans = plan_stack(cfg.model.layers, source.shape, causal=cfg.model.causal)
+    blocker = unsupported_reason(plans) or (
+        "precomputed frames run one shot (the streamed writers follow a target audio they "
+        "lack)" if source.target is None else None)
+    cfg = device_blocks(cfg, device)
+    checked = preflight(cfg, source, plans, out_dir, blocker)
+    cfg = checked.cfg
+    extra = {"estimate": checked.estimate.as_json(), "decision": checked.decision.as_json()}
+    if checked.streamed:
+        if cfg.stream.mode == "stateful":
+            raise ConvscopeError(
+                f"stream.mode=stateful: data.features={cfg.data.features} frames stream only "
+                "with stream.mode=overlap (the stateful cells take waveform chunks); set "
+                "stream.mode=overlap, or stream.enabled=false for one shot")
+        log.info("streaming block by block over %s frames", cfg.data.features)
+        return run_streamed_features(cfg, out_dir, source, plans, device, command,
+                                     checked.estimate.block_samples, extra)
+    return run_one_shot(cfg, out_dir, base_dir, device, command, extra, source=source)
+def run_module(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.device,
+               command: Optional[RunCommand] = None, module: Optional[nn.Module] = None,
+               source: Segment | FeatureInput | None = None) -> RunResult | StreamedRun:
+    """Any nn.Module on a source: cfg.model.target's (imported and built here) or `module`, on
+    data.path's segment or frames or `source` (convscope.run's array). Estimated, then one
+    shot or streamed as preflight.decide says, once."""
+    target = cfg.model.target if module is None else type(module).__name__
+    # what the one-shot path feeds a config stack: the segment, or its frames
+    source = stack_input(cfg, base_dir) if source is None else source
+    input_rate = exact_rate(source.sample_rate, "data.sr")
+    log.info("input: %s, %.3f-%.3f s at %s Hz, shape %s", source.path, source.start, source.end,
+             rate_text(input_rate), list(source.shape))
+    if isinstance(source, FeatureInput):
+        log.info("input: %s", source.summary())
+    log.info("device: %s", device)
+    given = module is not None
+    module = (module if given else load_user_module(cfg.model, base_dir, cfg.seed)).to(device)
+    if isinstance(source, FeatureInput):
+        first = next((m for m in module.modules() if isinstance(m, PLOTTED)), None)
+        if first is not None:  # registration order: the first conv of most generators
+            check_frame_channels(source, first.in_channels, f"{target}'s first conv")
+    if given:
+        model_info = {"object": target}
+        log.info("model: %s, a Python object (convscope.run(model=...)), %d parameters", target,
+                 sum(p.numel() for p in module.parameters()))
+    else:
+        model_info = {"target": target, "kwargs": dict(cfg.model.kwargs),
+                      "weights": None if cfg.model.weights is None
+                      else str(resolve(cfg.model.weights, base_dir))}
+        log.info("model: %s(%s), your own code (model=module), %d parameters, weights %s",
+                 target, ", ".join(f"{k}={v!r}" for k, v in cfg.model.kwargs.items()),
+                 sum(p.numel() for p in module.parameters()),
+                 cfg.model.weights or f"seed {cfg.seed}")
+    x = torch.as_tensor(source.samples[None], dtype=_float_dtype(module), device=device)
+    ctx = _decided(cfg, out_dir, source, input_rate, device, command, module, x,
+                   "model.target" if not given else "model", target, model_info)
+    if ctx.streamed:
+        return run_model_streamed(ctx, cfg, module, x)
+    return run_model_one_shot(ctx, cfg, module, x)
+
+
+def _decided(cfg: RunConfig, out_dir: Path, source, input_rate: Fraction, device: torch.device,
+             command: Optional[RunCommand], module: nn.Module, x: torch.Tensor, key: str,
+             label: str, model_info: dict) -> RunContext:
+    """The estimate of the model on this input (stack.estimate: fake tensors at full size, the
+    context from one small real forward), and preflight.decide's choice. A model that cannot
+    stream (unbounded context) and whose one shot exceeds the memory limit is refused here,
+    naming the row that makes the context unbounded."""
+    block = max(1, round(cfg.stream.block_seconds * input_rate))
+    try:
+        found = estimate(module, tuple(x.shape), sample_rate=input_rate,
+                         block_samples=min(block, x.shape[-1]))
+    except EstimateFailed as exc:  # an op that needs real values: decided without a figure
+        log.warning("%s; decided without it", exc)
+        found = None
+    if found is not None:
+        log.info("estimate: %s", found.summary())
+    one_shot = 0 if found is None else found.one_shot_bytes
+    blocker = ("no estimate of its context" if found is None else found.unbounded_reason)
+    if cfg.stream.mode == "stateful" and found is not None:
+        blocker = None  # stack.module_cells words what has no cell when it is asked to stream
+    decision = decide(cfg.stream, cfg.limits, source.end - source.start, one_shot, blocker)
+    limit, how = memory_limit(cfg.limits, machine_memory_bytes())
+    if not decision.streamed and limit is not None and one_shot > limit:
+        why = (f"it cannot stream ({blocker})" if blocker else
+               "stream it (stream.enabled=auto or true)")
+        raise ConvscopeError(f"{key}: {label} needs ~{fmt_bytes(one_shot)} for one forward of "
+                             f"{list(x.shape)} (limit {fmt_bytes(limit)} = {how}); {why}, or "
+                             "shorten the segment (data.end)")
+    return RunContext(out_dir, source, input_rate, device, label,
+                      None if found is None else found.as_json(), decision.streamed,
+                      decision.why, command, model_info)
+
+
+def _float_dtype(module: nn.Module) -> torch.dtype:
+    """The module's floating dtype (float64 or half models get input they can take)."""
+    return next((p.dtype for p in module.parameters() if p.is_floating_point()), torch.float32)

@@ -1,5 +1,7 @@
-"""The stages every run shares: prepare the stack before any sample goes through it,
-finish with weights.pt, shapes.json and the report page."""
+"""The stages every run shares: prepare the stack before any sample goes through it, check the
+output's alignment (the rows that ran against T x hop_length for a feature input, or L_in x up /
+down for a waveform, logged in one line), and finish with weights.pt, shapes.json (the run's
+input, per-layer rows and output, as one document) and the report page."""
 
 from __future__ import annotations
 
@@ -13,16 +15,15 @@ import torch
 from torch import nn
 
 from convscope.audio.features import FeatureInput
+from convscope.audio.segment import Segment
 from convscope.config.schema import RunConfig
 from convscope.errors import ConvscopeError
-from convscope.files import atomic_path
-from convscope.pipeline.aligned import run_alignment
-from convscope.pipeline.shapes import shapes_document, write_shapes
+from convscope.files import atomic_path, write_json
 from convscope.plots.background import wait_for_figures
 from convscope.quality.evaluate import EvaluationPlan, evaluation_plan
 from convscope.report.page import RunCommand, write_report
 from convscope.rundir import RunDir
-from convscope.stack.alignment import Alignment
+from convscope.stack.alignment import Alignment, check_alignment, expected_length
 from convscope.stack.config_rows import config_rows
 from convscope.stack.plan import LayerPlan
 from convscope.stack.preset_weights import build_with_weights, weights_to_save
@@ -30,9 +31,11 @@ from convscope.stack.rates import (
     exact_rate,
     integer_rate,
     layer_rates,
+    rate_json,
     rate_text,
     upsampling_factor,
 )
+from convscope.stack.receptive import latency
 from convscope.stack.rows import LayerRow
 from convscope.text import format_table
 
@@ -127,3 +130,58 @@ def finish_run(cfg: RunConfig, out_dir: Path, source, prepared: PreparedStack,
         write_report(out_dir, shapes, command)
     log.info("outputs written to %s", out_dir)
     return shapes
+
+
+def run_alignment(model: nn.Module, rows: list[LayerRow], source, output_length: int,
+                  factor: Fraction) -> Alignment:
+    """`rows` are the leaf calls of `model` (`name`: the module's qualified name; `key`: the
+    config key, where there is one), `source` the stack's input (a Segment, SegmentSpan or
+    FeatureInput), `factor` the stack's exact rate factor."""
+    length = source.shape[-1]
+    if isinstance(source, FeatureInput):
+        hop = source.settings.hop_length
+        target = None if source.target is None else int(source.target.samples.shape[-1])
+    else:
+        hop, target = None, None
+    expected, rule, note = expected_length(length, factor, hop)
+    layers = [(row.key or row.name, model.get_submodule(row.name), row.type) for row in rows]
+    alignment = check_alignment(expected, output_length, rule, layers, target, note)
+    (log.info if alignment.ok else log.warning)("alignment: %s", alignment.summary())
+    return alignment
+
+
+def shapes_document(segment: Segment | FeatureInput, rows: list[LayerRow], output_rate: Fraction,
+                    audio: Optional[dict]) -> dict:
+    """The shapes.json contract. `segment` is anything with shape, sample_rate, path, start and
+    end (a loaded Segment, a streamed run's SegmentSpan or a FeatureInput). Every rate is written
+    as a number and its exact fraction text (`sample_rate`, `sample_rate_fraction`)."""
+    doc = {
+        "input": {"shape": list(segment.shape),
+                  **rate_json(exact_rate(segment.sample_rate, "data.sr")),
+                  "path": str(segment.path), "start": segment.start, "end": segment.end},
+        "layers": [row.as_json() for row in rows],
+        "output": {"shape": rows[-1].output_shape, **rate_json(output_rate)},
+    }
+    if isinstance(segment, FeatureInput) and segment.target is None:
+        doc["input"]["features"] = segment.settings.as_json()
+        doc["input"]["target"] = None
+        doc["input"]["no_target"] = ("precomputed frames: no target audio, so no input.wav and "
+                                     "no evaluate stage")
+    elif isinstance(segment, FeatureInput):
+        target = segment.target
+        doc["input"]["features"] = segment.settings.as_json()
+        doc["input"]["target"] = {"samples": int(target.samples.shape[-1]),
+                                  "shape": list(target.shape),
+                                  **rate_json(exact_rate(target.sample_rate, "data.sr")),
+                                  "path": str(target.path)}
+    # the stack input's rate: the rows' own (frames per second for a feature input)
+    stack_latency = latency(rows, rows[0].rate_in or exact_rate(segment.sample_rate, "data.sr"))
+    if stack_latency is not None:
+        doc["latency"] = stack_latency
+    if audio is not None:
+        doc["audio"] = audio
+    return doc
+
+
+def write_shapes(path: Path, document: dict) -> None:
+    write_json(path, document)

@@ -17,16 +17,18 @@ from __future__ import annotations
 
 import logging
 import math
-from contextlib import closing
+from contextlib import ExitStack, closing
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterator, Optional
 
+import numpy as np
 import torch
 
 from convscope.audio.background import read_ahead
-from convscope.audio.blockio import SegmentSpan, audio_blocks, segment_span
+from convscope.audio.blockio import SegmentSpan, WavWriters, audio_blocks, segment_span
+from convscope.audio.features import FeatureInput
 from convscope.audio.segment import (
     _check_segment,
     check_audio_file,
@@ -34,16 +36,22 @@ from convscope.audio.segment import (
     read_header,
     resolve_path,
 )
+from convscope.audio.wav import write_wav
 from convscope.config.schema import RunConfig
-from convscope.pipeline.consumers import Consumers
-from convscope.pipeline.results import StreamedRun
+from convscope.pipeline.consumers import Consumers, FeatureConsumers
+from convscope.pipeline.results import RunContext, StreamedRun
 from convscope.pipeline.stages import PreparedStack, finish_run, prepare_stack
 from convscope.report.page import RunCommand
+from convscope.rundir import RunDir
 from convscope.stack.backends import safe_kernels
+from convscope.stack.describe import describe
+from convscope.stack.module_cells import stream_module_stateful
+from convscope.stack.overlap import context_of, overlap_blocks
 from convscope.stack.plan import LayerPlan
 from convscope.stack.stateful import ChunkStats, StatefulStack, stream_stateful
 from convscope.stack.streaming import OutputSink, layer_rules, stream_forward
-from convscope.stack.trace import torch_threads
+from convscope.stack.rates import integer_rate, rate_json, rate_text
+from convscope.stack.trace import check_finite, torch_threads
 from convscope.stack.transfer import HostHandoff, to_device_ahead
 
 log = logging.getLogger("convscope")
@@ -52,28 +60,18 @@ GPU_BLOCK_FACTOR = 16
 HOST = torch.device("cpu")
 
 
-def streaming_decision(cfg: RunConfig, base_dir: Path
-                       ) -> tuple[Optional[SegmentSpan], Optional[str]]:
-    """(span, why the config streams) of the segment; span None: not a file soundfile reads
-    block by block (the one-shot loader words the error or decodes it with librosa); reason None:
-    the config does not ask to stream (pipeline.preflight may still choose to, by the estimate)."""
+def readable_span(cfg: RunConfig, base_dir: Path) -> Optional[SegmentSpan]:
+    """Where the segment lies in its file; None: not a file soundfile reads block by block (the
+    one-shot loader words the error or decodes it with librosa)."""
     path = resolve_path(cfg.data.path, base_dir)
     check_audio_file(path)  # a FIFO, a loop, a name too long: worded before anything opens it
     header = read_header(path)
     if header is None:  # the one-shot loader words the error, or decodes it with librosa
-        return None, None
+        return None
     duration = file_duration(path, header)
     end = duration if cfg.data.end is None else cfg.data.end
     _check_segment(path, cfg.data.start, end, duration)
-    return segment_span(path, cfg.data, end, header), stream_reason(cfg, end - cfg.data.start)
-
-
-def stream_reason(cfg: RunConfig, seconds: float) -> Optional[str]:
-    """Why the config streams a segment of `seconds` (None: it does not ask to)."""
-    mode = cfg.stream.enabled
-    if mode == "true" or (mode == "auto" and seconds > cfg.stream.auto_seconds):
-        return f"stream.enabled={mode}, segment of {seconds:.1f} s"
-    return None
+    return segment_span(path, cfg.data, end, header)
 
 
 def run_streamed(cfg: RunConfig, out_dir: Path, span: SegmentSpan, plans: list[LayerPlan],
@@ -191,3 +189,98 @@ def _max_rss_bytes() -> Optional[int]:
 
 def _read_block_frames(span: SegmentSpan) -> int:
     return max(1, int(READ_BLOCK_SECONDS * span.file_rate))
+
+
+def run_model_streamed(ctx: RunContext, cfg: RunConfig, module: torch.nn.Module,
+                       x: torch.Tensor) -> StreamedRun:
+    """Any nn.Module, streamed: overlap blocks with exactly the context its analysis gives
+    (stack.overlap), or its stateful cells (stack.module_cells) with stream.mode=stateful. The
+    output WAVs are written block by block as they come (float, gain 1: stream.subtype); the
+    rows (shapes.json's layers) describe the model on the example its analysis traced."""
+    context = context_of(module, x)
+    example = x[..., :context.example_samples]
+    rows = describe(module, example, sample_rate=ctx.input_rate).rows
+    exact = ctx.input_rate * context.rate
+    wav_rate = integer_rate(exact)
+    block = context.input_block(max(1, round(cfg.stream.block_seconds * exact)))
+    if cfg.stream.mode == "stateful":
+        step = max(1, round(cfg.stream.block_seconds * ctx.input_rate))
+        outputs = stream_module_stateful(module, (x[..., i: i + step] for i in
+                                                  range(0, x.shape[-1], step)), example)
+    else:
+        outputs = (y for _, y in overlap_blocks(module, x, context, block))
+    files = RunDir(ctx.out_dir)
+    audio = ctx.source.target if isinstance(ctx.source, FeatureInput) else ctx.source
+    written, channels, total, peak = [], None, 0, 0.0
+    with ExitStack() as open_files, torch_threads(cfg.stream.threads):
+        writers = None
+        for y in outputs:
+            check_finite(y.reshape(1, -1, y.shape[-1]), ctx.model_label, type(module).__name__,
+                         total)
+            block_out = y.detach().to("cpu", torch.float32)[0].reshape(-1, y.shape[-1]).numpy()
+            if writers is None and cfg.audio.enabled and wav_rate is not None:
+                channels = block_out.shape[0]
+                paths = [files.channel_wav(rows[-1].index, k) for k in range(channels)]
+                writers = open_files.enter_context(WavWriters(
+                    paths, wav_rate, cfg.stream.subtype, int(x.shape[-1] * context.rate)))
+                written += paths
+            if writers is not None:
+                writers.write(block_out)
+            channels = block_out.shape[0]
+            total += block_out.shape[-1]
+            peak = max(peak, float(np.max(np.abs(block_out), initial=0.0)))
+    if cfg.audio.enabled and audio is not None:
+        write_wav(files.input_wav, audio.samples, audio.sample_rate, cfg.stream.subtype)
+        written.insert(0, files.input_wav)
+    if cfg.plots.enabled:
+        log.info("plots: none for a streamed model run (its layers' outputs are never whole); "
+                 "stream.enabled=false draws them in one shot")
+    log.info("output: [1, %d, %d] at %s Hz, %s", channels, total, rate_text(exact),
+             f"blocks of {block} input samples, context {context.left} before and "
+             f"{context.right} after, alignment {context.alignment}"
+             if cfg.stream.mode != "stateful" else "stateful cells")
+    audio_info = {"gain": 1.0, "subtype": cfg.stream.subtype, "output_peak": peak,
+                  "files": [files.relative(path) for path in written]}
+    if wav_rate is None:
+        audio_info["output_wavs"] = f"output rate {exact} Hz is not an integer; no WAV written"
+    prepared = PreparedStack(plans=[], exact_rate=exact, output_rate=wav_rate, evaluation=None,
+                             stack=module, rows=rows, input_rate=ctx.input_rate)
+    output = {"shape": [1, channels, total], **rate_json(exact)}
+    stream_info = {"mode": cfg.stream.mode, "block_input_samples": block,
+                   **context.as_json(), "layers_example_shape": list(example.shape)}
+    shapes = finish_run(cfg, ctx.out_dir, ctx.source, prepared, audio_info, ctx.command,
+                        extra={"stream": stream_info, **ctx.decisions(), "output": output,
+                               **({"model": ctx.model_info} if ctx.model_info else {})})
+    return StreamedRun(ctx.out_dir, ctx.source, rows, wav_rate, shapes)
+
+
+def run_streamed_features(cfg: RunConfig, out_dir: Path, source: FeatureInput,
+                          plans: list[LayerPlan], device: torch.device,
+                          command: Optional[RunCommand], block_samples: Optional[int],
+                          extra: dict) -> StreamedRun:
+    """`block_samples`: output samples per block (pipeline.preflight bounds it by memory)."""
+    prepared = prepare_stack(cfg, source, plans, device)
+    stack = prepared.stack.to(device).eval()
+    block_length = block_samples or max(1, round(cfg.stream.block_seconds * prepared.exact_rate))
+    consumers = FeatureConsumers(cfg, out_dir, source, plans, prepared.output_rate)
+    frames = torch.from_numpy(source.samples)[None]
+    # input blocks of about one output block's frames: on CUDA each crosses the bus one ahead
+    step = max(1, math.ceil(block_length * source.length / max(1, plans[-1].output_shape[-1])))
+    blocks = (frames[..., i: i + step] for i in range(0, source.length, step))
+    with consumers, torch_threads(cfg.stream.threads), safe_kernels(stack):
+        forward_blocks(plans, stack, blocks, block_length, consumers.on_output, device,
+                       all_layers=cfg.plots.enabled)
+    n_blocks = math.ceil(plans[-1].output_shape[-1] / block_length)
+    log.info("output: shape %s at %g Hz, %d blocks of %d samples",
+             prepared.rows[-1].output_shape, prepared.exact_rate, n_blocks, block_length)
+    audio_info = consumers.audio_info()
+    if cfg.plots.enabled:
+        consumers.write_plots()
+    window, rate = consumers.windows[1], consumers.rates[-1]
+    stream_info = {"mode": cfg.stream.mode, "block_seconds": cfg.stream.block_seconds,
+                   "block_samples": block_length, "blocks": n_blocks, "device": str(device),
+                   "input_frames_per_block": step,
+                   "window_seconds": [float(window.first / rate), float(window.stop / rate)]}
+    shapes = finish_run(cfg, out_dir, source, prepared, audio_info, command,
+                        extra={"stream": stream_info, **extra})
+    return StreamedRun(out_dir, source, prepared.rows, prepared.output_rate, shapes)

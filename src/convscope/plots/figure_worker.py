@@ -37,10 +37,11 @@ def render(job: FigureJob) -> Any:
     """Draw and save one figure in this process; returns the Figure."""
     # matplotlib: loaded by whichever process renders, and only then
     from convscope.plots.layers import plot_layer, plot_spectrograms
+    from convscope.plots.overview import plot_leaf_overview
     from convscope.plots.quality import plot_spectrum
 
     renderers = {"layer": plot_layer, "spectrogram": plot_spectrograms,
-                 "spectrum": plot_spectrum}
+                 "spectrum": plot_spectrum, "overview": plot_leaf_overview}
     return renderers[job.kind](job.path, *job.args)
 
 

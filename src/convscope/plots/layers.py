@@ -18,7 +18,7 @@ from convscope.plots.envelopes import Envelope, minmax_envelope, sample_times
 from convscope.plots.features import draw_feature_image, feature_image_values
 from convscope.plots.figure import new_figure, save_figure
 from convscope.plots.layout import Row, place_columns, place_rows
-from convscope.plots.signals import LayerSignals, layer_title, rate_label
+from convscope.plots.signals import LayerSignals, capped, layer_title, rate_label
 from convscope.plots.stems import draw_zoom
 
 # NumPy copy of scipy.signal.spectrogram: importing scipy.signal costs ~1 s of start-up
@@ -42,7 +42,9 @@ def _draw(ax, x: np.ndarray | Envelope, sample_rate: Rate, max_bins: int, color:
 
 def plot_layer(path: Path, layer: LayerSignals, cfg: PlotsConfig) -> Figure:
     """The layer's input channels (or a feature input's frames as an image) above its output
-    channels over the whole segment, then the zoom panel; returns the saved figure."""
+    channels over the whole segment (MAX_CHANNEL_PANELS rows at most), then the zoom panel,
+    whose window the whole-segment rows mark and their legend names; returns the saved figure."""
+    layer = capped(layer)
     image = isinstance(layer.input, FeatureInput)
     in_rows = [FEATURE_ROWS] if image else [1] * layer.drawn_inputs
     out_rows = [1] * len(layer.output)
@@ -77,8 +79,11 @@ def plot_layer(path: Path, layer: LayerSignals, cfg: PlotsConfig) -> Figure:
         ax_in.tick_params(labelbottom=False)
         draw_zoom(ax_in, ax_out, layer.zoom, "input ch 0", "output ch 0")
         span = (float(layer.zoom.input_times[0]), float(layer.zoom.input_times[-1]))
-        for ax in full:  # where the zoom is, on the whole-segment rows
-            ax.axvspan(*span, color="tab:red", alpha=0.25, linewidth=0.8)
+        label = f"zoom window (bottom panels): {span[0] * 1000:.1f}-{span[1] * 1000:.1f} ms"
+        for ax in full:  # where the zoom is, on the whole-segment rows: light, edged, named
+            ax.axvspan(*span, facecolor=(0.84, 0.15, 0.16, 0.08),
+                       edgecolor=(0.84, 0.15, 0.16, 0.7), linewidth=0.8, label=label)
+        full[0].legend(loc="upper right", fontsize=7, framealpha=0.8)
     if image:
         fig.suptitle(layer_title(layer), fontsize=10)
     else:

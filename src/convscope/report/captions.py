@@ -159,7 +159,22 @@ def scatter_caption(_shapes: dict, _metrics: Optional[dict]) -> str:
             "row per output holding the products of its window, summed on the right.")
 
 
+def overview_caption(shapes: dict, _metrics: Optional[dict]) -> str:
+    """plots/layers_overview.png: how many conv calls, where the rate changes."""
+    convs = [row for row in shapes["layers"] if "conv" in row]
+    changes = [row for row in convs if "sample_rate_in" in row and "sample_rate_out" in row
+               and rate_of(row, "sample_rate_in") != rate_of(row, "sample_rate_out")]
+    where = ", ".join(f"{row['name']} ({hz_text(rate_of(row, 'sample_rate_in'))} → "
+                      f"{hz_text(rate_of(row, 'sample_rate_out'))})" for row in changes) or NONE
+    return (f"Every conv call of the model, {len(convs)} rows in call order: each bar is the "
+            f"call's output RMS in dB, one colour per rate. The rate changes at {where}: a line "
+            "marks each. Bold rows have their own layer figure (by default the calls that change "
+            "the rate; plots.layers picks others): a level that collapses or explodes from one "
+            "row to the next is where to look first.")
+
+
 CAPTIONS: dict[str, Callable[[dict, Optional[dict]], str]] = {
+    RunDir.LAYERS_OVERVIEW: overview_caption,
     RunDir.SPECTROGRAM: spectrogram_caption,
     RunDir.SPECTRUM: spectrum_caption,
     RunDir.SPECTRUM_BEFORE: spectrum_before_caption,

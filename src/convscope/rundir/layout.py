@@ -12,6 +12,7 @@ writer and every reader (the report page, the sweep scan) cannot drift apart. Wh
     .convscope  .convscope.lock                   which run claimed the dir, its files; the lock
     audio/input.wav  audio/reference.wav  audio/layer{i}_ch{k}.wav
     plots/layer{i}_{type}.png  plots/spectrogram.png  plots/spectrum.png
+    plots/layers_overview.png                     every conv call of a model=module run
     plots/spectrum_before.png  plots/loss.png  plots/kernels.png  (these three: scripts/learn.py)
     scatter.png                                   the explainer's picture
     scatter.gif  index.html                       its animation and page (animate=true)
@@ -58,6 +59,7 @@ class RunDir:
     INPUT_WAV = "input.wav"
     REFERENCE_WAV = "reference.wav"
     SPECTROGRAM = "spectrogram.png"
+    LAYERS_OVERVIEW = "layers_overview.png"
     SPECTRUM = "spectrum.png"
     SPECTRUM_BEFORE = "spectrum_before.png"
     LOSS = "loss.png"
@@ -265,6 +267,11 @@ class RunDir:
     @property
     def spectrogram(self) -> Path:
         return self.plots_dir / self.SPECTROGRAM
+
+    @property
+    def layers_overview(self) -> Path:
+        """Every conv call of a model=module run, one row each (plots/overview.py)."""
+        return self.plots_dir / self.LAYERS_OVERVIEW
 
     @property
     def spectrum(self) -> Path:

@@ -15,6 +15,7 @@ impulse probe (stack.probe) on its input's shape; what the probe cannot resolve 
 
 from __future__ import annotations
 
+import math
 import weakref
 from dataclasses import dataclass, replace
 from typing import Any, Optional
@@ -26,6 +27,7 @@ from torch.overrides import TorchFunctionMode
 
 from convscope.errors import ConvscopeError
 from convscope.stack.backends import safe_kernels
+from convscope.stack.hooks import hooks_suspended
 from convscope.stack.layers import MACS, rule_for_op
 from convscope.stack.layers.flow import NO_RULE, Flow, Op, tensors_in, unresolved
 from convscope.stack.layers.relation import STACK_INPUT
@@ -68,6 +70,11 @@ class Trace:
     calls: list[TracedCall]
     output: Any
     probed: tuple[str, ...]  # leaf calls measured by the probe fallback, by name
+    output_flow: Optional[Flow] = None  # what the model's (first) output tensor depends on
+    # input samples by which shifting the input shifts every traced tensor by a whole number of
+    # its own samples: the lcm of every finite reach's shift (its rate's denominator, times the
+    # phases a period spans), so a block starting at a multiple of it lines up with the signal
+    alignment: int = 1
 
 
 def op_name(func: Any) -> str:
@@ -87,6 +94,7 @@ class _Tracer(TorchFunctionMode):
         self.version = example._version  # torch bumps it when the example changes in place
         self.changed_input: Optional[str] = None  # where that happened, and by which op
         self.leaf_macs = 0  # MACs of the ops run since the current leaf call began
+        self.alignment = 1  # lcm of the shifts of every finite flow set (Trace.alignment)
         for tensor in constants:
             self.set(tensor, None)
         self.example = example
@@ -97,6 +105,8 @@ class _Tracer(TorchFunctionMode):
 
     def set(self, tensor: torch.Tensor, flow: Optional[Flow]) -> None:
         self._flows[id(tensor)] = (weakref.ref(tensor), flow)
+        if flow is not None and flow.finite and not self.paused:
+            self.alignment = math.lcm(self.alignment, flow.reach.shift)
 
     def state(self, tensor: Any) -> Any:
         """The tensor's Flow; None when it reads no input sample; UNSEEN when no op made it."""
@@ -182,7 +192,7 @@ def trace_forward(model: nn.Module, x: torch.Tensor) -> Trace:
 
     modes = {m: m.training for m in model.modules()}
     handles = []
-    output = None
+    output = output_flow = None
     try:
         for name, leaf in leaves(model):
             handles.append(leaf.register_forward_pre_hook(start_counting))
@@ -201,12 +211,17 @@ def trace_forward(model: nn.Module, x: torch.Tensor) -> Trace:
             what = tracer.changed_input or "the model changed its input in place"
             raise ConvscopeError(f"describe: {what}; convscope describes a model that leaves "
                                  "its input as it was (inplace=False there, or clone first)")
+        returned = _first(tensors_in(output))
+        if returned is not None:
+            state = tracer.state(returned)
+            output_flow = (unresolved(INVISIBLE, returned.dim() - 1) if state is UNSEEN
+                           else state)
     finally:
         for handle in handles:
             handle.remove()
         for m, training in modes.items():  # per module: train(flag) would overwrite them all
             m.training = training
-    return Trace(calls, output, tuple(probed))
+    return Trace(calls, output, tuple(probed), output_flow, tracer.alignment)
 
 
 def _call_flow(tracer: _Tracer, name: str, module: nn.Module, inp: Optional[torch.Tensor],
@@ -241,12 +256,11 @@ def _probed(tracer: _Tracer, module: nn.Module, inp: torch.Tensor, given: Flow,
         return unresolved(f"the impulse probe cannot measure {kind} (time is not its input's "
                           "last axis)", axis)
     tracer.paused = True
-    hooks = _without_hooks(module)  # so the probe's copy runs none of them (describe_pass's)
     try:
-        measured = probe_relations(module, list(inp.shape))
+        with hooks_suspended(module):  # so the probe's copy runs none of them (describe_pass's)
+            measured = probe_relations(module, list(inp.shape))
     finally:
         tracer.paused = False
-        _restore_hooks(hooks)
     relation = dict(measured).get("") if measured else None
     if relation is None:
         return unresolved(f"the impulse probe could not resolve {kind}", axis)
@@ -272,25 +286,6 @@ def exception_text(exc: BaseException) -> str:
     if len(message) > MAX_MESSAGE:
         message = message[:MAX_MESSAGE] + "..."
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
-
-
-HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_forward_hooks_with_kwargs",
-              "_forward_pre_hooks_with_kwargs", "_forward_hooks_always_called")
-
-
-def _without_hooks(module: nn.Module) -> list[tuple[nn.Module, str, Any]]:
-    saved = []
-    for m in module.modules():
-        for attribute in HOOK_DICTS:
-            if hasattr(m, attribute):
-                saved.append((m, attribute, getattr(m, attribute)))
-                setattr(m, attribute, type(getattr(m, attribute))())
-    return saved
-
-
-def _restore_hooks(saved: list[tuple[nn.Module, str, Any]]) -> None:
-    for m, attribute, value in saved:
-        setattr(m, attribute, value)
 
 
 def _first(tensors: list[torch.Tensor]) -> Optional[torch.Tensor]:

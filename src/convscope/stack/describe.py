@@ -25,6 +25,7 @@ from torch.nn.utils import parametrize
 
 from convscope.errors import ConvscopeError
 from convscope.stack.analysis import EXAMPLE_SOURCE, leaves, trace_forward, with_dependence
+from convscope.stack.estimate import check_forward_fits
 from convscope.stack.layer_formulas import formula
 from convscope.stack.rates import exact_rate
 from convscope.stack.receptive import latency
@@ -91,7 +92,9 @@ def describe(module: nn.Module, example: Union[torch.Tensor, Sequence[int]], *,
     probe (its name is then in `probed`).
 
     A forward that raises, returns something other than a tensor or changes its input in place
-    is a ConvscopeError of one line naming the module it was in and what it did.
+    is a ConvscopeError of one line naming the module it was in and what it did. An example whose
+    forward would need more memory than is available (convscope.estimate, on fake tensors) is
+    refused the same way, before it runs.
     """
     return _described(module, example, sample_rate, tensor_out=True)
 
@@ -102,6 +105,7 @@ def _described(module: nn.Module, example: Union[torch.Tensor, Sequence[int]],
         raise ConvscopeError(f"describe needs a torch.nn.Module, got {type(module).__name__}")
     rate = None if sample_rate is None else exact_rate(sample_rate)
     x = _example_tensor(module, example)
+    check_forward_fits(module, x, "describe")
     # weight_norm's weights computed once, for the forward and the rows' shapes and MACs alike
     with parametrize.cached():
         return _rows_of(module, x, rate, tensor_out)

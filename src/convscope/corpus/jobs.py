@@ -9,7 +9,7 @@ from typing import Optional
 from convscope.audio.segment import resolve_path
 from convscope.board.export import export_tree
 from convscope.config.schema import RunConfig
-from convscope.pipeline.corpus import is_corpus, run_corpus
+from convscope.corpus.run import is_corpus, run_corpus
 from convscope.pipeline.single import run
 from convscope.report.page import RunCommand
 

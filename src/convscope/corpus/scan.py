@@ -1,6 +1,6 @@
 """Which files a corpus is: `data.path` naming a folder (every audio file under it, recursively)
 or a glob, sorted by path, each with its own subfolder name in the run dir; and the shard of
-that list one job takes (convscope.pipeline.corpus runs them)."""
+that list one job takes (convscope.corpus.run runs them)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from convscope.audio.segment import resolve_path
 from convscope.errors import ConvscopeError
-from convscope.pipeline.corpus_walk import GlobSegments, WalkRules, walk_corpus
+from convscope.corpus.walk import GlobSegments, WalkRules, walk_corpus
 from convscope.rundir import RunDir
 
 # What soundfile (libsndfile) and librosa's audioread fallback read; other files are not audio.

@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
-from itertools import pairwise
 from pathlib import Path
 from typing import Optional
 
@@ -27,13 +26,23 @@ import numpy as np
 import torch
 from torch import nn
 
+from convscope.chunk_debugger.findings import (
+    ChunkReport,
+    ErrorSize,
+    LayerContext,
+    LayerFinding,
+    boundary_findings,
+    chunk_length,
+    error_size,
+    run_chunked,
+)
 from convscope.config.schema import ChunksConfig, LayerConfig, RunConfig
 from convscope.errors import ConvscopeError
 from convscope.pipeline.oneshot import stack_input
 from convscope.stack.backends import safe_kernels
 from convscope.stack.build import build_stack
 from convscope.stack.plan import LayerPlan, plan_stack
-from convscope.stack.rates import exact_rate, layer_rates, rate_text
+from convscope.stack.rates import exact_rate, layer_rates
 from convscope.stack.streaming import LayerRule, Range, layer_rules, unsupported_reason
 from convscope.stack.trace import pick_device, trace_stack
 
@@ -42,156 +51,6 @@ log = logging.getLogger("convscope")
 # The interior chunk whose context is read starts this many stack-input samples (or more) into a
 # long planned signal, so no layer's needed range is clipped by the signal's own start.
 INTERIOR_OFFSET = 1 << 16
-
-
-@dataclass(frozen=True)
-class ErrorSize:
-    """How far the naive output is from the exact one over some stretch (all channels)."""
-
-    max_abs: float
-    rms: float
-    db: Optional[float]  # 20 log10(rms / the exact output's RMS); None: no error at all
-    differing: int  # samples where some channel differs by more than the tolerance
-    first: Optional[int]  # the first of them (output sample index), None if none
-
-    def as_json(self) -> dict:
-        return {"max_abs": self.max_abs, "rms": self.rms, "db": self.db,
-                "differing_samples": self.differing, "first_differing_sample": self.first}
-
-
-def error_size(diff: np.ndarray, signal_rms: float, atol: float, offset: int = 0) -> ErrorSize:
-    """`diff` (C, L): naive minus exact; `offset`: the output index of diff[..., 0]."""
-    if diff.shape[-1] == 0:
-        return ErrorSize(0.0, 0.0, None, 0, None)
-    worst = np.max(np.abs(diff), axis=0)
-    rms = float(np.sqrt(np.mean(diff.astype(np.float64) ** 2)))
-    over = np.flatnonzero(worst > atol)
-    db = 20 * math.log10(rms / signal_rms) if rms > 0 and signal_rms > 0 else None
-    return ErrorSize(float(worst.max()), rms, db, int(over.size),
-                     int(over[0]) + offset if over.size else None)
-
-
-@dataclass(frozen=True)
-class LayerContext:
-    """The samples one layer reads beyond its chunk, on each side: what exact streaming gives it
-    and the naive run does not (the naive run gives 0, so this is the shortfall)."""
-
-    left: int  # in the layer's own input samples
-    right: int
-    left_input: int  # the same stretches in stack-input samples (rounded up)
-    right_input: int
-
-    @property
-    def short(self) -> bool:
-        return self.left > 0 or self.right > 0
-
-    def as_json(self) -> dict:
-        return {"left": self.left, "right": self.right, "left_stack_input": self.left_input,
-                "right_stack_input": self.right_input, "given": 0}
-
-
-@dataclass(frozen=True)
-class LayerFinding:
-    """One top-level layer: its missing context and the error it causes on its own."""
-
-    index: int
-    key: str
-    label: str  # "ConvTranspose1d k5 s2 p2 op1"
-    context: Optional[LayerContext]  # None: stack.streaming has no rule for this stack
-    error: ErrorSize  # naive chunking at this layer only, every other layer exact
-
-    def as_json(self) -> dict:
-        return {"index": self.index, "key": self.key, "layer": self.label,
-                "context": None if self.context is None else self.context.as_json(),
-                "error": self.error.as_json()}
-
-
-@dataclass(frozen=True)
-class BoundaryFinding:
-    """The error in the stretch of output nearer one boundary than any other."""
-
-    number: int  # 1: between chunk 0 and chunk 1
-    sample: int  # output index of the first sample of the later chunk
-    seconds: float
-    error: ErrorSize
-
-    def as_json(self) -> dict:
-        return {"boundary": self.number, "sample": self.sample, "seconds": self.seconds,
-                **self.error.as_json()}
-
-
-@dataclass
-class ChunkReport:
-    """Everything the debugger found; `text()` is the console report, `as_json()` chunks.json."""
-
-    chunk_samples: int  # stack-input samples (frames) per chunk
-    input_rate: Fraction
-    output_rate: Fraction
-    chunk_outputs: list[int]  # output samples each naive chunk gave
-    exact_length: int
-    dropped_tail: int  # stack-input samples at the end too short to be a chunk the stack takes
-    tolerance: float  # absolute: the config's fraction times the exact output's peak
-    overall: ErrorSize
-    boundaries: list[BoundaryFinding]
-    layers: list[LayerFinding]
-    stack_context: Optional[Range]  # (left, right) stack-input samples exact streaming reads
-    affected: Optional[Range]  # (before, after) output samples by a boundary that need it
-    no_rule: Optional[str] = None  # why there is no context arithmetic, if there is none
-    exact: np.ndarray = field(default=None, repr=False)  # (C, L) one-shot output
-    naive: np.ndarray = field(default=None, repr=False)  # (C, L') chunks concatenated
-
-    @property
-    def boundary_samples(self) -> list[int]:
-        return [int(b) for b in np.cumsum(self.chunk_outputs)[:-1]]
-
-    @property
-    def expected_chunk_output(self) -> Fraction:
-        return self.chunk_samples * self.output_rate / self.input_rate
-
-    def nearest_boundary(self, sample: int) -> Optional[int]:
-        """1-based number of the boundary closest to output sample `sample`."""
-        samples = self.boundary_samples
-        if not samples:
-            return None
-        return 1 + int(np.argmin([abs(sample - b) for b in samples]))
-
-    def culprits(self) -> list[LayerFinding]:
-        """Layers with a context shortfall, or an error of their own beyond the tolerance (float
-        rounding of a chunk vs the whole signal is not one), worst error first."""
-        found = [layer for layer in self.layers
-                 if (layer.context is not None and layer.context.short) or layer.error.differing]
-        return sorted(found, key=lambda layer: -layer.error.rms)
-
-    def as_json(self) -> dict:
-        first = self.overall.first
-        nearest = None if first is None else self.nearest_boundary(first)
-        worst = self.culprits()[0] if self.culprits() and self.overall.first is not None else None
-        return {
-            "chunk": {"seconds": float(self.chunk_samples / self.input_rate),
-                      "stack_input_samples": self.chunk_samples,
-                      "output_samples": self.chunk_outputs[0],
-                      "expected_output_samples": float(self.expected_chunk_output),
-                      "count": len(self.chunk_outputs), "dropped_tail": self.dropped_tail},
-            "input_rate": float(self.input_rate), "output_rate": float(self.output_rate),
-            "output_rate_fraction": str(self.output_rate),
-            "lengths": {"exact": self.exact_length, "naive": int(sum(self.chunk_outputs))},
-            "tolerance": self.tolerance,
-            "differs": self.overall.first is not None,
-            "first_difference": None if first is None else {
-                "sample": first, "seconds": float(first / self.output_rate),
-                "nearest_boundary": nearest,
-                "boundary_sample": None if nearest is None else self.boundary_samples[nearest - 1]},
-            "error": self.overall.as_json(),
-            "boundaries": [b.as_json() for b in self.boundaries],
-            "layers": [layer.as_json() for layer in self.layers],
-            "culprits": [layer.key for layer in self.culprits()],
-            "worst_layer": None if worst is None else worst.key,
-            "stack_context": None if self.stack_context is None else {
-                "left": self.stack_context[0], "right": self.stack_context[1]},
-            "affected_output_samples": None if self.affected is None else {
-                "before_boundary": self.affected[0], "after_boundary": self.affected[1]},
-            "no_context_rule": self.no_rule,
-        }
 
 
 def layer_label(plan: LayerPlan) -> str:
@@ -205,18 +64,6 @@ def layer_label(plan: LayerPlan) -> str:
     if kw["dilation"] != 1:
         parts.append(f"d{kw['dilation']}")
     return " ".join(parts)
-
-
-def chunk_length(seconds: float, input_rate: Fraction) -> int:
-    """chunks.seconds as whole stack-input samples (frames for a feature input)."""
-    if not isinstance(seconds, (int, float)) or not 0 < seconds < math.inf:
-        raise ConvscopeError(f"chunks.seconds: a chunk must be longer than 0 s, got {seconds!r}")
-    samples = round(seconds * input_rate)
-    if samples < 1:
-        raise ConvscopeError(
-            f"chunks.seconds: {seconds} s is shorter than one stack-input sample at "
-            f"{rate_text(input_rate)} Hz (1 sample is {float(1 / input_rate):.6g} s)")
-    return samples
 
 
 def chunk_plans(layers: list[LayerConfig], channels: int, samples: int, input_rate: Fraction,
@@ -315,14 +162,6 @@ def _first(lo: int, hi: int, test) -> int:
     return lo
 
 
-def run_chunked(modules: nn.Module, x: torch.Tensor, cuts: list[int]) -> torch.Tensor:
-    """`modules` on each piece of x between consecutive `cuts` on its own, outputs concatenated:
-    what naive real-time code does."""
-    edges = [0] + [c for c in cuts if 0 < c < x.shape[-1]] + [x.shape[-1]]
-    pieces = [modules(x[..., a:b]) for a, b in pairwise(edges) if b > a]
-    return torch.cat(pieces, dim=-1)
-
-
 def debug_chunks(cfg: RunConfig, chunks: ChunksConfig, base_dir: Path) -> ChunkReport:
     """Load the input as the one-shot path does, run the stack one-shot and chunk by chunk, and
     attribute the difference to the layers."""
@@ -362,7 +201,7 @@ def debug_chunks(cfg: RunConfig, chunks: ChunksConfig, base_dir: Path) -> ChunkR
     signal_rms = float(np.sqrt(np.mean(exact[..., :compared].astype(np.float64) ** 2)))
     diff = naive[..., :compared] - exact[..., :compared]
     outputs = [piece.lengths[-1] for piece in pieces]
-    boundaries = _boundary_findings(diff, outputs, signal_rms, atol, plans, input_rate)
+    boundaries = boundary_findings(diff, outputs, signal_rms, atol, input_rate * _ratio(plans))
 
     layers = _ablations(stack, plans, traces, x, pieces, exact[..., :compared], signal_rms, atol)
     reason = unsupported_reason(plans)
@@ -383,25 +222,6 @@ def _ratio(plans: list[LayerPlan]) -> Fraction:
 def _cuts(pieces: list[Geometry], layer: int) -> list[int]:
     """Where the chunks meet in layer `layer`'s input (the last layer + 1: the output)."""
     return [int(c) for c in np.cumsum([piece.lengths[layer] for piece in pieces])[:-1]]
-
-
-def _boundary_findings(diff: np.ndarray, outputs: list[int], signal_rms: float, atol: float,
-                       plans: list[LayerPlan], input_rate: Fraction) -> list[BoundaryFinding]:
-    """Per boundary, the error over the output nearer to it than to any other boundary."""
-    output_rate = input_rate * _ratio(plans)
-    ends = [int(c) for c in np.cumsum(outputs)]
-    marks = ends[:-1]
-    found = []
-    for number, sample in enumerate(marks, start=1):
-        before = 0 if number == 1 else (marks[number - 2] + sample) // 2
-        after = ends[-1] if number == len(marks) else (sample + marks[number]) // 2
-        after = min(after, diff.shape[-1])
-        if before >= after:
-            break
-        found.append(BoundaryFinding(number, sample, float(sample / output_rate),
-                                     error_size(diff[..., before:after], signal_rms, atol,
-                                                before)))
-    return found
 
 
 def _ablations(stack: nn.Sequential, plans: list[LayerPlan], traces, x: torch.Tensor,

@@ -27,7 +27,7 @@ from convscope.files import atomic_path, csv_cell, shape_cell, write_csv, write_
 from convscope.oserrors import describe_os_error
 
 # is_corpus, list_corpus, safe_names, scan_corpus: imported from here by callers and tests
-from convscope.pipeline.corpus_scan import (  # noqa: F401
+from convscope.corpus.scan import (  # noqa: F401
     AUDIO_SUFFIXES,
     CorpusFile,
     is_corpus,
@@ -119,7 +119,7 @@ def run_files(cfg: RunConfig, tasks: list[FileTask], workers: int, out_dir: Path
                                          task.figures))
                 bar.update()
             return outcomes
-        from convscope.pipeline.corpus_workers import run_in_workers  # multiprocessing
+        from convscope.corpus.workers import run_in_workers  # multiprocessing
 
         return run_in_workers(run_task, (worker_config(cfg, workers), out_dir, base_dir,
                                          command), tasks, workers, out_dir, crashed_outcome,

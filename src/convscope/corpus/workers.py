@@ -35,7 +35,7 @@ log = logging.getLogger("convscope")
 FILES_PER_MESSAGE = 8  # the most files a worker is sent at once (fewer at the end: balance)
 STOP_SECONDS = 10.0  # a worker stopped with SIGTERM gets this long before SIGKILL
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
-PRELOAD = ("torch", "convscope.pipeline.single", "convscope.pipeline.corpus")
+PRELOAD = ("torch", "convscope.pipeline.single", "convscope.corpus.run")
 
 
 def context() -> multiprocessing.context.BaseContext:

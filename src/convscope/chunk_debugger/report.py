@@ -1,67 +1,21 @@
-"""The chunk debugger's outputs: the console report, chunks.json and plots/chunk_errors.png."""
+"""The chunk debugger's console report: does it differ, where, how much, which layer, what overlap."""
 
 from __future__ import annotations
 
-import logging
-from pathlib import Path
-
-import numpy as np
-
-from convscope.board.export import export_tree
-from convscope.config.schema import ChunksConfig, RunConfig
-from convscope.files import write_json
-from convscope.pipeline.chunk_debug import ChunkReport, ErrorSize, debug_chunks
-from convscope.rundir import RunDir
+from convscope.chunk_debugger.findings import ChunkReport, ErrorSize, LayerFinding
 from convscope.stack.rates import rate_text
 
-log = logging.getLogger("convscope")
 BOUNDARIES_LISTED = 5  # the console lists the first few boundaries; chunks.json has them all
-
-
-def run_chunk_debugger(cfg: RunConfig, chunks: ChunksConfig, out_dir: Path,
-                       base_dir: Path) -> ChunkReport:
-    """scripts/chunks.py's job: the report logged, chunks.json and the plot in the run dir."""
-    report = debug_chunks(cfg, chunks, base_dir)
-    files = RunDir(out_dir)
-    log.info("%s", report_text(report, cfg.model.name))
-    write_json(files.chunks_json, report.as_json())
-    written = [files.chunks_json]
-    if cfg.plots.enabled:
-        from convscope.plots.chunks import plot_chunk_errors  # matplotlib: plots only
-
-        channel = int(np.argmax(np.max(np.abs(_diff(report)), axis=-1)))
-        rate = float(report.output_rate)
-        plot_chunk_errors(
-            files.chunk_errors_plot, report.exact[channel], report.naive[channel],
-            report.boundary_samples[: chunks.plot_boundaries], rate,
-            _half_window(report, chunks.plot_window_ms),
-            f"{cfg.model.name}: {report.chunk_samples}-sample chunks "
-            f"({float(report.chunk_samples / report.input_rate):g} s) run on their own vs "
-            f"one shot, output channel {channel}", cfg.plots.dpi, cfg.plots.width_inches)
-        written.append(files.chunk_errors_plot)
-    log.info("wrote %s", ", ".join(str(path) for path in written))
-    if cfg.tensorboard:  # the chunk errors figure, as a run's figures (pipeline/jobs.py)
-        export_tree(out_dir)
-    return report
-
-
-def _half_window(report: ChunkReport, window_ms: float) -> int:
-    """Output samples either side of a boundary in a plot panel: chunks.plot_window_ms, widened
-    so the samples a boundary affects fill at most half of it."""
-    affected = max(report.affected) if report.affected else 0
-    return max(1, round(window_ms / 1000 * float(report.output_rate)), 2 * affected + 4)
+LAYERS_LISTED = 8  # and the worst few layers (a deep model has dozens); chunks.json has them all
 
 
 def _samples(count: int) -> str:
     return f"{count} sample" if count == 1 else f"{count} samples"
 
 
-def _diff(report: ChunkReport) -> np.ndarray:
-    compared = min(report.exact.shape[-1], report.naive.shape[-1])
-    return report.naive[..., :compared] - report.exact[..., :compared]
-
-
-def _error_text(error: ErrorSize) -> str:
+def _error_text(error: ErrorSize | None) -> str:
+    if error is None:
+        return "own error not measurable (its pieces' outputs change its length)"
     if error.first is None:
         return f"within the tolerance (max |err| {error.max_abs:.3g})" if error.rms else "no error"
     db = "" if error.db is None else f", {error.db:.1f} dB re signal"
@@ -74,7 +28,7 @@ def report_text(report: ChunkReport, model: str) -> str:
     seconds = float(report.chunk_samples / report.input_rate)
     out_rate = report.output_rate
     lines = [(f"chunk debugger: {model}, {len(report.chunk_outputs)} chunks of "
-              f"{report.chunk_samples} stack-input samples ({seconds:g} s at "
+              f"{report.chunk_samples} {report.input_unit} ({seconds:g} s at "
               f"{rate_text(report.input_rate)} Hz), each run on its own with no context, vs the "
               "one-shot forward")]
     expected = report.expected_chunk_output
@@ -84,7 +38,7 @@ def report_text(report: ChunkReport, model: str) -> str:
                      f"{report.chunk_outputs[0] - float(expected):+g} samples per chunk")
     if report.dropped_tail:
         lines.append(f"  the last {report.dropped_tail} input samples are too short for the "
-                     "stack on their own and are left out")
+                     "model on their own and are left out")
     first = report.overall.first
     if first is None:
         lines.append(f"  no difference: every output sample is within {report.tolerance:.3g} "
@@ -102,11 +56,10 @@ def report_text(report: ChunkReport, model: str) -> str:
                  f"differ (tolerance {report.tolerance:.3g})")
     if report.affected is not None:
         before, after = report.affected
-        left, right = report.stack_context
         lines.append(f"  by the arithmetic, the last {before} output samples before each "
-                     f"boundary and the first {after} after it read input across it; exact "
-                     f"streaming reads {left} stack-input samples before each chunk and {right} "
-                     "after it")
+                     f"boundary and the first {after} after it read input across it")
+    if report.stack_context is not None:
+        lines.append(_overlap_line(report))
     lines.append("  per boundary (the output nearer to it than to any other):")
     for boundary in report.boundaries[:BOUNDARIES_LISTED]:
         lines.append(f"    boundary {boundary.number} at sample {boundary.sample} "
@@ -119,31 +72,63 @@ def report_text(report: ChunkReport, model: str) -> str:
     return "\n".join(lines)
 
 
+def _overlap_line(report: ChunkReport) -> str:
+    """The overlap that makes chunked output exact, in input samples and ms, and (any model)
+    whether running each chunk with it reproduced the one shot."""
+    left, right = report.stack_context
+    left_ms, right_ms = report.overlap_ms
+    line = (f"  exact streaming needs {left} {report.input_unit} ({left_ms:.3g} ms) of context "
+            f"before each chunk and {right} ({right_ms:.3g} ms) after it")
+    check = report.overlap_check
+    if check is not None:
+        verdict = "equals the one shot" if check.first is None else "still differs"
+        line += (f"; checked: each chunk run with that overlap, cropped, {verdict} (max |err| "
+                 f"{check.max_abs:.3g})")
+    return line
+
+
 def _layer_lines(report: ChunkReport) -> list[str]:
+    culprits = report.culprits()
     lines = [("  per layer: the context it needs around a chunk (the naive run gives 0) and "
               "its own error (only that layer chunked, every other layer exact), worst first:")]
-    for layer in report.culprits():
-        context = layer.context
-        need = "context unknown" if context is None else (
-            f"needs {_samples(context.left)} of its input before and {context.right} after "
-            f"each chunk ({context.left_input} and {context.right_input} stack-input samples)")
-        lines.append(f"    {layer.key} ({layer.label}): {need}; {_error_text(layer.error)}")
-    fine = [layer.key for layer in report.layers if layer not in report.culprits()]
+    for layer in culprits[:LAYERS_LISTED]:
+        lines.append(f"    {layer.key} ({layer.label}): {_need(layer, report.input_unit)}; "
+                     f"{_error_text(layer.error)}")
+    if len(culprits) > LAYERS_LISTED:
+        lines.append(f"    ... {len(culprits) - LAYERS_LISTED} more in chunks.json")
+    fine = [layer.key for layer in report.layers
+            if layer not in culprits and layer.error is not None]
     if fine:
         lines.append(f"    no shortfall and no error of their own: {', '.join(fine)}")
+    unknown = [layer.key for layer in report.layers
+               if layer not in culprits and layer.error is None]
+    if unknown:
+        lines.append(f"    not measured (context unknown, and its pieces cannot stand in for its "
+                     f"output): {', '.join(unknown)}")
     if report.no_rule:
         lines.append(f"    (no context arithmetic: {report.no_rule})")
-    culprits = report.culprits()
     if culprits:
         worst = culprits[0]
         context = worst.context
         missing = "" if context is None else (
             f": it needs {_samples(context.left)} of its input before each chunk and "
             f"{context.right} after, and gets none")
-        others = [layer.key for layer in culprits[1:] if layer.error.differing]
+        others = [layer.key for layer in culprits[1:LAYERS_LISTED]
+                  if layer.error is not None and layer.error.differing]
         also = f" ({', '.join(others)} also contribute{'s' if len(others) == 1 else ''})" \
             if others else ""
+        fix = ("give each chunk the context above (exact block streaming in scripts/run.py "
+               "does) or carry each layer's state across chunks" if report.stack_context
+               is not None else "carry each layer's state across chunks (no finite overlap "
+               "makes this model exact)")
         lines.append(f"  the clicks come mostly from {worst.key} ({worst.label}){missing}"
-                     f"{also}. Fix: give each chunk the stack's context (exact block streaming "
-                     "in scripts/run.py does) or carry each layer's state across chunks")
+                     f"{also}. Fix: {fix}")
     return lines
+
+
+def _need(layer: LayerFinding, unit: str) -> str:
+    context = layer.context
+    if context is None:
+        return "context unknown"
+    return (f"needs {_samples(context.left)} of its input before and {context.right} after "
+            f"each chunk ({context.left_input} and {context.right_input} {unit})")
