@@ -106,9 +106,7 @@ def _described(module: nn.Module, example: Union[torch.Tensor, Sequence[int]],
     rate = None if sample_rate is None else exact_rate(sample_rate)
     x = _example_tensor(module, example)
     check_forward_fits(module, x, "describe")
-    # weight_norm's weights computed once, for the forward and the rows' shapes and MACs alike
-    with parametrize.cached():
-        return _rows_of(module, x, rate, tensor_out)
+    return _rows_of(module, x, rate, tensor_out)
 
 
 def _rows_of(module: nn.Module, x: torch.Tensor, rate: Optional[Fraction],
@@ -120,7 +118,10 @@ def _rows_of(module: nn.Module, x: torch.Tensor, rate: Optional[Fraction],
                              "forward returns the output tensor (wrap it to pick one)")
     calls = trace.calls
     rows, rate_of = [], {EXAMPLE_SOURCE: rate}
-    with torch.no_grad():  # parametrized weights (weight_norm) are read for their shapes
+    # parametrized weights (weight_norm) are read for their shapes: computed once each. Not
+    # during the forward, which computes and frees them call by call as a plain forward does
+    # (a cache there holds a copy of every weight at the activations' peak).
+    with torch.no_grad(), parametrize.cached():
         for index, call in enumerate(calls):
             source = call.source if call.source is not None else _likely_source(calls, index, x)
             row = layer_row(index, call.name, call.module, call.input_shape, call.output_shape,

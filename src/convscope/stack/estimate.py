@@ -209,7 +209,8 @@ def check_forward_fits(model: nn.Module, example: torch.Tensor, who: str) -> Non
     if available is None:
         return
     try:
-        needed = fake_forward(model, tuple(example.shape), example.dtype, example.device)
+        needed = fake_forward(model, tuple(example.shape), example.dtype, example.device,
+                              count_macs=False)
     except KeyboardInterrupt:
         raise
     except Exception:  # noqa: BLE001 -- unknown cost: let the forward itself tell
