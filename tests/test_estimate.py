@@ -172,3 +172,25 @@ def test_describe_refuses_an_example_that_would_not_fit_before_it_runs(monkeypat
     monkeypatch.setattr(estimate_module, "available_memory_bytes", lambda: needed)
     assert len(convscope.describe(model, torch.zeros(1, 1, 100_000)).rows) == 2
     assert calls == [1]
+
+
+def test_describe_does_not_estimate_an_example_that_fits_even_at_the_guards_expansion(
+        monkeypatch):
+    """The guard's fake forward costs about a real one: describe skips it where even
+    GUARD_EXPANSION bytes per input byte would fit (a mel of a second of audio)."""
+    estimated = []
+
+    def counted(*args, **kwargs):
+        estimated.append(args)
+        return real_fake_forward(*args, **kwargs)
+
+    real_fake_forward = estimate_module.fake_forward
+    monkeypatch.setattr(estimate_module, "fake_forward", counted)
+    monkeypatch.setattr(estimate_module, "available_memory_bytes",
+                        lambda: 80 * 86 * 4 * estimate_module.GUARD_EXPANSION)
+    convscope.describe(MelGanGenerator(80, 4, 1), torch.zeros(1, 80, 86))
+    assert estimated == []
+    monkeypatch.setattr(estimate_module, "available_memory_bytes",
+                        lambda: 80 * 86 * 4 * estimate_module.GUARD_EXPANSION - 1)
+    assert len(convscope.describe(MelGanGenerator(80, 4, 1), torch.zeros(1, 80, 86)).rows) > 0
+    assert len(estimated) == 1
