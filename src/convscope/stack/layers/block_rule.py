@@ -13,10 +13,20 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from convscope.stack.layers.relation import Relation
+
 if TYPE_CHECKING:  # annotations only: stack.plan does not import the catalogue
     from convscope.stack.plan import LayerPlan
 
 Range = tuple[int, int]  # [start, stop) sample indices of one layer's signal
+
+
+def reads(relation: Relation, out: Range) -> Range:
+    """The input span [lo, hi) that outputs [a, b) (a < b) of a layer with `relation` read,
+    past the edges too (padded indices): the family's relation is the one place its geometry
+    is written. Every phase reads something here (a conv's or a pool's relation)."""
+    a, b = out
+    return relation.bounds_at(a)[0], relation.bounds_at(b - 1)[1] + 1
 
 
 @dataclass(frozen=True)

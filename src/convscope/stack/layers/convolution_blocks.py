@@ -7,21 +7,22 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from convscope.stack.layers.block_rule import LayerRule, Range
+from convscope.stack.layers.block_rule import LayerRule, Range, reads
+from convscope.stack.layers.convolution import conv_relation
 
 
 class Conv1dRule(LayerRule):
-    """Output j reads padded input j*s - left_pad + d*t for taps t in [0, k)."""
+    """Output j reads padded input j*s - left_pad + d*t for taps t in [0, k): conv_relation."""
 
     @property
     def left_pad(self) -> int:
         return self.plan.left_padding
 
     def padded_input(self, out: Range) -> Range:
+        """The padded-input span outputs [a, b) read: the family's relation (conv_relation)."""
         kw = self.plan.kwargs
-        s, d, k = kw["stride"], kw["dilation"], kw["kernel_size"]
-        a, b = out
-        return a * s - self.left_pad, (b - 1) * s - self.left_pad + d * (k - 1) + 1
+        relation = conv_relation(kw["kernel_size"], kw["stride"], self.left_pad, kw["dilation"])
+        return reads(relation, out)
 
     def needed_input(self, out: Range) -> Range:
         if out[1] <= out[0]:

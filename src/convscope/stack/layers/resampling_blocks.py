@@ -7,7 +7,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from convscope.stack.layers.block_rule import LayerRule, Range
+from convscope.stack.layers.block_rule import LayerRule, Range, reads
+from convscope.stack.layers.convolution import conv_relation
 
 
 class UpsampleRule(LayerRule):
@@ -95,7 +96,7 @@ class KaiserDownsampleRule(LayerRule):
 
     def _source(self, out: Range) -> Range:
         m, (a, b) = self.module, out
-        return a * m.ratio - m.pad_left, (b - 1) * m.ratio - m.pad_left + m.kernel_size
+        return reads(conv_relation(m.kernel_size, m.ratio, m.pad_left, 1), (a, b))
 
     def needed_input(self, out: Range) -> Range:
         return (0, 0) if out[1] <= out[0] else _clamp_range(*self._source(out), self.input_length)
