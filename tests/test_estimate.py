@@ -103,6 +103,21 @@ def test_bad_arguments_are_one_line(shape, block):
     assert "\n" not in str(error.value) and str(error.value).startswith("estimate: ")
 
 
+class RaisesOnShortInputs(nn.Module):
+    def forward(self, x):
+        if x.shape[-1] < 4096:
+            raise ValueError(f"needs 4096 samples, got {x.shape[-1]}")
+        return x * 2
+
+
+def test_a_model_that_fails_on_every_analysed_length_is_one_line_naming_it():
+    with pytest.raises(ConvscopeError) as error:
+        convscope.estimate(RaisesOnShortInputs(), (1, 1, 100_000), sample_rate=16000)
+    assert str(error.value) == ("estimate: RaisesOnShortInputs (the model itself) raised "
+                                "ValueError: needs 4096 samples, got 2048 on an input of shape "
+                                "[1, 1, 2048]")
+
+
 # The model built and warmed up, the high-water mark reset (Linux's clear_refs), one forward:
 # prints the peak RSS it added. The estimate is computed in the test's own process.
 FORWARD_PEAK = """

@@ -158,10 +158,17 @@ def _analysed(model: nn.Module, shape: tuple[int, ...], dtype: torch.dtype,
         try:
             return trace_forward(model, torch.zeros((*shape[:-1], length), dtype=dtype,
                                                     device=device))
-        except ForwardFailed:
+        except ForwardFailed as exc:
             if length == lengths[-1]:  # too short is not why: the error says what is
-                raise
+                raise EstimateFailed(_reworded(exc)) from exc
+        except ConvscopeError as exc:  # it changed its input in place
+            raise EstimateFailed(_reworded(exc)) from exc
     raise AssertionError("unreachable: lengths is never empty")
+
+
+def _reworded(exc: ConvscopeError) -> str:
+    """The analysis's one line, said by estimate."""
+    return "estimate: " + str(exc).removeprefix("describe: ")
 
 
 def _context(trace: Trace) -> tuple[Optional[int], Optional[int], Optional[str],
