@@ -40,13 +40,15 @@ from typing import Callable, Iterable, Optional
 import torch
 from torch import nn
 
-from convscope.errors import ConvscopeError
 from convscope.stack.build import child_modules
-from convscope.stack.causal import CausalConv1d, CausalConvTranspose1d
-from convscope.stack.layers.cell import Cell, IdentityCell, PointwiseCell
-from convscope.stack.layers.convolution_cells import Conv1dCell, one
-from convscope.stack.layers.resampling_cells import LinearUpsampleCell, NearestUpsampleCell
-from convscope.stack.layers.transposed_cells import ConvTranspose1dCell
+from convscope.stack.layers import convolution_cells, resampling_cells, transposed_cells
+from convscope.stack.layers.cell import (
+    Cell,
+    CellFactory,
+    IdentityCell,
+    pointwise_cell,
+    unsupported,
+)
 from convscope.stack.plan import ACTIVATIONS, SNAKES, LayerPlan
 
 POINTWISE_TYPES = tuple(ACTIVATIONS) + SNAKES
@@ -100,26 +102,10 @@ class ParallelCell(Cell):
         return held + sum(branch.state_bytes() for branch in self.branches)
 
 
-def _unsupported(plan: LayerPlan, why: str) -> ConvscopeError:
-    return ConvscopeError(f"{plan.key}: {why}; stream.mode=stateful has no cell for it "
-                          "(stream.mode=overlap streams it)")
-
-
-def _conv1d_padding(plan: LayerPlan, module: nn.Module) -> tuple[int, int]:
-    mode = getattr(module, "padding_mode", "zeros")
-    if mode != "zeros":
-        raise _unsupported(plan, f"Conv1d padding_mode={mode!r} copies signal samples into "
-                                 "the padding")
-    if isinstance(module, CausalConv1d):
-        return module.causal_padding, 0
-    k, d = one(module.kernel_size), one(module.dilation)
-    if module.padding == "same":
-        left = d * (k - 1) // 2
-        return left, d * (k - 1) - left
-    if module.padding == "valid":
-        return 0, 0
-    p = one(module.padding)
-    return p, p
+# the catalogue families' cells, by planned layer type
+CELLS: dict[str, CellFactory] = {
+    **convolution_cells.CELLS, **transposed_cells.CELLS, **resampling_cells.CELLS,
+    **{name: pointwise_cell for name in POINTWISE_TYPES}}
 
 
 def make_cell(plan: LayerPlan, module: nn.Module) -> Cell:
@@ -135,22 +121,11 @@ def make_cell(plan: LayerPlan, module: nn.Module) -> Cell:
             return ParallelCell(cells, channels, mean=plan.kwargs["reduce"] == "mean")
         if plan.type == "Sequential":
             return ChainCell(cells, channels)
-        raise _unsupported(plan, f"{plan.type}'s Kaiser filters replicate the edge samples")
-    if plan.type in POINTWISE_TYPES:
-        return PointwiseCell(module, channels)
-    if plan.type == "Conv1d":
-        return Conv1dCell(module, *_conv1d_padding(plan, module))
-    if plan.type == "ConvTranspose1d":
-        if isinstance(module, CausalConvTranspose1d):  # the full output's first L_in*s samples
-            return ConvTranspose1dCell(module, 0, -module.right_trim)
-        p, op = one(module.padding), one(module.output_padding)
-        return ConvTranspose1dCell(module, p, op - p)
-    if plan.type == "Upsample":
-        scale = int(plan.kwargs["scale_factor"])
-        if plan.kwargs["mode"] == "linear":
-            return LinearUpsampleCell(scale, channels)
-        return NearestUpsampleCell(scale, channels)
-    raise _unsupported(plan, f"{plan.type} has no streaming cell")
+        raise unsupported(plan, f"{plan.type}'s Kaiser filters replicate the edge samples")
+    factory = CELLS.get(plan.type)
+    if factory is None:
+        raise unsupported(plan, f"{plan.type} has no streaming cell")
+    return factory(plan, module)
 
 
 # on_output(layer index, first sample index, samples (N, C, n)): every top-level layer's samples

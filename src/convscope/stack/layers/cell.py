@@ -7,10 +7,15 @@ pointwise cell is here, with the identity a residual's skip path uses.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import torch
 from torch import nn
+
+from convscope.errors import ConvscopeError
+
+if TYPE_CHECKING:  # annotations only: stack.plan does not import the catalogue
+    from convscope.stack.plan import LayerPlan
 
 
 class Tail:
@@ -77,3 +82,16 @@ class PointwiseCell(Cell):
 class IdentityCell(PointwiseCell):
     def __init__(self, channels: int):
         super().__init__(nn.Identity(), channels)
+
+
+# A family's cell for one planned leaf layer and its built module, registered in its CELLS
+CellFactory = Callable[["LayerPlan", nn.Module], Cell]
+
+
+def unsupported(plan: LayerPlan, why: str) -> ConvscopeError:
+    return ConvscopeError(f"{plan.key}: {why}; stream.mode=stateful has no cell for it "
+                          "(stream.mode=overlap streams it)")
+
+
+def pointwise_cell(plan: LayerPlan, module: nn.Module) -> Cell:
+    return PointwiseCell(module, plan.output_shape[1])

@@ -5,11 +5,17 @@ is appended at flush, and outputs a stride skips are skipped as they arrive.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from convscope.stack.layers.cell import Cell, Tail
+from convscope.stack.causal import CausalConv1d
+from convscope.stack.layers.cell import Cell, Tail, unsupported
+
+if TYPE_CHECKING:
+    from convscope.stack.plan import LayerPlan
 
 
 def one(value) -> int:
@@ -61,3 +67,28 @@ class Conv1dCell(ConvCell):
 
     def state_bytes(self) -> int:
         return self.tail.nbytes()
+
+
+def conv1d_padding(plan: LayerPlan, module: nn.Module) -> tuple[int, int]:
+    """(left, right) zeros of the layer's padding; refused where padding copies samples."""
+    mode = getattr(module, "padding_mode", "zeros")
+    if mode != "zeros":
+        raise unsupported(plan, f"Conv1d padding_mode={mode!r} copies signal samples into "
+                                "the padding")
+    if isinstance(module, CausalConv1d):
+        return module.causal_padding, 0
+    k, d = one(module.kernel_size), one(module.dilation)
+    if module.padding == "same":
+        left = d * (k - 1) // 2
+        return left, d * (k - 1) - left
+    if module.padding == "valid":
+        return 0, 0
+    p = one(module.padding)
+    return p, p
+
+
+def conv1d_cell(plan: LayerPlan, module: nn.Module) -> Cell:
+    return Conv1dCell(module, *conv1d_padding(plan, module))
+
+
+CELLS = {"Conv1d": conv1d_cell}

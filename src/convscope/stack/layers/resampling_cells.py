@@ -4,9 +4,15 @@ keeps the sample its next output blends.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
+from torch import nn
 
 from convscope.stack.layers.cell import Cell, Tail
+
+if TYPE_CHECKING:
+    from convscope.stack.plan import LayerPlan
 
 
 class NearestUpsampleCell(Cell):
@@ -61,3 +67,13 @@ class LinearUpsampleCell(Cell):
 
     def state_bytes(self) -> int:
         return self.tail.nbytes()
+
+
+def upsample_cell(plan: LayerPlan, _module: nn.Module) -> Cell:
+    scale, channels = int(plan.kwargs["scale_factor"]), plan.output_shape[1]
+    if plan.kwargs["mode"] == "linear":
+        return LinearUpsampleCell(scale, channels)
+    return NearestUpsampleCell(scale, channels)
+
+
+CELLS = {"Upsample": upsample_cell}

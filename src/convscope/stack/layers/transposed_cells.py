@@ -4,13 +4,18 @@ overlap-added into an accumulator; an output is final once no later input can ad
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from convscope.stack.layers.convolution_cells import ConvCell
+from convscope.stack.causal import CausalConvTranspose1d
+from convscope.stack.layers.cell import Cell
+from convscope.stack.layers.convolution_cells import ConvCell, one
+
+if TYPE_CHECKING:
+    from convscope.stack.plan import LayerPlan
 
 
 class ConvTranspose1dCell(ConvCell):
@@ -73,3 +78,13 @@ class ConvTranspose1dCell(ConvCell):
 
     def state_bytes(self) -> int:
         return 0 if self.acc is None else self.acc.numel() * self.acc.element_size()
+
+
+def conv_transpose1d_cell(_plan: LayerPlan, module: nn.Module) -> Cell:
+    if isinstance(module, CausalConvTranspose1d):  # the full output's first L_in*s samples
+        return ConvTranspose1dCell(module, 0, -module.right_trim)
+    p, op = one(module.padding), one(module.output_padding)
+    return ConvTranspose1dCell(module, p, op - p)
+
+
+CELLS = {"ConvTranspose1d": conv_transpose1d_cell}
