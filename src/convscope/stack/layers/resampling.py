@@ -9,6 +9,11 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
+from typing import Optional
+
+from torch import nn
+
+from convscope.stack.layers.convolution import one
 from convscope.stack.layers.flow import Flow, Op, axis_index, unresolved
 from convscope.stack.layers.relation import Relation
 
@@ -63,3 +68,19 @@ def repeat_interleave(op: Op) -> Flow:
 
 OPS = {"interpolate": interpolate, "upsample": interpolate,
        "repeat_interleave": repeat_interleave}
+
+
+# --- built modules (stack.receptive's walk over a config stack's tree) --------------------------
+
+
+def upsample_module(module: nn.Upsample) -> Optional[Relation]:
+    """A whole scale factor, nearest or linear without align_corners; None otherwise."""
+    scale = one(module.scale_factor, "scale_factor") if module.size is None else None
+    linear_ok = module.mode == "linear" and not module.align_corners
+    if (scale is not None and float(scale) == int(scale) and int(scale) >= 1
+            and (module.mode in ("nearest", "nearest-exact") or linear_ok)):
+        return upsample_relation(int(scale), module.mode)
+    return None
+
+
+MODULE_RELATIONS = {nn.Upsample: upsample_module}
