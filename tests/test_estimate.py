@@ -209,3 +209,53 @@ def test_describe_does_not_estimate_an_example_that_fits_even_at_the_guards_expa
                         lambda: 80 * 86 * 4 * estimate_module.GUARD_EXPANSION - 1)
     assert len(convscope.describe(MelGanGenerator(80, 4, 1), torch.zeros(1, 80, 86)).rows) > 0
     assert len(estimated) == 1
+
+
+# describe's peak or a plain forward's (argv[1]), each in a fresh interpreter warmed up by one
+# forward: a stack whose weights (weight_norm, 75 MB) outweigh its activations, as a vocoder's
+# do on a short mel. (Measured after a describe in the same process, the heap that one kept
+# would hide the second's peak.)
+DESCRIBE_PEAK = """
+import sys, torch
+from torch import nn
+from torch.nn.utils.parametrizations import weight_norm
+import convscope
+torch.manual_seed(0)
+model = nn.Sequential(*(weight_norm(nn.Conv1d(512, 512, 7, padding=3)) for _ in range(10))).eval()
+x = torch.randn(1, 512, 2000)
+
+
+def status(key):
+    line = next(l for l in open("/proc/self/status") if l.startswith(key + ":"))
+    return int(line.split()[1]) * 1024
+
+
+def forward():
+    with torch.no_grad():
+        model(x)
+
+
+forward()  # warm-up: kernels
+# warm-up: describe's imports (its memory guard's fake tensors too), not this model's heap
+convscope.describe(nn.Conv1d(512, 1, 1), x)
+call = forward if sys.argv[1] == "forward" else lambda: convscope.describe(model, x)
+open("/proc/self/clear_refs", "w").write("5")
+before = status("VmRSS")
+call()
+print(status("VmHWM") - before)
+"""
+
+
+def peak_of(what: str) -> int:
+    done = subprocess.run([sys.executable, "-c", DESCRIBE_PEAK, what], capture_output=True,
+                          text=True, timeout=300,
+                          env=dict(os.environ, PYTHONPATH=str(REPO / "src")))
+    assert done.returncode == 0, done.stderr
+    return int(done.stdout.split()[-1])
+
+
+def test_describe_peak_memory_is_within_2x_of_a_plain_forwards():
+    forward, described = peak_of("forward"), peak_of("describe")
+    print("forward", forward, "describe", described)
+    assert forward > 20e6  # the activations and im2col columns dominate the noise
+    assert described <= 2 * forward  # a cache of every weight_norm weight would add 75 MB
