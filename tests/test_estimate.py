@@ -103,6 +103,21 @@ def test_bad_arguments_are_one_line(shape, block):
     assert "\n" not in str(error.value) and str(error.value).startswith("estimate: ")
 
 
+class RaisesOnShortInputs(nn.Module):
+    def forward(self, x):
+        if x.shape[-1] < 4096:
+            raise ValueError(f"needs 4096 samples, got {x.shape[-1]}")
+        return x * 2
+
+
+def test_a_model_that_fails_on_every_analysed_length_is_one_line_naming_it():
+    with pytest.raises(ConvscopeError) as error:
+        convscope.estimate(RaisesOnShortInputs(), (1, 1, 100_000), sample_rate=16000)
+    assert str(error.value) == ("estimate: RaisesOnShortInputs (the model itself) raised "
+                                "ValueError: needs 4096 samples, got 2048 on an input of shape "
+                                "[1, 1, 2048]")
+
+
 # The model built and warmed up, the high-water mark reset (Linux's clear_refs), one forward:
 # prints the peak RSS it added. The estimate is computed in the test's own process.
 FORWARD_PEAK = """
@@ -172,3 +187,75 @@ def test_describe_refuses_an_example_that_would_not_fit_before_it_runs(monkeypat
     monkeypatch.setattr(estimate_module, "available_memory_bytes", lambda: needed)
     assert len(convscope.describe(model, torch.zeros(1, 1, 100_000)).rows) == 2
     assert calls == [1]
+
+
+def test_describe_does_not_estimate_an_example_that_fits_even_at_the_guards_expansion(
+        monkeypatch):
+    """The guard's fake forward costs about a real one: describe skips it where even
+    GUARD_EXPANSION bytes per input byte would fit (a mel of a second of audio)."""
+    estimated = []
+
+    def counted(*args, **kwargs):
+        estimated.append(args)
+        return real_fake_forward(*args, **kwargs)
+
+    real_fake_forward = estimate_module.fake_forward
+    monkeypatch.setattr(estimate_module, "fake_forward", counted)
+    monkeypatch.setattr(estimate_module, "available_memory_bytes",
+                        lambda: 80 * 86 * 4 * estimate_module.GUARD_EXPANSION)
+    convscope.describe(MelGanGenerator(80, 4, 1), torch.zeros(1, 80, 86))
+    assert estimated == []
+    monkeypatch.setattr(estimate_module, "available_memory_bytes",
+                        lambda: 80 * 86 * 4 * estimate_module.GUARD_EXPANSION - 1)
+    assert len(convscope.describe(MelGanGenerator(80, 4, 1), torch.zeros(1, 80, 86)).rows) > 0
+    assert len(estimated) == 1
+
+
+# describe's peak or a plain forward's (argv[1]), each in a fresh interpreter warmed up by one
+# forward: a stack whose weights (weight_norm, 75 MB) outweigh its activations, as a vocoder's
+# do on a short mel. (Measured after a describe in the same process, the heap that one kept
+# would hide the second's peak.)
+DESCRIBE_PEAK = """
+import sys, torch
+from torch import nn
+from torch.nn.utils.parametrizations import weight_norm
+import convscope
+torch.manual_seed(0)
+model = nn.Sequential(*(weight_norm(nn.Conv1d(512, 512, 7, padding=3)) for _ in range(10))).eval()
+x = torch.randn(1, 512, 2000)
+
+
+def status(key):
+    line = next(l for l in open("/proc/self/status") if l.startswith(key + ":"))
+    return int(line.split()[1]) * 1024
+
+
+def forward():
+    with torch.no_grad():
+        model(x)
+
+
+forward()  # warm-up: kernels
+# warm-up: describe's imports (its memory guard's fake tensors too), not this model's heap
+convscope.describe(nn.Conv1d(512, 1, 1), x)
+call = forward if sys.argv[1] == "forward" else lambda: convscope.describe(model, x)
+open("/proc/self/clear_refs", "w").write("5")
+before = status("VmRSS")
+call()
+print(status("VmHWM") - before)
+"""
+
+
+def peak_of(what: str) -> int:
+    done = subprocess.run([sys.executable, "-c", DESCRIBE_PEAK, what], capture_output=True,
+                          text=True, timeout=300,
+                          env=dict(os.environ, PYTHONPATH=str(REPO / "src")))
+    assert done.returncode == 0, done.stderr
+    return int(done.stdout.split()[-1])
+
+
+def test_describe_peak_memory_is_within_2x_of_a_plain_forwards():
+    forward, described = peak_of("forward"), peak_of("describe")
+    print("forward", forward, "describe", described)
+    assert forward > 20e6  # the activations and im2col columns dominate the noise
+    assert described <= 2 * forward  # a cache of every weight_norm weight would add 75 MB

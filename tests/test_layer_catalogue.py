@@ -39,9 +39,11 @@ FAMILY_MODELS = {
     "transposed: strides, dilation, output padding": lambda: nn.Sequential(
         nn.ConvTranspose1d(C, C, 5, stride=3, padding=1, output_padding=2), conv(),
         nn.ConvTranspose1d(C, C, 3, stride=2, dilation=2, padding=2), conv()),
-    "resampling: nearest and linear, module and functional": lambda: nn.Sequential(
-        nn.Upsample(scale_factor=2), conv(), nn.Upsample(scale_factor=3, mode="linear"), conv(),
-        Apply(lambda x: F.interpolate(x, scale_factor=2, mode="linear")), conv()),
+    "resampling: nearest and linear, module and functional, repeat_interleave": lambda: (
+        nn.Sequential(
+            nn.Upsample(scale_factor=2), conv(), nn.Upsample(scale_factor=3, mode="linear"),
+            conv(), Apply(lambda x: F.interpolate(x, scale_factor=2, mode="linear")), conv(),
+            Apply(lambda x: x.repeat_interleave(3, dim=-1)), conv(stride=2))),
     "pointwise: activations and arithmetic": lambda: nn.Sequential(
         conv(), nn.ELU(), Apply(lambda x: torch.tanh(x) * 0.5 + x.sin() ** 2 - x / 3), conv(),
         nn.LeakyReLU(0.2), nn.Dropout(0.5), conv()),

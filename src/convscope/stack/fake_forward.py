@@ -14,6 +14,7 @@ Cost: one pass over the model's ops at a few tens of microseconds each, whatever
 
 from __future__ import annotations
 
+import contextlib
 import weakref
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -80,11 +81,12 @@ def workspace_bytes(func: Any, args: tuple, out: Any) -> int:
 
 
 def fake_forward(model: nn.Module, shape: Sequence[int], dtype: torch.dtype,
-                 device: torch.device) -> FakeForward:
+                 device: torch.device, count_macs: bool = True) -> FakeForward:
     """Run `model` on a fake input of `shape` (eval mode, no grad, training flags restored).
     Raises what the forward raises (an op fake tensors cannot run: `.item()`, data-dependent
     shapes, a C++ extension without a meta kernel). The module's hooks do not run: this is
-    not the user's forward."""
+    not the user's forward. Without `count_macs` (macs 0) it skips FlopCounterMode, whose
+    module tracking costs more than the fake ops themselves."""
     # imported here: `import convscope; convscope.describe` stays light (test_describe)
     from torch._subclasses.fake_tensor import FakeTensorMode
     from torch.utils.flop_counter import FlopCounterMode
@@ -95,7 +97,8 @@ def fake_forward(model: nn.Module, shape: Sequence[int], dtype: torch.dtype,
         model.eval()
         with torch.no_grad(), hooks_suspended(model), FakeTensorMode(allow_non_fake_inputs=True):
             x = torch.empty(tuple(shape), dtype=dtype, device=device)  # fake: no storage
-            with FlopCounterMode(display=False) as flops, live:
+            flops = FlopCounterMode(display=False) if count_macs else contextlib.nullcontext()
+            with flops, live:
                 output = model(x)
             returned = tensors_in(output)
             out_shape = tuple(returned[0].shape) if returned else ()
@@ -103,4 +106,5 @@ def fake_forward(model: nn.Module, shape: Sequence[int], dtype: torch.dtype,
     finally:
         for m, training in modes.items():
             m.training = training
-    return FakeForward(live.peak, flops.get_total_flops() // 2, out_shape)
+    macs = flops.get_total_flops() // 2 if count_macs else 0
+    return FakeForward(live.peak, macs, out_shape)

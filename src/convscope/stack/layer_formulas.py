@@ -16,7 +16,7 @@ from typing import Callable, Optional, Sequence
 from torch import nn
 
 from convscope.errors import ConvscopeError
-from convscope.stack.blocks import KaiserDownsample, KaiserUpsample, Snake
+from convscope.stack.blocks import KaiserDownsample, KaiserUpsample
 from convscope.stack.causal import (
     CausalConv1d,
     CausalConvTranspose1d,
@@ -39,25 +39,18 @@ from convscope.stack.lengths import (
     single,
     upsample_formula,
 )
+from convscope.stack.layers.convolution import POOLS
+from convscope.stack.layers.padding import PADS
+from convscope.stack.layers.pointwise import POINTWISE
 from convscope.stack.rates import exact_rate
 from convscope.text import fmt_operand
 
-# Elementwise layers: one output sample per input sample, nothing mixed along time.
-POINTWISE = tuple(getattr(nn, name) for name in (
-    "ReLU", "ReLU6", "LeakyReLU", "PReLU", "RReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Mish",
-    "Sigmoid", "Hardsigmoid", "Tanh", "Hardtanh", "Hardswish", "Hardshrink", "Softshrink",
-    "Tanhshrink", "Softplus", "Softsign", "LogSigmoid", "Threshold", "Identity", "Dropout",
-    "Dropout1d", "AlphaDropout", "FeatureAlphaDropout") if hasattr(nn, name)) + (Snake,)
-# (SnakeBeta is a Snake: isinstance covers it.)
 # Same shape out as in, but values mix across an axis (normalisation, softmax).
 SHAPE_KEEPING = tuple(getattr(nn, name) for name in (
     "BatchNorm1d", "InstanceNorm1d", "GroupNorm", "LayerNorm", "RMSNorm", "LocalResponseNorm",
     "Softmax", "Softmin", "LogSoftmax") if hasattr(nn, name))
 SHAPE_KEEPING_FORMULA = "L_out = L_in (shape unchanged)"
-POOLS = (nn.MaxPool1d, nn.AvgPool1d, nn.LPPool1d)
 ADAPTIVE_POOLS = (nn.AdaptiveAvgPool1d, nn.AdaptiveMaxPool1d)
-PADS = (nn.ConstantPad1d, nn.ReflectionPad1d, nn.ReplicationPad1d, nn.CircularPad1d)
-# ZeroPad1d is a ConstantPad1d: isinstance covers it (and user subclasses of every type here).
 
 Rule = Callable[[nn.Module, int], tuple[int, str]]
 

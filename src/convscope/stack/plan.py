@@ -33,14 +33,15 @@ from convscope.stack.kaiser_lengths import (
     kaiser_upsample_formula,
     kaiser_upsample_length,
 )
-from convscope.stack.lengths import (
-    POINTWISE_FORMULA,
-    conv1d_formula,
-    conv1d_output_length,
-    conv_transpose1d_formula,
-    conv_transpose1d_output_length,
-    upsample_formula,
+from convscope.stack.layers.convolution_config import (  # noqa: F401 -- CONV1D_PADDING_MODES
+    CONV1D_PADDING_MODES,
+    causal_padding,
+    check_groups,
+    check_positive,
+    conv_length,
+    transposed_length,
 )
+from convscope.stack.lengths import POINTWISE_FORMULA, upsample_formula
 
 CONV_TYPES = ("Conv1d", "ConvTranspose1d")
 # Pointwise activations, with the constructor keys each accepts.
@@ -70,7 +71,6 @@ LAYER_KEYS: dict[str, tuple[str, ...]] = {
     **ACTIVATIONS,
     **BLOCK_KEYS,
 }
-CONV1D_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 # Inits centred on each input sample: taps before it, which a causal layer cannot hold
 CENTRED_INITS = ("linear", "sinc")
 
@@ -294,20 +294,20 @@ def _plan_conv(index: int, key: str, spec: LayerConfig, shape: tuple[int, int, i
               padding_mode=_default(spec.padding_mode, "zeros"))
     if transposed:
         kw["output_padding"] = _default(spec.output_padding, 0)
-    _check_positive(key, kw, ("out_channels", "kernel_size", "stride", "dilation", "groups"))
-    _check_groups(key, spec.type, kw)
+    check_positive(key, kw, ("out_channels", "kernel_size", "stride", "dilation", "groups"))
+    check_groups(key, spec.type, kw)
     causal = model_causal if spec.causal is None else spec.causal
     if not isinstance(causal, bool):
         raise ConvscopeError(f"{key}.causal must be true or false, got {causal!r}")
     if causal:
-        _causal_padding(key, spec.type, kw, spec.causal is None)
+        causal_padding(key, spec.type, kw, spec.causal is None)
         length_out = causal_output_length(transposed, length, kw["stride"])
         formula = causal_formula(transposed, length, kw["kernel_size"], kw["stride"],
                                  kw["dilation"])
     elif transposed:
-        length_out, formula = _transposed_length(key, kw, length)
+        length_out, formula = transposed_length(key, kw, length)
     else:
-        length_out, formula = _conv_length(key, kw, length)
+        length_out, formula = conv_length(key, kw, length)
     if length_out < 1:
         raise ConvscopeError(
             f"{key}: {spec.type} output length would be {length_out} (< 1): {formula}")
@@ -327,105 +327,5 @@ def _plan_conv(index: int, key: str, spec: LayerConfig, shape: tuple[int, int, i
     return plan
 
 
-def _causal_padding(key: str, type_: str, kw: dict, inherited: bool) -> None:
-    """A causal layer's padding is its own (d*(k-1) on the left; the right trimmed): set kw's to
-    0. The padding a config wrote for the centred layer is replaced where the causal layer has
-    the same length for every input (the aligned padding), refused otherwise: a causal stack
-    keeps the shapes of its centred version or says why not."""
-    why = "model.causal=true makes it causal" if inherited else "causal: true"
-    k, s, d = kw["kernel_size"], kw["stride"], kw["dilation"]
-    span = d * (k - 1)
-    if type_ == "Conv1d":
-        if kw["padding_mode"] != "zeros":
-            raise ConvscopeError(
-                f"{key}.padding_mode: a causal Conv1d ({why}) pads zeros on the left (the "
-                f"past before the signal is silence), got {kw['padding_mode']!r}")
-        padding = kw["padding"]
-        if padding == "same" and s != 1:
-            raise ConvscopeError(f"{key}.padding: 'same' needs stride=1, got stride={s}")
-        if padding not in ("same", "valid", 0) and (
-                not isinstance(padding, int) or isinstance(padding, bool) or 2 * padding != span):
-            raise ConvscopeError(
-                f"{key}.padding: a causal Conv1d ({why}) pads d*(k-1) = {span} on the left only, "
-                f"giving ceil(L_in/stride) samples; padding={padding!r} would give another "
-                f"length: leave padding unset (or {span // 2 if span % 2 == 0 else 'same'}, "
-                "the centred padding causal replaces)")
-        kw["padding"] = 0
-        return
-    _transposed_length(key, kw, 1)  # the centred layer's values must be valid ones
-    padding, op = kw["padding"], kw["output_padding"]
-    if (padding, op) != (0, 0) and span + 1 - s - 2 * padding + op != 0:
-        raise ConvscopeError(
-            f"{key}.padding: a causal ConvTranspose1d ({why}) gives L_in*stride samples, the "
-            f"full transposed conv trimmed on the right; padding={padding!r} "
-            f"output_padding={op!r} would give another length: leave both unset (or set the "
-            "aligned ones, which causal replaces)")
-    kw["padding"], kw["output_padding"] = 0, 0
-
-
 def _default(value, default):
     return default if value is None else value
-
-
-def _check_positive(key: str, kw: dict, names: tuple[str, ...]) -> None:
-    for name in names:
-        if not isinstance(kw[name], int) or isinstance(kw[name], bool) or kw[name] < 1:
-            raise ConvscopeError(f"{key}.{name} must be an integer >= 1, got {kw[name]!r}")
-
-
-def _check_groups(key: str, type_: str, kw: dict) -> None:
-    groups = kw["groups"]
-    for name in ("in_channels", "out_channels"):
-        if kw[name] % groups:
-            raise ConvscopeError(
-                f"{key}.groups: {type_} groups={groups} must divide {name}={kw[name]}")
-
-
-def _check_int_padding(key: str, kw: dict) -> int:
-    padding = kw["padding"]
-    if not isinstance(padding, int) or isinstance(padding, bool) or padding < 0:
-        raise ConvscopeError(f"{key}.padding must be an integer >= 0, got {padding!r}")
-    return padding
-
-
-def _transposed_length(key: str, kw: dict, length: int) -> tuple[int, str]:
-    padding = _check_int_padding(key, kw)
-    op, stride, dilation = kw["output_padding"], kw["stride"], kw["dilation"]
-    if not isinstance(op, int) or op < 0:
-        raise ConvscopeError(f"{key}.output_padding must be an integer >= 0, got {op!r}")
-    if not (op < stride or op < dilation):
-        raise ConvscopeError(
-            f"{key}.output_padding: ConvTranspose1d output_padding={op} must be smaller than "
-            f"stride={stride} or dilation={dilation}")
-    if kw["padding_mode"] != "zeros":
-        raise ConvscopeError(
-            f"{key}.padding_mode: ConvTranspose1d supports only 'zeros', got "
-            f"{kw['padding_mode']!r}")
-    args = (length, kw["kernel_size"], stride, padding, op, dilation)
-    return conv_transpose1d_output_length(*args), conv_transpose1d_formula(*args)
-
-
-def _conv_length(key: str, kw: dict, length: int) -> tuple[int, str]:
-    if kw["padding_mode"] not in CONV1D_PADDING_MODES:
-        raise ConvscopeError(
-            f"{key}.padding_mode must be one of {', '.join(CONV1D_PADDING_MODES)}, got "
-            f"{kw['padding_mode']!r}")
-    if kw["padding"] == "valid":
-        kw["padding"] = 0
-    if kw["padding"] == "same":
-        if kw["stride"] != 1:
-            raise ConvscopeError(
-                f"{key}.padding: 'same' needs stride=1, got stride={kw['stride']}")
-        return length, conv1d_formula(length, kw["kernel_size"], 1, "same", kw["dilation"])
-    padding = _check_int_padding(key, kw)
-    if kw["padding_mode"] == "reflect" and padding >= length:
-        raise ConvscopeError(
-            f"{key}.padding: reflect padding={padding} must be smaller than the input length "
-            f"{length}")
-    # torch refuses it only at forward time: "Padding value causes wrapping around more than once"
-    if kw["padding_mode"] == "circular" and padding > length:
-        raise ConvscopeError(
-            f"{key}.padding: circular padding={padding} wraps the input around more than once; "
-            f"it must be at most the input length {length}")
-    args = (length, kw["kernel_size"], kw["stride"], padding, kw["dilation"])
-    return conv1d_output_length(*args), conv1d_formula(*args)

@@ -24,86 +24,19 @@ from typing import Iterable, Optional, Sequence
 import torch
 from torch import nn
 
-from convscope.stack.blocks import (
-    AntiAliasedActivation,
-    KaiserDownsample,
-    KaiserUpsample,
-    Parallel,
-    Residual,
-    Snake,
-    SnakeBeta,
-)
-from convscope.stack.causal import CausalConv1d, CausalConvTranspose1d
-from convscope.stack.layer_formulas import PADS, POINTWISE, POOLS
-from convscope.stack.layers.convolution import conv_relation
-from convscope.stack.layers.relation import IDENTITY, STACK_INPUT, Reach, Relation
-from convscope.stack.layers.resampling import upsample_relation
-from convscope.stack.layers.transposed import conv_transpose_relation
+from convscope.stack.blocks import AntiAliasedActivation, Parallel, Residual
+from convscope.stack.layers import MODULE_RELATIONS
+from convscope.stack.layers.relation import STACK_INPUT, Reach, Relation
 from convscope.stack.probe import PROBE_MAX_LENGTH, _run_with_hooks, probe_relations
 from convscope.stack.rows import LayerRow
 
-POINTWISE_TYPES = POINTWISE + (Snake, SnakeBeta, nn.BatchNorm1d)  # BatchNorm: eval, per sample
-
-
-def _one(value, name: str) -> int:
-    if isinstance(value, (tuple, list)):
-        if len(value) != 1:
-            raise ValueError(name)
-        value = value[0]
-    return value
-
-
-def _conv_padding(module: nn.Conv1d) -> int:
-    kernel, dilation = _one(module.kernel_size, "k"), _one(module.dilation, "d")
-    if module.padding == "same":
-        return dilation * (kernel - 1) // 2
-    if module.padding == "valid":
-        return 0
-    return _one(module.padding, "padding")
-
 
 def leaf_relation(module: nn.Module) -> Optional[Relation]:
-    """The relation of a layer the arithmetic knows, None for any other module (including a
-    subclass of a known layer that brings its own forward)."""
-    def runs(base: type) -> bool:
-        return isinstance(module, base) and type(module).forward is base.forward
-
-    # the causal convs first: their torch padding is 0, and their forwards are their own
-    if runs(CausalConv1d):  # d*(k-1) zeros on the left: output j reads j*s - d*(k-1) .. j*s
-        return conv_relation(_one(module.kernel_size, "k"), _one(module.stride, "s"),
-                             module.causal_padding, _one(module.dilation, "d"))
-    if runs(CausalConvTranspose1d):  # padding 0, the right trimmed: output j reads i <= j/s
-        return conv_transpose_relation(_one(module.kernel_size, "k"), _one(module.stride, "s"), 0,
-                                       _one(module.dilation, "d"))
-    if runs(nn.Conv1d):
-        return conv_relation(_one(module.kernel_size, "k"), _one(module.stride, "s"),
-                             _conv_padding(module), _one(module.dilation, "d"))
-    if runs(nn.ConvTranspose1d):
-        return conv_transpose_relation(*(_one(getattr(module, name), name) for name in (
-            "kernel_size", "stride", "padding", "dilation")))
-    if runs(KaiserUpsample):  # replicate-pad, transposed conv, trim: padding (k - r) // 2 net
-        return conv_transpose_relation(module.kernel_size, module.ratio,
-                                       module.trim_left - module.pad * module.ratio, 1)
-    if runs(KaiserDownsample):
-        return conv_relation(module.kernel_size, module.ratio, module.pad_left, 1)
-    for pool in POOLS:
-        if runs(pool):
-            kernel = _one(module.kernel_size, "k")
-            stride = _one(module.stride, "s") if module.stride is not None else kernel
-            return conv_relation(kernel, stride, _one(getattr(module, "padding", 0), "p"),
-                                 _one(getattr(module, "dilation", 1), "d"))
-    for pad in PADS:
-        if runs(pad):
-            return Relation(1, 1, ((-module.padding[0],),))
-    if runs(nn.Upsample):
-        scale = _one(module.scale_factor, "scale_factor") if module.size is None else None
-        linear_ok = module.mode == "linear" and not module.align_corners
-        if (scale is not None and float(scale) == int(scale) and int(scale) >= 1
-                and (module.mode in ("nearest", "nearest-exact") or linear_ok)):
-            return upsample_relation(int(scale), module.mode)
-        return None
-    if any(runs(base) for base in POINTWISE_TYPES):
-        return IDENTITY
+    """The relation of a layer the catalogue knows (its family's MODULE_RELATIONS), None for
+    any other module (including a subclass of a known layer that brings its own forward)."""
+    for base, relation in MODULE_RELATIONS.items():
+        if isinstance(module, base) and type(module).forward is base.forward:
+            return relation(module)
     return None
 
 

@@ -17,23 +17,25 @@ Sequential chains them, Residual adds its input's range, Parallel sums (or avera
 and AntiAliasedActivation chains its Kaiser upsample (replicate padding: clamped indices),
 activation and Kaiser downsample. `unsupported_reason` names what is not (circular padding needs
 the far end of the signal), and the caller falls back to the one-shot forward.
+
+The layer families' rules live in the catalogue beside their families (stack.layers: *_blocks,
+registered in their BLOCK_RULES); this module composes them and runs the blocks.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import cached_property
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from convscope.stack.build import child_modules
+from convscope.stack.layers import convolution_blocks, resampling_blocks, transposed_blocks
+from convscope.stack.layers.block_rule import LayerRule, PointwiseRule, Range
+from convscope.stack.layers.transposed_blocks import ConvTranspose1dRule  # noqa: F401 (importers)
 from convscope.stack.plan import ACTIVATIONS, SNAKES, LayerPlan, leaf_plans
-from convscope.stack.polyphase import PolyphaseWeight, conv_transpose1d_polyphase, polyphase_weight
 
-Range = tuple[int, int]  # [start, stop) sample indices of one layer's signal
 STREAMABLE_PADDING_MODES = ("zeros", "reflect", "replicate")
 POINTWISE_TYPES = tuple(ACTIVATIONS) + SNAKES
 KAISER_TYPES = ("KaiserUpsample", "KaiserDownsample")
@@ -51,243 +53,6 @@ def unsupported_reason(plans: list[LayerPlan]) -> str | None:
             return (f"{plan.key}.padding_mode={mode!r} reads the other end of the signal at each "
                     "edge, which a block does not hold")
     return None
-
-
-@dataclass(frozen=True)
-class LayerRule:
-    """How one planned layer maps output ranges to input ranges, and computes a range."""
-
-    plan: LayerPlan
-    module: nn.Module
-
-    @property
-    def input_length(self) -> int:
-        return self.plan.input_shape[-1]
-
-    @property
-    def output_length(self) -> int:
-        return self.plan.output_shape[-1]
-
-    def needed_input(self, out: Range) -> Range:
-        """The real input samples (clipped to the signal) that output range `out` depends on."""
-        raise NotImplementedError
-
-    def forward_range(self, x: torch.Tensor, x_start: int, out: Range) -> torch.Tensor:
-        """Output samples `out` from x, which holds input samples [x_start, x_start + len)."""
-        raise NotImplementedError
-
-
-class PointwiseRule(LayerRule):
-    def needed_input(self, out: Range) -> Range:
-        return out
-
-    def forward_range(self, x: torch.Tensor, x_start: int, out: Range) -> torch.Tensor:
-        return self.module(x[..., out[0] - x_start: out[1] - x_start])
-
-
-class Conv1dRule(LayerRule):
-    """Output j reads padded input j*s - left_pad + d*t for taps t in [0, k)."""
-
-    @property
-    def left_pad(self) -> int:
-        return self.plan.left_padding
-
-    def padded_input(self, out: Range) -> Range:
-        kw = self.plan.kwargs
-        s, d, k = kw["stride"], kw["dilation"], kw["kernel_size"]
-        a, b = out
-        return a * s - self.left_pad, (b - 1) * s - self.left_pad + d * (k - 1) + 1
-
-    def needed_input(self, out: Range) -> Range:
-        if out[1] <= out[0]:
-            return (0, 0)
-        lo, hi = self.padded_input(out)
-        length = self.input_length
-        start, stop = max(lo, 0), min(hi, length)
-        if self.plan.kwargs["padding_mode"] == "zeros":
-            return (start, max(start, stop))
-        # reflect/replicate copy samples near the edge into the padding: include them
-        mapped = [self._map(i) for i in (lo, min(hi, 0) - 1, max(lo, length), hi - 1)
-                  if lo <= i < hi and (i < 0 or i >= length)]
-        if stop > start:
-            mapped += [start, stop - 1]
-        return (min(mapped), max(mapped) + 1)
-
-    def _map(self, i: int) -> int:
-        length = self.input_length
-        if self.plan.kwargs["padding_mode"] == "replicate":
-            return min(max(i, 0), length - 1)
-        return -i if i < 0 else 2 * (length - 1) - i  # reflect (padding < length, checked)
-
-    def forward_range(self, x: torch.Tensor, x_start: int, out: Range) -> torch.Tensor:
-        kw = self.plan.kwargs
-        if out[1] <= out[0]:
-            return x.new_zeros((x.shape[0], kw["out_channels"], 0))
-        lo, hi = self.padded_input(out)
-        padded = self._gather(x, x_start, lo, hi)
-        m = self.module
-        return F.conv1d(padded, m.weight, m.bias, kw["stride"], 0, kw["dilation"], kw["groups"])
-
-    def _gather(self, x: torch.Tensor, x_start: int, lo: int, hi: int) -> torch.Tensor:
-        """Input samples [lo, hi) with the layer's padding where they run past the signal."""
-        length = self.input_length
-        start, stop = max(lo, 0), min(hi, length)
-        parts = []
-        if lo < min(hi, 0):
-            parts.append(self._pad(x, x_start, range(lo, min(hi, 0))))
-        if stop > start:
-            parts.append(x[..., start - x_start: stop - x_start])
-        if max(lo, length) < hi:
-            parts.append(self._pad(x, x_start, range(max(lo, length), hi)))
-        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
-
-    def _pad(self, x: torch.Tensor, x_start: int, indices: range) -> torch.Tensor:
-        if self.plan.kwargs["padding_mode"] == "zeros":
-            return x.new_zeros((*x.shape[:-1], len(indices)))
-        where = torch.tensor([self._map(i) - x_start for i in indices], device=x.device)
-        return x.index_select(-1, where)
-
-
-class ConvTranspose1dRule(LayerRule):
-    """Input i adds weight tap t into output j = i*s - p + d*t (output_padding adds length only)."""
-
-    def needed_input(self, out: Range) -> Range:
-        kw = self.plan.kwargs
-        s, d, k, p = kw["stride"], kw["dilation"], kw["kernel_size"], kw["padding"]
-        a, b = out
-        if b <= a:
-            return (0, 0)
-        first = -((p - d * (k - 1) + a) // -s)  # ceil((a + p - d*(k-1)) / s)
-        last = (b - 1 + p) // s
-        start, stop = max(first, 0), min(last + 1, self.input_length)
-        return (start, max(start, stop))
-
-    @cached_property
-    def polyphase(self) -> PolyphaseWeight:
-        """The weight as a Conv1d over phases: rules are built per run, the weights fixed."""
-        kw = self.plan.kwargs
-        return polyphase_weight(self.module.weight.detach(), kw["stride"], kw["dilation"],
-                                kw["groups"])
-
-    def forward_range(self, x: torch.Tensor, x_start: int, out: Range) -> torch.Tensor:
-        kw, m = self.plan.kwargs, self.module
-        a, b = out
-        start, stop = self.needed_input(out)
-        if stop > start:
-            first_j = start * kw["stride"] - kw["padding"]  # output index of contributions[0]
-            inside = x[..., start - x_start: stop - x_start]
-            n_out = (stop - start - 1) * kw["stride"] + self.polyphase.span
-            lo, hi = max(a, first_j), min(b, first_j + n_out)
-            if (lo, hi) == (a, b):  # inside the signal: no zero-filled edge to assemble
-                y = conv_transpose1d_polyphase(inside, self.polyphase, m.bias)
-                return y[..., a - first_j: b - first_j]
-            contributions = conv_transpose1d_polyphase(inside, self.polyphase)
-        y = x.new_zeros((x.shape[0], kw["out_channels"], max(b - a, 0)))
-        if stop > start and hi > lo:
-            y[..., lo - a: hi - a] = contributions[..., lo - first_j: hi - first_j]
-        if m.bias is not None:
-            y += m.bias.view(1, -1, 1)
-        return y
-
-
-class UpsampleRule(LayerRule):
-    """Integer scale s. nearest(-exact): output j copies input j // s. linear (torch's
-    align_corners=False): j reads source (j + 0.5)/s - 0.5, clamped to the signal, and its
-    right-hand neighbour."""
-
-    @property
-    def scale(self) -> int:
-        return self.plan.kwargs["scale_factor"]
-
-    def needed_input(self, out: Range) -> Range:
-        a, b = out
-        if b <= a:
-            return (0, 0)
-        if self.plan.kwargs["mode"] != "linear":
-            return (a // self.scale, (b - 1) // self.scale + 1)
-        left, right, _ = self._source(torch.tensor([a, b - 1]))  # monotone in j
-        return (int(left[0]), int(right[1]) + 1)
-
-    def _source(self, j: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Left and right input index and the right one's weight, computed as torch does:
-        in float32 from the float scale 1/s (which loses precision past ~2**24 samples)."""
-        source = ((j.float() + 0.5) * (1.0 / self.scale) - 0.5).clamp(min=0)
-        left = source.long()
-        right = (left + 1).clamp(max=self.input_length - 1)
-        return left, right, (source - left.float()).clamp(0, 1)
-
-    def forward_range(self, x: torch.Tensor, x_start: int, out: Range) -> torch.Tensor:
-        a, b = out
-        j = torch.arange(a, b, device=x.device)
-        if self.plan.kwargs["mode"] != "linear":
-            return x.index_select(-1, j // self.scale - x_start)
-        left, right, weight = self._source(j)
-        weight = weight.to(x.dtype)
-        return (x.index_select(-1, left - x_start) * (1 - weight)
-                + x.index_select(-1, right - x_start) * weight)
-
-
-def _clamped(x: torch.Tensor, x_start: int, lo: int, hi: int, length: int) -> torch.Tensor:
-    """Input samples [lo, hi) with replicate padding: indices past either edge repeat the edge."""
-    where = torch.arange(lo, hi, device=x.device).clamp(0, length - 1) - x_start
-    return x.index_select(-1, where)
-
-
-def _clamp_range(lo: int, hi: int, length: int) -> Range:
-    """The real samples that replicate-padded indices [lo, hi) read."""
-    if hi <= lo:
-        return (0, 0)
-    return (min(max(lo, 0), length - 1), min(max(hi - 1, 0), length - 1) + 1)
-
-
-class KaiserUpsampleRule(LayerRule):
-    """BigVGAN's UpSample1d as a transposed conv over the replicate-extended input: extended
-    sample i (from -pad to L + pad) adds filter tap t into output j = i*r + t - P, where
-    P = trim_left - pad*r is what the trim removes beyond the padding's own outputs."""
-
-    def _source(self, out: Range) -> Range:
-        m = self.module
-        r, k = m.ratio, m.kernel_size
-        shift = m.trim_left - m.pad * r
-        a, b = out
-        lo = -((k - 1 - shift - a) // r)  # ceil((a + P - (k-1)) / r)
-        hi = (b - 1 + shift) // r + 1
-        return max(lo, -m.pad), min(hi, self.input_length + m.pad)
-
-    def needed_input(self, out: Range) -> Range:
-        return (0, 0) if out[1] <= out[0] else _clamp_range(*self._source(out), self.input_length)
-
-    def forward_range(self, x: torch.Tensor, x_start: int, out: Range) -> torch.Tensor:
-        m, (a, b) = self.module, out
-        if b <= a:
-            return x.new_zeros((*x.shape[:-1], 0))
-        lo, hi = self._source(out)
-        extended = _clamped(x, x_start, lo, hi, self.input_length)
-        channels = x.shape[1]
-        y = m.ratio * F.conv_transpose1d(extended, m.filter.expand(channels, -1, -1),
-                                         stride=m.ratio, groups=channels)
-        first = lo * m.ratio - (m.trim_left - m.pad * m.ratio)  # output index of y[..., 0]
-        return y[..., a - first: b - first]
-
-
-class KaiserDownsampleRule(LayerRule):
-    """BigVGAN's DownSample1d: output j reads replicate-padded input j*r - pad_left + t."""
-
-    def _source(self, out: Range) -> Range:
-        m, (a, b) = self.module, out
-        return a * m.ratio - m.pad_left, (b - 1) * m.ratio - m.pad_left + m.kernel_size
-
-    def needed_input(self, out: Range) -> Range:
-        return (0, 0) if out[1] <= out[0] else _clamp_range(*self._source(out), self.input_length)
-
-    def forward_range(self, x: torch.Tensor, x_start: int, out: Range) -> torch.Tensor:
-        m = self.module
-        if out[1] <= out[0]:
-            return x.new_zeros((*x.shape[:-1], 0))
-        padded = _clamped(x, x_start, *self._source(out), self.input_length)
-        channels = x.shape[1]
-        return F.conv1d(padded, m.filter.expand(channels, -1, -1), stride=m.ratio,
-                        groups=channels)
 
 
 @dataclass(frozen=True)
@@ -354,10 +119,10 @@ class ParallelRule(BlockRule):
         return total / len(self.parts) if self.plan.kwargs["reduce"] == "mean" else total
 
 
+# the catalogue families' block rules, by planned layer type
 SIMPLE_RULES: dict[str, type[LayerRule]] = {
-    "Conv1d": Conv1dRule, "ConvTranspose1d": ConvTranspose1dRule, "Upsample": UpsampleRule,
-    "KaiserUpsample": KaiserUpsampleRule, "KaiserDownsample": KaiserDownsampleRule,
-    **{name: PointwiseRule for name in POINTWISE_TYPES}}
+    **convolution_blocks.BLOCK_RULES, **transposed_blocks.BLOCK_RULES,
+    **resampling_blocks.BLOCK_RULES, **{name: PointwiseRule for name in POINTWISE_TYPES}}
 
 
 def layer_rules(plans: list[LayerPlan], stack: nn.Sequential) -> list[LayerRule]:

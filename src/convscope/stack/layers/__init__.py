@@ -10,7 +10,7 @@ of its own.
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from convscope.stack.layers import (
     combination,
@@ -24,6 +24,7 @@ from convscope.stack.layers import (
     transposed,
 )
 from convscope.stack.layers.flow import Op, Rule
+from convscope.stack.layers.relation import Relation
 
 FAMILIES = (convolution, transposed, resampling, pointwise, padding, layout, combination,
             normalisation, recurrent)
@@ -37,6 +38,15 @@ for _family in FAMILIES:
 # the multiply-accumulates of the ops that do any (FlopCounterMode's flops / 2)
 MACS: dict[str, Callable[[Op], int]] = {
     name: count for family in FAMILIES for name, count in getattr(family, "MACS", {}).items()}
+
+
+# built module class -> its Relation (stack.receptive asks, for a module running that class's
+# own forward); checked in the families' order
+MODULE_RELATIONS: dict[type, Callable[[Any], Optional[Relation]]] = {}
+for _family in FAMILIES:
+    for _cls, _relation in getattr(_family, "MODULE_RELATIONS", {}).items():
+        assert _cls not in MODULE_RELATIONS, f"two families claim the module {_cls.__name__}"
+        MODULE_RELATIONS[_cls] = _relation
 
 
 def rule_for_op(name: str) -> Optional[Rule]:

@@ -9,8 +9,15 @@ from __future__ import annotations
 
 from typing import Optional
 
+from torch import nn
+
+from convscope.stack.blocks import KaiserDownsample
+from convscope.stack.causal import CausalConv1d
+
 from convscope.stack.layers.flow import Flow, Op, unresolved
 from convscope.stack.layers.relation import Relation
+
+POOLS = (nn.MaxPool1d, nn.AvgPool1d, nn.LPPool1d)
 
 
 def conv_relation(kernel: int, stride: int, padding: int, dilation: int) -> Relation:
@@ -73,3 +80,53 @@ def conv1d_macs(op: Op) -> int:
 MACS = {"conv1d": conv1d_macs}
 OPS = {"conv1d": conv1d, "max_pool1d": pool1d, "_max_pool1d": pool1d,
        "max_pool1d_with_indices": pool1d, "avg_pool1d": pool1d}
+
+
+# --- built modules (stack.receptive's walk over a config stack's tree) --------------------------
+
+
+def one(value, name: str) -> int:
+    """A 1-D module's int attribute, which torch stores as a 1-tuple; ValueError otherwise."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 1:
+            raise ValueError(name)
+        value = value[0]
+    return value
+
+
+def conv1d_padding(module: nn.Conv1d) -> int:
+    """The left padding of a built Conv1d ('same' puts the odd sample on the right)."""
+    kernel, dilation = one(module.kernel_size, "k"), one(module.dilation, "d")
+    if module.padding == "same":
+        return dilation * (kernel - 1) // 2
+    if module.padding == "valid":
+        return 0
+    return one(module.padding, "padding")
+
+
+def causal_conv1d_module(module: CausalConv1d) -> Relation:
+    """d*(k-1) zeros on the left: output j reads j*s - d*(k-1) .. j*s."""
+    return conv_relation(one(module.kernel_size, "k"), one(module.stride, "s"),
+                         module.causal_padding, one(module.dilation, "d"))
+
+
+def conv1d_module(module: nn.Conv1d) -> Relation:
+    return conv_relation(one(module.kernel_size, "k"), one(module.stride, "s"),
+                         conv1d_padding(module), one(module.dilation, "d"))
+
+
+def kaiser_downsample_module(module: KaiserDownsample) -> Relation:
+    return conv_relation(module.kernel_size, module.ratio, module.pad_left, 1)
+
+
+def pool_module(module: nn.Module) -> Relation:
+    kernel = one(module.kernel_size, "k")
+    stride = one(module.stride, "s") if module.stride is not None else kernel
+    return conv_relation(kernel, stride, one(getattr(module, "padding", 0), "p"),
+                         one(getattr(module, "dilation", 1), "d"))
+
+
+# module class -> its relation, for a module whose forward is that class's own
+MODULE_RELATIONS = {CausalConv1d: causal_conv1d_module, nn.Conv1d: conv1d_module,
+                    KaiserDownsample: kaiser_downsample_module,
+                    **{pool: pool_module for pool in POOLS}}

@@ -5,7 +5,10 @@ InstanceNorm, a LayerNorm whose shape covers time, BatchNorm with batch statisti
 
 from __future__ import annotations
 
+from torch import nn
+
 from convscope.stack.layers.flow import Flow, Op, axis_index, same_flow, unresolved
+from convscope.stack.layers.relation import IDENTITY
 
 WHOLE = "normalises over the whole signal"
 
@@ -44,3 +47,7 @@ def along_dim(op: Op) -> Flow:
 OPS = {"batch_norm": batch_norm, "group_norm": over_time, "instance_norm": over_time,
        "layer_norm": last_axes, "rms_norm": last_axes, "normalize": along_dim,
        "softmax": along_dim, "log_softmax": along_dim}
+
+
+# built modules (stack.receptive's walk): BatchNorm in eval scales and shifts each sample
+MODULE_RELATIONS = {nn.BatchNorm1d: lambda _module: IDENTITY}

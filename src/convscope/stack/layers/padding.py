@@ -7,8 +7,13 @@ replicate and zeros only differ at the edges). A slice start:stop:step reads sta
 
 from __future__ import annotations
 
+from torch import nn
+
 from convscope.stack.layers.flow import Flow, Op, axis_index, unresolved
 from convscope.stack.layers.relation import Relation
+
+PADS = (nn.ConstantPad1d, nn.ReflectionPad1d, nn.ReplicationPad1d, nn.CircularPad1d)
+# ZeroPad1d is a ConstantPad1d: isinstance covers it (and user subclasses of every type here).
 
 
 def shift(offset: int, step: int = 1) -> Relation:
@@ -66,3 +71,13 @@ def narrow(op: Op) -> Flow:
 
 
 OPS = {"pad": pad, "__getitem__": getitem, "narrow": narrow}
+
+
+# --- built modules (stack.receptive's walk over a config stack's tree) --------------------------
+
+
+def pad_module(module: nn.Module) -> Relation:
+    return shift(-module.padding[0])
+
+
+MODULE_RELATIONS = {pad: pad_module for pad in PADS}

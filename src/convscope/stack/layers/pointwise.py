@@ -8,7 +8,19 @@ broadcasting aligns them.
 
 from __future__ import annotations
 
+from torch import nn
+
+from convscope.stack.blocks import Snake, SnakeBeta
 from convscope.stack.layers.flow import Flow, Op, combined, unresolved
+from convscope.stack.layers.relation import IDENTITY
+
+# Elementwise layers: one output sample per input sample, nothing mixed along time.
+POINTWISE = tuple(getattr(nn, name) for name in (
+    "ReLU", "ReLU6", "LeakyReLU", "PReLU", "RReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Mish",
+    "Sigmoid", "Hardsigmoid", "Tanh", "Hardtanh", "Hardswish", "Hardshrink", "Softshrink",
+    "Tanhshrink", "Softplus", "Softsign", "LogSigmoid", "Threshold", "Identity", "Dropout",
+    "Dropout1d", "AlphaDropout", "FeatureAlphaDropout") if hasattr(nn, name)) + (Snake,)
+# (SnakeBeta is a Snake: isinstance covers it.)
 
 NAMES = (
     "add", "sub", "rsub", "mul", "div", "true_divide", "floor_divide", "pow", "neg", "negative",
@@ -38,3 +50,8 @@ def pointwise(op: Op) -> Flow:
 
 
 OPS = {name: pointwise for name in NAMES}
+
+
+# built modules (stack.receptive's walk): the activations read sample j only
+MODULE_RELATIONS = {activation: lambda _module: IDENTITY
+                    for activation in (*POINTWISE, Snake, SnakeBeta)}

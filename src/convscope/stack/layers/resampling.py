@@ -1,4 +1,4 @@
-"""Resampling family: nn.Upsample / F.interpolate by a whole factor.
+"""Resampling family: nn.Upsample / F.interpolate by a whole factor, repeat_interleave along time.
 
 (The anti-aliased activations of BigVGAN and convscope's Kaiser resamplers are padding, a
 transposed or strided conv and a crop: their ops are the other families'.)
@@ -9,7 +9,12 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
-from convscope.stack.layers.flow import Flow, Op, unresolved
+from typing import Optional
+
+from torch import nn
+
+from convscope.stack.layers.convolution import one
+from convscope.stack.layers.flow import Flow, Op, axis_index, unresolved
 from convscope.stack.layers.relation import Relation
 
 
@@ -45,4 +50,37 @@ def interpolate(op: Op) -> Flow:
     return unresolved(f"interpolate mode={mode!r}, align_corners={align}: no rule", last)
 
 
-OPS = {"interpolate": interpolate, "upsample": interpolate}
+def repeat_interleave(op: Op) -> Flow:
+    """x.repeat_interleave(r, dim=time): nearest upsampling written by hand, output j reads
+    input j // r. Along another axis it keeps time; without a dim it flattens first."""
+    tensor, flow = op.first()
+    repeats, dim = op.arg(1, "repeats"), op.arg(2, "dim")
+    if dim is None:
+        return unresolved("repeat_interleave without dim flattens time with the other axes",
+                          0)
+    if axis_index(int(dim), tensor.dim()) != flow.time_axis:
+        return flow
+    if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
+        return unresolved("repeat_interleave by a tensor of counts: no whole factor",
+                          flow.time_axis)
+    return flow.through(upsample_relation(repeats, "nearest"))
+
+
+OPS = {"interpolate": interpolate, "upsample": interpolate,
+       "repeat_interleave": repeat_interleave}
+
+
+# --- built modules (stack.receptive's walk over a config stack's tree) --------------------------
+
+
+def upsample_module(module: nn.Upsample) -> Optional[Relation]:
+    """A whole scale factor, nearest or linear without align_corners; None otherwise."""
+    scale = one(module.scale_factor, "scale_factor") if module.size is None else None
+    linear_ok = module.mode == "linear" and not module.align_corners
+    if (scale is not None and float(scale) == int(scale) and int(scale) >= 1
+            and (module.mode in ("nearest", "nearest-exact") or linear_ok)):
+        return upsample_relation(int(scale), module.mode)
+    return None
+
+
+MODULE_RELATIONS = {nn.Upsample: upsample_module}

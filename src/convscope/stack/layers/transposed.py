@@ -9,6 +9,11 @@ from __future__ import annotations
 from convscope.stack.layers.convolution import single, time_input
 from convscope.stack.layers.flow import Flow, Op
 from convscope.stack.layers.relation import Relation
+from torch import nn
+
+from convscope.stack.blocks import KaiserUpsample
+from convscope.stack.causal import CausalConvTranspose1d
+from convscope.stack.layers.convolution import one
 
 
 def conv_transpose_relation(kernel: int, stride: int, padding: int, dilation: int) -> Relation:
@@ -43,3 +48,28 @@ def conv_transpose1d_macs(op: Op) -> int:
 
 MACS = {"conv_transpose1d": conv_transpose1d_macs}
 OPS = {"conv_transpose1d": conv_transpose1d}
+
+
+# --- built modules (stack.receptive's walk over a config stack's tree) --------------------------
+
+
+def causal_conv_transpose1d_module(module: CausalConvTranspose1d) -> Relation:
+    """Padding 0, the right trimmed: output j reads i <= j/s."""
+    return conv_transpose_relation(one(module.kernel_size, "k"), one(module.stride, "s"), 0,
+                                   one(module.dilation, "d"))
+
+
+def conv_transpose1d_module(module: nn.ConvTranspose1d) -> Relation:
+    return conv_transpose_relation(*(one(getattr(module, name), name) for name in (
+        "kernel_size", "stride", "padding", "dilation")))
+
+
+def kaiser_upsample_module(module: KaiserUpsample) -> Relation:
+    """Replicate-pad, transposed conv, trim: padding (k - r) // 2 net."""
+    return conv_transpose_relation(module.kernel_size, module.ratio,
+                                   module.trim_left - module.pad * module.ratio, 1)
+
+
+MODULE_RELATIONS = {CausalConvTranspose1d: causal_conv_transpose1d_module,
+                    nn.ConvTranspose1d: conv_transpose1d_module,
+                    KaiserUpsample: kaiser_upsample_module}
