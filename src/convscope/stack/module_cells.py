@@ -25,13 +25,10 @@ from convscope.errors import ConvscopeError
 from convscope.stack.analysis import EXAMPLE_SOURCE, Trace, TracedCall, trace_forward
 from convscope.stack.layers.flow import Flow
 from convscope.stack.layers.relation import STACK_INPUT
-from convscope.stack.stateful import (
-    Cell,
-    ChainCell,
-    Conv1dCell,
-    ConvTranspose1dCell,
-    PointwiseCell,
-)
+from convscope.stack.layers.cell import Cell, PointwiseCell
+from convscope.stack.layers.convolution_cells import Conv1dCell
+from convscope.stack.layers.transposed_cells import ConvTranspose1dCell
+from convscope.stack.stateful import ChainCell
 
 OVERLAP_INSTEAD = "stream.mode=overlap streams it"
 
