@@ -182,3 +182,21 @@ def test_the_subcommand_runs_the_same_entry(tmp_path, capsys):
     # the page records a command that re-runs it: the convscope-run beside the interpreter
     page = (out / "index.html").read_text()
     assert f"python {Path(sys.executable).parent / 'convscope-run'} plots.enabled=false" in page
+
+
+def test_a_refused_run_leaves_no_folder_not_even_the_dated_parents(tmp_path):
+    """The run dir's claim makes outputs/<command>/<date>/ too; a run refused before it opens
+    its dir removes what its claim made, and never a folder that was there before."""
+    def refused(*args: str) -> str:
+        proc = subprocess.run([sys.executable, "-m", "convscope", *args], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2, proc.stderr
+        return proc.stderr.strip().splitlines()[-1]
+
+    assert refused("design").startswith("error: sr, hop / in_rate, out_rate: nothing to design")
+    assert refused("run", "data.end=0.1").startswith("error: data.end must be greater")
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "outputs" / "design").mkdir(parents=True)  # the user's, or an earlier run's
+    refused("design")
+    assert [p.relative_to(tmp_path).as_posix() for p in sorted(tmp_path.rglob("*"))] == [
+        "outputs", "outputs/design"]

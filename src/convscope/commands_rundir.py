@@ -36,6 +36,7 @@ from omegaconf import DictConfig, OmegaConf
 from convscope.errors import ConvscopeError
 from convscope.files import partial_is_stale, partials, write_text
 from convscope.rundir import RunDir, owner
+from convscope.rundir.layout import release_new_dir
 
 log = logging.getLogger("convscope")
 
@@ -187,10 +188,7 @@ def _remove_claimed(job_dir: JobDir) -> None:
     job_dir.lock.release()
     for name in (RunDir.HYDRA, RunDir.RECORD, owner.RECORD_TMP, RunDir.LOCK, *RunDir.LOG_NAMES):
         owner.remove_entry(job_dir.path / name)
-    try:
-        job_dir.path.rmdir()  # only if empty: anything else in it stays
-    except OSError:
-        pass
+    release_new_dir(job_dir.path)  # only if empty: anything else in it stays
 
 
 def refuse_foreign(path: Path, key: str) -> None:

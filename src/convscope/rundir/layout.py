@@ -295,6 +295,7 @@ class RunDir:
 
 
 _claimed: dict[str, str] = {}  # base -> the dir this process claimed for it
+_made_parents: dict[str, list[Path]] = {}  # claimed dir -> the parents claiming it created
 
 
 def claim_new_dir(base: str) -> str:
@@ -305,6 +306,7 @@ def claim_new_dir(base: str) -> str:
     same answer for the life of the process."""
     if base not in _claimed:
         path = Path(base)
+        missing = [parent for parent in path.parents if not parent.exists()]  # deepest first
         path.parent.mkdir(parents=True, exist_ok=True)
         candidate, n = path, 0
         while True:
@@ -315,4 +317,18 @@ def claim_new_dir(base: str) -> str:
                 n += 1
                 candidate = path.with_name(f"{path.name}-{n}")
         _claimed[base] = str(candidate)
+        _made_parents[os.path.abspath(candidate)] = [parent.absolute() for parent in missing]
     return _claimed[base]
+
+
+def release_new_dir(path: Path) -> None:
+    """Remove a claimed dir that nothing was written into, and the parents claiming it created
+    (outputs/, outputs/design/2026-12-06/) while they are empty: a refused run leaves no folder
+    behind. Anything holding a file stays; parents that existed before are never touched."""
+    for folder in (Path(path), *_made_parents.get(os.path.abspath(path), [])):
+        try:
+            folder.rmdir()  # only if empty
+        except FileNotFoundError:
+            continue  # already gone (a sweep's submission files were removed with it)
+        except OSError:
+            return

@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 from convscope.errors import ConvscopeError
 from convscope.files import write_json, write_text
 from convscope.rundir import RunDir
+from convscope.rundir.layout import release_new_dir
 
 log = logging.getLogger("convscope")
 LAUNCHER_TARGET = "hydra_plugins.convscope_slurm_launcher.slurm_launcher.SlurmLauncher"
@@ -70,6 +71,7 @@ def submission_reported(sweep_dir: Path) -> Iterator[None]:
         words = " ".join((str(exc) or said.getvalue()).split())
         if sweep_dir.is_dir() and {p.name for p in sweep_dir.iterdir()} <= SUBMISSION_ONLY:
             shutil.rmtree(sweep_dir, ignore_errors=True)
+            release_new_dir(sweep_dir)  # the parents the sweep dir's claim created
         raise ConvscopeError(
             f"hydra/launcher=submitit_slurm: the sweep could not be submitted "
             f"({type(exc).__name__}: {words}); is SLURM reachable from here (sinfo lists its partitions) and "
