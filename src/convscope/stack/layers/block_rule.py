@@ -24,9 +24,17 @@ Range = tuple[int, int]  # [start, stop) sample indices of one layer's signal
 def reads(relation: Relation, out: Range) -> Range:
     """The input span [lo, hi) that outputs [a, b) (a < b) of a layer with `relation` read,
     past the edges too (padded indices): the family's relation is the one place its geometry
-    is written. Every phase reads something here (a conv's or a pool's relation)."""
+    is written. The ends are taken over whole output periods, [a, a + period) and
+    [b - period, b): the first reading of each phase sets the low end, its last the high one
+    (inputs move forward by in_period a period), and a phase that reads no input (a transposed
+    conv's bias-only output) reads through its neighbours'. For a conv or pool (period 1) that
+    is exactly outputs a and b - 1; a range shorter than a period may read a little more than
+    it needs, never less."""
     a, b = out
-    return relation.bounds_at(a)[0], relation.bounds_at(b - 1)[1] + 1
+    period = relation.out_period
+    firsts = [bounds[0] for bounds in map(relation.bounds_at, range(a, a + period)) if bounds]
+    lasts = [bounds[1] for bounds in map(relation.bounds_at, range(b - period, b)) if bounds]
+    return min(firsts), max(lasts) + 1
 
 
 @dataclass(frozen=True)

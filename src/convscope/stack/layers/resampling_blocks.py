@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 
 from convscope.stack.layers.block_rule import LayerRule, Range, reads
-from convscope.stack.layers.convolution import conv_relation
+from convscope.stack.layers.convolution import kaiser_downsample_module
+from convscope.stack.layers.transposed import kaiser_upsample_module
 
 
 class UpsampleRule(LayerRule):
@@ -67,12 +68,10 @@ class KaiserUpsampleRule(LayerRule):
     P = trim_left - pad*r is what the trim removes beyond the padding's own outputs."""
 
     def _source(self, out: Range) -> Range:
+        """The extended-input span outputs [a, b) read: the family's relation
+        (transposed.kaiser_upsample_module), within the replicate padding."""
         m = self.module
-        r, k = m.ratio, m.kernel_size
-        shift = m.trim_left - m.pad * r
-        a, b = out
-        lo = -((k - 1 - shift - a) // r)  # ceil((a + P - (k-1)) / r)
-        hi = (b - 1 + shift) // r + 1
+        lo, hi = reads(kaiser_upsample_module(m), out)
         return max(lo, -m.pad), min(hi, self.input_length + m.pad)
 
     def needed_input(self, out: Range) -> Range:
@@ -95,8 +94,7 @@ class KaiserDownsampleRule(LayerRule):
     """BigVGAN's DownSample1d: output j reads replicate-padded input j*r - pad_left + t."""
 
     def _source(self, out: Range) -> Range:
-        m, (a, b) = self.module, out
-        return reads(conv_relation(m.kernel_size, m.ratio, m.pad_left, 1), (a, b))
+        return reads(kaiser_downsample_module(self.module), out)
 
     def needed_input(self, out: Range) -> Range:
         return (0, 0) if out[1] <= out[0] else _clamp_range(*self._source(out), self.input_length)

@@ -8,22 +8,27 @@ from functools import cached_property
 
 import torch
 
-from convscope.stack.layers.block_rule import LayerRule, Range
+from convscope.stack.layers.block_rule import LayerRule, Range, reads
+from convscope.stack.layers.relation import Relation
+from convscope.stack.layers.transposed import conv_transpose_relation
 from convscope.stack.polyphase import PolyphaseWeight, conv_transpose1d_polyphase, polyphase_weight
 
 
 class ConvTranspose1dRule(LayerRule):
-    """Input i adds weight tap t into output j = i*s - p + d*t (output_padding adds length only)."""
+    """Input i adds weight tap t into output j = i*s - p + d*t (output_padding adds length only):
+    conv_transpose_relation, which needed_input reads its span from."""
+
+    @cached_property
+    def relation(self) -> Relation:
+        kw = self.plan.kwargs
+        return conv_transpose_relation(kw["kernel_size"], kw["stride"], kw["padding"],
+                                       kw["dilation"])
 
     def needed_input(self, out: Range) -> Range:
-        kw = self.plan.kwargs
-        s, d, k, p = kw["stride"], kw["dilation"], kw["kernel_size"], kw["padding"]
-        a, b = out
-        if b <= a:
+        if out[1] <= out[0]:
             return (0, 0)
-        first = -((p - d * (k - 1) + a) // -s)  # ceil((a + p - d*(k-1)) / s)
-        last = (b - 1 + p) // s
-        start, stop = max(first, 0), min(last + 1, self.input_length)
+        first, stop = reads(self.relation, out)
+        start, stop = max(first, 0), min(stop, self.input_length)
         return (start, max(start, stop))
 
     @cached_property
