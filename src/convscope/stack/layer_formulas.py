@@ -9,7 +9,6 @@ its plan printed. The checks here refuse what torch's forward would refuse for t
 
 from __future__ import annotations
 
-import math
 from fractions import Fraction
 from typing import Callable, Optional, Sequence
 
@@ -17,31 +16,17 @@ from torch import nn
 
 from convscope.errors import ConvscopeError
 from convscope.stack.blocks import KaiserDownsample, KaiserUpsample
-from convscope.stack.causal import (
-    CausalConv1d,
-    CausalConvTranspose1d,
-    causal_formula,
-    causal_output_length,
-)
-from convscope.stack.kaiser_lengths import (
-    kaiser_downsample_formula,
-    kaiser_downsample_length,
-    kaiser_upsample_formula,
-    kaiser_upsample_length,
-)
-from convscope.stack.lengths import (
-    POINTWISE_FORMULA,
-    conv1d_formula,
-    conv1d_output_length,
-    conv_padding,
-    conv_transpose1d_formula,
-    conv_transpose1d_output_length,
-    single,
-    upsample_formula,
-)
-from convscope.stack.layers.convolution import POOLS
+from convscope.stack.causal import CausalConv1d, CausalConvTranspose1d
+from convscope.stack.layers.convolution import POOLS, conv1d_length_rule
 from convscope.stack.layers.padding import PADS
 from convscope.stack.layers.pointwise import POINTWISE
+from convscope.stack.layers.resampling import (
+    kaiser_downsample_length_rule,
+    kaiser_upsample_length_rule,
+    upsample_length_rule,
+)
+from convscope.stack.layers.transposed import conv_transpose1d_length_rule
+from convscope.stack.lengths import POINTWISE_FORMULA, conv_padding, single
 from convscope.stack.rates import exact_rate
 from convscope.text import fmt_operand
 
@@ -115,10 +100,11 @@ def rate_factor(layer: nn.Module, length_in: Optional[int],
 
 def _causal(layer: nn.Module, length: int) -> tuple[int, str]:
     """CausalConv1d / CausalConvTranspose1d: their torch padding is 0, the causal one their own."""
-    transposed = isinstance(layer, CausalConvTranspose1d)
-    k, s, d = (single(getattr(layer, name), name)
-               for name in ("kernel_size", "stride", "dilation"))
-    return causal_output_length(transposed, length, s), causal_formula(transposed, length, k, s, d)
+    if isinstance(layer, CausalConvTranspose1d):
+        return conv_transpose1d_length_rule(length, layer.kernel_size, layer.stride, 0, 0,
+                                            layer.dilation, causal=True)
+    return conv1d_length_rule(length, layer.kernel_size, layer.stride, 0, layer.dilation,
+                              causal=True)
 
 
 def _conv(layer: nn.Conv1d, length: int) -> tuple[int, str]:
@@ -130,8 +116,8 @@ def _conv(layer: nn.Conv1d, length: int) -> tuple[int, str]:
                                                                  "kernel_size") - 1)
             left, right = total // 2, total - total // 2
         _check_wrap(layer, left, right, length, layer.padding_mode)
-    args = (length, layer.kernel_size, layer.stride, layer.padding, layer.dilation)
-    return conv1d_output_length(*args), conv1d_formula(*args)
+    return conv1d_length_rule(length, layer.kernel_size, layer.stride, layer.padding,
+                              layer.dilation)
 
 
 def _conv_transpose(layer: nn.ConvTranspose1d, length: int) -> tuple[int, str]:
@@ -140,31 +126,22 @@ def _conv_transpose(layer: nn.ConvTranspose1d, length: int) -> tuple[int, str]:
     if not (op < stride or op < dilation):
         raise ConvscopeError(f"ConvTranspose1d: output_padding={op} must be smaller than "
                              f"stride={stride} or dilation={dilation}")
-    args = (length, layer.kernel_size, layer.stride, layer.padding, layer.output_padding,
-            layer.dilation)
-    return conv_transpose1d_output_length(*args), conv_transpose1d_formula(*args)
+    return conv_transpose1d_length_rule(length, layer.kernel_size, layer.stride, layer.padding,
+                                        layer.output_padding, layer.dilation)
 
 
 def _upsample(layer: nn.Upsample, length: int) -> tuple[int, str]:
     if layer.size is not None:
-        size = single(layer.size, "size")
-        return size, f"L_out = size = {size}"
-    scale = float(_one(layer.scale_factor))
-    if scale == int(scale):
-        return length * int(scale), upsample_formula(length, int(scale))
-    # torch truncates the float product (aten's upsample output size), so floor it the same way
-    out = math.floor(float(length) * scale)
-    return out, f"L_out = floor(L_in * scale_factor) = floor({length}*{scale:g}) = {out}"
+        return upsample_length_rule(length, size=layer.size)
+    return upsample_length_rule(length, _one(layer.scale_factor))
 
 
 def _kaiser_upsample(layer: KaiserUpsample, length: int) -> tuple[int, str]:
-    return (kaiser_upsample_length(length, layer.ratio, layer.kernel_size),
-            kaiser_upsample_formula(length, layer.ratio, layer.kernel_size))
+    return kaiser_upsample_length_rule(length, layer.ratio, layer.kernel_size)
 
 
 def _kaiser_downsample(layer: KaiserDownsample, length: int) -> tuple[int, str]:
-    return (kaiser_downsample_length(length, layer.ratio, layer.kernel_size),
-            kaiser_downsample_formula(length, layer.ratio, layer.kernel_size))
+    return kaiser_downsample_length_rule(length, layer.ratio, layer.kernel_size)
 
 
 def _pool(layer: nn.Module, length: int) -> tuple[int, str]:

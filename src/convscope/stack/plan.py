@@ -23,16 +23,9 @@ from dataclasses import dataclass
 
 from convscope.config.schema import LayerConfig
 from convscope.errors import ConvscopeError
-from convscope.stack.causal import causal_formula, causal_output_length
 from convscope.stack.inits import DEFAULT_INIT, SINC_PARAMS, InitSpec, check_init, init_spec
-from convscope.stack.kaiser_lengths import (
-    ANTI_ALIAS_KERNEL,
-    ANTI_ALIAS_RATIO,
-    kaiser_downsample_formula,
-    kaiser_downsample_length,
-    kaiser_upsample_formula,
-    kaiser_upsample_length,
-)
+from convscope.stack.kaiser_lengths import ANTI_ALIAS_KERNEL, ANTI_ALIAS_RATIO
+from convscope.stack.layers.convolution import conv1d_length_rule
 from convscope.stack.layers.convolution_config import (  # noqa: F401 -- CONV1D_PADDING_MODES
     CONV1D_PADDING_MODES,
     causal_padding,
@@ -41,7 +34,13 @@ from convscope.stack.layers.convolution_config import (  # noqa: F401 -- CONV1D_
     conv_length,
     transposed_length,
 )
-from convscope.stack.lengths import POINTWISE_FORMULA, upsample_formula
+from convscope.stack.layers.resampling import (
+    kaiser_downsample_length_rule,
+    kaiser_upsample_length_rule,
+    upsample_length_rule,
+)
+from convscope.stack.layers.transposed import conv_transpose1d_length_rule
+from convscope.stack.lengths import POINTWISE_FORMULA
 
 CONV_TYPES = ("Conv1d", "ConvTranspose1d")
 # Pointwise activations, with the constructor keys each accepts.
@@ -236,16 +235,15 @@ def _plan_anti_aliased(index: int, key: str, spec: LayerConfig,
             f"{activation!r}")
     ratio, kernel = ANTI_ALIAS_RATIO, ANTI_ALIAS_KERNEL
     batch, channels, length = shape
-    up_length = kaiser_upsample_length(length, ratio, kernel)
+    up_length, up_formula = kaiser_upsample_length_rule(length, ratio, kernel)
     up_shape = (batch, channels, up_length)
-    down_length = kaiser_downsample_length(up_length, ratio, kernel)
+    down_length, down_formula = kaiser_downsample_length_rule(up_length, ratio, kernel)
     resampling = dict(ratio=ratio, kernel_size=kernel)
-    up = LayerPlan(0, "KaiserUpsample", resampling, shape, up_shape,
-                   kaiser_upsample_formula(length, ratio, kernel), (ratio, 1), path=key)
+    up = LayerPlan(0, "KaiserUpsample", resampling, shape, up_shape, up_formula, (ratio, 1),
+                   path=key)
     act = _plan_snake(1, key, activation, spec, up_shape)
     down = LayerPlan(2, "KaiserDownsample", dict(resampling), up_shape,
-                     (batch, channels, down_length),
-                     kaiser_downsample_formula(up_length, ratio, kernel), (1, ratio), path=key)
+                     (batch, channels, down_length), down_formula, (1, ratio), path=key)
     if down_length != length:  # cannot happen with BigVGAN's filter; guards a changed constant
         raise ConvscopeError(f"{key}: AntiAliasedActivation would change the length {length} -> "
                              f"{down_length}")
@@ -264,9 +262,9 @@ def _plan_upsample(index: int, key: str, spec: LayerConfig,
     if mode not in UPSAMPLE_MODES:
         raise ConvscopeError(f"{key}.mode must be one of {', '.join(UPSAMPLE_MODES)}, got {mode!r}")
     batch, channels, length = shape
+    length_out, formula = upsample_length_rule(length, scale)
     return LayerPlan(index, spec.type, dict(scale_factor=scale, mode=mode), shape,
-                     (batch, channels, length * scale), upsample_formula(length, scale), (scale, 1),
-                     path=key)
+                     (batch, channels, length_out), formula, (scale, 1), path=key)
 
 
 def _reject_foreign_keys(key: str, spec: LayerConfig) -> None:
@@ -301,9 +299,10 @@ def _plan_conv(index: int, key: str, spec: LayerConfig, shape: tuple[int, int, i
         raise ConvscopeError(f"{key}.causal must be true or false, got {causal!r}")
     if causal:
         causal_padding(key, spec.type, kw, spec.causal is None)
-        length_out = causal_output_length(transposed, length, kw["stride"])
-        formula = causal_formula(transposed, length, kw["kernel_size"], kw["stride"],
-                                 kw["dilation"])
+        k, s, d = kw["kernel_size"], kw["stride"], kw["dilation"]
+        length_out, formula = (conv_transpose1d_length_rule(length, k, s, 0, 0, d, causal=True)
+                               if transposed else conv1d_length_rule(length, k, s, 0, d,
+                                                                     causal=True))
     elif transposed:
         length_out, formula = transposed_length(key, kw, length)
     else:

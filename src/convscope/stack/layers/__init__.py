@@ -3,9 +3,9 @@ owns (which input samples output j reads, as a Relation with exact rates, or why
 set does), registered here by op name.
 
 Adding a layer type is one module with an `OPS = {torch op name: rule}` table (and `MACS`,
-for an op that multiplies), added to FAMILIES. The rules see torch functions (F.conv1d, F.pad,
-torch.cat, Tensor.__getitem__...), so every module built from those ops is known without a rule
-of its own.
+for an op that multiplies; `LENGTH_RULES`, for a type a config stack can name), added to
+FAMILIES. The rules see torch functions (F.conv1d, F.pad, torch.cat, Tensor.__getitem__...),
+so every module built from those ops is known without a rule of its own.
 """
 
 from __future__ import annotations
@@ -38,6 +38,15 @@ for _family in FAMILIES:
 # the multiply-accumulates of the ops that do any (FlopCounterMode's flops / 2)
 MACS: dict[str, Callable[[Op], int]] = {
     name: count for family in FAMILIES for name, count in getattr(family, "MACS", {}).items()}
+
+
+# planned layer type -> the family's length rule, (L_out, formula text), which stack.plan (a
+# config's values) and stack.layer_formulas (a built layer's) both ask: one per type
+LENGTH_RULES: dict[str, Callable[..., tuple[int, str]]] = {}
+for _family in FAMILIES:
+    for _type, _length in getattr(_family, "LENGTH_RULES", {}).items():
+        assert _type not in LENGTH_RULES, f"two families claim the length of {_type}"
+        LENGTH_RULES[_type] = _length
 
 
 # built module class -> its Relation (stack.receptive asks, for a module running that class's

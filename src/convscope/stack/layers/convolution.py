@@ -12,7 +12,9 @@ from typing import Optional
 from torch import nn
 
 from convscope.stack.blocks import KaiserDownsample
-from convscope.stack.causal import CausalConv1d
+from convscope.stack.causal import CausalConv1d, causal_formula, causal_output_length
+from convscope.stack.lengths import Padding, conv1d_formula, conv1d_output_length
+from convscope.stack.lengths import single as single_int
 
 from convscope.stack.layers.flow import Flow, Op, unresolved
 from convscope.stack.layers.relation import Relation
@@ -23,6 +25,19 @@ POOLS = (nn.MaxPool1d, nn.AvgPool1d, nn.LPPool1d)
 def conv_relation(kernel: int, stride: int, padding: int, dilation: int) -> Relation:
     """Conv1d and pools: output j reads inputs j*stride - padding + dilation*m, m < kernel."""
     return Relation(1, stride, (tuple(-padding + dilation * m for m in range(kernel)),))
+
+
+def conv1d_length_rule(length: int, kernel_size, stride, padding: Padding, dilation,
+                       causal: bool = False) -> tuple[int, str]:
+    """Conv1d's length rule, (L_out, the formula text with its numbers): stack.plan asks it with
+    a config's checked values, stack.layer_formulas with a built layer's (1-tuples or ints,
+    padding 'same'/'valid' too). causal: stack.causal's layer, d*(k-1) zeros on the left."""
+    if causal:
+        k, s, d = (single_int(value, name) for value, name in (
+            (kernel_size, "kernel_size"), (stride, "stride"), (dilation, "dilation")))
+        return causal_output_length(False, length, s), causal_formula(False, length, k, s, d)
+    args = (length, kernel_size, stride, padding, dilation)
+    return conv1d_output_length(*args), conv1d_formula(*args)
 
 
 def single(value, default: int = 1) -> int:
@@ -78,6 +93,8 @@ def conv1d_macs(op: Op) -> int:
 
 
 MACS = {"conv1d": conv1d_macs}
+# planned layer type -> its length rule (stack.plan and stack.layer_formulas ask it)
+LENGTH_RULES = {"Conv1d": conv1d_length_rule}
 OPS = {"conv1d": conv1d, "max_pool1d": pool1d, "_max_pool1d": pool1d,
        "max_pool1d_with_indices": pool1d, "avg_pool1d": pool1d}
 

@@ -1,17 +1,15 @@
 """Convolution and transposed convolution families, planned from a config: the checks of a
 Conv1d's and a ConvTranspose1d's config values and their output length rule (the formula text
-shapes.json shows), and the padding a causal layer replaces. stack.plan builds the LayerPlan.
+shapes.json shows, from the families' length rules: convolution.conv1d_length_rule and
+transposed.conv_transpose1d_length_rule), and the padding a causal layer replaces. stack.plan
+builds the LayerPlan.
 """
 
 from __future__ import annotations
 
 from convscope.errors import ConvscopeError
-from convscope.stack.lengths import (
-    conv1d_formula,
-    conv1d_output_length,
-    conv_transpose1d_formula,
-    conv_transpose1d_output_length,
-)
+from convscope.stack.layers.convolution import conv1d_length_rule
+from convscope.stack.layers.transposed import conv_transpose1d_length_rule
 
 CONV1D_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
@@ -86,8 +84,8 @@ def transposed_length(key: str, kw: dict, length: int) -> tuple[int, str]:
         raise ConvscopeError(
             f"{key}.padding_mode: ConvTranspose1d supports only 'zeros', got "
             f"{kw['padding_mode']!r}")
-    args = (length, kw["kernel_size"], stride, padding, op, dilation)
-    return conv_transpose1d_output_length(*args), conv_transpose1d_formula(*args)
+    return conv_transpose1d_length_rule(length, kw["kernel_size"], stride, padding, op,
+                                        dilation)
 
 
 def conv_length(key: str, kw: dict, length: int) -> tuple[int, str]:
@@ -101,7 +99,7 @@ def conv_length(key: str, kw: dict, length: int) -> tuple[int, str]:
         if kw["stride"] != 1:
             raise ConvscopeError(
                 f"{key}.padding: 'same' needs stride=1, got stride={kw['stride']}")
-        return length, conv1d_formula(length, kw["kernel_size"], 1, "same", kw["dilation"])
+        return conv1d_length_rule(length, kw["kernel_size"], 1, "same", kw["dilation"])
     padding = check_int_padding(key, kw)
     if kw["padding_mode"] == "reflect" and padding >= length:
         raise ConvscopeError(
@@ -112,5 +110,4 @@ def conv_length(key: str, kw: dict, length: int) -> tuple[int, str]:
         raise ConvscopeError(
             f"{key}.padding: circular padding={padding} wraps the input around more than once; "
             f"it must be at most the input length {length}")
-    args = (length, kw["kernel_size"], kw["stride"], padding, kw["dilation"])
-    return conv1d_output_length(*args), conv1d_formula(*args)
+    return conv1d_length_rule(length, kw["kernel_size"], kw["stride"], padding, kw["dilation"])

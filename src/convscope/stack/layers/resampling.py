@@ -13,9 +13,44 @@ from typing import Optional
 
 from torch import nn
 
+from convscope.stack.kaiser_lengths import (
+    kaiser_downsample_formula,
+    kaiser_downsample_length,
+    kaiser_upsample_formula,
+    kaiser_upsample_length,
+)
 from convscope.stack.layers.convolution import one
 from convscope.stack.layers.flow import Flow, Op, axis_index, unresolved
 from convscope.stack.layers.relation import Relation
+from convscope.stack.lengths import single, upsample_formula
+
+
+def upsample_length_rule(length: int, scale_factor=None, size=None) -> tuple[int, str]:
+    """Upsample's length rule, (L_out, the formula text with its numbers): stack.plan asks it
+    with a config's whole scale, stack.layer_formulas with a built layer's scale or size."""
+    if size is not None:
+        size = single(size, "size")
+        return size, f"L_out = size = {size}"
+    scale = float(scale_factor)
+    if scale == int(scale):
+        return length * int(scale), upsample_formula(length, int(scale))
+    # torch truncates the float product (aten's upsample output size), so floor it the same way
+    out = math.floor(float(length) * scale)
+    return out, f"L_out = floor(L_in * scale_factor) = floor({length}*{scale:g}) = {out}"
+
+
+def kaiser_upsample_length_rule(length: int, ratio: int, kernel_size: int) -> tuple[int, str]:
+    """KaiserUpsample's length rule (BigVGAN's UpSample1d: replicate pad, transposed Kaiser
+    sinc, trim), for stack.plan and stack.layer_formulas alike."""
+    return (kaiser_upsample_length(length, ratio, kernel_size),
+            kaiser_upsample_formula(length, ratio, kernel_size))
+
+
+def kaiser_downsample_length_rule(length: int, ratio: int, kernel_size: int) -> tuple[int, str]:
+    """KaiserDownsample's length rule (BigVGAN's DownSample1d: replicate pad, strided Kaiser
+    sinc), for stack.plan and stack.layer_formulas alike."""
+    return (kaiser_downsample_length(length, ratio, kernel_size),
+            kaiser_downsample_formula(length, ratio, kernel_size))
 
 
 def upsample_relation(scale: int, mode: str) -> Relation:
@@ -66,6 +101,9 @@ def repeat_interleave(op: Op) -> Flow:
     return flow.through(upsample_relation(repeats, "nearest"))
 
 
+# planned layer type -> its length rule (stack.plan and stack.layer_formulas ask it)
+LENGTH_RULES = {"Upsample": upsample_length_rule, "KaiserUpsample": kaiser_upsample_length_rule,
+                "KaiserDownsample": kaiser_downsample_length_rule}
 OPS = {"interpolate": interpolate, "upsample": interpolate,
        "repeat_interleave": repeat_interleave}
 

@@ -6,14 +6,27 @@ output_padding only lengthens the end, so it does not change which inputs an out
 
 from __future__ import annotations
 
-from convscope.stack.layers.convolution import single, time_input
-from convscope.stack.layers.flow import Flow, Op
-from convscope.stack.layers.relation import Relation
 from torch import nn
 
 from convscope.stack.blocks import KaiserUpsample
-from convscope.stack.causal import CausalConvTranspose1d
-from convscope.stack.layers.convolution import one
+from convscope.stack.causal import CausalConvTranspose1d, causal_formula, causal_output_length
+from convscope.stack.layers.convolution import one, single, single_int, time_input
+from convscope.stack.layers.flow import Flow, Op
+from convscope.stack.layers.relation import Relation
+from convscope.stack.lengths import conv_transpose1d_formula, conv_transpose1d_output_length
+
+
+def conv_transpose1d_length_rule(length: int, kernel_size, stride, padding, output_padding,
+                                 dilation, causal: bool = False) -> tuple[int, str]:
+    """ConvTranspose1d's length rule, (L_out, the formula text with its numbers): stack.plan
+    asks it with a config's checked values, stack.layer_formulas with a built layer's.
+    causal: stack.causal's layer, the full transposed conv trimmed on the right to L_in*s."""
+    if causal:
+        k, s, d = (single_int(value, name) for value, name in (
+            (kernel_size, "kernel_size"), (stride, "stride"), (dilation, "dilation")))
+        return causal_output_length(True, length, s), causal_formula(True, length, k, s, d)
+    args = (length, kernel_size, stride, padding, output_padding, dilation)
+    return conv_transpose1d_output_length(*args), conv_transpose1d_formula(*args)
 
 
 def conv_transpose_relation(kernel: int, stride: int, padding: int, dilation: int) -> Relation:
@@ -47,6 +60,8 @@ def conv_transpose1d_macs(op: Op) -> int:
 
 
 MACS = {"conv_transpose1d": conv_transpose1d_macs}
+# planned layer type -> its length rule (stack.plan and stack.layer_formulas ask it)
+LENGTH_RULES = {"ConvTranspose1d": conv_transpose1d_length_rule}
 OPS = {"conv_transpose1d": conv_transpose1d}
 
 
