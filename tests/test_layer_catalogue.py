@@ -1,7 +1,9 @@
 """The layer catalogue (stack/layers/) family by family: a small module made of that family's ops,
-every row's reach checked against the gradient probe of tests/test_analysis_published.py; the
-families without a finite rule give their reason; an op no family knows is measured by the
-stated probe fallback or named."""
+every row's reach checked against the gradient probe of tests/test_analysis_published.py, its
+lengths against torch's and its MACs against FlopCounterMode; the families without a finite rule
+give their reason; an op no family knows is measured by the stated probe fallback or named. Each
+registered length rule (LENGTH_RULES) against torch and against both its askers (plan,
+layer_formulas), each registered block rule (BLOCK_RULES) against the one-shot forward."""
 
 from __future__ import annotations
 
@@ -11,7 +13,13 @@ import torch.nn.functional as F
 from torch import nn
 
 import convscope
-from convscope.stack.layers import FAMILIES, RULES
+from convscope.config.schema import LayerConfig
+from convscope.stack.build import build_stack
+from convscope.stack.layer_formulas import layer_length
+from convscope.stack.layers import FAMILIES, LENGTH_RULES, RULES
+from convscope.stack.plan import ACTIVATIONS, SNAKES, leaf_plans, plan_stack
+from convscope.stack.streaming import SIMPLE_RULES, layer_rules, stream_forward
+from tests.streams import InOrder, assert_same_outputs, layer_outputs
 from tests.test_analysis_published import assert_rows_match_the_probe, one_thread  # noqa: F401
 
 C = 3
@@ -161,3 +169,106 @@ def test_anti_aliased_activations_count_their_kaiser_filters_as_flop_counter_mod
     assert [r.type for r in rows][1:4] == ["KaiserUpsample", "SnakeBeta", "KaiserDownsample"]
     assert rows[1].macs > 0 and rows[3].macs > 0
     assert sum(r.macs for r in rows) == counter.get_total_flops() // 2
+
+
+# --- every registered family against torch: lengths, MACs, length rules, block rules ---------
+
+
+@pytest.mark.parametrize("family", sorted(FAMILY_MODELS))
+def test_each_family_model_has_torchs_lengths_and_flop_counter_modes_macs(family):
+    from torch.utils.flop_counter import FlopCounterMode  # lazy: it imports torch._dynamo
+
+    torch.manual_seed(0)
+    model = FAMILY_MODELS[family]().eval()
+    x = torch.randn(2, C, 64)
+    shapes = {}
+
+    def keep(name: str, out: torch.Tensor) -> None:  # a hook returning a value replaces the output
+        shapes.setdefault(name, list(out.shape))
+
+    hooks = [module.register_forward_hook(lambda _m, _i, out, name=name: keep(name, out))
+             for name, module in model.named_modules() if name]
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(x)
+    for hook in hooks:
+        hook.remove()
+    rows = convscope.describe(model, x).rows
+    assert [r.output_shape for r in rows] == [shapes[r.name] for r in rows]
+    assert sum(r.macs for r in rows) == counter.get_total_flops() // 2
+
+
+def spec(type_: str, **kwargs) -> LayerConfig:
+    return LayerConfig(type=type_, **kwargs)
+
+
+# planned type -> config stacks that plan it, its centred and causal variants
+LENGTH_CASES = {
+    "Conv1d": [[spec("Conv1d", out_channels=2, kernel_size=5, stride=2, padding=3)],
+               [spec("Conv1d", out_channels=2, kernel_size=4, dilation=3, padding="same",
+                     padding_mode="replicate")],
+               [spec("Conv1d", out_channels=2, kernel_size=5, stride=3, causal=True)]],
+    "ConvTranspose1d": [
+        [spec("ConvTranspose1d", out_channels=2, kernel_size=5, stride=3, padding=1,
+              output_padding=2, dilation=2)],
+        [spec("ConvTranspose1d", out_channels=2, kernel_size=2, stride=4, causal=True)]],
+    "Upsample": [[spec("Upsample", scale_factor=3, mode="linear")]],
+    "KaiserUpsample": [[spec("AntiAliasedActivation")]],
+    "KaiserDownsample": [[spec("AntiAliasedActivation")]],
+}
+
+
+def leaf_calls(stack: nn.Module, x: torch.Tensor) -> list[tuple[nn.Module, int, int]]:
+    """(module, input length, output length) of every leaf module call, in call order."""
+    calls = []
+    hooks = [m.register_forward_hook(lambda m, i, o: calls.append((m, i[0].shape[-1],
+                                                                   o.shape[-1])))
+             for m in stack.modules() if not list(m.children())]
+    with torch.no_grad():
+        stack(x)
+    for hook in hooks:
+        hook.remove()
+    return calls
+
+
+@pytest.mark.parametrize("type_", sorted(LENGTH_RULES))
+def test_each_length_rule_is_torchs_and_the_one_plan_and_layer_formulas_print(type_):
+    """Every registered length rule: the planned length is torch's, and the built layer's
+    formula (stack.layer_formulas) is the planned one's, text for text (one rule, two askers)."""
+    seen = 0
+    for specs in LENGTH_CASES[type_]:
+        for length in (1, 37, 64):
+            plans = plan_stack(specs, (1, C, length))
+            stack = build_stack(plans, 0)
+            calls = leaf_calls(stack, torch.randn(1, C, length))
+            for plan, (module, length_in, length_out) in zip(leaf_plans(plans), calls,
+                                                             strict=True):
+                if plan.type == type_:
+                    seen += 1
+                    assert length_out == plan.output_shape[-1]
+                    assert layer_length(module, length_in) == (length_out, plan.formula)
+    assert seen >= len(LENGTH_CASES[type_]) * 3
+
+
+def streamed_specs(type_: str) -> list[list[LayerConfig]]:
+    """Config stacks holding `type_`, for its block rule."""
+    if type_ in ACTIVATIONS or type_ in SNAKES:
+        return [[spec("Conv1d", out_channels=C, kernel_size=3, padding=1), spec(type_)]]
+    return [specs for specs in LENGTH_CASES[type_]] + {
+        "Conv1d": [[spec("Conv1d", out_channels=C, kernel_size=4, padding=2,
+                         padding_mode="replicate")]],
+        "Upsample": [[spec("Upsample", scale_factor=2)]]}.get(type_, [])
+
+
+@pytest.mark.parametrize("type_", sorted(SIMPLE_RULES))
+def test_each_block_rule_streams_what_one_shot_computes(type_):
+    for specs in streamed_specs(type_):
+        length = 101
+        plans = plan_stack(specs, (1, C, length))
+        stack = build_stack(plans, 0)
+        x = torch.randn(1, C, length, generator=torch.Generator().manual_seed(1))
+        collect = InOrder(len(plans))
+        stream_forward(layer_rules(plans, stack), (x[..., i: i + 13] for i in range(0, length, 13)),
+                       7, collect)
+        # 1e-4: torch's linear Upsample kernel rounds its float32 source weights its own way
+        # (a few ulps of samples near 3); a wrong sample is off by O(1)
+        assert_same_outputs(layer_outputs(stack, x), collect.joined(x[..., :0]), atol=1e-4)
