@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from convscope.stack.layers import KERNEL_SPANS, WORKSPACES
 from convscope.stack.plan import LayerPlan, leaf_plans
 from convscope.stack.rows import count_macs
 from convscope.text import fmt_bytes, fmt_macs
@@ -97,14 +98,10 @@ class Estimate:
 def workspace_elements(leaf: LayerPlan) -> int:
     """Transient elements torch's CPU kernel allocates for one call: Conv1d's im2col columns
     (C_in·k per output sample), ConvTranspose1d's col2im columns (C_out·k per input sample), and
-    an output-sized temporary for the other layers that make one (interpolation, blocks)."""
-    n, c_in, l_in = leaf.input_shape
-    _, c_out, l_out = leaf.output_shape
-    if leaf.type == "Conv1d":
-        return n * c_in * leaf.kwargs["kernel_size"] * l_out
-    if leaf.type == "ConvTranspose1d":
-        return n * c_out * leaf.kwargs["kernel_size"] * l_in
-    return numel(leaf.output_shape)
+    an output-sized temporary for the other layers that make one (interpolation, blocks).
+    The families own their kernels' figures (stack.layers.WORKSPACES)."""
+    workspace = WORKSPACES.get(leaf.type)
+    return workspace(leaf) if workspace else numel(leaf.output_shape)
 
 
 def one_shot_forward(plans: list[LayerPlan]) -> Peak:
@@ -163,9 +160,9 @@ def block_forward(plans: list[LayerPlan], block_samples: int) -> Peak:
 
 
 def _span(leaf: LayerPlan) -> int:
-    if leaf.type in ("Conv1d", "ConvTranspose1d"):
-        return leaf.kwargs["dilation"] * (leaf.kwargs["kernel_size"] - 1) + 1
-    return 1
+    """The samples one kernel window covers: the family's (stack.layers.KERNEL_SPANS), else 1."""
+    span = KERNEL_SPANS.get(leaf.type)
+    return span(leaf) if span else 1
 
 
 def spectrogram_bytes(samples: int, rate: float, window_ms: float) -> tuple[int, int]:

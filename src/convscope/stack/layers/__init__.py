@@ -40,13 +40,25 @@ MACS: dict[str, Callable[[Op], int]] = {
     name: count for family in FAMILIES for name, count in getattr(family, "MACS", {}).items()}
 
 
+
+def _by_planned_type(table: str) -> dict[str, Callable]:
+    """The families' `table` dicts (planned layer type -> function), merged: one per type."""
+    merged: dict[str, Callable] = {}
+    for family in FAMILIES:
+        for type_, function in getattr(family, table, {}).items():
+            assert type_ not in merged, f"two families claim {table}[{type_!r}]"
+            merged[type_] = function
+    return merged
+
+
 # planned layer type -> the family's length rule, (L_out, formula text), which stack.plan (a
 # config's values) and stack.layer_formulas (a built layer's) both ask: one per type
-LENGTH_RULES: dict[str, Callable[..., tuple[int, str]]] = {}
-for _family in FAMILIES:
-    for _type, _length in getattr(_family, "LENGTH_RULES", {}).items():
-        assert _type not in LENGTH_RULES, f"two families claim the length of {_type}"
-        LENGTH_RULES[_type] = _length
+LENGTH_RULES: dict[str, Callable[..., tuple[int, str]]] = _by_planned_type("LENGTH_RULES")
+# planned layer type -> the transient elements one call allocates, and the samples one kernel
+# window covers (stack.budget's pre-flight; a type with neither makes an output-sized temporary
+# and covers 1 sample)
+WORKSPACES: dict[str, Callable[[Any], int]] = _by_planned_type("WORKSPACES")
+KERNEL_SPANS: dict[str, Callable[[Any], int]] = _by_planned_type("KERNEL_SPANS")
 
 
 # built module class -> its Relation (stack.receptive asks, for a module running that class's
