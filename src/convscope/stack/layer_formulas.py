@@ -17,6 +17,7 @@ from torch import nn
 from convscope.errors import ConvscopeError
 from convscope.stack.blocks import KaiserDownsample, KaiserUpsample
 from convscope.stack.causal import CausalConv1d, CausalConvTranspose1d
+from convscope.stack.layers import MODULE_RELATIONS
 from convscope.stack.layers.convolution import POOLS, conv1d_length_rule
 from convscope.stack.layers.padding import PADS
 from convscope.stack.layers.pointwise import POINTWISE
@@ -25,6 +26,7 @@ from convscope.stack.layers.resampling import (
     kaiser_upsample_length_rule,
     upsample_length_rule,
 )
+from convscope.stack.layers.relation import Relation
 from convscope.stack.layers.transposed import conv_transpose1d_length_rule
 from convscope.stack.lengths import POINTWISE_FORMULA, conv_padding, single
 from convscope.stack.rates import exact_rate
@@ -76,19 +78,15 @@ def rule_for(layer: nn.Module) -> Optional[Rule]:
 
 def rate_factor(layer: nn.Module, length_in: Optional[int],
                 length_out: Optional[int]) -> Fraction:
-    """How `layer` scales the sample rate: strides divide (Conv1d, pools) or multiply
-    (ConvTranspose1d), Upsample multiplies by its scale; pointwise and padding layers keep it.
-    Anything else (adaptive pools, Linear on the time axis, unknown layers) scales it by its
-    length ratio, the one thing known about it."""
-    if isinstance(layer, nn.ConvTranspose1d):
-        return Fraction(single(layer.stride, "stride"))
-    if isinstance(layer, (nn.Conv1d,) + POOLS):
-        stride = layer.stride if layer.stride is not None else layer.kernel_size
-        return Fraction(1, single(stride, "stride"))
-    if isinstance(layer, KaiserUpsample):
-        return Fraction(layer.ratio)
-    if isinstance(layer, KaiserDownsample):
-        return Fraction(1, layer.ratio)
+    """How `layer` scales the sample rate: a layer the catalogue relates (its family's
+    MODULE_RELATIONS: strides divide, transposed strides and whole Upsample scales multiply,
+    pointwise and padding layers keep it) by its relation's exact rate, whatever forward a
+    subclass brings; any other Upsample by its scale; shape-keeping layers keep it. Anything
+    else (adaptive pools, Linear on the time axis, unknown layers) scales it by its length
+    ratio, the one thing known about it."""
+    relation = _catalogued_relation(layer)
+    if relation is not None:
+        return Fraction(relation.out_period, relation.in_period)
     if isinstance(layer, nn.Upsample) and layer.scale_factor is not None:
         return exact_rate(_one(layer.scale_factor), "scale_factor")
     if isinstance(layer, POINTWISE + SHAPE_KEEPING + PADS):
@@ -96,6 +94,15 @@ def rate_factor(layer: nn.Module, length_in: Optional[int],
     if length_in and length_out:
         return Fraction(length_out, length_in)
     return Fraction(1)
+
+
+def _catalogued_relation(layer: nn.Module) -> Optional[Relation]:
+    """The relation of the first catalogued class `layer` is an instance of (families' order:
+    the causal convs before their torch bases), None where there is none."""
+    for base, relation in MODULE_RELATIONS.items():
+        if isinstance(layer, base):
+            return relation(layer)
+    return None
 
 
 def _causal(layer: nn.Module, length: int) -> tuple[int, str]:
