@@ -18,8 +18,8 @@ from convscope.errors import ConvscopeError
 from convscope.stack.blocks import KaiserDownsample, KaiserUpsample
 from convscope.stack.causal import CausalConv1d, CausalConvTranspose1d
 from convscope.stack.layers import MODULE_RELATIONS
-from convscope.stack.layers.convolution import POOLS, conv1d_length_rule
-from convscope.stack.layers.padding import PADS
+from convscope.stack.layers.convolution import POOLS, conv1d_length_rule, pool_length_rule
+from convscope.stack.layers.padding import PADS, check_wrap, pad_length_rule
 from convscope.stack.layers.pointwise import POINTWISE
 from convscope.stack.layers.resampling import (
     kaiser_downsample_length_rule,
@@ -30,7 +30,6 @@ from convscope.stack.layers.relation import Relation
 from convscope.stack.layers.transposed import conv_transpose1d_length_rule
 from convscope.stack.lengths import POINTWISE_FORMULA, conv_padding, single
 from convscope.stack.rates import exact_rate
-from convscope.text import fmt_operand
 
 # Same shape out as in, but values mix across an axis (normalisation, softmax).
 SHAPE_KEEPING = tuple(getattr(nn, name) for name in (
@@ -122,7 +121,7 @@ def _conv(layer: nn.Conv1d, length: int) -> tuple[int, str]:
             total = single(layer.dilation, "dilation") * (single(layer.kernel_size,
                                                                  "kernel_size") - 1)
             left, right = total // 2, total - total // 2
-        _check_wrap(layer, left, right, length, layer.padding_mode)
+        check_wrap(layer, left, right, length, layer.padding_mode)
     return conv1d_length_rule(length, layer.kernel_size, layer.stride, layer.padding,
                               layer.dilation)
 
@@ -151,57 +150,12 @@ def _kaiser_downsample(layer: KaiserDownsample, length: int) -> tuple[int, str]:
     return kaiser_downsample_length_rule(length, layer.ratio, layer.kernel_size)
 
 
-def _pool(layer: nn.Module, length: int) -> tuple[int, str]:
-    """torch's pooling_output_shape: floor, or ceil minus a last window starting in the padding."""
-    k = single(layer.kernel_size, "kernel_size")
-    s = single(layer.stride if layer.stride is not None else layer.kernel_size, "stride")
-    p = single(getattr(layer, "padding", 0), "padding")  # LPPool1d pads nothing
-    d = single(getattr(layer, "dilation", 1), "dilation")  # only MaxPool1d dilates
-    if not 0 <= p <= k // 2:  # torch's check, for MaxPool1d too: the kernel, not its dilated span
-        raise ConvscopeError(f"{type(layer).__name__}: padding={p} must be between 0 and half "
-                             f"the kernel size ({k}//2 = {k // 2})")
-    span = f"({length} + 2*{p} - {d}*({k}-1) - 1) / {s}"
-    numerator = length + 2 * p - d * (k - 1) - 1
-    if not layer.ceil_mode:
-        out = numerator // s + 1
-        return out, f"L_out = floor({span}) + 1 = {out}"
-    out = -(-numerator // s) + 1
-    if (out - 1) * s >= length + p:
-        return out - 1, (f"L_out = ceil({span}) + 1 - 1 = {out - 1} (ceil_mode: the last window "
-                         "would start in the right padding)")
-    return out, f"L_out = ceil({span}) + 1 = {out}"
-
-
 def _adaptive_pool(layer: nn.Module, length: int) -> tuple[int, str]:
     size = _one(layer.output_size)
     if size is None:  # None keeps the input's size
         return length, f"L_out = L_in = {length} (output_size=None)"
     size = single(size, "output_size")
     return size, f"L_out = output_size = {size}"
-
-
-def _pad(layer: nn.Module, length: int) -> tuple[int, str]:
-    left, right = (single(n, "padding") for n in layer.padding)
-    if isinstance(layer, nn.ReflectionPad1d):
-        _check_wrap(layer, left, right, length, "reflect")
-    elif isinstance(layer, nn.CircularPad1d):
-        _check_wrap(layer, left, right, length, "circular")
-    if length + min(left, 0) + min(right, 0) < 0:  # negative padding crops first, then pads
-        raise ConvscopeError(f"{type(layer).__name__}: padding ({left}, {right}) crops more than "
-                             f"the {length} input samples")
-    out = length + left + right
-    return out, (f"L_out = L_in + left + right = {length} + {fmt_operand(left)} + "
-                 f"{fmt_operand(right)} = {out}")
-
-
-def _check_wrap(layer: nn.Module, left: int, right: int, length: int, mode: str) -> None:
-    """Reflect padding mirrors the input without its edge sample, circular padding wraps it once:
-    neither can pad more than the input has."""
-    limit = length - 1 if mode == "reflect" else length
-    if max(left, right) > limit:
-        raise ConvscopeError(
-            f"{type(layer).__name__}: {mode} padding ({left}, {right}) needs an input longer than "
-            f"{max(left, right) - (mode == 'circular')} samples, got {length}")
 
 
 def _linear(layer: nn.Linear, length: int) -> tuple[int, str]:
@@ -236,9 +190,9 @@ _RULES: tuple[tuple[tuple[type, ...], Rule], ...] = (
     ((nn.Upsample,), _upsample),
     ((KaiserUpsample,), _kaiser_upsample),
     ((KaiserDownsample,), _kaiser_downsample),
-    (POOLS, _pool),
+    (POOLS, pool_length_rule),
     (ADAPTIVE_POOLS, _adaptive_pool),
-    (PADS, _pad),
+    (PADS, pad_length_rule),
     ((nn.Linear,), _linear),
     (POINTWISE, _pointwise),
     (SHAPE_KEEPING, _shape_keeping),

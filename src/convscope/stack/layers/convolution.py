@@ -11,6 +11,7 @@ from typing import Optional
 
 from torch import nn
 
+from convscope.errors import ConvscopeError
 from convscope.stack.blocks import KaiserDownsample
 from convscope.stack.causal import CausalConv1d, causal_formula, causal_output_length
 from convscope.stack.lengths import Padding, conv1d_formula, conv1d_output_length
@@ -95,6 +96,29 @@ def conv1d_macs(op: Op) -> int:
 MACS = {"conv1d": conv1d_macs}
 # planned layer type -> its length rule (stack.plan and stack.layer_formulas ask it)
 LENGTH_RULES = {"Conv1d": conv1d_length_rule}
+
+
+# a built pool's length rule (stack.layer_formulas asks it; no config plans a pool)
+def pool_length_rule(layer: nn.Module, length: int) -> tuple[int, str]:
+    """torch's pooling_output_shape: floor, or ceil minus a last window starting in the padding."""
+    k = single_int(layer.kernel_size, "kernel_size")
+    s = single_int(layer.stride if layer.stride is not None else layer.kernel_size, "stride")
+    p = single_int(getattr(layer, "padding", 0), "padding")  # LPPool1d pads nothing
+    d = single_int(getattr(layer, "dilation", 1), "dilation")  # only MaxPool1d dilates
+    if not 0 <= p <= k // 2:  # torch's check, for MaxPool1d too: the kernel, not its dilated span
+        raise ConvscopeError(f"{type(layer).__name__}: padding={p} must be between 0 and half "
+                             f"the kernel size ({k}//2 = {k // 2})")
+    span = f"({length} + 2*{p} - {d}*({k}-1) - 1) / {s}"
+    numerator = length + 2 * p - d * (k - 1) - 1
+    if not layer.ceil_mode:
+        out = numerator // s + 1
+        return out, f"L_out = floor({span}) + 1 = {out}"
+    out = -(-numerator // s) + 1
+    if (out - 1) * s >= length + p:
+        return out - 1, (f"L_out = ceil({span}) + 1 - 1 = {out - 1} (ceil_mode: the last window "
+                         "would start in the right padding)")
+    return out, f"L_out = ceil({span}) + 1 = {out}"
+
 
 
 # --- a planned layer's memory (stack.budget's pre-flight estimate) ------------------------------

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from torch import nn
 
+from convscope.errors import ConvscopeError
+from convscope.stack.lengths import single
 from convscope.stack.layers.flow import Flow, Op, axis_index, unresolved
 from convscope.stack.layers.relation import Relation
+from convscope.text import fmt_operand
 
 PADS = (nn.ConstantPad1d, nn.ReflectionPad1d, nn.ReplicationPad1d, nn.CircularPad1d)
 # ZeroPad1d is a ConstantPad1d: isinstance covers it (and user subclasses of every type here).
@@ -81,3 +84,30 @@ def pad_module(module: nn.Module) -> Relation:
 
 
 MODULE_RELATIONS = {pad: pad_module for pad in PADS}
+
+
+# --- a built padding layer's length rule (stack.layer_formulas asks it) -----------------------
+
+
+def pad_length_rule(layer: nn.Module, length: int) -> tuple[int, str]:
+    left, right = (single(n, "padding") for n in layer.padding)
+    if isinstance(layer, nn.ReflectionPad1d):
+        check_wrap(layer, left, right, length, "reflect")
+    elif isinstance(layer, nn.CircularPad1d):
+        check_wrap(layer, left, right, length, "circular")
+    if length + min(left, 0) + min(right, 0) < 0:  # negative padding crops first, then pads
+        raise ConvscopeError(f"{type(layer).__name__}: padding ({left}, {right}) crops more than "
+                             f"the {length} input samples")
+    out = length + left + right
+    return out, (f"L_out = L_in + left + right = {length} + {fmt_operand(left)} + "
+                 f"{fmt_operand(right)} = {out}")
+
+
+def check_wrap(layer: nn.Module, left: int, right: int, length: int, mode: str) -> None:
+    """Reflect padding mirrors the input without its edge sample, circular padding wraps it once:
+    neither can pad more than the input has."""
+    limit = length - 1 if mode == "reflect" else length
+    if max(left, right) > limit:
+        raise ConvscopeError(
+            f"{type(layer).__name__}: {mode} padding ({left}, {right}) needs an input longer than "
+            f"{max(left, right) - (mode == 'circular')} samples, got {length}")
