@@ -116,6 +116,20 @@ def test_conv1d_reflect_padding_larger_than_input_is_refused():
         plan_stack([spec], (1, 1, 4))
 
 
+@pytest.mark.parametrize("mode, kernel, length", [("reflect", 3, 1), ("reflect", 5, 2),
+                                                  ("circular", 7, 2)])
+def test_same_padding_that_copies_more_input_than_there_is_is_refused(mode, kernel, length):
+    """padding='same' pads (k-1)//2 and k//2: reflect needs more input than either side, circular
+    at least as much; torch would raise only in the forward."""
+    spec = LayerConfig(type="Conv1d", out_channels=1, kernel_size=kernel, padding="same",
+                       padding_mode=mode)
+    with pytest.raises(RuntimeError):  # torch's own refusal, which the plan must come before
+        torch.nn.Conv1d(1, 1, kernel, padding="same", padding_mode=mode)(torch.zeros(1, 1, length))
+    with pytest.raises(ConvscopeError, match=f"model.layers.0.padding: {mode} padding="):
+        plan_stack([spec], (1, 1, length))
+    plan_stack([spec], (1, 1, kernel))  # long enough: planned
+
+
 def test_in_channels_defaults_to_previous_out_channels():
     specs = [LayerConfig(type="Conv1d", out_channels=4, kernel_size=3),
              LayerConfig(type="ReLU"), LayerConfig(type="ConvTranspose1d", out_channels=1,

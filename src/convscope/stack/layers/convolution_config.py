@@ -99,15 +99,23 @@ def conv_length(key: str, kw: dict, length: int) -> tuple[int, str]:
         if kw["stride"] != 1:
             raise ConvscopeError(
                 f"{key}.padding: 'same' needs stride=1, got stride={kw['stride']}")
+        span = kw["dilation"] * (kw["kernel_size"] - 1)  # torch pads span // 2 left, the rest right
+        check_copied_padding(key, kw["padding_mode"], span - span // 2, length)
         return conv1d_length_rule(length, kw["kernel_size"], 1, "same", kw["dilation"])
     padding = check_int_padding(key, kw)
-    if kw["padding_mode"] == "reflect" and padding >= length:
+    check_copied_padding(key, kw["padding_mode"], padding, length)
+    return conv1d_length_rule(length, kw["kernel_size"], kw["stride"], padding, kw["dilation"])
+
+
+def check_copied_padding(key: str, mode: str, padding: int, length: int) -> None:
+    """reflect and circular padding copy input samples, so torch refuses (at forward time) a
+    padding the input is too short to supply: refused here, naming the layer."""
+    if mode == "reflect" and padding >= length:
         raise ConvscopeError(
             f"{key}.padding: reflect padding={padding} must be smaller than the input length "
             f"{length}")
     # torch refuses it only at forward time: "Padding value causes wrapping around more than once"
-    if kw["padding_mode"] == "circular" and padding > length:
+    if mode == "circular" and padding > length:
         raise ConvscopeError(
             f"{key}.padding: circular padding={padding} wraps the input around more than once; "
             f"it must be at most the input length {length}")
-    return conv1d_length_rule(length, kw["kernel_size"], kw["stride"], padding, kw["dilation"])
