@@ -157,6 +157,7 @@ def test_streamed_run_records_the_estimate_it_ran_by(tmp_path):
     shapes = json.loads((tmp_path / "run" / "shapes.json").read_text())
     assert shapes["estimate"]["mode"] == "streamed"
     assert shapes["estimate"]["block_samples"] == shapes["stream"]["block_samples"]
+    assert shapes["decision"]["block_samples"] == shapes["stream"]["block_samples"]
     assert shapes["estimate"]["macs"] == sum(layer["macs"] for layer in shapes["layers"])
 
 
@@ -172,6 +173,7 @@ def test_stages_turned_off_are_recorded_in_shapes_json(tmp_path):
     shapes = run(cfg, tmp_path / "run", base_dir=REPO).shapes
     turned_off = shapes["decision"]["turned_off"]
     assert [line.split(":")[0] for line in turned_off] == ["plots.spectrogram", "evaluate"]
+    assert cfg.plots.spectrogram and cfg.evaluate.enabled == "auto"  # the config, as composed
     files = RunDir(tmp_path / "run")
     assert files.layer_plot(0, "ConvTranspose1d").exists()  # the plots ran, without that one
     assert not files.spectrogram.exists() and not files.metrics.exists()

@@ -95,13 +95,18 @@ def test_cuda_without_a_gpu_is_one_device_error_and_auto_falls_back_to_cpu():
 
 
 def test_gpu_runs_stream_longer_blocks_and_cpu_runs_keep_theirs():
+    """The device's block size is decided (preflight.device_blocks), never written back into
+    the config: the config keeps what the user composed."""
     from convscope.config.schema import RunConfig
-    from convscope.pipeline.streamed import GPU_BLOCK_FACTOR, device_blocks
+    from convscope.pipeline.preflight import GPU_BLOCK_FACTOR, device_blocks
 
     cfg = RunConfig()
-    assert device_blocks(cfg, torch.device("cpu")) is cfg
-    gpu = device_blocks(cfg, torch.device("cuda"))  # a device name: no GPU needed to build it
-    assert gpu.stream.block_seconds == cfg.stream.block_seconds * GPU_BLOCK_FACTOR
-    assert gpu.limits.block_mb == cfg.limits.block_mb * GPU_BLOCK_FACTOR
+    cpu = device_blocks(cfg.stream, cfg.limits, torch.device("cpu"))
+    assert (cpu.seconds, cpu.mb, cpu.factor) == (cfg.stream.block_seconds, cfg.limits.block_mb, 1)
+    gpu = device_blocks(cfg.stream, cfg.limits, torch.device("cuda"))  # no GPU needed to build it
+    assert gpu.seconds == cfg.stream.block_seconds * GPU_BLOCK_FACTOR
+    assert gpu.mb == cfg.limits.block_mb * GPU_BLOCK_FACTOR
+    assert gpu.as_json()["factor"] == GPU_BLOCK_FACTOR
+    assert cfg.stream.block_seconds == RunConfig().stream.block_seconds  # not rewritten
     cfg.stream.mode = "stateful"  # chunks of block_seconds are its latency: left alone
-    assert device_blocks(cfg, torch.device("cuda")) is cfg
+    assert device_blocks(cfg.stream, cfg.limits, torch.device("cuda")).factor == 1

@@ -47,8 +47,11 @@ class Consumers:
     """Everything that looks at the streamed samples, each holding a bounded amount of them."""
 
     def __init__(self, cfg: RunConfig, out_dir: Path, span: SegmentSpan, plans: list[LayerPlan],
-                 output_rate: Optional[int]):
+                 output_rate: Optional[int], spectrogram: bool = True, evaluate: bool = True):
+        """`spectrogram`, `evaluate`: False where the run's decision turned that stage off."""
         self.cfg, self.span, self.plans, self.output_rate = cfg, span, plans, output_rate
+        self.spectrogram = cfg.plots.enabled and cfg.plots.spectrogram and spectrogram
+        self.evaluates = cfg.evaluate.enabled != "false" and evaluate
         self.rates = layer_rates(plans, span.sample_rate)
         self.files = RunDir(out_dir)
         max_bins = int(cfg.plots.width_inches * cfg.plots.dpi)
@@ -86,8 +89,7 @@ class Consumers:
     def _window(self, channels: list[int], length: int, rate: float) -> WindowCapture:
         first = min(length, round(self.cfg.plots.spectrogram_start * rate))
         stop = min(length, first + round(self.cfg.plots.spectrogram_seconds * rate))
-        if not (self.cfg.plots.enabled and self.cfg.plots.spectrogram) \
-                and self.cfg.evaluate.enabled == "false":
+        if not self.spectrogram and not self.evaluates:
             stop = first  # nothing reads the window: at 32 MHz, 10 s of it are gigabytes
         return WindowCapture(channels, first, stop)
 
@@ -255,7 +257,7 @@ class Consumers:
             layer = LayerSignals(plan.index, plan.type, inputs[i], shapes[i], rates[i], name,
                                  inputs[i + 1], shapes[i + 1], rates[i + 1], zoom)
             sink.submit(FigureJob("layer", files.layer_plot(plan.index, plan.type), (layer, cfg)))
-        if cfg.spectrogram:
+        if self.spectrogram:
             window_in, window_out = self.windows
             drawn = cfg.spectrogram_channels(self.plans[-1].output_shape[1])
             sink.submit(FigureJob("spectrogram", files.spectrogram,
@@ -293,8 +295,9 @@ class FeatureConsumers(Consumers):
     """Consumers of a streamed run whose stack input is `source`'s frames."""
 
     def __init__(self, cfg: RunConfig, out_dir: Path, source: FeatureInput,
-                 plans: list[LayerPlan], output_rate: Optional[int]):
-        super().__init__(cfg, out_dir, source, plans, output_rate)
+                 plans: list[LayerPlan], output_rate: Optional[int], spectrogram: bool = True,
+                 evaluate: bool = True):
+        super().__init__(cfg, out_dir, source, plans, output_rate, spectrogram, evaluate)
         self.source = source
         self.input_envelope = None  # drawn as an image of the frames, as one-shot runs do
         self.peaks[0] = _peak(source.target.samples)

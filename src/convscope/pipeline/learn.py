@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
@@ -30,6 +31,7 @@ from convscope.quality.evaluate import Evaluation, evaluate_output, format_metri
 from convscope.quality.fit import FitHistory, fit, forward
 from convscope.quality.kernel_views import kernel_views
 from convscope.rundir import RunDir
+from convscope.stack.preset_weights import build_with_weights, weights_to_save
 from convscope.stack.backends import safe_kernels
 from convscope.pipeline.preflight import machine_memory_bytes, memory_limit
 from convscope.stack.budget import FLOAT32, Peak, numel, one_shot_forward
@@ -67,7 +69,8 @@ def run_learn(cfg: RunConfig, learn: LearnConfig, out_dir: Path, base_dir: Optio
     check_learn_memory(cfg, plans)
     # Learning needs the reference even where `auto` would skip it (a rate-preserving stack).
     cfg = replace(cfg, evaluate=replace(cfg.evaluate, enabled="true"))
-    prepared = prepare_stack(cfg, segment, plans, torch.device("cpu"))
+    prepared = prepare_stack(cfg, segment, plans, build_with_weights(plans, cfg.seed, cfg.model),
+                             cfg.model.name, torch.device("cpu"))
     plan = prepared.evaluation
     reference = reference_signal(plan, segment.samples)
     x = torch.as_tensor(segment.samples[None], dtype=torch.float32)
@@ -132,4 +135,5 @@ def write_learned(out_dir: Path, cfg: RunConfig, segment: Segment, prepared: Pre
                      kernel_views(plans, stack, segment.sample_rate, after.plan.channel),
                      cfg.plots)
     write_metrics(files.metrics, {"before": before.as_json(), "after": after.as_json()})
-    finish_run(cfg, out_dir, segment, prepared, audio_info, command)
+    finish_run(cfg, out_dir, segment, prepared, audio_info, command,
+               weights_of=partial(weights_to_save, model=cfg.model))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Optional
@@ -57,9 +56,8 @@ from convscope.pipeline.stages import (
 from convscope.plots.background import figure_sink
 from convscope.plots.figure_worker import FigureJob
 from convscope.plots.zoom import ConvGeometry
-from convscope.report.page import RunCommand
 from convscope.rundir import RunDir
-from convscope.stack.plan import plan_stack
+from convscope.stack.plan import LayerPlan
 from convscope.stack.rates import Rate, exact_rate, integer_rate, layer_rates, rate_text
 from convscope.stack.rows import LayerRow
 from convscope.stack.trace import LayerTrace, trace_stack
@@ -69,35 +67,34 @@ from convscope.text import format_table
 log = logging.getLogger("convscope")
 
 
-def run_one_shot(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.device,
-                 command: Optional[RunCommand] = None, extra: Optional[dict] = None,
-                 source: Segment | FeatureInput | None = None) -> RunResult:
-    """`extra`: more shapes.json sections (the pre-flight estimate); `source`: the stack input
-    when the caller has loaded it already (a feature input, estimated before this)."""
-    if source is None:
-        source = stack_input(cfg, base_dir)
-    plans = plan_stack(cfg.model.layers, source.shape, causal=cfg.model.causal)
-    prepared = prepare_stack(cfg, source, plans, device)
+def run_one_shot(ctx: RunContext, cfg: RunConfig, source: Segment | FeatureInput,
+                 plans: list[LayerPlan], stack: nn.Sequential) -> RunResult:
+    """A config stack (built from `plans` of the loaded `source`, its weights in) in one
+    forward pass with hooks, as `ctx` decided: the figures and the evaluate stage it kept."""
+    prepared = prepare_stack(cfg, source, plans, stack, ctx.model_label, ctx.device,
+                             ctx.evaluate)
     started = time.perf_counter()
-    traces = trace_stack(prepared.stack, source.samples[None], device)
+    traces = trace_stack(prepared.stack, source.samples[None], ctx.device)
     cost = run_cost(prepared.rows, traces[-1].output.shape[-1], prepared.exact_rate,
                     time.perf_counter() - started)
     log.info("output: shape %s at %s Hz", prepared.rows[-1].output_shape,
              rate_text(prepared.exact_rate))
 
-    files = RunDir(out_dir)
+    files = RunDir(ctx.out_dir)
     audio_info = write_audio(files, source, traces[-1], prepared.exact_rate, cfg) \
         if cfg.audio.enabled else None
     if cfg.plots.enabled:
         write_plots(files, source, traces, layer_rates(prepared.plans, prepared.input_rate), cfg,
-                    {plan.index: g for plan in prepared.plans if (g := plan_geometry(plan))})
+                    {plan.index: g for plan in prepared.plans if (g := plan_geometry(plan))},
+                    spectrogram=ctx.spectrogram)
     evaluation = prepared.evaluation
     if evaluation is not None:  # vs a real resampler: metrics.json, spectrum, reference.wav
         run_evaluation(evaluation, source.samples, traces[-1].output[0][evaluation.channel],
-                       out_dir, cfg.audio, cfg.plots)
-    shapes = finish_run(cfg, out_dir, source, prepared, audio_info, command,
-                        extra={"cost": cost.as_json(), **(extra or {})})
-    return RunResult(out_dir, source, prepared.rows, traces, prepared.output_rate, shapes)
+                       ctx.out_dir, cfg.audio, cfg.plots)
+    extra = {"cost": cost.as_json(), **(ctx.decisions() if ctx.decision is not None else {})}
+    shapes = finish_run(cfg, ctx.out_dir, source, prepared, audio_info, ctx.command,
+                        extra=extra, weights_of=ctx.weights_of)
+    return RunResult(ctx.out_dir, source, prepared.rows, traces, prepared.output_rate, shapes)
 
 
 def run_model_one_shot(ctx: RunContext, cfg: RunConfig, module: nn.Module,
@@ -132,7 +129,8 @@ def run_model_one_shot(ctx: RunContext, cfg: RunConfig, module: nn.Module,
                               exact_output_rate / input_rate)
 
     evaluation = plan_evaluate_stage(cfg, ran.output.shape[1], upsampling_of(rows), input_rate,
-                                     exact_output_rate, isinstance(source, FeatureInput))
+                                     exact_output_rate, isinstance(source, FeatureInput),
+                                     ctx.evaluate)
     final = LayerTrace(rows[-1].index, rows[-1].type, ran.output.numpy())
     files = RunDir(ctx.out_dir)
     audio_info = write_audio(files, source, final, exact_output_rate, cfg) if cfg.audio.enabled \
@@ -143,7 +141,7 @@ def run_model_one_shot(ctx: RunContext, cfg: RunConfig, module: nn.Module,
         submit_overview(files.layers_overview, rows, levels, [t.index for t in traces],
                         f"{short_name(target)}: every conv call", cfg.plots)
         write_module_plots(files, source, traces, final, rows, exact_output_rate, cfg, module,
-                           ran.passed.kept_inputs, target)
+                           ran.passed.kept_inputs, target, ctx.spectrogram)
     if evaluation is not None:
         run_evaluation(evaluation, source.samples, final.output[0][evaluation.channel],
                        ctx.out_dir, cfg.audio, cfg.plots)
@@ -154,7 +152,8 @@ def run_model_one_shot(ctx: RunContext, cfg: RunConfig, module: nn.Module,
     if ran.returned_shape != rows[-1].output_shape:  # ops after the last layer (squeeze, trim)
         output = shapes_document(source, rows, exact_output_rate, audio_info)["output"]
         extra["output"] = {**output, "shape": ran.returned_shape}
-    shapes = finish_run(cfg, ctx.out_dir, source, prepared, audio_info, ctx.command, extra=extra)
+    shapes = finish_run(cfg, ctx.out_dir, source, prepared, audio_info, ctx.command, extra=extra,
+                        weights_of=ctx.weights_of)
     return RunResult(ctx.out_dir, source, rows, [*traces, final], output_rate, shapes)
 
 
@@ -223,13 +222,14 @@ def write_audio(files: RunDir, source: Segment | FeatureInput, last: LayerTrace,
 def write_plots(files: RunDir, source: Segment | FeatureInput, traces: list[LayerTrace],
                 rates: list[Fraction], cfg: RunConfig,
                 geometries: Optional[dict[int, ConvGeometry]] = None,
-                inputs: Optional[dict[int, LayerInput]] = None) -> list:
+                inputs: Optional[dict[int, LayerInput]] = None, spectrogram: bool = True) -> list:
     """A figure per layer (that layer's own input above its output channels, then the zoom
     panel) and the spectrogram figure; a feature input is drawn as an image of its frames.
     `inputs` default: a config stack's chain (the stack input, then each layer's output);
     `geometries` give conv layers' tap counts in the zoom. Returns the saved figures (layers,
     then the spectrogram) when drawn in this process, for callers that look at them (tests);
-    with a figure worker (plots.workers) they are drawn there while the run goes on."""
+    with a figure worker (plots.workers) they are drawn there while the run goes on.
+    `spectrogram`: False where the run's decision turned that figure off."""
     sink = figure_sink(cfg.plots)
     input_rate = exact_rate(source.sample_rate, "data.sr")
     inputs = chained_inputs(source, traces, rates) if inputs is None else inputs
@@ -243,7 +243,7 @@ def write_plots(files: RunDir, source: Segment | FeatureInput, traces: list[Laye
                               (geometries or {}).get(trace.index))
         figures.append(sink.submit(FigureJob("layer", files.layer_plot(trace.index, trace.type),
                                              (layer, cfg.plots))))
-    if cfg.plots.spectrogram:
+    if cfg.plots.spectrogram and spectrogram:
         drawn_input = source if isinstance(source, FeatureInput) else source.samples[0]
         figures.append(sink.submit(FigureJob(
             "spectrogram", files.spectrogram,
@@ -267,7 +267,8 @@ def output_rate_of(rows: list[LayerRow], length: int) -> Fraction:
 
 def write_module_plots(files: RunDir, source, traces: list[LayerTrace], final: LayerTrace,
                        rows: list[LayerRow], exact_output_rate: Fraction, cfg: RunConfig,
-                       module: nn.Module, kept_inputs: dict, label: str) -> None:
+                       module: nn.Module, kept_inputs: dict, label: str,
+                       spectrogram: bool = True) -> None:
     """The conv figures as write_plots draws a config stack's layers, each with the input that
     call really got (the module's own, not the previous drawn call's output); its spectrogram
     compares the input with the module's output (after whatever follows the last conv)."""
@@ -280,9 +281,8 @@ def write_module_plots(files: RunDir, source, traces: list[LayerTrace], final: L
                                          row.rate_in, f"its input in {short_name(label)}")
         if (geometry := module_geometry(modules.get(row.name))) is not None:
             geometries[trace.index] = geometry
-    write_plots(files, source, traces, rates,
-                replace(cfg, plots=replace(cfg.plots, spectrogram=False)), geometries, inputs)
-    if cfg.plots.spectrogram:
+    write_plots(files, source, traces, rates, cfg, geometries, inputs, spectrogram=False)
+    if cfg.plots.spectrogram and spectrogram:
         from convscope.plots.layers import plot_spectrograms  # matplotlib: plots only
 
         drawn_input = source if isinstance(source, FeatureInput) else source.samples[0]

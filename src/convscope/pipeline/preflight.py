@@ -19,6 +19,8 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
+import torch
+
 from convscope.audio.blockio import SegmentSpan
 from convscope.audio.features import FeatureInput
 from convscope.config.checks import check_spectrogram_window
@@ -33,11 +35,47 @@ from convscope.text import fmt_bytes
 log = logging.getLogger("convscope")
 
 
+GPU_BLOCK_FACTOR = 16
+
+
+@dataclass(frozen=True)
+class BlockSize:
+    """How long a streamed block may be on the run's device: stream.block_seconds and
+    limits.block_mb, times `factor` on a GPU (device_blocks). Decided, never written back."""
+
+    seconds: float
+    mb: float
+    factor: int = 1
+
+    def as_json(self) -> dict:
+        return {"block_seconds": self.seconds, "block_mb": self.mb, "factor": self.factor}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One shot or streamed, and why (logged once, saved in shapes.json["decision"]), with
+    what the chosen path changed: the optional stages it could not afford (`turned_off`, their
+    names in `off`) and the block size on the device."""
+
+    streamed: bool
+    why: str
+    turned_off: tuple[str, ...] = ()  # optional stages the chosen path could not afford
+    off: frozenset[str] = frozenset()  # their names: "spectrogram", "evaluate"
+    blocks: BlockSize | None = None  # a config stack's blocks on the device
+
+    def as_json(self) -> dict:
+        doc = {"streamed": self.streamed, "why": self.why}
+        if self.turned_off:
+            doc["turned_off"] = list(self.turned_off)
+        if self.blocks is not None and self.blocks.factor != 1:
+            doc["device_blocks"] = self.blocks.as_json()
+        return doc
+
+
 @dataclass(frozen=True)
 class Preflight:
     estimate: Estimate
     limit_bytes: int | None
-    cfg: RunConfig  # the run's config, with stages too heavy for their figure turned off
     decision: Decision
 
     @property
@@ -45,19 +83,18 @@ class Preflight:
         return self.estimate.streamed
 
 
-@dataclass(frozen=True)
-class Decision:
-    """One shot or streamed, and why (logged once, saved in shapes.json["decision"])."""
-
-    streamed: bool
-    why: str
-    turned_off: tuple[str, ...] = ()  # optional stages the chosen path could not afford
-
-    def as_json(self) -> dict:
-        doc = {"streamed": self.streamed, "why": self.why}
-        if self.turned_off:
-            doc["turned_off"] = list(self.turned_off)
-        return doc
+def device_blocks(stream: StreamConfig, limits: LimitsConfig, device: torch.device) -> BlockSize:
+    """On a GPU, blocks GPU_BLOCK_FACTOR times longer, and as many MB (limits.block_mb): a
+    kernel launch and a copy per layer per block cost the same whatever the block's length, and
+    only the last layer's samples come back to host memory. Stateful chunks are the run's
+    latency: left as configured."""
+    if device.type != "cuda" or stream.mode != "overlap":
+        return BlockSize(stream.block_seconds, limits.block_mb)
+    seconds = stream.block_seconds * GPU_BLOCK_FACTOR
+    block_mb = limits.block_mb * GPU_BLOCK_FACTOR
+    log.info("device %s: streamed blocks of up to %g s and %g MB (stream.block_seconds and "
+             "limits.block_mb x %d)", device, seconds, block_mb, GPU_BLOCK_FACTOR)
+    return BlockSize(seconds, block_mb, GPU_BLOCK_FACTOR)
 
 
 def stream_reason(stream: StreamConfig, seconds: float) -> str | None:
@@ -115,11 +152,15 @@ def memory_limit(limits: LimitsConfig, machine: int | None) -> tuple[int | None,
 
 
 def estimate_run(cfg: RunConfig, span: SegmentSpan | FeatureInput, plans: list[LayerPlan],
-                 streamed: bool, block_samples: int | None = None) -> Estimate:
-    """The estimate of this run, one-shot or streamed in blocks of `block_samples`. A feature
+                 streamed: bool, block_samples: int | None = None,
+                 off: frozenset[str] = frozenset()) -> Estimate:
+    """The estimate of this run, one-shot or streamed in blocks of `block_samples`, without the
+    stages named in `off` (lighten's: "spectrogram", "evaluate"). A feature
     input's frames are the stack input; its target audio is what input.wav and the
     spectrogram's input panel hold, and it has no evaluate stage (stages.plan_evaluate_stage)."""
     features = isinstance(span, FeatureInput)
+    draws = cfg.plots.enabled and cfg.plots.spectrogram and "spectrogram" not in off
+    evaluate_on = cfg.evaluate.enabled != "false" and "evaluate" not in off
     rates = layer_rates(plans, Fraction(span.sample_rate))
     out_rate = rates[-1]
     out_channels, out_length = plans[-1].output_shape[1], plans[-1].output_shape[-1]
@@ -133,14 +174,14 @@ def estimate_run(cfg: RunConfig, span: SegmentSpan | FeatureInput, plans: list[L
     audio_samples = (0 if audio is None else audio.samples.size) if features \
         else span.channels * span.length
     plots = 0
-    if cfg.plots.enabled and cfg.plots.spectrogram:
+    if draws:
         panel_in = [] if audio is None else [
             (int(min(audio.samples.shape[-1], seconds * audio.sample_rate)), audio.sample_rate)
             if features else (shown_in, span.sample_rate)]
         panels = panel_in + [(shown_out, float(out_rate))] \
             * cfg.plots.spectrogram_channels(out_channels)
         plots = budget.spectrogram_figure_bytes(panels, cfg.plots.window_ms)
-    evaluates = cfg.evaluate.enabled != "false" and out_rate != span.sample_rate \
+    evaluates = evaluate_on and out_rate != span.sample_rate \
         and out_rate.denominator == 1 and not features
     evaluate = shown_out * budget.EVALUATE_BYTES_PER_SAMPLE if evaluates else 0
     wav_sub = cfg.stream.subtype if streamed else cfg.audio.subtype
@@ -156,8 +197,8 @@ def estimate_run(cfg: RunConfig, span: SegmentSpan | FeatureInput, plans: list[L
     # one-shot: the trace; streamed: the window the spectrogram and evaluate read (pipeline.
     # consumers keeps the drawn channels and the evaluated one, input and output)
     window = (span.channels * shown_in + (cfg.plots.spectrogram_channels(out_channels) + 1)
-              * shown_out) * budget.FLOAT32 if (cfg.plots.enabled and cfg.plots.spectrogram) \
-        or cfg.evaluate.enabled != "false" else 0
+              * shown_out) * budget.FLOAT32 if draws or evaluate_on \
+        else 0
     kept = window if streamed else forward.bytes
     return Estimate(forward, streamed, block_samples if streamed else None,
                     Peak(plots, "plots.spectrogram" if not streamed
@@ -166,12 +207,12 @@ def estimate_run(cfg: RunConfig, span: SegmentSpan | FeatureInput, plans: list[L
                     budget.macs(plans))
 
 
-def block_samples(cfg: RunConfig, plans: list[LayerPlan], output_rate: Fraction) -> int:
-    """Output samples per streamed block: stream.block_seconds of output, cut so that one
-    block's arrays stay within limits.block_mb however far the stack upsamples."""
-    wanted = max(1, round(cfg.stream.block_seconds * output_rate))
+def block_samples(blocks: BlockSize, plans: list[LayerPlan], output_rate: Fraction) -> int:
+    """Output samples per streamed block: `blocks.seconds` of output, cut so that one block's
+    arrays stay within `blocks.mb` however far the stack upsamples."""
+    wanted = max(1, round(blocks.seconds * output_rate))
     per_sample = budget.elements_per_output_sample(plans) * budget.FLOAT32 * 2
-    cap = max(1, int(cfg.limits.block_mb * 1e6 / max(per_sample, 1e-9)))
+    cap = max(1, int(blocks.mb * 1e6 / max(per_sample, 1e-9)))
     return min(wanted, cap)
 
 
@@ -221,10 +262,13 @@ def _free_disk(path: Path) -> int | None:
 
 
 def preflight(cfg: RunConfig, span: SegmentSpan | FeatureInput, plans: list[LayerPlan],
-              out_dir: Path, stream_blocker: str | None) -> Preflight:
+              out_dir: Path, stream_blocker: str | None,
+              device: torch.device = torch.device("cpu")) -> Preflight:
     """The estimate of this run and the choice one-shot / streamed, refused where over a limit.
 
-    `stream_blocker`: why this stack cannot stream (None: it can); `decide` makes the choice."""
+    `stream_blocker`: why this stack cannot stream (None: it can); `decide` makes the choice.
+    `cfg` is read, never rewritten: the block size on `device` and the stages turned off are
+    the returned Decision's (the run context carries them, shapes.json records them)."""
     limit, how = memory_limit(cfg.limits, machine_memory_bytes())
     one_shot = estimate_run(cfg, span, plans, streamed=False)
     decision = decide(cfg.stream, cfg.limits, span.end - span.start,
@@ -233,10 +277,11 @@ def preflight(cfg: RunConfig, span: SegmentSpan | FeatureInput, plans: list[Laye
     if streamed:  # a streamed run draws plots.spectrogram_start.. of the segment, not all of it
         check_spectrogram_window(cfg.plots, span.length / span.sample_rate)
     rate = layer_rates(plans, Fraction(span.sample_rate))[-1]
-    block = block_samples(cfg, plans, rate) if streamed else None
+    blocks = device_blocks(cfg.stream, cfg.limits, device)
+    block = block_samples(blocks, plans, rate) if streamed else None
     # the optional stages too heavy on the path taken are turned off, then the path is estimated
-    cfg, turned_off = lighten(cfg, estimate_run(cfg, span, plans, streamed, block))
-    chosen = estimate_run(cfg, span, plans, streamed, block)
+    off, turned_off = lighten(cfg, estimate_run(cfg, span, plans, streamed, block))
+    chosen = estimate_run(cfg, span, plans, streamed, block, off)
     if streamed:
         what = "lower the stride/channels, plots.spectrogram_seconds or shorten the segment"
     else:
@@ -245,27 +290,29 @@ def preflight(cfg: RunConfig, span: SegmentSpan | FeatureInput, plans: list[Laye
                 f"it cannot stream ({stream_blocker}): shorten the segment (data.end)")
     check_limits(cfg, chosen, limit, how, out_dir, what, heaviest_layer(plans))
     log.info("estimate: %s", chosen.summary())
-    return Preflight(chosen, limit, cfg, replace(decision, turned_off=turned_off))
+    return Preflight(chosen, limit, replace(decision, turned_off=turned_off, off=off,
+                                            blocks=blocks))
 
 
-def lighten(cfg: RunConfig, estimate: Estimate) -> tuple[RunConfig, tuple[str, ...]]:
-    """The config with the optional stages that alone would exceed limits.one_shot_gb turned
-    off, each logged and returned as a line for shapes.json["decision"]["turned_off"]: the
+def lighten(cfg: RunConfig, estimate: Estimate) -> tuple[frozenset[str], tuple[str, ...]]:
+    """The optional stages that alone would exceed limits.one_shot_gb, turned off: their names
+    ("spectrogram", "evaluate") and a line each, logged, for shapes.json["decision"]["turned_off"]
+    (the config is left as composed): the
     spectrogram figure (its window is plots.window_ms at the output rate, a megasample FFT at
     tens of MHz) and an `auto` evaluate stage (soxr to the output rate)."""
     cap = cfg.limits.one_shot_gb * 1e9
-    off = []
+    off, names = [], set()
     if cfg.plots.enabled and cfg.plots.spectrogram and estimate.plots.bytes > cap:
+        names.add("spectrogram")
         off.append(f"plots.spectrogram: off, the figure would need ~"
                    f"{fmt_bytes(estimate.plots.bytes)} (more than limits.one_shot_gb="
                    f"{cfg.limits.one_shot_gb:g}); lower plots.window_ms or "
                    "plots.spectrogram_seconds")
-        cfg = replace(cfg, plots=replace(cfg.plots, spectrogram=False))
     if cfg.evaluate.enabled == "auto" and estimate.evaluate.bytes > cap:
+        names.add("evaluate")
         off.append(f"evaluate: off, the reference at the output rate would need ~"
                    f"{fmt_bytes(estimate.evaluate.bytes)} (more than limits.one_shot_gb="
                    f"{cfg.limits.one_shot_gb:g}); evaluate.enabled=true insists")
-        cfg = replace(cfg, evaluate=replace(cfg.evaluate, enabled="false"))
     for line in off:
         log.warning("%s", line)
-    return cfg, tuple(off)
+    return frozenset(names), tuple(off)

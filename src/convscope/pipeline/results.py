@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import torch
 
@@ -43,10 +43,11 @@ class StreamedRun:
 class RunContext:
     """What a run decided before its forward, carried down instead of a rewritten config (the
     composed config stays what the user asked for; shapes.json records these): the run dir, the
-    source and its exact rate, the device, the estimate, one shot or streamed and why."""
+    source and its exact rate, the device, the estimate, one shot or streamed and why, the
+    block length on the device, and the optional stages the decision turned off."""
 
     out_dir: Path
-    source: Segment | FeatureInput
+    source: Segment | SegmentSpan | FeatureInput  # a streamed waveform: where it lies
     input_rate: Fraction
     device: torch.device
     model_label: str  # model.target, or the Python object's class for convscope.run(model=...)
@@ -55,9 +56,19 @@ class RunContext:
     why: str
     command: Optional[RunCommand] = None
     model_info: Optional[dict[str, Any]] = None  # shapes.json's "model" section
+    block_seconds: Optional[float] = None  # stream.block_seconds on the device (x16 on a GPU)
+    block_samples: Optional[int] = None  # output samples per block, bounded by memory
+    spectrogram: bool = True  # False: the decision turned the spectrogram figure off
+    evaluate: bool = True  # False: the decision turned an `auto` evaluate stage off
+    decision: Optional[dict] = None  # preflight.Decision.as_json(): why, turned_off, blocks
+    # what weights.pt holds of the model, chosen where it was obtained (a config stack's export
+    # layout: preset_weights.weights_to_save); None: its state_dict
+    weights_of: Optional[Callable[[torch.nn.Module], dict]] = None
 
     def decisions(self) -> dict:
         """shapes.json's sections for what was decided."""
-        return {"estimate": self.estimate,
-                "decision": {"streamed": self.streamed, "why": self.why,
-                             "device": str(self.device)}}
+        decision = {"streamed": self.streamed, "why": self.why, **(self.decision or {}),
+                    "device": str(self.device)}
+        if self.block_samples is not None:
+            decision["block_samples"] = self.block_samples
+        return {"estimate": self.estimate, "decision": decision}

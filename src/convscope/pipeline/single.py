@@ -4,15 +4,17 @@
 Python API and the tests call. Any nn.Module (model=module, convscope.run(model=...)) is
 estimated and decided by run_module; a config stack's waveform or feature input
 (data.features=stft|mel|log_mel: the frames are computed from the whole segment, ~16 MB for 10
-min of log-mel at hop 256 x 80 bands) by pipeline.preflight here. Long inputs go block by block
-in bounded memory with the same results (streamed.py); the rest in one forward pass
-(oneshot.py). Both share prepare_stack and finish_run (stages.py).
+min of log-mel at hop 256 x 80 bands) by run_stack, through pipeline.preflight. Either way the
+decision (preflight.decide) goes down as a RunContext, the config as composed: long inputs go
+block by block in bounded memory with the same results (streamed.py); the rest in one forward
+pass (oneshot.py). Both share prepare_stack and finish_run (stages.py).
 """
 
 from __future__ import annotations
 
 import logging
 from fractions import Fraction
+from functools import partial
 from pathlib import Path
 from typing import Optional
 
@@ -25,10 +27,15 @@ from convscope.config.schema import RunConfig
 from convscope.errors import ConvscopeError
 from convscope.pipeline.figures import PLOTTED
 from convscope.pipeline.oneshot import run_model_one_shot, run_one_shot, stack_input
-from convscope.pipeline.preflight import decide, machine_memory_bytes, memory_limit, preflight
+from convscope.pipeline.preflight import (
+    Preflight,
+    decide,
+    machine_memory_bytes,
+    memory_limit,
+    preflight,
+)
 from convscope.pipeline.results import RunContext, RunResult, StreamedRun
 from convscope.pipeline.streamed import (
-    device_blocks,
     readable_span,
     run_model_streamed,
     run_streamed,
@@ -37,6 +44,7 @@ from convscope.pipeline.streamed import (
 from convscope.report.page import RunCommand
 from convscope.stack.estimate import EstimateFailed, estimate
 from convscope.stack.plan import plan_stack
+from convscope.stack.preset_weights import build_with_weights, weights_to_save
 from convscope.stack.rates import exact_rate, rate_text
 from convscope.stack.streaming import unsupported_reason
 from convscope.stack.trace import pick_device
@@ -60,44 +68,73 @@ def run(cfg: RunConfig, out_dir: Path, base_dir: Optional[Path] = None,
                  "cpu (torch.cuda.is_available() is False)")
     if model is not None or cfg.model.target is not None:  # any nn.Module: estimate, decide
         return run_module(cfg, out_dir, base_dir, device, command, model, source)
-    if cfg.data.features != "waveform":  # frames of the whole segment, then as a waveform's
-        return run_features(cfg, out_dir, base_dir, device, command)
-    span = readable_span(cfg, base_dir)
-    if span is None:  # the one-shot loader words the error, or decodes it with librosa
-        return run_one_shot(cfg, out_dir, base_dir, device, command)
-    plans = plan_stack(cfg.model.layers, span.shape, causal=cfg.model.causal)
-    blocker = None if cfg.stream.mode == "stateful" else unsupported_reason(plans)
-    cfg = device_blocks(cfg, device)
-    checked = preflight(cfg, span, plans, out_dir, blocker)
-    cfg = checked.cfg
-    extra = {"estimate": checked.estimate.as_json(), "decision": checked.decision.as_json()}
-    if checked.streamed:
-        return run_streamed(cfg, out_dir, span, plans, device, command,
-                            checked.estimate.block_samples, extra)
-    return run_one_shot(cfg, out_dir, base_dir, device, command, extra)
+    return run_stack(cfg, out_dir, base_dir, device, command)
 
 
-def run_features(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.device,
-                 command: Optional[RunCommand] = None) -> RunResult | StreamedRun:
-    source = stack_input(cfg, base_dir)
+def run_stack(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.device,
+              command: Optional[RunCommand] = None) -> RunResult | StreamedRun:
+    """A config stack (model.layers, a preset, its model.weights) on data.path's segment or
+    frames: planned on the input's shape, estimated (pipeline.preflight), decided once, then
+    built with its weights; below this the run reads the RunContext, never cfg.model."""
+    features = cfg.data.features != "waveform"
+    # a feature input's frames are computed from the whole segment (~16 MB for 10 min of
+    # log-mel); a waveform is located in its file and read block by block if streamed
+    source = stack_input(cfg, base_dir) if features else readable_span(cfg, base_dir)
+    if source is None:  # not a file soundfile reads block by block: librosa decodes it whole
+        loaded = stack_input(cfg, base_dir)
+        plans = plan_stack(cfg.model.layers, loaded.shape, causal=cfg.model.causal)
+        ctx = _stack_context(cfg, out_dir, loaded, device, command, None)
+        return run_one_shot(ctx, cfg, loaded, plans, _build(cfg, plans))
     plans = plan_stack(cfg.model.layers, source.shape, causal=cfg.model.causal)
-    blocker = unsupported_reason(plans) or (
-        "precomputed frames run one shot (the streamed writers follow a target audio they "
-        "lack)" if source.target is None else None)
-    cfg = device_blocks(cfg, device)
-    checked = preflight(cfg, source, plans, out_dir, blocker)
-    cfg = checked.cfg
-    extra = {"estimate": checked.estimate.as_json(), "decision": checked.decision.as_json()}
-    if checked.streamed:
-        if cfg.stream.mode == "stateful":
-            raise ConvscopeError(
-                f"stream.mode=stateful: data.features={cfg.data.features} frames stream only "
-                "with stream.mode=overlap (the stateful cells take waveform chunks); set "
-                "stream.mode=overlap, or stream.enabled=false for one shot")
+    if features:
+        blocker = unsupported_reason(plans) or (
+            "precomputed frames run one shot (the streamed writers follow a target audio they "
+            "lack)" if source.target is None else None)
+    else:
+        blocker = None if cfg.stream.mode == "stateful" else unsupported_reason(plans)
+    checked = preflight(cfg, source, plans, out_dir, blocker, device)
+    if checked.streamed and features and cfg.stream.mode == "stateful":
+        raise ConvscopeError(
+            f"stream.mode=stateful: data.features={cfg.data.features} frames stream only "
+            "with stream.mode=overlap (the stateful cells take waveform chunks); set "
+            "stream.mode=overlap, or stream.enabled=false for one shot")
+    stack = _build(cfg, plans)  # the model, obtained: its weights loaded before any file
+    ctx = _stack_context(cfg, out_dir, source, device, command, checked)
+    if checked.streamed and features:
         log.info("streaming block by block over %s frames", cfg.data.features)
-        return run_streamed_features(cfg, out_dir, source, plans, device, command,
-                                     checked.estimate.block_samples, extra)
-    return run_one_shot(cfg, out_dir, base_dir, device, command, extra, source=source)
+        return run_streamed_features(ctx, cfg, source, plans, stack)
+    if checked.streamed:
+        return run_streamed(ctx, cfg, source, plans, stack)
+    if not features:  # the whole segment, loaded (a span only says where it lies)
+        source = stack_input(cfg, base_dir)
+        plans = plan_stack(cfg.model.layers, source.shape, causal=cfg.model.causal)
+    return run_one_shot(ctx, cfg, source, plans, stack)
+
+
+def _build(cfg: RunConfig, plans) -> nn.Sequential:
+    """The config stack as an nn.Module: seeded, then model.weights loaded into it."""
+    return build_with_weights(plans, cfg.seed, cfg.model)
+
+
+def _stack_context(cfg: RunConfig, out_dir: Path, source, device: torch.device,
+                   command: Optional[RunCommand], checked: Optional[Preflight]) -> RunContext:
+    """The RunContext of a config stack's run: what preflight decided (None: a file decoded
+    whole, one shot without an estimate), the model's name and how weights.pt holds it."""
+    weights_of = partial(weights_to_save, model=cfg.model)
+    rate = exact_rate(source.sample_rate, "data.sr")
+    if checked is None:
+        return RunContext(out_dir, source, rate, device, cfg.model.name, None, False,
+                          "one shot: the file is decoded whole", command, weights_of=weights_of)
+    decision = checked.decision
+    return RunContext(out_dir, source, rate, device, cfg.model.name, checked.estimate.as_json(),
+                      decision.streamed, decision.why, command,
+                      block_seconds=decision.blocks.seconds if decision.blocks else None,
+                      block_samples=checked.estimate.block_samples,
+                      spectrogram="spectrogram" not in decision.off,
+                      evaluate="evaluate" not in decision.off,
+                      decision=decision.as_json(), weights_of=weights_of)
+
+
 def run_module(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.device,
                command: Optional[RunCommand] = None, module: Optional[nn.Module] = None,
                source: Segment | FeatureInput | None = None) -> RunResult | StreamedRun:
@@ -169,7 +206,8 @@ def _decided(cfg: RunConfig, out_dir: Path, source, input_rate: Fraction, device
                              "shorten the segment (data.end)")
     return RunContext(out_dir, source, input_rate, device, label,
                       None if found is None else found.as_json(), decision.streamed,
-                      decision.why, command, model_info)
+                      decision.why, command, model_info,
+                      weights_of=partial(weights_to_save, model=cfg.model))
 
 
 def _float_dtype(module: nn.Module) -> torch.dtype:

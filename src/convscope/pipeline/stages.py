@@ -9,7 +9,7 @@ import logging
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 from torch import nn
@@ -26,7 +26,6 @@ from convscope.rundir import RunDir
 from convscope.stack.alignment import Alignment, check_alignment, expected_length
 from convscope.stack.config_rows import config_rows
 from convscope.stack.plan import LayerPlan
-from convscope.stack.preset_weights import build_with_weights, weights_to_save
 from convscope.stack.rates import (
     exact_rate,
     integer_rate,
@@ -56,11 +55,12 @@ class PreparedStack:
     alignment: Optional[Alignment] = None  # the output length vs T x hop_length or L_in x up/down
 
 
-def prepare_stack(cfg: RunConfig, source, plans: list[LayerPlan],
-                  device: torch.device) -> PreparedStack:
-    """Output rate, evaluate plan, seeded stack and its table (logged) for checked `plans` of
-    the input `source` (a loaded Segment, a streamed run's SegmentSpan or a FeatureInput), to run
-    on `device`.
+def prepare_stack(cfg: RunConfig, source, plans: list[LayerPlan], stack: nn.Sequential,
+                  label: str, device: torch.device, evaluate: bool = True) -> PreparedStack:
+    """Output rate, evaluate plan and the table (logged) of `stack`, the config stack built
+    from checked `plans` of the input `source` (a loaded Segment, a streamed run's SegmentSpan
+    or a FeatureInput) with its weights, to run on `device`. `label`: the model's name for the
+    log; `evaluate`: False where the run's decision turned the evaluate stage off.
 
     The rows come from the plan's shapes through stack.rows.layer_row, the function describe()
     uses: the table, shapes.json and convscope.describe agree without a forward pass here."""
@@ -73,10 +73,10 @@ def prepare_stack(cfg: RunConfig, source, plans: list[LayerPlan],
     rates = layer_rates(plans, input_rate)
     exact = rates[-1] if rates else input_rate
     evaluation = plan_evaluate_stage(cfg, plans[-1].output_shape[1], upsampling_factor(plans),
-                                     input_rate, exact, isinstance(source, FeatureInput))
-    stack = build_with_weights(plans, cfg.seed, cfg.model)  # before any file is written
+                                     input_rate, exact, isinstance(source, FeatureInput),
+                                     evaluate)
     rows = config_rows(plans, stack, input_rate)
-    log.info("layers (seed %d, model %s):\n%s", cfg.seed, cfg.model.name,
+    log.info("layers (seed %d, model %s):\n%s", cfg.seed, label,
              format_table(rows, rates=True))
     alignment = run_alignment(stack, rows, source, plans[-1].output_shape[-1], exact / input_rate)
     return PreparedStack(plans, exact, integer_rate(exact), evaluation, stack, rows, input_rate,
@@ -84,12 +84,13 @@ def prepare_stack(cfg: RunConfig, source, plans: list[LayerPlan],
 
 
 def plan_evaluate_stage(cfg: RunConfig, out_channels: int, upsampling: int, input_rate: Fraction,
-                        output_rate: Fraction, features: bool) -> Optional[EvaluationPlan]:
+                        output_rate: Fraction, features: bool,
+                        decided: bool = True) -> Optional[EvaluationPlan]:
     """The evaluate stage's plan, or None (logged why, where `auto` turned it off), for a config
     stack or a user's module. The reference resampler takes a waveform from one whole-number
-    rate to another."""
+    rate to another. `decided`: False where the run's decision turned it off (logged there)."""
     mode = cfg.evaluate.enabled
-    if mode == "false":
+    if mode == "false" or not decided:
         return None
     why_not = None
     if features:
@@ -111,14 +112,17 @@ def plan_evaluate_stage(cfg: RunConfig, out_channels: int, upsampling: int, inpu
 
 def finish_run(cfg: RunConfig, out_dir: Path, source, prepared: PreparedStack,
                audio_info: Optional[dict], command: Optional[RunCommand] = None,
-               extra: Optional[dict] = None) -> dict:
+               extra: Optional[dict] = None,
+               weights_of: Optional[Callable[[nn.Module], dict]] = None) -> dict:
     """The end every run shares: weights.pt, then shapes.json (with `extra` sections), then the
-    report page, which reads what the run left on disk. Returns the shapes document."""
+    report page, which reads what the run left on disk. Returns the shapes document.
+    `weights_of`: what weights.pt holds of the model (chosen where the model was obtained:
+    preset_weights.weights_to_save for its export layout); default its state_dict."""
     if cfg.save.weights:
         # through a Python file: torch.save(path) words a full disk as "unexpected pos 704 vs
         # 598", a file object gives the OSError (ENOSPC) that the entry reports as one line
         with atomic_path(RunDir(out_dir).weights) as tmp, open(tmp, "wb") as handle:
-            torch.save(weights_to_save(prepared.stack, cfg.model), handle)
+            torch.save((weights_of or nn.Module.state_dict)(prepared.stack), handle)
     wait_for_figures()  # a figure worker's PNGs are on disk before shapes.json says "finished"
     shapes = shapes_document(source, prepared.rows, prepared.exact_rate, audio_info)
     if prepared.alignment is not None:

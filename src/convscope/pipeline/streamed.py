@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import math
 from contextlib import ExitStack, closing
-from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterator, Optional
@@ -41,7 +40,6 @@ from convscope.config.schema import RunConfig
 from convscope.pipeline.consumers import Consumers, FeatureConsumers
 from convscope.pipeline.results import RunContext, StreamedRun
 from convscope.pipeline.stages import PreparedStack, finish_run, prepare_stack
-from convscope.report.page import RunCommand
 from convscope.rundir import RunDir
 from convscope.stack.backends import safe_kernels
 from convscope.stack.describe import describe
@@ -56,7 +54,6 @@ from convscope.stack.transfer import HostHandoff, to_device_ahead
 
 log = logging.getLogger("convscope")
 READ_BLOCK_SECONDS = 10.0
-GPU_BLOCK_FACTOR = 16
 HOST = torch.device("cpu")
 
 
@@ -74,20 +71,21 @@ def readable_span(cfg: RunConfig, base_dir: Path) -> Optional[SegmentSpan]:
     return segment_span(path, cfg.data, end, header)
 
 
-def run_streamed(cfg: RunConfig, out_dir: Path, span: SegmentSpan, plans: list[LayerPlan],
-                 device: torch.device, command: Optional[RunCommand] = None,
-                 block_samples: Optional[int] = None, extra: Optional[dict] = None
-                 ) -> StreamedRun:
-    """`block_samples`: output samples per block (pipeline.preflight bounds it by memory);
-    None: stream.block_seconds of output. `extra`: more shapes.json sections."""
-    prepared = prepare_stack(cfg, span, plans, device)
+def run_streamed(ctx: RunContext, cfg: RunConfig, span: SegmentSpan, plans: list[LayerPlan],
+                 stack: torch.nn.Sequential) -> StreamedRun:
+    """A config stack (built from `plans`, its weights in) streamed as `ctx` decided: blocks of
+    ctx.block_samples output samples (bounded by memory), or stateful chunks."""
+    device = ctx.device
+    prepared = prepare_stack(cfg, span, plans, stack, ctx.model_label, device, ctx.evaluate)
     stack = prepared.stack.to(device).eval()
-    block_length = block_samples or max(1, round(cfg.stream.block_seconds * prepared.exact_rate))
-    consumers = Consumers(cfg, out_dir, span, plans, prepared.output_rate)
+    block_seconds = ctx.block_seconds or cfg.stream.block_seconds
+    block_length = ctx.block_samples or max(1, round(block_seconds * prepared.exact_rate))
+    consumers = Consumers(cfg, ctx.out_dir, span, plans, prepared.output_rate,
+                          ctx.spectrogram, ctx.evaluate)
     stateful = cfg.stream.mode == "stateful"
     if stateful:  # chunks of input samples, any size: they need not line up with the strides
         engine = StatefulStack(plans, stack)  # before any file is opened: a refusal writes none
-        frames = max(1, round(cfg.stream.block_seconds * span.file_rate))  # file frames
+        frames = max(1, round(block_seconds * span.file_rate))  # file frames
         # no more than the bounded output block needs: one frame where a stride is huge
         block_length = min(frames, max(1, block_length * span.frames
                                        // max(1, plans[-1].output_shape[-1])))
@@ -116,16 +114,17 @@ def run_streamed(cfg: RunConfig, out_dir: Path, span: SegmentSpan, plans: list[L
     if cfg.plots.enabled:
         consumers.write_plots()
     if prepared.evaluation is not None:
-        consumers.evaluate(prepared.evaluation, out_dir)
+        consumers.evaluate(prepared.evaluation, ctx.out_dir)
     window = consumers.windows[0]  # what the spectrogram and the metrics saw (the report says so)
-    stream_info = {"mode": cfg.stream.mode, "block_seconds": cfg.stream.block_seconds,
+    stream_info = {"mode": cfg.stream.mode, "block_seconds": block_seconds,
                    "block_samples": block_length, "blocks": n_blocks, "device": str(device),
                    "window_seconds": [window.first / span.sample_rate,
                                       window.stop / span.sample_rate],
                    **mode_info}
-    shapes = finish_run(cfg, out_dir, span, prepared, audio_info, command,
-                        extra={"stream": stream_info, **(extra or {})})
-    return StreamedRun(out_dir, span, prepared.rows, prepared.output_rate, shapes)
+    shapes = finish_run(cfg, ctx.out_dir, span, prepared, audio_info, ctx.command,
+                        extra={"stream": stream_info, **ctx.decisions()},
+                        weights_of=ctx.weights_of)
+    return StreamedRun(ctx.out_dir, span, prepared.rows, prepared.output_rate, shapes)
 
 
 def forward_blocks(plans: list[LayerPlan], stack: torch.nn.Module,
@@ -142,20 +141,6 @@ def forward_blocks(plans: list[LayerPlan], stack: torch.nn.Module,
     else:
         stream_forward(rules, (block.to(device) for block in host_blocks), block_length,
                        on_output)
-
-
-def device_blocks(cfg: RunConfig, device: torch.device) -> RunConfig:
-    """On a GPU, blocks GPU_BLOCK_FACTOR times longer, and as many MB (limits.block_mb): a
-    kernel launch and a copy per layer per block cost the same whatever the block's length, and
-    only the last layer's samples come back to host memory."""
-    if device.type != "cuda" or cfg.stream.mode != "overlap":
-        return cfg
-    seconds = cfg.stream.block_seconds * GPU_BLOCK_FACTOR
-    block_mb = cfg.limits.block_mb * GPU_BLOCK_FACTOR
-    log.info("device %s: streamed blocks of up to %g s and %g MB (stream.block_seconds and "
-             "limits.block_mb x %d)", device, seconds, block_mb, GPU_BLOCK_FACTOR)
-    return replace(cfg, stream=replace(cfg.stream, block_seconds=seconds),
-                   limits=replace(cfg.limits, block_mb=block_mb))
 
 
 def stateful_summary(stats: ChunkStats, prepared: PreparedStack) -> dict:
@@ -250,19 +235,22 @@ def run_model_streamed(ctx: RunContext, cfg: RunConfig, module: torch.nn.Module,
                    **context.as_json(), "layers_example_shape": list(example.shape)}
     shapes = finish_run(cfg, ctx.out_dir, ctx.source, prepared, audio_info, ctx.command,
                         extra={"stream": stream_info, **ctx.decisions(), "output": output,
-                               **({"model": ctx.model_info} if ctx.model_info else {})})
+                               **({"model": ctx.model_info} if ctx.model_info else {})},
+                        weights_of=ctx.weights_of)
     return StreamedRun(ctx.out_dir, ctx.source, rows, wav_rate, shapes)
 
 
-def run_streamed_features(cfg: RunConfig, out_dir: Path, source: FeatureInput,
-                          plans: list[LayerPlan], device: torch.device,
-                          command: Optional[RunCommand], block_samples: Optional[int],
-                          extra: dict) -> StreamedRun:
-    """`block_samples`: output samples per block (pipeline.preflight bounds it by memory)."""
-    prepared = prepare_stack(cfg, source, plans, device)
+def run_streamed_features(ctx: RunContext, cfg: RunConfig, source: FeatureInput,
+                          plans: list[LayerPlan], stack: torch.nn.Sequential) -> StreamedRun:
+    """A config stack over a feature input's frames, streamed in blocks of ctx.block_samples
+    output samples (pipeline.preflight bounds them by memory)."""
+    device = ctx.device
+    prepared = prepare_stack(cfg, source, plans, stack, ctx.model_label, device, ctx.evaluate)
     stack = prepared.stack.to(device).eval()
-    block_length = block_samples or max(1, round(cfg.stream.block_seconds * prepared.exact_rate))
-    consumers = FeatureConsumers(cfg, out_dir, source, plans, prepared.output_rate)
+    block_seconds = ctx.block_seconds or cfg.stream.block_seconds
+    block_length = ctx.block_samples or max(1, round(block_seconds * prepared.exact_rate))
+    consumers = FeatureConsumers(cfg, ctx.out_dir, source, plans, prepared.output_rate,
+                                 ctx.spectrogram, ctx.evaluate)
     frames = torch.from_numpy(source.samples)[None]
     # input blocks of about one output block's frames: on CUDA each crosses the bus one ahead
     step = max(1, math.ceil(block_length * source.length / max(1, plans[-1].output_shape[-1])))
@@ -277,10 +265,11 @@ def run_streamed_features(cfg: RunConfig, out_dir: Path, source: FeatureInput,
     if cfg.plots.enabled:
         consumers.write_plots()
     window, rate = consumers.windows[1], consumers.rates[-1]
-    stream_info = {"mode": cfg.stream.mode, "block_seconds": cfg.stream.block_seconds,
+    stream_info = {"mode": cfg.stream.mode, "block_seconds": block_seconds,
                    "block_samples": block_length, "blocks": n_blocks, "device": str(device),
                    "input_frames_per_block": step,
                    "window_seconds": [float(window.first / rate), float(window.stop / rate)]}
-    shapes = finish_run(cfg, out_dir, source, prepared, audio_info, command,
-                        extra={"stream": stream_info, **extra})
-    return StreamedRun(out_dir, source, prepared.rows, prepared.output_rate, shapes)
+    shapes = finish_run(cfg, ctx.out_dir, source, prepared, audio_info, ctx.command,
+                        extra={"stream": stream_info, **ctx.decisions()},
+                        weights_of=ctx.weights_of)
+    return StreamedRun(ctx.out_dir, source, prepared.rows, prepared.output_rate, shapes)
