@@ -47,7 +47,7 @@ class Outcome:
 def plan_only(cfg, out_dir: Path, user_dir: Path, command=None) -> None:
     """run_job's planning: what is checked before a stack is built or a file written."""
     from convscope.corpus.run import is_corpus, list_corpus, shard
-    from convscope.pipeline.oneshot import stack_input
+    from convscope.pipeline.single import stack_input
     from convscope.pipeline.stages import plan_evaluate_stage
     from convscope.pipeline.streamed import readable_span
     from convscope.stack.plan import plan_stack

@@ -15,7 +15,7 @@ import torch
 from convscope.config.checks import check_values
 from convscope.config.schema import DataConfig, LayerConfig, LimitsConfig, ModelConfig, RunConfig
 from convscope.errors import ConvscopeError
-from convscope.pipeline.oneshot import stack_input
+from convscope.pipeline.single import stack_input
 from convscope.pipeline.preflight import preflight
 from convscope.pipeline.results import RunResult, StreamedRun
 from convscope.pipeline.single import run

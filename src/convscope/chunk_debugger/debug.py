@@ -38,7 +38,7 @@ from convscope.chunk_debugger.findings import (
 )
 from convscope.config.schema import ChunksConfig, LayerConfig, RunConfig
 from convscope.errors import ConvscopeError
-from convscope.pipeline.oneshot import stack_input
+from convscope.pipeline.single import stack_input
 from convscope.stack.backends import safe_kernels
 from convscope.stack.build import build_stack
 from convscope.stack.plan import LayerPlan, plan_stack

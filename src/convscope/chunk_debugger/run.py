@@ -17,7 +17,7 @@ from convscope.chunk_debugger.model import debug_model
 from convscope.chunk_debugger.report import report_text
 from convscope.config.schema import ChunksConfig, RunConfig
 from convscope.files import write_json
-from convscope.pipeline.oneshot import stack_input
+from convscope.pipeline.single import stack_input
 from convscope.rundir import RunDir
 from convscope.stack.rates import exact_rate
 from convscope.stack.trace import pick_device

@@ -18,13 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from convscope.audio.features import (
-    FeatureInput,
-    check_frame_channels,
-    compute_features,
-    load_precomputed,
-)
-from convscope.audio.segment import Segment, load_segment, resolve_path
+from convscope.audio.features import FeatureInput
+from convscope.audio.segment import Segment
 from convscope.audio.wav import clipping_gain, write_wav
 from convscope.config.schema import RunConfig
 from convscope.errors import ConvscopeError
@@ -43,7 +38,6 @@ from convscope.pipeline.figures import (
     submit_overview,
     zoom_start_seconds,
 )
-from convscope.pipeline.preflight import machine_memory_bytes, memory_limit
 from convscope.pipeline.results import RunContext, RunResult
 from convscope.pipeline.stages import (
     PreparedStack,
@@ -155,25 +149,6 @@ def run_model_one_shot(ctx: RunContext, cfg: RunConfig, module: nn.Module,
     shapes = finish_run(cfg, ctx.out_dir, source, prepared, audio_info, ctx.command, extra=extra,
                         weights_of=ctx.weights_of)
     return RunResult(ctx.out_dir, source, rows, [*traces, final], output_rate, shapes)
-
-
-def stack_input(cfg: RunConfig, base_dir: Path) -> Segment | FeatureInput:
-    """What the stack takes in: the loaded segment, the frames `data.features` asks for
-    (refused before they are made when they would not fit the memory limit), or precomputed
-    frames read from data.path."""
-    if cfg.data.features == "precomputed":
-        frames = load_precomputed(resolve_path(cfg.data.path, base_dir), cfg.data)
-        first = cfg.model.layers[0] if cfg.model.layers else None
-        while first is not None and first.layers:  # a block: its first layer takes the input
-            first = first.layers[0]
-        if first is not None:
-            check_frame_channels(frames, first.in_channels, f"the first layer ({first.type})")
-        return frames
-    segment = load_segment(cfg.data, base_dir)
-    if cfg.data.features == "waveform":
-        return segment
-    limit, _ = memory_limit(cfg.limits, machine_memory_bytes())
-    return compute_features(segment, cfg.data, limit)
 
 
 def write_audio(files: RunDir, source: Segment | FeatureInput, last: LayerTrace,

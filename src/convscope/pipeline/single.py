@@ -21,12 +21,17 @@ from typing import Optional
 import torch
 from torch import nn
 
-from convscope.audio.features import FeatureInput, check_frame_channels
-from convscope.audio.segment import Segment
+from convscope.audio.features import (
+    FeatureInput,
+    check_frame_channels,
+    compute_features,
+    load_precomputed,
+)
+from convscope.audio.segment import Segment, load_segment, resolve_path
 from convscope.config.schema import RunConfig
 from convscope.errors import ConvscopeError
 from convscope.pipeline.figures import PLOTTED
-from convscope.pipeline.oneshot import run_model_one_shot, run_one_shot, stack_input
+from convscope.pipeline.oneshot import run_model_one_shot, run_one_shot
 from convscope.pipeline.preflight import (
     Preflight,
     decide,
@@ -208,6 +213,25 @@ def _decided(cfg: RunConfig, out_dir: Path, source, input_rate: Fraction, device
                       None if found is None else found.as_json(), decision.streamed,
                       decision.why, command, model_info,
                       weights_of=partial(weights_to_save, model=cfg.model))
+
+
+def stack_input(cfg: RunConfig, base_dir: Path) -> Segment | FeatureInput:
+    """What the stack takes in: the loaded segment, the frames `data.features` asks for
+    (refused before they are made when they would not fit the memory limit), or precomputed
+    frames read from data.path."""
+    if cfg.data.features == "precomputed":
+        frames = load_precomputed(resolve_path(cfg.data.path, base_dir), cfg.data)
+        first = cfg.model.layers[0] if cfg.model.layers else None
+        while first is not None and first.layers:  # a block: its first layer takes the input
+            first = first.layers[0]
+        if first is not None:
+            check_frame_channels(frames, first.in_channels, f"the first layer ({first.type})")
+        return frames
+    segment = load_segment(cfg.data, base_dir)
+    if cfg.data.features == "waveform":
+        return segment
+    limit, _ = memory_limit(cfg.limits, machine_memory_bytes())
+    return compute_features(segment, cfg.data, limit)
 
 
 def _float_dtype(module: nn.Module) -> torch.dtype:
