@@ -327,9 +327,15 @@ def test_light_modules_stay_light(module, absent):
 # Below the one-shot/streamed decision (pipeline.preflight.decide) a run is a model, a source and
 # a RunContext: where the model came from (a config stack's layers, model=module's target, a
 # Python object) is settled above it, so these modules never read the model's config.
+# every run's stages once the model is obtained and decided (pipeline/single.py is above): the
+# one-shot and streamed paths of a config stack and of any module, what both share, the sinks
 BELOW_DECISION = ("convscope.stack.overlap", "convscope.stack.module_cells",
-                  "convscope.stack.estimate", "convscope.pipeline.results",
-                  "convscope.pipeline.streamed", "convscope.audio.arrays")
+                  "convscope.stack.estimate", "convscope.stack.streaming",
+                  "convscope.stack.stateful", "convscope.pipeline.results",
+                  "convscope.pipeline.streamed", "convscope.pipeline.oneshot",
+                  "convscope.pipeline.stages", "convscope.pipeline.consumers",
+                  "convscope.pipeline.figures", "convscope.pipeline.evaluate",
+                  "convscope.pipeline.cost", "convscope.audio.arrays")
 MODEL_VARIANTS = {"ModelConfig", "LayerConfig"}  # the config schema's model descriptions
 
 
