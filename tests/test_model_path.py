@@ -176,3 +176,26 @@ def test_one_function_decides_one_shot_or_streamed(enabled, seconds, gigabytes, 
                       LimitsConfig(one_shot_gb=1.0), seconds, int(gigabytes * 1e9), blocker)
     assert decision.streamed == streamed
     assert why in decision.why
+
+
+def test_a_streamed_model_run_draws_its_envelopes_and_spectrogram_window(tmp_path):
+    """Streamed runs of any model draw what a streamed config stack draws of its last layer:
+    the model's input and output envelopes (fed block by block) and the spectrogram of the
+    plots window, as PNGs that decode; the output WAV is still the model's forward."""
+    import matplotlib.image
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv1d(1, 3, 9, padding=4), nn.Tanh(),
+                          nn.ConvTranspose1d(3, 2, 4, stride=2, padding=1)).eval()
+    audio = np.random.default_rng(0).standard_normal((1, 8000)).astype(np.float32) * 0.1
+    report = convscope.run(["report=false", "save.weights=false", "stream.enabled=true",
+                            "stream.block_seconds=0.1", "plots.spectrogram_seconds=0.25"],
+                           model=model, audio=audio, sample_rate=16000, out_dir=tmp_path / "run")
+    plots = report.out_dir / "plots"
+    drawn = sorted(p.name for p in plots.glob("*.png"))
+    assert drawn == ["layer2_ConvTranspose1d.png", "spectrogram.png"]
+    for name in drawn:
+        assert matplotlib.image.imread(str(plots / name)).shape[0] > 100
+    with torch.no_grad():
+        expected = model(torch.from_numpy(audio)[None])[0].numpy()
+    assert relative_error(output_wav(report.out_dir), expected) < 1e-5

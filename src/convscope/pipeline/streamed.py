@@ -40,6 +40,7 @@ from convscope.config.schema import RunConfig
 from convscope.pipeline.consumers import Consumers, FeatureConsumers
 from convscope.pipeline.results import RunContext, StreamedRun
 from convscope.pipeline.stages import PreparedStack, finish_run, prepare_stack
+from convscope.plots.streamed_model import StreamedModelFigures
 from convscope.rundir import RunDir
 from convscope.stack.backends import safe_kernels
 from convscope.stack.describe import describe
@@ -197,6 +198,9 @@ def run_model_streamed(ctx: RunContext, cfg: RunConfig, module: torch.nn.Module,
     files = RunDir(ctx.out_dir)
     audio = ctx.source.target if isinstance(ctx.source, FeatureInput) else ctx.source
     written, channels, total, peak = [], None, 0, 0.0
+    figures = StreamedModelFigures(cfg.plots, files, ctx.source, ctx.input_rate,
+                                   int(x.shape[-1] * context.rate), exact, ctx.spectrogram) \
+        if cfg.plots.enabled else None
     with ExitStack() as open_files, torch_threads(cfg.stream.threads):
         writers = None
         for y in outputs:
@@ -211,15 +215,16 @@ def run_model_streamed(ctx: RunContext, cfg: RunConfig, module: torch.nn.Module,
                 written += paths
             if writers is not None:
                 writers.write(block_out)
+            if figures is not None:
+                figures.add(total, block_out)
             channels = block_out.shape[0]
             total += block_out.shape[-1]
             peak = max(peak, float(np.max(np.abs(block_out), initial=0.0)))
     if cfg.audio.enabled and audio is not None:
         write_wav(files.input_wav, audio.samples, audio.sample_rate, cfg.stream.subtype)
         written.insert(0, files.input_wav)
-    if cfg.plots.enabled:
-        log.info("plots: none for a streamed model run (its layers' outputs are never whole); "
-                 "stream.enabled=false draws them in one shot")
+    if figures is not None:  # the model's input and output (its layers' are never whole)
+        figures.submit(rows[-1].index, rows[-1].type, ctx.model_label)
     log.info("output: [1, %d, %d] at %s Hz, %s", channels, total, rate_text(exact),
              f"blocks of {block} input samples, context {context.left} before and "
              f"{context.right} after, alignment {context.alignment}"
