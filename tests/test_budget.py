@@ -158,6 +158,7 @@ def test_streamed_run_records_the_estimate_it_ran_by(tmp_path):
     assert shapes["estimate"]["mode"] == "streamed"
     assert shapes["estimate"]["block_samples"] == shapes["stream"]["block_samples"]
     assert shapes["decision"]["block_samples"] == shapes["stream"]["block_samples"]
+    assert shapes["decision"]["engine"] == "block rules"  # every leaf has one: stack/streaming
     assert shapes["estimate"]["macs"] == sum(layer["macs"] for layer in shapes["layers"])
 
 

@@ -49,6 +49,7 @@ def test_dac_decoder_on_latents_streams_through_the_python_api(tmp_path):
         expected = model(latents)[0].numpy()
     doc = shapes(report.out_dir)
     assert doc["decision"]["streamed"] and "stream.enabled=true" in doc["decision"]["why"]
+    assert doc["decision"]["engine"] == "overlap"  # no per-layer block rules: the analysis'
     assert doc["stream"]["left_context"] == doc["estimate"]["left_context"] > 0
     assert doc["stream"]["block_input_samples"] < latents.shape[-1]  # several blocks
     assert doc["output"]["shape"] == [1, 1, 160 * 512] and doc["output"]["sample_rate"] == 44100

@@ -62,9 +62,12 @@ class Decision:
     turned_off: tuple[str, ...] = ()  # optional stages the chosen path could not afford
     off: frozenset[str] = frozenset()  # their names: "spectrogram", "evaluate"
     blocks: BlockSize | None = None  # a config stack's blocks on the device
+    engine: str | None = None  # what streams it (ENGINES); None: one shot
 
     def as_json(self) -> dict:
         doc = {"streamed": self.streamed, "why": self.why}
+        if self.engine is not None:
+            doc["engine"] = self.engine
         if self.turned_off:
             doc["turned_off"] = list(self.turned_off)
         if self.blocks is not None and self.blocks.factor != 1:
@@ -97,6 +100,21 @@ def device_blocks(stream: StreamConfig, limits: LimitsConfig, device: torch.devi
     return BlockSize(seconds, block_mb, GPU_BLOCK_FACTOR)
 
 
+# What streams a model, by its structure: every leaf with a per-layer block rule (a config
+# stack: stack/streaming.py, exact and fast for long files), else the overlap streamer over the
+# analysis' context (stack/overlap.py); stream.mode=stateful: the cells (stack/stateful.py for
+# a config stack, stack/module_cells.py for a module).
+ENGINES = ("block rules", "overlap", "stateful")
+
+
+def streaming_engine(stream: StreamConfig, block_rules: bool) -> str:
+    """The engine a streamed run uses: a property of the model's structure (`block_rules`:
+    every leaf has a block rule) and of stream.mode."""
+    if stream.mode == "stateful":
+        return "stateful"
+    return "block rules" if block_rules else "overlap"
+
+
 def stream_reason(stream: StreamConfig, seconds: float) -> str | None:
     """Why the config streams a segment of `seconds` (None: it does not ask to)."""
     mode = stream.enabled
@@ -106,18 +124,20 @@ def stream_reason(stream: StreamConfig, seconds: float) -> str | None:
 
 
 def decide(stream: StreamConfig, limits: LimitsConfig, seconds: float, one_shot_bytes: int,
-           blocker: str | None) -> Decision:
+           blocker: str | None, block_rules: bool = False) -> Decision:
     """One shot or streamed, for every run: streamed where the config asks (stream.enabled=true,
     or auto past stream.auto_seconds) or where `auto` finds the one-shot run heavier than
-    limits.one_shot_gb, and the model can stream (`blocker`: why it cannot). Logged here."""
+    limits.one_shot_gb, and the model can stream (`blocker`: why it cannot). Logged here, with
+    the engine that streams it (streaming_engine; `block_rules`: every leaf has one)."""
     asked = stream_reason(stream, seconds)
     can_stream = stream.enabled != "false" and blocker is None
     too_big = one_shot_bytes > limits.one_shot_gb * 1e9
     heavy = (f"the one-shot run would need ~{fmt_bytes(one_shot_bytes)}, more than "
              f"limits.one_shot_gb={limits.one_shot_gb:g}")
     if can_stream and (asked is not None or (too_big and stream.enabled == "auto")):
-        decision = Decision(True, asked or heavy)
-        log.info("streaming block by block: %s", decision.why)
+        decision = Decision(True, asked or heavy,
+                            engine=streaming_engine(stream, block_rules))
+        log.info("streaming block by block (%s): %s", decision.engine, decision.why)
         return decision
     if asked is not None or (too_big and blocker is not None):
         decision = Decision(False, f"streaming off (one-shot forward): {blocker}"
@@ -272,7 +292,9 @@ def preflight(cfg: RunConfig, span: SegmentSpan | FeatureInput, plans: list[Laye
     limit, how = memory_limit(cfg.limits, machine_memory_bytes())
     one_shot = estimate_run(cfg, span, plans, streamed=False)
     decision = decide(cfg.stream, cfg.limits, span.end - span.start,
-                      one_shot.peak_bytes, stream_blocker)
+                      # a config stack that streams has a block rule for every leaf
+                      # (stream_blocker, streaming.unsupported_reason, names one without)
+                      one_shot.peak_bytes, stream_blocker, block_rules=True)
     streamed = decision.streamed
     if streamed:  # a streamed run draws plots.spectrogram_start.. of the segment, not all of it
         check_spectrogram_window(cfg.plots, span.length / span.sample_rate)

@@ -65,6 +65,11 @@ class RunContext:
     # layout: preset_weights.weights_to_save); None: its state_dict
     weights_of: Optional[Callable[[torch.nn.Module], dict]] = None
 
+    @property
+    def engine(self) -> Optional[str]:
+        """What streams the run (preflight.ENGINES); None: one shot."""
+        return (self.decision or {}).get("engine") if self.streamed else None
+
     def decisions(self) -> dict:
         """shapes.json's sections for what was decided."""
         decision = {"streamed": self.streamed, "why": self.why, **(self.decision or {}),

@@ -98,7 +98,7 @@ def run_stack(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.devic
     else:
         blocker = None if cfg.stream.mode == "stateful" else unsupported_reason(plans)
     checked = preflight(cfg, source, plans, out_dir, blocker, device)
-    if checked.streamed and features and cfg.stream.mode == "stateful":
+    if features and checked.decision.engine == "stateful":
         raise ConvscopeError(
             f"stream.mode=stateful: data.features={cfg.data.features} frames stream only "
             "with stream.mode=overlap (the stateful cells take waveform chunks); set "
@@ -211,7 +211,7 @@ def _decided(cfg: RunConfig, out_dir: Path, source, input_rate: Fraction, device
                              "shorten the segment (data.end)")
     return RunContext(out_dir, source, input_rate, device, label,
                       None if found is None else found.as_json(), decision.streamed,
-                      decision.why, command, model_info,
+                      decision.why, command, model_info, decision=decision.as_json(),
                       weights_of=partial(weights_to_save, model=cfg.model))
 
 

@@ -83,7 +83,7 @@ def run_streamed(ctx: RunContext, cfg: RunConfig, span: SegmentSpan, plans: list
     block_length = ctx.block_samples or max(1, round(block_seconds * prepared.exact_rate))
     consumers = Consumers(cfg, ctx.out_dir, span, plans, prepared.output_rate,
                           ctx.spectrogram, ctx.evaluate)
-    stateful = cfg.stream.mode == "stateful"
+    stateful = ctx.engine == "stateful"
     if stateful:  # chunks of input samples, any size: they need not line up with the strides
         engine = StatefulStack(plans, stack)  # before any file is opened: a refusal writes none
         frames = max(1, round(block_seconds * span.file_rate))  # file frames
@@ -189,7 +189,7 @@ def run_model_streamed(ctx: RunContext, cfg: RunConfig, module: torch.nn.Module,
     exact = ctx.input_rate * context.rate
     wav_rate = integer_rate(exact)
     block = context.input_block(max(1, round(cfg.stream.block_seconds * exact)))
-    if cfg.stream.mode == "stateful":
+    if ctx.engine == "stateful":
         step = max(1, round(cfg.stream.block_seconds * ctx.input_rate))
         outputs = stream_module_stateful(module, (x[..., i: i + step] for i in
                                                   range(0, x.shape[-1], step)), example)
@@ -228,7 +228,7 @@ def run_model_streamed(ctx: RunContext, cfg: RunConfig, module: torch.nn.Module,
     log.info("output: [1, %d, %d] at %s Hz, %s", channels, total, rate_text(exact),
              f"blocks of {block} input samples, context {context.left} before and "
              f"{context.right} after, alignment {context.alignment}"
-             if cfg.stream.mode != "stateful" else "stateful cells")
+             if ctx.engine != "stateful" else "stateful cells")
     audio_info = {"gain": 1.0, "subtype": cfg.stream.subtype, "output_peak": peak,
                   "files": [files.relative(path) for path in written]}
     if wav_rate is None:
