@@ -35,8 +35,10 @@ def test_subclasses_of_the_torch_convs_get_layer_figures(tmp_path, monkeypatch):
     (tmp_path / "subclassed.py").write_text(textwrap.dedent(MODEL))
     report = convscope.run(["model=module", "model.target=subclassed.py:Net", "data.start=2",
                             "data.end=2.1", "plots.dpi=30", "plots.spectrogram=false",
-                            "evaluate.enabled=false", "report=false"], out_dir="out")
+                            "evaluate.enabled=false", "report=false",
+                            "plots.layers=[up,smooth]"], out_dir="out")  # both, not only up
     types = [layer["type"] for layer in report.shapes["layers"]]
     assert types == ["Upsampler", "Smoother"]
-    drawn = sorted(path.name for path in (tmp_path / "out" / "plots").glob("layer*.png"))
+    drawn = sorted(path.name for path in (tmp_path / "out" / "plots").glob("layer[0-9]*.png"))
     assert drawn == ["layer0_Upsampler.png", "layer1_Smoother.png"]
+    assert (tmp_path / "out" / "plots" / "layers_overview.png").exists()  # every conv call
