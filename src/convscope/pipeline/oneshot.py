@@ -110,9 +110,8 @@ def run_model_one_shot(ctx: RunContext, cfg: RunConfig, module: nn.Module,
             handle.remove()
     rows = ran.passed.description.rows
     if not rows:
-        key = "model.target" if "target" in (ctx.model_info or {}) else "model"
-        raise ConvscopeError(f"{key}: {target} ran no nn.Module layer (only functions?): "
-                             "there is nothing to describe")
+        raise ConvscopeError(f"{ctx.model_key}: {target} ran no nn.Module layer (only "
+                             "functions?): there is nothing to describe")
     exact_output_rate = output_rate_of(rows, ran.output.shape[-1])
     output_rate = integer_rate(exact_output_rate)  # WAVs need one; None: no output WAV
     log.info("layers (seed %d, model %s):\n%s", cfg.seed, target,

@@ -61,6 +61,7 @@ class RunContext:
     spectrogram: bool = True  # False: the decision turned the spectrogram figure off
     evaluate: bool = True  # False: the decision turned an `auto` evaluate stage off
     decision: Optional[dict] = None  # preflight.Decision.as_json(): why, turned_off, blocks
+    model_key: str = "model"  # the config key an error about the model names (model.target)
     # what weights.pt holds of the model, chosen where it was obtained (a config stack's export
     # layout: preset_weights.weights_to_save); None: its state_dict
     weights_of: Optional[Callable[[torch.nn.Module], dict]] = None

@@ -212,6 +212,7 @@ def _decided(cfg: RunConfig, out_dir: Path, source, input_rate: Fraction, device
     return RunContext(out_dir, source, input_rate, device, label,
                       None if found is None else found.as_json(), decision.streamed,
                       decision.why, command, model_info, decision=decision.as_json(),
+                      model_key=key,
                       weights_of=partial(weights_to_save, model=cfg.model))
 
 
