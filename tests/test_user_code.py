@@ -73,10 +73,11 @@ def user_dir(tmp_path, monkeypatch):
     return tmp_path
 
 
-def _run(mode: str) -> str:
+def _run(mode: str, *extra: str) -> str:
     with pytest.raises(ConvscopeError) as caught:
         convscope.run(["model=module", "model.target=hostile.py:Hostile",
-                       f"model.kwargs={{mode: {mode}}}", *SEGMENT], out_dir=f"out_{mode}")
+                       f"model.kwargs={{mode: {mode}}}", *SEGMENT, *extra],
+                      out_dir=f"out_{mode}")
     message = str(caught.value)
     assert "\n" not in message
     return message
@@ -93,6 +94,15 @@ def _run(mode: str) -> str:
 ])
 def test_what_a_module_does_is_one_error_line(user_dir, mode, expected):
     assert _run(mode).startswith(expected)
+
+
+@pytest.mark.parametrize("mode, expected", [
+    ("base_exception", "model.target: hostile.py:Hostile raised Shout: from forward in "),
+    ("exit0", "model.target: hostile.py:Hostile raised SystemExit (sys.exit(0) in the user's "),
+])
+def test_a_streamed_module_is_contained_as_a_one_shot_one(user_dir, mode, expected):
+    """The estimate and the streamed blocks run the user's forward too, before any one shot."""
+    assert _run(mode, "stream.enabled=true").startswith(expected)
 
 
 def test_sys_exit_at_import_is_one_line(user_dir):

@@ -21,6 +21,7 @@ from convscope.pipeline.single import stack_input
 from convscope.rundir import RunDir
 from convscope.stack.rates import exact_rate
 from convscope.stack.trace import pick_device
+from convscope.stack.user_calls import users_code
 from convscope.stack.user_module import load_user_module
 
 log = logging.getLogger("convscope")
@@ -59,4 +60,5 @@ def debug_user_module(cfg: RunConfig, chunks: ChunksConfig, base_dir: Path) -> C
     x = torch.as_tensor(source.samples[None], dtype=dtype, device=device)
     log.info("chunk debugger: %s on %s, shape %s at %s Hz", cfg.model.target, source.path,
              list(x.shape), float(input_rate))
-    return debug_model(model, x, samples, input_rate, chunks.tolerance)
+    with users_code("model.target", cfg.model.target, list(x.shape)):
+        return debug_model(model, x, samples, input_rate, chunks.tolerance)

@@ -47,12 +47,14 @@ from convscope.pipeline.streamed import (
     run_streamed_features,
 )
 from convscope.report.page import RunCommand
+from convscope.stack.analysis import ForwardFailed
 from convscope.stack.estimate import EstimateFailed, estimate
 from convscope.stack.plan import plan_stack
 from convscope.stack.preset_weights import build_with_weights, weights_to_save
 from convscope.stack.rates import exact_rate, rate_text
 from convscope.stack.streaming import unsupported_reason
 from convscope.stack.trace import pick_device
+from convscope.stack.user_calls import users_code
 from convscope.stack.user_module import load_user_module, resolve
 from convscope.text import fmt_bytes
 
@@ -174,8 +176,9 @@ def run_module(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.devi
                  sum(p.numel() for p in module.parameters()),
                  cfg.model.weights or f"seed {cfg.seed}")
     x = torch.as_tensor(source.samples[None], dtype=_float_dtype(module), device=device)
-    ctx = _decided(cfg, out_dir, source, input_rate, device, command, module, x,
-                   "model.target" if not given else "model", target, model_info)
+    key = "model.target" if not given else "model"
+    ctx = _decided(cfg, out_dir, source, input_rate, device, command, module, x, key, target,
+                   model_info)
     if ctx.streamed:
         return run_model_streamed(ctx, cfg, module, x)
     return run_model_one_shot(ctx, cfg, module, x)
@@ -190,9 +193,12 @@ def _decided(cfg: RunConfig, out_dir: Path, source, input_rate: Fraction, device
     naming the row that makes the context unbounded."""
     block = max(1, round(cfg.stream.block_seconds * input_rate))
     try:
-        found = estimate(module, tuple(x.shape), sample_rate=input_rate,
-                         block_samples=min(block, x.shape[-1]))
+        with users_code(key, label, list(x.shape)):  # its forward runs, on fake tensors too
+            found = estimate(module, tuple(x.shape), sample_rate=input_rate,
+                             block_samples=min(block, x.shape[-1]))
     except EstimateFailed as exc:  # an op that needs real values: decided without a figure
+        if isinstance(exc.__cause__, ForwardFailed):  # its real forward raised: the model's error
+            raise
         log.warning("%s; decided without it", exc)
         found = None
     if found is not None:

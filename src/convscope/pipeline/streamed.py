@@ -45,6 +45,7 @@ from convscope.rundir import RunDir
 from convscope.stack.backends import safe_kernels
 from convscope.stack.describe import describe
 from convscope.stack.module_cells import stream_module_stateful
+from convscope.stack.user_calls import users_code, users_iteration
 from convscope.stack.overlap import context_of, overlap_blocks
 from convscope.stack.plan import LayerPlan
 from convscope.stack.stateful import ChunkStats, StatefulStack, stream_stateful
@@ -183,9 +184,11 @@ def run_model_streamed(ctx: RunContext, cfg: RunConfig, module: torch.nn.Module,
     (stack.overlap), or its stateful cells (stack.module_cells) with stream.mode=stateful. The
     output WAVs are written block by block as they come (float, gain 1: stream.subtype); the
     rows (shapes.json's layers) describe the model on the example its analysis traced."""
-    context = context_of(module, x)
-    example = x[..., :context.example_samples]
-    rows = describe(module, example, sample_rate=ctx.input_rate).rows
+    label, shape = ctx.model_label, list(x.shape)
+    with users_code(ctx.model_key, label, shape):
+        context = context_of(module, x)
+        example = x[..., :context.example_samples]
+        rows = describe(module, example, sample_rate=ctx.input_rate).rows
     exact = ctx.input_rate * context.rate
     wav_rate = integer_rate(exact)
     block = context.input_block(max(1, round(cfg.stream.block_seconds * exact)))
@@ -195,6 +198,7 @@ def run_model_streamed(ctx: RunContext, cfg: RunConfig, module: torch.nn.Module,
                                                   range(0, x.shape[-1], step)), example)
     else:
         outputs = (y for _, y in overlap_blocks(module, x, context, block))
+    outputs = users_iteration(outputs, ctx.model_key, label, shape)  # each block's forward
     files = RunDir(ctx.out_dir)
     audio = ctx.source.target if isinstance(ctx.source, FeatureInput) else ctx.source
     written, channels, total, peak = [], None, 0, 0.0

@@ -98,8 +98,8 @@ def estimate(model: nn.Module, input_shape: Sequence[int], *, sample_rate: Optio
     shape = _checked_shape(input_shape, block_samples)
     rate = None if sample_rate is None else exact_rate(sample_rate)
     dtype, device = _dtype_device(model)
+    trace = _analysed(model, shape, dtype, device)  # first: a real forward says where it raised
     whole = _fake(model, shape, dtype, device)
-    trace = _analysed(model, shape, dtype, device)
     left, right, reason, output_rate = _context(trace)
     if output_rate is None:  # no finite reach: the rate from two output lengths
         longer = _fake(model, (*shape[:-1], shape[-1] + RATE_SPAN), dtype, device)
@@ -144,7 +144,7 @@ def _fake(model: nn.Module, shape: tuple[int, ...], dtype: torch.dtype,
         return fake_forward(model, shape, dtype, device)
     except KeyboardInterrupt:
         raise
-    except Exception as exc:  # noqa: BLE001 -- any op of the user's forward: one line
+    except BaseException as exc:  # noqa: BLE001 -- any op of the user's forward: one line
         message = " ".join(str(exc).split())[:200]
         raise EstimateFailed(f"estimate: {type(model).__name__}'s forward cannot run on fake "
                              f"tensors of shape {list(shape)} ({type(exc).__name__}: "

@@ -26,16 +26,15 @@ from torch import nn
 
 from convscope.config.schema import ModelConfig
 from convscope.errors import ConvscopeError
-from convscope.stack.analysis import ForwardFailed
 from convscope.stack.checkpoints import describe_value, read_state_dict
 from convscope.stack.config_object import AttrDict, read_config_json
 from convscope.stack.describe import DescribedPass, describe_pass
 from convscope.stack.forward_progress import progress_logged
 from convscope.stack.trace import check_finite
+from convscope.stack.user_calls import user_exception_text, users_code
 from convscope.stack.user_streams import user_code_contained
 
 MAX_LISTED = 6  # key names an error lists before "(+N more)"
-MAX_MESSAGE = 400  # characters of the user's exception message kept in the one error line
 
 
 def load_user_module(model: ModelConfig, base_dir: Path, seed: int) -> nn.Module:
@@ -127,7 +126,7 @@ def build_module(factory: Callable[..., Any], target: str, kwargs: dict, seed: i
     except KeyboardInterrupt:
         raise
     except BaseException as exc:
-        raise ConvscopeError(f"model.target: {call} raised {_exception_text(exc)}") from exc
+        raise ConvscopeError(f"model.target: {call} raised {user_exception_text(exc)}") from exc
     if not isinstance(module, nn.Module):
         raise ConvscopeError(f"model.target: {call} returned a {type(module).__name__}, not a "
                              "torch.nn.Module")
@@ -157,7 +156,7 @@ def load_weights(module: nn.Module, path: Path, target: str,
         mismatch = state_dict_mismatch(module.state_dict(), state, reported.get("missing", []),
                                        reported.get("unexpected", []))
         raise ConvscopeError(f"model.weights: {path} does not fit {target}: "
-                             f"{mismatch or _exception_text(exc)}") from exc
+                             f"{mismatch or user_exception_text(exc)}") from exc
     finally:
         handle.remove()
 
@@ -191,19 +190,10 @@ def run_user_module(module: nn.Module, x: torch.Tensor, target: str,
     """Run `module` once on x (1, C, L), describing it and keeping what `keep` picks; the user's
     exceptions and a return value that is not a waveform tensor become one-line errors."""
     refuse_non_finite_parameters(module, target)
-    try:
-        with user_code_contained(), progress_logged(f"model.target: {target}'s forward on "
-                                                 f"{list(x.shape)}"):
-            passed = describe_pass(module, x, sample_rate=sample_rate, keep=keep,
-                                   input_channels=input_channels)
-    except ForwardFailed as exc:  # worded with the key, and where in the model it raised
-        raise ConvscopeError(f"model.target: {target} raised {_exception_text(exc.original)} "
-                             f"in {exc.where} on an input of shape {list(x.shape)}") from exc
-    except (ConvscopeError, KeyboardInterrupt):
-        raise
-    except BaseException as exc:  # SystemExit, GeneratorExit, ... included
-        raise ConvscopeError(f"model.target: {target} raised {_exception_text(exc)} on an input "
-                             f"of shape {list(x.shape)}") from exc
+    with users_code("model.target", target, list(x.shape)), progress_logged(
+            f"model.target: {target}'s forward on {list(x.shape)}"):
+        passed = describe_pass(module, x, sample_rate=sample_rate, keep=keep,
+                               input_channels=input_channels)
     output = passed.output
     if (not isinstance(output, torch.Tensor) or output.dim() not in (2, 3)
             or output.shape[0] != 1):
@@ -266,7 +256,7 @@ def _import_file(path: Path, target: str):
     except BaseException as exc:  # SystemExit, GeneratorExit, ... included
         del sys.modules[name]
         raise ConvscopeError(f"model.target: importing {path} raised "
-                             f"{_exception_text(exc)}") from exc
+                             f"{user_exception_text(exc)}") from exc
     return module
 
 
@@ -286,19 +276,7 @@ def _attribute(module, dotted: str, target: str):
 
 def _import_error(target: str, module_name: str, exc: Exception) -> ConvscopeError:
     return ConvscopeError(f"model.target: importing {module_name} (for {target!r}) raised "
-                          f"{_exception_text(exc)}")
-
-
-def _exception_text(exc: BaseException, first_line: bool = False) -> str:
-    if isinstance(exc, SystemExit):  # the user's code tried to end the process
-        return f"SystemExit (sys.exit({exc.code!r}) in the user's code)"
-    message = str(exc).strip()
-    if first_line:
-        message = message.splitlines()[0] if message else ""
-    message = " ".join(message.split())
-    if len(message) > MAX_MESSAGE:
-        message = message[:MAX_MESSAGE] + "..."
-    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+                          f"{user_exception_text(exc)}")
 
 
 def _listed(items: list[str]) -> str:
