@@ -51,7 +51,12 @@ def register_slurm_launcher() -> None:
 
     # Hydra's plugin scan re-runs each plugin's config module, which stores the plugin's own
     # node again: scan first (once per process), then store ours over it.
-    Plugins.instance()
+    plugins = Plugins.instance()
+    # The scan walks hydra_plugins' path entries; an editable install (make install) maps our
+    # package through an import hook the walk cannot list, so register the class by hand.
+    from hydra_plugins.convscope_slurm_launcher.slurm_launcher import SlurmLauncher
+
+    plugins.register(SlurmLauncher)
     node = make_dataclass("ConvscopeSlurmConf", [("_target_", str, LAUNCHER_TARGET)],
                           bases=(SlurmQueueConf,))
     ConfigStore.instance().store(group="hydra/launcher", name="submitit_slurm", node=node,
