@@ -40,6 +40,7 @@ from convscope.pipeline.preflight import (
     preflight,
 )
 from convscope.pipeline.results import RunContext, RunResult, StreamedRun
+from convscope.pipeline.stages import log_input
 from convscope.pipeline.streamed import (
     readable_span,
     run_model_streamed,
@@ -51,7 +52,7 @@ from convscope.stack.analysis import ForwardFailed
 from convscope.stack.estimate import EstimateFailed, estimate
 from convscope.stack.plan import plan_stack
 from convscope.stack.preset_weights import build_with_weights, weights_to_save
-from convscope.stack.rates import exact_rate, rate_text
+from convscope.stack.rates import exact_rate
 from convscope.stack.streaming import unsupported_reason
 from convscope.stack.trace import pick_device
 from convscope.stack.user_calls import users_code
@@ -151,12 +152,7 @@ def run_module(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.devi
     target = cfg.model.target if module is None else type(module).__name__
     # what the one-shot path feeds a config stack: the segment, or its frames
     source = stack_input(cfg, base_dir) if source is None else source
-    input_rate = exact_rate(source.sample_rate, "data.sr")
-    log.info("input: %s, %.3f-%.3f s at %s Hz, shape %s", source.path, source.start, source.end,
-             rate_text(input_rate), list(source.shape))
-    if isinstance(source, FeatureInput):
-        log.info("input: %s", source.summary())
-    log.info("device: %s", device)
+    input_rate = log_input(source, device)
     given = module is not None
     module = (module if given else load_user_module(cfg.model, base_dir, cfg.seed)).to(device)
     if isinstance(source, FeatureInput):

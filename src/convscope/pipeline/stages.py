@@ -64,12 +64,7 @@ def prepare_stack(cfg: RunConfig, source, plans: list[LayerPlan], stack: nn.Sequ
 
     The rows come from the plan's shapes through stack.rows.layer_row, the function describe()
     uses: the table, shapes.json and convscope.describe agree without a forward pass here."""
-    input_rate = exact_rate(source.sample_rate, "data.sr")
-    log.info("input: %s, %.3f-%.3f s at %s Hz, shape %s", source.path, source.start, source.end,
-             rate_text(input_rate), list(source.shape))
-    if isinstance(source, FeatureInput):
-        log.info("input: %s", source.summary())
-    log.info("device: %s", device)
+    input_rate = log_input(source, device)
     rates = layer_rates(plans, input_rate)
     exact = rates[-1] if rates else input_rate
     evaluation = plan_evaluate_stage(cfg, plans[-1].output_shape[1], upsampling_factor(plans),
@@ -81,6 +76,18 @@ def prepare_stack(cfg: RunConfig, source, plans: list[LayerPlan], stack: nn.Sequ
     alignment = run_alignment(stack, rows, source, plans[-1].output_shape[-1], exact / input_rate)
     return PreparedStack(plans, exact, integer_rate(exact), evaluation, stack, rows, input_rate,
                          alignment)
+
+
+def log_input(source, device: torch.device) -> Fraction:
+    """The input's lines of the log (file, span, exact rate, shape; a feature input's frontend)
+    and the device; returns the exact input rate."""
+    input_rate = exact_rate(source.sample_rate, "data.sr")
+    log.info("input: %s, %.3f-%.3f s at %s Hz, shape %s", source.path, source.start, source.end,
+             rate_text(input_rate), list(source.shape))
+    if isinstance(source, FeatureInput):
+        log.info("input: %s", source.summary())
+    log.info("device: %s", device)
+    return input_rate
 
 
 def plan_evaluate_stage(cfg: RunConfig, out_channels: int, upsampling: int, input_rate: Fraction,

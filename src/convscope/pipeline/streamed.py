@@ -78,10 +78,7 @@ def run_streamed(ctx: RunContext, cfg: RunConfig, span: SegmentSpan, plans: list
     """A config stack (built from `plans`, its weights in) streamed as `ctx` decided: blocks of
     ctx.block_samples output samples (bounded by memory), or stateful chunks."""
     device = ctx.device
-    prepared = prepare_stack(cfg, span, plans, stack, ctx.model_label, device, ctx.evaluate)
-    stack = prepared.stack.to(device).eval()
-    block_seconds = ctx.block_seconds or cfg.stream.block_seconds
-    block_length = ctx.block_samples or max(1, round(block_seconds * prepared.exact_rate))
+    prepared, stack, block_seconds, block_length = _prepared(ctx, cfg, span, plans, stack)
     consumers = Consumers(cfg, ctx.out_dir, span, plans, prepared.output_rate,
                           ctx.spectrogram, ctx.evaluate)
     stateful = ctx.engine == "stateful"
@@ -254,10 +251,7 @@ def run_streamed_features(ctx: RunContext, cfg: RunConfig, source: FeatureInput,
     """A config stack over a feature input's frames, streamed in blocks of ctx.block_samples
     output samples (pipeline.preflight bounds them by memory)."""
     device = ctx.device
-    prepared = prepare_stack(cfg, source, plans, stack, ctx.model_label, device, ctx.evaluate)
-    stack = prepared.stack.to(device).eval()
-    block_seconds = ctx.block_seconds or cfg.stream.block_seconds
-    block_length = ctx.block_samples or max(1, round(block_seconds * prepared.exact_rate))
+    prepared, stack, block_seconds, block_length = _prepared(ctx, cfg, source, plans, stack)
     consumers = FeatureConsumers(cfg, ctx.out_dir, source, plans, prepared.output_rate,
                                  ctx.spectrogram, ctx.evaluate)
     frames = torch.from_numpy(source.samples)[None]
@@ -282,3 +276,13 @@ def run_streamed_features(ctx: RunContext, cfg: RunConfig, source: FeatureInput,
                         extra={"stream": stream_info, **ctx.decisions()},
                         weights_of=ctx.weights_of)
     return StreamedRun(ctx.out_dir, source, prepared.rows, prepared.output_rate, shapes)
+
+
+def _prepared(ctx: RunContext, cfg: RunConfig, source, plans: list[LayerPlan],
+              stack: torch.nn.Sequential) -> tuple[PreparedStack, torch.nn.Sequential, float, int]:
+    """The prepared stack on the decided device, the block's seconds and its output samples
+    (the decided ones, or stream.block_seconds of output)."""
+    prepared = prepare_stack(cfg, source, plans, stack, ctx.model_label, ctx.device, ctx.evaluate)
+    block_seconds = ctx.block_seconds or cfg.stream.block_seconds
+    block_length = ctx.block_samples or max(1, round(block_seconds * prepared.exact_rate))
+    return prepared, prepared.stack.to(ctx.device).eval(), block_seconds, block_length

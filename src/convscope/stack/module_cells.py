@@ -26,7 +26,7 @@ from convscope.stack.analysis import EXAMPLE_SOURCE, Trace, TracedCall, trace_fo
 from convscope.stack.layers.flow import Flow
 from convscope.stack.layers.relation import STACK_INPUT
 from convscope.stack.layers.cell import Cell, PointwiseCell
-from convscope.stack.layers.convolution_cells import Conv1dCell
+from convscope.stack.layers.convolution_cells import Conv1dCell, zeros_padding
 from convscope.stack.layers.transposed_cells import ConvTranspose1dCell
 from convscope.stack.stateful import ChainCell
 
@@ -42,18 +42,12 @@ def _one(value) -> int:
 
 
 def _conv_padding(call: TracedCall) -> tuple[int, int]:
-    module = call.module
-    mode = getattr(module, "padding_mode", "zeros")
-    if mode != "zeros":
-        raise _refused(f"{call.name} ({type(module).__name__}) has padding_mode={mode!r}, "
-                       "which copies signal samples into the padding: no stateful cell")
-    k, d = _one(module.kernel_size), _one(module.dilation)
-    if module.padding == "same":
-        left = d * (k - 1) // 2
-        return left, d * (k - 1) - left
-    if module.padding == "valid":
-        return 0, 0
-    return _one(module.padding), _one(module.padding)
+    padding = zeros_padding(call.module)
+    if padding is None:
+        raise _refused(f"{call.name} ({type(call.module).__name__}) has padding_mode="
+                       f"{call.module.padding_mode!r}, which copies signal samples into the "
+                       "padding: no stateful cell")
+    return padding
 
 
 def _cell(call: TracedCall, given: Flow) -> Cell:

@@ -5,7 +5,7 @@ is appended at flush, and outputs a stride skips are skipped as they arrive.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
 import torch
 import torch.nn.functional as F
@@ -71,10 +71,18 @@ class Conv1dCell(ConvCell):
 
 def conv1d_padding(plan: LayerPlan, module: nn.Module) -> tuple[int, int]:
     """(left, right) zeros of the layer's padding; refused where padding copies samples."""
-    mode = getattr(module, "padding_mode", "zeros")
-    if mode != "zeros":
-        raise unsupported(plan, f"Conv1d padding_mode={mode!r} copies signal samples into "
-                                "the padding")
+    padding = zeros_padding(module)
+    if padding is None:
+        raise unsupported(plan, f"Conv1d padding_mode={module.padding_mode!r} copies signal "
+                                "samples into the padding")
+    return padding
+
+
+def zeros_padding(module: nn.Module) -> Optional[tuple[int, int]]:
+    """(left, right) zeros a Conv1d pads its input with; None where its padding_mode copies
+    signal samples instead (no cell can supply those before the samples arrive)."""
+    if getattr(module, "padding_mode", "zeros") != "zeros":
+        return None
     if isinstance(module, CausalConv1d):
         return module.causal_padding, 0
     k, d = one(module.kernel_size), one(module.dilation)
