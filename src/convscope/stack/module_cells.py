@@ -27,7 +27,7 @@ from convscope.stack.layers.flow import Flow
 from convscope.stack.layers.relation import STACK_INPUT
 from convscope.stack.layers.cell import Cell, PointwiseCell
 from convscope.stack.layers.convolution_cells import Conv1dCell, zeros_padding
-from convscope.stack.layers.transposed_cells import ConvTranspose1dCell
+from convscope.stack.layers.transposed_cells import transposed_cell
 from convscope.stack.stateful import ChainCell
 
 OVERLAP_INSTEAD = "stream.mode=overlap streams it"
@@ -35,10 +35,6 @@ OVERLAP_INSTEAD = "stream.mode=overlap streams it"
 
 def _refused(what: str) -> ConvscopeError:
     return ConvscopeError(f"stream.mode=stateful: {what}; {OVERLAP_INSTEAD}")
-
-
-def _one(value) -> int:
-    return value[0] if isinstance(value, (tuple, list)) else value
 
 
 def _conv_padding(call: TracedCall) -> tuple[int, int]:
@@ -56,8 +52,7 @@ def _cell(call: TracedCall, given: Flow) -> Cell:
     if isinstance(module, nn.Conv1d):
         return Conv1dCell(module, *_conv_padding(call))
     if isinstance(module, nn.ConvTranspose1d):
-        p, op = _one(module.padding), _one(module.output_padding)
-        return ConvTranspose1dCell(module, p, op - p)
+        return transposed_cell(module)
     if call.flow.finite and given.finite and call.flow.reach == given.reach \
             and call.input_shape == call.output_shape:
         return PointwiseCell(module, channels)  # each output sample reads its own input sample

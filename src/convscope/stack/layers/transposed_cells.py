@@ -81,6 +81,11 @@ class ConvTranspose1dCell(ConvCell):
 
 
 def conv_transpose1d_cell(_plan: LayerPlan, module: nn.Module) -> Cell:
+    return transposed_cell(module)
+
+
+def transposed_cell(module: nn.Module) -> ConvTranspose1dCell:
+    """The cell of a built ConvTranspose1d (a config stack's or any model's)."""
     if isinstance(module, CausalConvTranspose1d):  # the full output's first L_in*s samples
         return ConvTranspose1dCell(module, 0, -module.right_trim)
     p, op = one(module.padding), one(module.output_padding)
