@@ -367,3 +367,12 @@ def test_model_config_rule_catches_an_import_and_a_read():
 def test_pipeline_has_at_most_15_modules():
     pipeline = [name for name in _modules() if name.startswith(f"{PACKAGE}.pipeline.")]
     assert len(pipeline) + 1 <= 15, sorted(pipeline)  # + its __init__
+
+
+def test_the_one_shot_path_knows_no_plan():
+    """Every model's one shot is oneshot.run_one_shot: it takes an nn.Module, never a config
+    stack's plan (a config stack is one way to obtain the module)."""
+    source = _modules()[f"{PACKAGE}.pipeline.oneshot"].read_text(encoding="utf-8")
+    imported = [node.module for node in ast.walk(ast.parse(source))
+                if isinstance(node, ast.ImportFrom)]
+    assert f"{PACKAGE}.stack.plan" not in imported and "LayerPlan" not in source

@@ -200,7 +200,10 @@ def test_the_run_reads_and_exports_the_published_layout(tmp_path, monkeypatch):
     got = run_output(tmp_path / "out")
     assert got.shape == expected.shape == (256 * frames.shape[-1],)
     assert 0.01 < np.std(expected)
-    np.testing.assert_allclose(got, expected, atol=1e-5)
+    # float32 through ~60 layers: the run routes strided transposed convs to torch's native
+    # kernel (stack/backends.safe_kernels), this process's forward to oneDNN; the two kernels'
+    # rounding differs by ~1e-5 here (measured: 1.2e-5 at most on a peak of ~0.9)
+    np.testing.assert_allclose(got, expected, atol=5e-5)
 
     saved = torch.load(tmp_path / "out" / "weights.pt", weights_only=True)
     assert list(saved) == ["generator"] and "resblocks.3.convs1.0.weight_g" in saved["generator"]

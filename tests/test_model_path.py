@@ -200,3 +200,34 @@ def test_a_streamed_model_run_draws_its_envelopes_and_spectrogram_window(tmp_pat
     with torch.no_grad():
         expected = model(torch.from_numpy(audio)[None])[0].numpy()
     assert relative_error(output_wav(report.out_dir), expected) < 1e-5
+
+
+def test_a_config_stack_and_the_same_module_as_an_object_take_one_path(tmp_path):
+    """A config stack is one way to obtain an nn.Module: its run and a run of the same built
+    module given as a Python object go through the same one-shot function (oneshot.run_one_shot)
+    and give the same rows (shapes, formulas, MACs, receptive fields, exact rates) and the same
+    output samples; the config run's rows add its keys, and it draws each layer."""
+    from convscope.config.convert import to_run_config
+    from convscope.stack.plan import plan_stack
+    from convscope.stack.preset_weights import build_with_weights
+    from tests.test_config import compose_run
+
+    overrides = ["report=false", "save.weights=false", "audio.subtype=FLOAT",
+                 "evaluate.enabled=false", "model=hifigan_style"]
+    stack_run = convscope.run(overrides, out_dir=tmp_path / "stack")
+    cfg = to_run_config(compose_run(*overrides))
+    plans = plan_stack(cfg.model.layers, tuple(stack_run.shapes["input"]["shape"]))
+    module = build_with_weights(plans, cfg.seed, cfg.model)
+    audio, rate = soundfile.read(str(tmp_path / "stack" / "audio" / "input.wav"),
+                                 dtype="float32")
+    object_run = convscope.run(overrides[:4], model=module, audio=audio, sample_rate=rate,
+                               out_dir=tmp_path / "object")
+    by_config, by_object = stack_run.shapes["layers"], object_run.shapes["layers"]
+    assert [row.pop("key") for row in by_config] == [plan.key for plan in plans]  # flat stack
+    assert all("key" not in row for row in by_object)
+    assert by_config == by_object and len(by_config) == 6
+    assert stack_run.shapes["output"] == object_run.shapes["output"]
+    assert np.array_equal(output_wav(tmp_path / "stack"), output_wav(tmp_path / "object"))
+    drawn = sorted(p.name for p in (tmp_path / "stack" / "plots").glob("layer*.png"))
+    assert len(drawn) == len(plans)  # a config stack: a figure per layer
+    assert (tmp_path / "object" / "plots" / "layers_overview.png").is_file()

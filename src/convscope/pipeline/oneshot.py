@@ -1,4 +1,4 @@
-"""The one-shot path: load the whole segment, one forward pass with hooks, then write.
+"""The one-shot path: any model, one forward pass with hooks over the whole input, then write.
 
 Everything that can be wrong with the input is checked (load, features, plan) before any file is
 written, and shapes.json then index.html are written last (stages.finish_run), so a run dir that
@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import logging
 import math
-import time
+from contextlib import nullcontext
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Optional
+from typing import Mapping, Optional
 
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.utils.parametrize import type_before_parametrizations
 
 from convscope.audio.features import FeatureInput
 from convscope.audio.segment import Segment
@@ -32,7 +34,6 @@ from convscope.pipeline.figures import (
     conv_levels,
     layer_signals,
     module_geometry,
-    plan_geometry,
     plotted_rows,
     short_name,
     submit_overview,
@@ -43,7 +44,6 @@ from convscope.pipeline.stages import (
     PreparedStack,
     finish_run,
     plan_evaluate_stage,
-    prepare_stack,
     run_alignment,
     shapes_document,
 )
@@ -51,103 +51,156 @@ from convscope.plots.background import figure_sink
 from convscope.plots.figure_worker import FigureJob
 from convscope.plots.zoom import ConvGeometry
 from convscope.rundir import RunDir
-from convscope.stack.plan import LayerPlan
-from convscope.stack.rates import Rate, exact_rate, integer_rate, layer_rates, rate_text
+from convscope.stack.backends import safe_kernels
+from convscope.stack.rates import Rate, exact_rate, integer_rate, rate_text
 from convscope.stack.rows import LayerRow
-from convscope.stack.trace import LayerTrace, trace_stack
+from convscope.stack.trace import LayerTrace, check_finite
 from convscope.stack.user_module import run_user_module
 from convscope.text import format_table
 
 log = logging.getLogger("convscope")
 
 
-def run_one_shot(ctx: RunContext, cfg: RunConfig, source: Segment | FeatureInput,
-                 plans: list[LayerPlan], stack: nn.Sequential) -> RunResult:
-    """A config stack (built from `plans` of the loaded `source`, its weights in) in one
-    forward pass with hooks, as `ctx` decided: the figures and the evaluate stage it kept."""
-    prepared = prepare_stack(cfg, source, plans, stack, ctx.model_label, ctx.device,
-                             ctx.evaluate)
-    started = time.perf_counter()
-    traces = trace_stack(prepared.stack, source.samples[None], ctx.device)
-    cost = run_cost(prepared.rows, traces[-1].output.shape[-1], prepared.exact_rate,
-                    time.perf_counter() - started)
-    log.info("output: shape %s at %s Hz", prepared.rows[-1].output_shape,
-             rate_text(prepared.exact_rate))
-
-    files = RunDir(ctx.out_dir)
-    audio_info = write_audio(files, source, traces[-1], prepared.exact_rate, cfg) \
-        if cfg.audio.enabled else None
-    if cfg.plots.enabled:
-        write_plots(files, source, traces, layer_rates(prepared.plans, prepared.input_rate), cfg,
-                    {plan.index: g for plan in prepared.plans if (g := plan_geometry(plan))},
-                    spectrogram=ctx.spectrogram)
-    evaluation = prepared.evaluation
-    if evaluation is not None:  # vs a real resampler: metrics.json, spectrum, reference.wav
-        run_evaluation(evaluation, source.samples, traces[-1].output[0][evaluation.channel],
-                       ctx.out_dir, cfg.audio, cfg.plots)
-    extra = {"cost": cost.as_json(), **(ctx.decisions() if ctx.decision is not None else {})}
-    shapes = finish_run(cfg, ctx.out_dir, source, prepared, audio_info, ctx.command,
-                        extra=extra, weights_of=ctx.weights_of)
-    return RunResult(ctx.out_dir, source, prepared.rows, traces, prepared.output_rate, shapes)
-
-
-def run_model_one_shot(ctx: RunContext, cfg: RunConfig, module: nn.Module,
-                       x: torch.Tensor) -> RunResult:
-    """Any nn.Module in one forward pass (stack.user_module.run_user_module, through describe):
-    the rows (the table and shapes.json's layers, with exact rates), the outputs of the conv
-    calls that get a figure, and the output waveform; then this path's own write_audio,
-    write_plots, the evaluate stage and finish_run (with `model`, estimate and decision)."""
-    source, input_rate, target = ctx.source, ctx.input_rate, ctx.model_label
-    candidates = conv_candidates(module, cfg.plots, x, input_rate, target) \
-        if cfg.plots.enabled else set()
-    levels, handles = conv_levels(module) if cfg.plots.enabled else ([], [])
+def run_one_shot(ctx: RunContext, cfg: RunConfig, module: nn.Module,
+                 x: torch.Tensor) -> RunResult:
+    """Any model in one forward pass, as `ctx` decided, whatever it came from (a config stack
+    built from its plan, a preset, a checkpoint, model=module, a Python object): describe()'s
+    rows of that pass (stack.user_module.run_user_module; with a config's keys, ctx.keys), the
+    outputs the figures draw (ctx.figures) and the output waveform; then the sinks every run
+    shares: the WAVs, the figures, the evaluate stage and finish_run (weights.pt, shapes.json
+    with the estimate and the decision, the report)."""
+    source, input_rate, label = ctx.source, ctx.input_rate, ctx.model_label
+    each_layer = ctx.figures == "each layer"
+    calls = cfg.plots.enabled and not each_layer  # a deep model's figures: chosen conv calls
+    candidates = conv_candidates(module, cfg.plots, x, input_rate, label) if calls else set()
+    levels, handles = conv_levels(module) if calls else ([], [])
+    layers = ChildOutputs(module) if each_layer else None
     try:
-        ran = run_user_module(module, x, target, input_rate,
-                              keep=lambda leaf: id(leaf) in candidates,
-                              input_channels=cfg.plots.max_channels)
+        with safe_kernels(module), layers or nullcontext():
+            ran = run_user_module(module, x, label, input_rate,
+                                  keep=lambda leaf: id(leaf) in candidates,
+                                  input_channels=cfg.plots.max_channels, key=ctx.model_key)
     finally:
         for handle in handles:
             handle.remove()
-    rows = ran.passed.description.rows
+    rows = [replace(row, key=ctx.keys.get(row.name, row.key)) for row in
+            ran.passed.description.rows]
     if not rows:
-        raise ConvscopeError(f"{ctx.model_key}: {target} ran no nn.Module layer (only "
+        raise ConvscopeError(f"{ctx.model_key}: {label} ran no nn.Module layer (only "
                              "functions?): there is nothing to describe")
+    if layers is not None:  # the first layer whose output is not finite is the culprit
+        layers.check_finite(ctx.keys, ctx.model_key)
+    check_finite(ran.output, ctx.model_key, label)
     exact_output_rate = output_rate_of(rows, ran.output.shape[-1])
     output_rate = integer_rate(exact_output_rate)  # WAVs need one; None: no output WAV
-    log.info("layers (seed %d, model %s):\n%s", cfg.seed, target,
-             format_table(rows, names=True, rates=True))
+    log.info("layers (seed %d, model %s):\n%s", cfg.seed, label,
+             format_table(rows, names=not ctx.keys, rates=True))
     log.info("output: shape %s at %s Hz", ran.returned_shape, rate_text(exact_output_rate))
     cost = run_cost(rows, ran.output.shape[-1], exact_output_rate, ran.passed.seconds)
     alignment = run_alignment(module, rows, source, ran.output.shape[-1],
                               exact_output_rate / input_rate)
-
-    evaluation = plan_evaluate_stage(cfg, ran.output.shape[1], upsampling_of(rows), input_rate,
+    layer_traces = layers.traces(rows) if layers is not None else []
+    upsampling = upsampling_of(rows) if layers is None else layers.upsampling(rows, input_rate)
+    evaluation = plan_evaluate_stage(cfg, ran.output.shape[1], upsampling, input_rate,
                                      exact_output_rate, isinstance(source, FeatureInput),
                                      ctx.evaluate)
-    final = LayerTrace(rows[-1].index, rows[-1].type, ran.output.numpy())
+    final = layer_traces[-1] if layer_traces else \
+        LayerTrace(rows[-1].index, rows[-1].type, ran.output.numpy())
     files = RunDir(ctx.out_dir)
     audio_info = write_audio(files, source, final, exact_output_rate, cfg) if cfg.audio.enabled \
         else None
-    traces = [LayerTrace(i, rows[i].type, ran.passed.kept[i].numpy())
-              for i in plotted_rows(rows, ran.passed.kept, cfg.plots)] if cfg.plots.enabled else []
-    if cfg.plots.enabled:
-        submit_overview(files.layers_overview, rows, levels, [t.index for t in traces],
-                        f"{short_name(target)}: every conv call", cfg.plots)
-        write_module_plots(files, source, traces, final, rows, exact_output_rate, cfg, module,
-                           ran.passed.kept_inputs, target, ctx.spectrogram)
+    if each_layer:
+        traces = layer_traces
+        if cfg.plots.enabled:
+            write_plots(files, source, traces, layers.rates(rows), cfg, layers.geometries(),
+                        spectrogram=ctx.spectrogram)
+    else:
+        traces = [LayerTrace(i, rows[i].type, ran.passed.kept[i].numpy())
+                  for i in plotted_rows(rows, ran.passed.kept, cfg.plots)] \
+            if cfg.plots.enabled else []
+        if cfg.plots.enabled:
+            submit_overview(files.layers_overview, rows, levels, [t.index for t in traces],
+                            f"{short_name(label)}: every conv call", cfg.plots)
+            write_module_plots(files, source, traces, final, rows, exact_output_rate, cfg,
+                               module, ran.passed.kept_inputs, label, ctx.spectrogram)
+        traces = [*traces, final]
     if evaluation is not None:
         run_evaluation(evaluation, source.samples, final.output[0][evaluation.channel],
                        ctx.out_dir, cfg.audio, cfg.plots)
     prepared = PreparedStack(plans=[], exact_rate=exact_output_rate, output_rate=output_rate,
                              evaluation=evaluation, stack=module, rows=rows,
                              input_rate=input_rate, alignment=alignment)  # rows: from the pass
-    extra = {"cost": cost.as_json(), "model": ctx.model_info, **ctx.decisions()}
+    extra = {"cost": cost.as_json(), **ctx.decisions()}
+    if ctx.model_info is not None:
+        extra["model"] = ctx.model_info
     if ran.returned_shape != rows[-1].output_shape:  # ops after the last layer (squeeze, trim)
         output = shapes_document(source, rows, exact_output_rate, audio_info)["output"]
         extra["output"] = {**output, "shape": ran.returned_shape}
     shapes = finish_run(cfg, ctx.out_dir, source, prepared, audio_info, ctx.command, extra=extra,
                         weights_of=ctx.weights_of)
-    return RunResult(ctx.out_dir, source, rows, [*traces, final], output_rate, shapes)
+    return RunResult(ctx.out_dir, source, rows, traces, output_rate, shapes)
+
+
+class ChildOutputs:
+    """Hooks that keep the output of each child of a model (an nn.Sequential's layers, drawn
+    each with its input: ctx.figures="each layer"), first call only, as float32 on the CPU."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        self.children = list(model.named_children()) or [("0", model)]  # a layer alone
+        self.outputs: dict[int, torch.Tensor] = {}
+        self.handles: list = []
+
+    def __enter__(self) -> "ChildOutputs":
+        for index, (_, child) in enumerate(self.children):
+            self.handles.append(child.register_forward_hook(self._keep(index)))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for handle in self.handles:
+            handle.remove()
+
+    def _keep(self, index: int):
+        def hook(_module, _args, output):
+            if index not in self.outputs and isinstance(output, torch.Tensor):
+                self.outputs[index] = output.detach().to("cpu", torch.float32, copy=True)
+        return hook
+
+    def check_finite(self, keys: Mapping[str, str], model_key: str) -> None:
+        for index, (name, child) in enumerate(self.children):
+            if index in self.outputs:
+                check_finite(self.outputs[index], keys.get(name, f"{model_key}.{name}"),
+                             type_before_parametrizations(child).__name__)
+
+    def last_rows(self, rows: list[LayerRow]) -> list[int]:
+        """Each child's last row (its output's rate): the row named by it or inside it."""
+        if self.children[0][1] is self.model:
+            return [rows[-1].index]
+        last = {}
+        for row in rows:
+            last[row.name.split(".", 1)[0]] = row.index
+        return [last[name] for name, _ in self.children if name in last]
+
+    def rates(self, rows: list[LayerRow]) -> list[Fraction]:
+        return [rows[i].rate_out for i in self.last_rows(rows)]
+
+    def upsampling(self, rows: list[LayerRow], input_rate: Fraction) -> int:
+        """The product of the layers' up factors (the stride tone sits at the output rate over
+        it): each layer's, not each call's (an anti-aliased activation's x2 and /2 cancel)."""
+        factor, rate = 1, input_rate
+        for out_rate in self.rates(rows):
+            factor *= (out_rate / rate).numerator
+            rate = out_rate
+        return factor
+
+    def traces(self, rows: list[LayerRow]) -> list[LayerTrace]:
+        return [LayerTrace(index, type_before_parametrizations(child).__name__,
+                           self.outputs[index].numpy())
+                for index, (_, child) in enumerate(self.children) if index in self.outputs]
+
+    def geometries(self) -> dict[int, ConvGeometry]:
+        return {index: geometry for index, (_, child) in enumerate(self.children)
+                if (geometry := module_geometry(child)) is not None}
 
 
 def write_audio(files: RunDir, source: Segment | FeatureInput, last: LayerTrace,

@@ -3,10 +3,10 @@ RunResult and the StreamedRun."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Mapping, Optional
 
 import torch
 
@@ -39,6 +39,9 @@ class StreamedRun:
     shapes: dict
 
 
+FIGURE_CHOICES = ("each layer", "rate changes")
+
+
 @dataclass(frozen=True)
 class RunContext:
     """What a run decided before its forward, carried down instead of a rewritten config (the
@@ -65,6 +68,15 @@ class RunContext:
     # what weights.pt holds of the model, chosen where it was obtained (a config stack's export
     # layout: preset_weights.weights_to_save); None: its state_dict
     weights_of: Optional[Callable[[torch.nn.Module], dict]] = None
+    # the config key of each named submodule, where the model came from a config (a config
+    # stack's plan: "0" -> model.layers.0, "3.inner.1" -> model.layers.3.layers.1): the rows,
+    # the table and a non-finite output name layers by it; empty for any other module
+    keys: Mapping[str, str] = field(default_factory=dict)
+    # which layer figures the one-shot path draws, a choice made where the model was obtained
+    # (FIGURE_CHOICES): "each layer": every child of the model, each with its input (a config
+    # stack: a short chain a learner reads layer by layer); "rate changes": the calls whose rate
+    # changes (plots.layers picks others) and the overview of every conv call (a deep model)
+    figures: str = "rate changes"
 
     @property
     def engine(self) -> Optional[str]:

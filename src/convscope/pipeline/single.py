@@ -1,19 +1,22 @@
 """One source, one model, one run dir: streamed or one-shot, decided here (preflight.decide).
 
 `run(cfg, out_dir)` is what scripts/run.py (through corpus.jobs.run_job), a corpus's files, the
-Python API and the tests call. Any nn.Module (model=module, convscope.run(model=...)) is
-estimated and decided by run_module; a config stack's waveform or feature input
-(data.features=stft|mel|log_mel: the frames are computed from the whole segment, ~16 MB for 10
-min of log-mel at hop 256 x 80 bands) by run_stack, through pipeline.preflight. Either way the
-decision (preflight.decide) goes down as a RunContext, the config as composed: long inputs go
-block by block in bounded memory with the same results (streamed.py); the rest in one forward
-pass (oneshot.py). Both share prepare_stack and finish_run (stages.py).
+Python API and the tests call. The model is obtained first, however it comes: a config stack
+built from its plan with its weights (run_stack), or any nn.Module (model=module,
+convscope.run(model=...): run_module). Each is estimated on its source and decided once
+(preflight.decide); what was decided goes down as a RunContext, the config as composed. One
+shot, every model takes the same function (oneshot.run_one_shot: one forward with hooks, then
+the sinks); streamed, the engine the decision named: a config stack's per-layer block rules
+(streamed.py: exact for hours), any model's overlap blocks or stateful cells. A feature input's
+frames (data.features=stft|mel|log_mel) are computed from the whole segment (~16 MB for 10 min
+of log-mel at hop 256 x 80 bands). All paths end in stages.finish_run.
 """
 
 from __future__ import annotations
 
 import logging
 from fractions import Fraction
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Optional
@@ -31,7 +34,7 @@ from convscope.audio.segment import Segment, load_segment, resolve_path
 from convscope.config.schema import RunConfig
 from convscope.errors import ConvscopeError
 from convscope.pipeline.figures import PLOTTED
-from convscope.pipeline.oneshot import run_model_one_shot, run_one_shot
+from convscope.pipeline.oneshot import run_one_shot
 from convscope.pipeline.preflight import (
     Preflight,
     decide,
@@ -50,9 +53,10 @@ from convscope.pipeline.streamed import (
 from convscope.report.page import RunCommand
 from convscope.stack.analysis import ForwardFailed
 from convscope.stack.estimate import EstimateFailed, estimate
-from convscope.stack.plan import plan_stack
+from convscope.stack.plan import LayerPlan, plan_stack
 from convscope.stack.preset_weights import build_with_weights, weights_to_save
 from convscope.stack.rates import exact_rate
+from convscope.stack.rows import layer_rows
 from convscope.stack.streaming import unsupported_reason
 from convscope.stack.trace import pick_device
 from convscope.stack.user_calls import users_code
@@ -91,8 +95,9 @@ def run_stack(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.devic
     if source is None:  # not a file soundfile reads block by block: librosa decodes it whole
         loaded = stack_input(cfg, base_dir)
         plans = plan_stack(cfg.model.layers, loaded.shape, causal=cfg.model.causal)
-        ctx = _stack_context(cfg, out_dir, loaded, device, command, None)
-        return run_one_shot(ctx, cfg, loaded, plans, _build(cfg, plans))
+        stack = _build(cfg, plans)
+        ctx = _stack_context(cfg, out_dir, loaded, device, command, None, plans, stack)
+        return _one_shot(ctx, cfg, stack)
     plans = plan_stack(cfg.model.layers, source.shape, causal=cfg.model.causal)
     if features:
         blocker = unsupported_reason(plans) or (
@@ -107,16 +112,15 @@ def run_stack(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.devic
             "with stream.mode=overlap (the stateful cells take waveform chunks); set "
             "stream.mode=overlap, or stream.enabled=false for one shot")
     stack = _build(cfg, plans)  # the model, obtained: its weights loaded before any file
-    ctx = _stack_context(cfg, out_dir, source, device, command, checked)
+    ctx = _stack_context(cfg, out_dir, source, device, command, checked, plans, stack)
     if checked.streamed and features:
         log.info("streaming block by block over %s frames", cfg.data.features)
         return run_streamed_features(ctx, cfg, source, plans, stack)
     if checked.streamed:
         return run_streamed(ctx, cfg, source, plans, stack)
     if not features:  # the whole segment, loaded (a span only says where it lies)
-        source = stack_input(cfg, base_dir)
-        plans = plan_stack(cfg.model.layers, source.shape, causal=cfg.model.causal)
-    return run_one_shot(ctx, cfg, source, plans, stack)
+        ctx = replace(ctx, source=stack_input(cfg, base_dir))
+    return _one_shot(ctx, cfg, stack)
 
 
 def _build(cfg: RunConfig, plans) -> nn.Sequential:
@@ -124,15 +128,29 @@ def _build(cfg: RunConfig, plans) -> nn.Sequential:
     return build_with_weights(plans, cfg.seed, cfg.model)
 
 
+def _one_shot(ctx: RunContext, cfg: RunConfig, model: nn.Module) -> RunResult:
+    """The one-shot path every model takes (oneshot.run_one_shot), on ctx.source loaded whole."""
+    log_input(ctx.source, ctx.device)
+    model = model.to(ctx.device)
+    x = torch.as_tensor(ctx.source.samples[None], dtype=_float_dtype(model), device=ctx.device)
+    return run_one_shot(ctx, cfg, model, x)
+
+
 def _stack_context(cfg: RunConfig, out_dir: Path, source, device: torch.device,
-                   command: Optional[RunCommand], checked: Optional[Preflight]) -> RunContext:
+                   command: Optional[RunCommand], checked: Optional[Preflight],
+                   plans: list[LayerPlan], stack: nn.Sequential) -> RunContext:
     """The RunContext of a config stack's run: what preflight decided (None: a file decoded
-    whole, one shot without an estimate), the model's name and how weights.pt holds it."""
+    whole, one shot without an estimate), the model's name, how weights.pt holds it, the
+    config key of each of its layers and calls, and its figures: one per layer."""
     weights_of = partial(weights_to_save, model=cfg.model)
     rate = exact_rate(source.sample_rate, "data.sr")
+    keys = {str(plan.index): plan.key for plan in plans}
+    keys.update((row.name, row.key) for row in layer_rows(plans, stack))
+    named = dict(model_key="model.layers", keys=keys, figures="each layer",
+                 weights_of=weights_of)
     if checked is None:
         return RunContext(out_dir, source, rate, device, cfg.model.name, None, False,
-                          "one shot: the file is decoded whole", command, weights_of=weights_of)
+                          "one shot: the file is decoded whole", command, **named)
     decision = checked.decision
     return RunContext(out_dir, source, rate, device, cfg.model.name, checked.estimate.as_json(),
                       decision.streamed, decision.why, command,
@@ -140,7 +158,7 @@ def _stack_context(cfg: RunConfig, out_dir: Path, source, device: torch.device,
                       block_samples=checked.estimate.block_samples,
                       spectrogram="spectrogram" not in decision.off,
                       evaluate="evaluate" not in decision.off,
-                      decision=decision.as_json(), weights_of=weights_of)
+                      decision=decision.as_json(), **named)
 
 
 def run_module(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.device,
@@ -177,7 +195,7 @@ def run_module(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.devi
                    model_info)
     if ctx.streamed:
         return run_model_streamed(ctx, cfg, module, x)
-    return run_model_one_shot(ctx, cfg, module, x)
+    return run_one_shot(ctx, cfg, module, x)
 
 
 def _decided(cfg: RunConfig, out_dir: Path, source, input_rate: Fraction, device: torch.device,

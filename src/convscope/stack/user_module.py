@@ -30,7 +30,6 @@ from convscope.stack.checkpoints import describe_value, read_state_dict
 from convscope.stack.config_object import AttrDict, read_config_json
 from convscope.stack.describe import DescribedPass, describe_pass
 from convscope.stack.forward_progress import progress_logged
-from convscope.stack.trace import check_finite
 from convscope.stack.user_calls import user_exception_text, users_code
 from convscope.stack.user_streams import user_code_contained
 
@@ -186,31 +185,34 @@ class ModuleRun:
 
 def run_user_module(module: nn.Module, x: torch.Tensor, target: str,
                     sample_rate: Optional[Fraction],
-                    keep: Callable[[nn.Module], bool], input_channels: int = 0) -> ModuleRun:
+                    keep: Callable[[nn.Module], bool], input_channels: int = 0,
+                    key: str = "model.target") -> ModuleRun:
     """Run `module` once on x (1, C, L), describing it and keeping what `keep` picks; the user's
-    exceptions and a return value that is not a waveform tensor become one-line errors."""
-    refuse_non_finite_parameters(module, target)
-    with users_code("model.target", target, list(x.shape)), progress_logged(
-            f"model.target: {target}'s forward on {list(x.shape)}"):
+    exceptions and a return value that is not a waveform tensor become one-line errors naming
+    `key` (the config key the model came from: model.target, model.layers, model). The caller
+    checks the output is finite (after the layers it kept: the first non-finite one is named)."""
+    refuse_non_finite_parameters(module, target, key)
+    with users_code(key, target, list(x.shape)), progress_logged(
+            f"{key}: {target}'s forward on {list(x.shape)}"):
         passed = describe_pass(module, x, sample_rate=sample_rate, keep=keep,
                                input_channels=input_channels)
     output = passed.output
     if (not isinstance(output, torch.Tensor) or output.dim() not in (2, 3)
             or output.shape[0] != 1):
-        raise ConvscopeError(f"model.target: {target} returned {describe_value(output)}; convscope needs "
+        raise ConvscopeError(f"{key}: {target} returned {describe_value(output)}; convscope needs "
                              "a waveform tensor (1, channels, samples) or (1, samples)")
     returned_shape = list(output.shape)
     waveform = output if output.dim() == 3 else output[:, None]
-    check_finite(waveform, "model.target", target)
     return ModuleRun(passed, waveform.detach().to("cpu", torch.float32), returned_shape)
 
 
-def refuse_non_finite_parameters(module: nn.Module, target: str) -> None:
+def refuse_non_finite_parameters(module: nn.Module, target: str,
+                                 key: str = "model.target") -> None:
     """A NaN or inf weight makes every output NaN: name the parameter before anything runs."""
     for name, tensor in module.state_dict().items():
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             bad = int((~torch.isfinite(tensor)).sum())
-            raise ConvscopeError(f"model.target: {target}'s {name} holds {bad} non-finite "
+            raise ConvscopeError(f"{key}: {target}'s {name} holds {bad} non-finite "
                                  f"value(s) (NaN or inf) of {tensor.numel()}; its output would "
                                  "be NaN: check the weights (model.weights) or its init")
 
