@@ -34,12 +34,13 @@ from convscope.pipeline.figures import PLOTTED
 from convscope.pipeline.oneshot import run_model_one_shot, run_one_shot
 from convscope.pipeline.preflight import (
     Preflight,
-    decide,
+    check_parameters,
     machine_memory_bytes,
     memory_limit,
     preflight,
 )
 from convscope.pipeline.results import RunContext, RunResult, StreamedRun
+from convscope.pipeline.sizing import Subject
 from convscope.pipeline.stages import log_input
 from convscope.pipeline.streamed import (
     readable_span,
@@ -48,16 +49,12 @@ from convscope.pipeline.streamed import (
     run_streamed_features,
 )
 from convscope.report.page import RunCommand
-from convscope.stack.analysis import ForwardFailed
-from convscope.stack.estimate import EstimateFailed, estimate
 from convscope.stack.plan import plan_stack
 from convscope.stack.preset_weights import build_with_weights, weights_to_save
 from convscope.stack.rates import exact_rate
 from convscope.stack.streaming import unsupported_reason
 from convscope.stack.trace import pick_device
-from convscope.stack.user_calls import users_code
 from convscope.stack.user_module import load_user_module, resolve
-from convscope.text import fmt_bytes
 
 log = logging.getLogger("convscope")
 
@@ -91,6 +88,7 @@ def run_stack(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.devic
     if source is None:  # not a file soundfile reads block by block: librosa decodes it whole
         loaded = stack_input(cfg, base_dir)
         plans = plan_stack(cfg.model.layers, loaded.shape, causal=cfg.model.causal)
+        check_parameters(cfg.limits, plans)
         ctx = _stack_context(cfg, out_dir, loaded, device, command, None)
         return run_one_shot(ctx, cfg, loaded, plans, _build(cfg, plans))
     plans = plan_stack(cfg.model.layers, source.shape, causal=cfg.model.causal)
@@ -100,13 +98,15 @@ def run_stack(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.devic
             "lack)" if source.target is None else None)
     else:
         blocker = None if cfg.stream.mode == "stateful" else unsupported_reason(plans)
-    checked = preflight(cfg, source, plans, out_dir, blocker, device)
+    check_parameters(cfg.limits, plans)  # building allocates the weights: refused before
+    # the model, obtained (its weights loaded) before any file, and estimated as any module is
+    stack = _build(cfg, plans)
+    checked = preflight(cfg, source, Subject(stack, plans), out_dir, blocker, device)
     if features and checked.decision.engine == "stateful":
         raise ConvscopeError(
             f"stream.mode=stateful: data.features={cfg.data.features} frames stream only "
             "with stream.mode=overlap (the stateful cells take waveform chunks); set "
             "stream.mode=overlap, or stream.enabled=false for one shot")
-    stack = _build(cfg, plans)  # the model, obtained: its weights loaded before any file
     ctx = _stack_context(cfg, out_dir, source, device, command, checked)
     if checked.streamed and features:
         log.info("streaming block by block over %s frames", cfg.data.features)
@@ -183,37 +183,17 @@ def run_module(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.devi
 def _decided(cfg: RunConfig, out_dir: Path, source, input_rate: Fraction, device: torch.device,
              command: Optional[RunCommand], module: nn.Module, x: torch.Tensor, key: str,
              label: str, model_info: dict) -> RunContext:
-    """The estimate of the model on this input (stack.estimate: fake tensors at full size, the
-    context from one small real forward), and preflight.decide's choice. A model that cannot
-    stream (unbounded context) and whose one shot exceeds the memory limit is refused here,
-    naming the row that makes the context unbounded."""
-    block = max(1, round(cfg.stream.block_seconds * input_rate))
-    try:
-        with users_code(key, label, list(x.shape)):  # its forward runs, on fake tensors too
-            found = estimate(module, tuple(x.shape), sample_rate=input_rate,
-                             block_samples=min(block, x.shape[-1]))
-    except EstimateFailed as exc:  # an op that needs real values: decided without a figure
-        if isinstance(exc.__cause__, ForwardFailed):  # its real forward raised: the model's error
-            raise
-        log.warning("%s; decided without it", exc)
-        found = None
-    if found is not None:
-        log.info("estimate: %s", found.summary())
-    one_shot = 0 if found is None else found.one_shot_bytes
-    blocker = ("no estimate of its context" if found is None else found.unbounded_reason)
-    if cfg.stream.mode == "stateful" and found is not None:
-        blocker = None  # stack.module_cells words what has no cell when it is asked to stream
-    decision = decide(cfg.stream, cfg.limits, source.end - source.start, one_shot, blocker)
-    limit, how = memory_limit(cfg.limits, machine_memory_bytes())
-    if not decision.streamed and limit is not None and one_shot > limit:
-        why = (f"it cannot stream ({blocker})" if blocker else
-               "stream it (stream.enabled=auto or true)")
-        raise ConvscopeError(f"{key}: {label} needs ~{fmt_bytes(one_shot)} for one forward of "
-                             f"{list(x.shape)} (limit {fmt_bytes(limit)} = {how}); {why}, or "
-                             "shorten the segment (data.end)")
+    """The pre-flight of the model on this input (pipeline.preflight, as a config stack's:
+    convscope.estimate's forward, the stages, the limits) and preflight.decide's choice. A
+    model that cannot stream (unbounded context) and whose one shot exceeds the memory limit is
+    refused there, naming the row that makes the context unbounded."""
+    checked = preflight(cfg, source, Subject(module, None, key, label), out_dir, None, device)
+    decision = checked.decision
     return RunContext(out_dir, source, input_rate, device, label,
-                      None if found is None else found.as_json(), decision.streamed,
-                      decision.why, command, model_info, decision=decision.as_json(),
+                      None if checked.estimate is None else checked.estimate.as_json(),
+                      decision.streamed, decision.why, command, model_info,
+                      spectrogram="spectrogram" not in decision.off,
+                      evaluate="evaluate" not in decision.off, decision=decision.as_json(),
                       model_key=key,
                       weights_of=partial(weights_to_save, model=cfg.model))
 
