@@ -226,3 +226,16 @@ def test_a_model_run_over_max_output_gb_is_refused_in_one_line(tmp_path):
         message), message
     assert not (tmp_path / "run" / "audio").exists()  # refused before a WAV is written
     assert not (tmp_path / "run" / "shapes.json").exists()
+
+
+def test_weights_too_big_to_build_are_refused_before_the_build(tmp_path):
+    """The forward's estimate needs the built stack; a kernel_size typo (10**11 taps: 800 GB of
+    weights) must not be allocated to find out: refused from the plans, naming the layer."""
+    from convscope.pipeline.single import run
+
+    layers = seed_example(1)
+    layers[0] = replace(layers[0], kernel_size=10 ** 11, padding=0)
+    with pytest.raises(ConvscopeError, match=r"^model\.layers\.0: the stack's weights alone "
+                                             r"would take ~800 GB, more than the memory limit"):
+        run(config(*layers), tmp_path / "run", REPO)
+    assert not (tmp_path / "run").exists() or not any((tmp_path / "run").rglob("*.*"))
