@@ -92,16 +92,22 @@ def run_learn(cfg: RunConfig, learn: LearnConfig, out_dir: Path, base_dir: Optio
     return LearnResult(out_dir, before, after, history)
 
 
+# Output-sized arrays quality.fit's waveform loss keeps for the backward pass: the error, its
+# square, and a gradient of each
+LOSS_ARRAYS = 4
+
+
 def learn_bytes(plans: list[LayerPlan], stack: torch.nn.Module) -> Peak:
     """A fitting step's peak: autograd keeps every leaf's output for the backward pass, which
-    makes a gradient of each beside it, on top of the forward's own peak (convscope.estimate of
-    `stack` on the planned input: its outputs and the largest call's workspace). Named after
-    the largest leaf output."""
+    makes a gradient of each beside it, and the loss's LOSS_ARRAYS, on top of the forward's own
+    peak (convscope.estimate of `stack` on the planned input: its live outputs and the largest
+    call's workspace). Named after the largest leaf output."""
     leaves = leaf_plans(plans)
-    kept = sum(numel(leaf.output_shape) for leaf in leaves)
+    kept = 2 * sum(numel(leaf.output_shape) for leaf in leaves) \
+        + LOSS_ARRAYS * numel(plans[-1].output_shape)
     largest = max(leaves, key=lambda leaf: numel(leaf.output_shape))
     forward = estimate(stack, plans[0].input_shape, sample_rate=None).one_shot_bytes
-    return Peak(2 * FLOAT32 * kept + forward, largest.key)
+    return Peak(FLOAT32 * kept + forward, largest.key)
 
 
 def check_learn_memory(cfg: RunConfig, plans: list[LayerPlan], stack: torch.nn.Module) -> None:
