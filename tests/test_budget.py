@@ -5,21 +5,26 @@ and torch's own kernels as the oracle for the route-around."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+import convscope
 from convscope.config.checks import check_values
 from convscope.config.schema import LayerConfig, LimitsConfig, RunConfig
 from convscope.errors import ConvscopeError
 from convscope.pipeline.preflight import preflight
+from convscope.pipeline.sizing import Subject
 from convscope.pipeline.streamed import readable_span
 from convscope.stack.backends import gapped_transposed_conv, safe_kernels
+from convscope.stack.build import build_stack
 from convscope.stack.plan import plan_stack
 from tests.helpers import REPO
 
@@ -74,7 +79,7 @@ def seed_example(stride: int) -> list[LayerConfig]:
 def checked(cfg: RunConfig, tmp_path):
     span = readable_span(cfg, REPO)
     plans = plan_stack(cfg.model.layers, span.shape)
-    return preflight(cfg, span, plans, tmp_path, None)
+    return preflight(cfg, span, Subject(build_stack(plans, 0), plans), tmp_path, None)
 
 
 def test_large_output_streams_in_blocks_bounded_in_output_samples(tmp_path):
@@ -156,7 +161,7 @@ def test_streamed_run_records_the_estimate_it_ran_by(tmp_path):
     run(cfg, tmp_path / "run", REPO)
     shapes = json.loads((tmp_path / "run" / "shapes.json").read_text())
     assert shapes["estimate"]["mode"] == "streamed"
-    assert shapes["estimate"]["block_samples"] == shapes["stream"]["block_samples"]
+    assert shapes["estimate"]["block_output_samples"] == shapes["stream"]["block_samples"]
     assert shapes["decision"]["block_samples"] == shapes["stream"]["block_samples"]
     assert shapes["decision"]["engine"] == "block rules"  # every leaf has one: stack/streaming
     assert shapes["estimate"]["macs"] == sum(layer["macs"] for layer in shapes["layers"])
@@ -178,3 +183,59 @@ def test_stages_turned_off_are_recorded_in_shapes_json(tmp_path):
     files = RunDir(tmp_path / "run")
     assert files.layer_plot(0, "ConvTranspose1d").exists()  # the plots ran, without that one
     assert not files.spectrogram.exists() and not files.metrics.exists()
+
+
+def test_a_config_stacks_estimate_is_convscope_estimate_of_the_built_stack(tmp_path):
+    """One pre-flight for every run: a config stack's shapes.json["estimate"] holds
+    convscope.estimate's figures of the stack it built (same one-shot bytes and MACs, the same
+    weights: the seed's), and the same keys as a module's run."""
+    from convscope.pipeline.single import _build, run
+
+    cfg = config(*seed_example(3))
+    cfg = replace(cfg, plots=replace(cfg.plots, enabled=False), report=False,
+                  audio=replace(cfg.audio, enabled=False),
+                  evaluate=replace(cfg.evaluate, enabled="false"))
+    shapes = run(cfg, tmp_path / "stack", REPO).shapes
+    span = readable_span(cfg, REPO)
+    stack = _build(cfg, plan_stack(cfg.model.layers, span.shape))
+    found = convscope.estimate(stack, span.shape, sample_rate=span.sample_rate)
+    estimate = shapes["estimate"]
+    assert (estimate["one_shot_bytes"], estimate["one_shot_macs"]) == \
+        (found.one_shot_bytes, found.one_shot_macs)
+    assert estimate["forward_bytes"] == found.one_shot_bytes > 0
+    assert estimate["output_shape"] == list(shapes["layers"][-1]["output_shape"])
+    module = convscope.run(["plots.enabled=false", "report=false", "audio.enabled=false",
+                            "evaluate.enabled=false", "save.weights=false"], model=stack,
+                           audio=np.random.default_rng(0).standard_normal(800).astype(
+                               np.float32), sample_rate=16000,
+                           out_dir=tmp_path / "module")
+    assert set(module.shapes["estimate"]) == set(estimate)
+
+
+def test_a_model_run_over_max_output_gb_is_refused_in_one_line(tmp_path):
+    """A module's run gets the stage figures a config stack's gets: WAVs over
+    limits.max_output_gb are refused before a file is written, naming the model."""
+    model = nn.ConvTranspose1d(1, 2, 4, stride=2, padding=1)
+    with pytest.raises(ConvscopeError) as caught:
+        convscope.run(["report=false", "limits.max_output_gb=1e-5"], model=model,
+                      audio=np.zeros(16000, np.float32), sample_rate=16000,
+                      out_dir=tmp_path / "run")
+    message = str(caught.value)
+    assert "\n" not in message and re.match(
+        r"^model: the WAVs would take ~\d+ kB on disk, more than limits\.max_output_gb=1e-05",
+        message), message
+    assert not (tmp_path / "run" / "audio").exists()  # refused before a WAV is written
+    assert not (tmp_path / "run" / "shapes.json").exists()
+
+
+def test_weights_too_big_to_build_are_refused_before_the_build(tmp_path):
+    """The forward's estimate needs the built stack; a kernel_size typo (10**11 taps: 800 GB of
+    weights) must not be allocated to find out: refused from the plans, naming the layer."""
+    from convscope.pipeline.single import run
+
+    layers = seed_example(1)
+    layers[0] = replace(layers[0], kernel_size=10 ** 11, padding=0)
+    with pytest.raises(ConvscopeError, match=r"^model\.layers\.0: the stack's weights alone "
+                                             r"would take ~800 GB, more than the memory limit"):
+        run(config(*layers), tmp_path / "run", REPO)
+    assert not (tmp_path / "run").exists() or not any((tmp_path / "run").rglob("*.*"))

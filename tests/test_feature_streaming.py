@@ -12,14 +12,17 @@ import pytest
 import soundfile
 import torch
 
+import convscope
 from convscope.config.checks import check_values
 from convscope.config.schema import DataConfig, LayerConfig, LimitsConfig, ModelConfig, RunConfig
+from convscope.audio.features import FeatureSettings, feature_bytes
+from convscope.audio.segment import load_segment
 from convscope.errors import ConvscopeError
 from convscope.pipeline.single import stack_input
 from convscope.pipeline.preflight import preflight
 from convscope.pipeline.results import RunResult, StreamedRun
+from convscope.pipeline.sizing import Subject
 from convscope.pipeline.single import run
-from convscope.stack import budget
 from convscope.stack.build import build_stack
 from convscope.stack.plan import plan_stack
 from convscope.stack.trace import trace_stack
@@ -60,22 +63,25 @@ def streamed(cfg: RunConfig, block_seconds: float = 0.1) -> RunConfig:
 def checked(cfg: RunConfig, tmp_path):
     source = stack_input(cfg, REPO)
     plans = plan_stack(cfg.model.layers, source.shape)
-    return preflight(cfg, source, plans, tmp_path, None), source, plans
+    subject = Subject(build_stack(plans, 0), plans)
+    return preflight(cfg, source, subject, tmp_path, None), source, plans
 
 
 def test_one_shot_estimate_of_a_feature_input_covers_torchs_trace(tmp_path):
-    """The one-shot forward's estimate holds the frames and every traced output torch makes (the
-    oracle: trace_stack's tensors), plus at most the largest call's transient arrays."""
+    """The one-shot forward's figure is convscope.estimate's of the built stack on the frames
+    (at least the largest output torch makes); what the trace keeps beside it is the frames and
+    every top-level output torch makes (the oracle: trace_stack's tensors)."""
     cfg = feature_config()
     result, source, plans = checked(cfg, tmp_path)
-    assert not result.streamed and result.estimate.forward.bytes > 0
-    traces = trace_stack(build_stack(plans, 0), source.samples[None], torch.device("cpu"))
+    stack = build_stack(plans, 0)
+    found = convscope.estimate(stack, source.shape, sample_rate=source.sample_rate)
+    assert not result.streamed and result.estimate.forward.bytes == found.one_shot_bytes
+    traces = trace_stack(stack, source.samples[None], torch.device("cpu"))
     top = [t for t in traces if t.index in {p.index for p in plans}]
     assert len(top) == len(plans)
-    kept = 4 * (source.samples.size + sum(t.output.size for t in top))
-    worst = max(budget.workspace_elements(leaf) + leaf.output_shape[1] * leaf.output_shape[2]
-                for leaf in budget.leaf_plans(plans))
-    assert kept <= result.estimate.forward.bytes <= kept + 2 * 4 * worst
+    assert result.estimate.kept_bytes == 4 * (source.samples.size
+                                              + sum(t.output.size for t in top))
+    assert found.one_shot_bytes >= 4 * max(t.output.size for t in top)
 
 
 def test_feature_input_streams_when_one_shot_would_exceed_one_shot_gb(tmp_path):
@@ -86,11 +92,17 @@ def test_feature_input_streams_when_one_shot_would_exceed_one_shot_gb(tmp_path):
 
 
 def test_feature_input_over_the_memory_limit_unstreamed_is_refused_naming_the_layer(tmp_path):
-    # 2.5 MB: the frames themselves (2 MB, audio.features.feature_bytes) fit, the run (2.7) not
-    cfg = replace(feature_config(), limits=LimitsConfig(memory_gb=0.0025))
-    cfg = replace(cfg, stream=replace(cfg.stream, enabled="false"))
+    # a limit between the frames' own figure (audio.features.feature_bytes: they are made) and
+    # the run's (the estimate of the one shot): the run is what is refused
+    cfg = replace(feature_config(), stream=replace(feature_config().stream, enabled="false"))
+    estimate = checked(cfg, tmp_path)[0].estimate
+    segment = load_segment(cfg.data, REPO)
+    frames = feature_bytes(FeatureSettings.from_config(cfg.data), segment.samples.shape[-1])
+    assert frames < estimate.peak_bytes
+    limit = (frames + estimate.peak_bytes) / 2
+    cfg = replace(cfg, limits=LimitsConfig(memory_gb=limit / 1e9))
     with pytest.raises(ConvscopeError, match=r"^model\.layers\.[\d.]+: the run needs ~.*limit "
-                                             r"2.5 MB .*stream it \(stream\.enabled=auto"):
+                                             r"[\d.]+ MB .*stream it \(stream\.enabled=auto"):
         run(cfg, tmp_path / "run", REPO)
     assert not (tmp_path / "run").exists() or not list((tmp_path / "run").rglob("*.*"))
 

@@ -132,7 +132,7 @@ for _ in range(2):  # what quality.fit's step does: forward, loss, backward, Ada
     optimizer.zero_grad()
     stack(x).pow(2).mean().backward()
     optimizer.step()
-print(learn_bytes(plans).bytes, status("VmHWM") - before)
+print(learn_bytes(plans, stack).bytes, status("VmHWM") - before)
 """
 
 

@@ -33,8 +33,9 @@ from convscope.quality.kernel_views import kernel_views
 from convscope.rundir import RunDir
 from convscope.stack.preset_weights import build_with_weights, weights_to_save
 from convscope.stack.backends import safe_kernels
-from convscope.pipeline.preflight import machine_memory_bytes, memory_limit
-from convscope.stack.budget import FLOAT32, Peak, numel, one_shot_forward
+from convscope.pipeline.preflight import check_parameters, machine_memory_bytes, memory_limit
+from convscope.stack.budget import FLOAT32, Peak, numel
+from convscope.stack.estimate import estimate
 from convscope.stack.plan import LayerPlan, leaf_plans, plan_stack
 from convscope.text import fmt_bytes
 from convscope.stack.rates import layer_rates
@@ -66,11 +67,12 @@ def run_learn(cfg: RunConfig, learn: LearnConfig, out_dir: Path, base_dir: Optio
                     "these stacks are small enough that it costs seconds", cfg.device)
     segment = load_segment(cfg.data, base_dir or Path.cwd())
     plans = plan_stack(cfg.model.layers, segment.shape, causal=cfg.model.causal)
-    check_learn_memory(cfg, plans)
+    check_parameters(cfg.limits, plans)  # building allocates the weights: refused before
+    stack = build_with_weights(plans, cfg.seed, cfg.model)
+    check_learn_memory(cfg, plans, stack)
     # Learning needs the reference even where `auto` would skip it (a rate-preserving stack).
     cfg = replace(cfg, evaluate=replace(cfg.evaluate, enabled="true"))
-    prepared = prepare_stack(cfg, segment, plans, build_with_weights(plans, cfg.seed, cfg.model),
-                             cfg.model.name, torch.device("cpu"))
+    prepared = prepare_stack(cfg, segment, plans, stack, cfg.model.name, torch.device("cpu"))
     plan = prepared.evaluation
     reference = reference_signal(plan, segment.samples)
     x = torch.as_tensor(segment.samples[None], dtype=torch.float32)
@@ -90,20 +92,28 @@ def run_learn(cfg: RunConfig, learn: LearnConfig, out_dir: Path, base_dir: Optio
     return LearnResult(out_dir, before, after, history)
 
 
-def learn_bytes(plans: list[LayerPlan]) -> Peak:
+# Output-sized arrays quality.fit's waveform loss keeps for the backward pass: the error, its
+# square, and a gradient of each
+LOSS_ARRAYS = 4
+
+
+def learn_bytes(plans: list[LayerPlan], stack: torch.nn.Module) -> Peak:
     """A fitting step's peak: autograd keeps every leaf's output for the backward pass, which
-    makes a gradient of each beside it, on top of the one-shot forward's own peak (its kept
-    outputs and the largest call's workspace). Named after the largest leaf output."""
+    makes a gradient of each beside it, and the loss's LOSS_ARRAYS, on top of the forward's own
+    peak (convscope.estimate of `stack` on the planned input: its live outputs and the largest
+    call's workspace). Named after the largest leaf output."""
     leaves = leaf_plans(plans)
-    kept = sum(numel(leaf.output_shape) for leaf in leaves)
+    kept = 2 * sum(numel(leaf.output_shape) for leaf in leaves) \
+        + LOSS_ARRAYS * numel(plans[-1].output_shape)
     largest = max(leaves, key=lambda leaf: numel(leaf.output_shape))
-    return Peak(2 * FLOAT32 * kept + one_shot_forward(plans).bytes, largest.key)
+    forward = estimate(stack, plans[0].input_shape, sample_rate=None).one_shot_bytes
+    return Peak(FLOAT32 * kept + forward, largest.key)
 
 
-def check_learn_memory(cfg: RunConfig, plans: list[LayerPlan]) -> None:
+def check_learn_memory(cfg: RunConfig, plans: list[LayerPlan], stack: torch.nn.Module) -> None:
     """The learn stage's pre-flight: refused before the first step when a step would not fit."""
     limit, how = memory_limit(cfg.limits, machine_memory_bytes())
-    need = learn_bytes(plans)
+    need = learn_bytes(plans, stack)
     if limit is not None and need.bytes > limit:
         raise ConvscopeError(
             f"{need.key}: each learning step keeps every layer's output and its gradient, "

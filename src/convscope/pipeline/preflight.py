@@ -1,6 +1,7 @@
-"""Before anything is built: the run's resource estimate (stack.budget), the choice between one
-shot and streaming made from it (`decide`, the one place every run's choice is made, config
-stack or the user's module), and the refusal of what would not fit the limits.
+"""Before the forward runs: the run's resource estimate (pipeline/sizing.py: the forward's
+figures from convscope.estimate, the stages' from stack.budget), the choice between one shot and
+streaming made from it (`decide`, the one place every run's choice is made, config stack or the
+user's module), and the refusal of what would not fit the limits. One `preflight` for every run.
 
 A run whose estimated peak memory exceeds `limits.memory_fraction` of the machine's RAM (or
 `limits.memory_gb`), whose forward would take more than `limits.max_gmacs` billion MACs, or whose
@@ -16,20 +17,28 @@ import math
 import os
 import shutil
 from dataclasses import dataclass, replace
-from fractions import Fraction
 from pathlib import Path
 
 import torch
 
-from convscope.audio.blockio import SegmentSpan
-from convscope.audio.features import FeatureInput
 from convscope.config.checks import check_spectrogram_window
 from convscope.config.schema import LimitsConfig, RunConfig, StreamConfig
 from convscope.errors import ConvscopeError
+from convscope.pipeline.sizing import (
+    Source,
+    Subject,
+    capped_block,
+    module_kept_bytes,
+    probe_block,
+    stack_ratio,
+    stage_estimate,
+)
 from convscope.stack import budget
+from convscope.stack.analysis import ForwardFailed
 from convscope.stack.budget import Estimate, Peak
+from convscope.stack.estimate import EstimateFailed
 from convscope.stack.plan import LayerPlan
-from convscope.stack.rates import layer_rates
+from convscope.stack.rates import exact_rate
 from convscope.text import fmt_bytes
 
 log = logging.getLogger("convscope")
@@ -77,13 +86,13 @@ class Decision:
 
 @dataclass(frozen=True)
 class Preflight:
-    estimate: Estimate
+    estimate: Estimate | None  # None: a module whose forward fake tensors cannot run
     limit_bytes: int | None
     decision: Decision
 
     @property
     def streamed(self) -> bool:
-        return self.estimate.streamed
+        return self.decision.streamed
 
 
 def device_blocks(stream: StreamConfig, limits: LimitsConfig, device: torch.device) -> BlockSize:
@@ -171,71 +180,6 @@ def memory_limit(limits: LimitsConfig, machine: int | None) -> tuple[int | None,
     return min(candidates)
 
 
-def estimate_run(cfg: RunConfig, span: SegmentSpan | FeatureInput, plans: list[LayerPlan],
-                 streamed: bool, block_samples: int | None = None,
-                 off: frozenset[str] = frozenset()) -> Estimate:
-    """The estimate of this run, one-shot or streamed in blocks of `block_samples`, without the
-    stages named in `off` (lighten's: "spectrogram", "evaluate"). A feature
-    input's frames are the stack input; its target audio is what input.wav and the
-    spectrogram's input panel hold, and it has no evaluate stage (stages.plan_evaluate_stage)."""
-    features = isinstance(span, FeatureInput)
-    draws = cfg.plots.enabled and cfg.plots.spectrogram and "spectrogram" not in off
-    evaluate_on = cfg.evaluate.enabled != "false" and "evaluate" not in off
-    rates = layer_rates(plans, Fraction(span.sample_rate))
-    out_rate = rates[-1]
-    out_channels, out_length = plans[-1].output_shape[1], plans[-1].output_shape[-1]
-    forward = (budget.block_forward(plans, block_samples) if streamed
-               else budget.one_shot_forward(plans))
-    # what plots and evaluate see: everything one-shot, the plots window when streamed
-    seconds = cfg.plots.spectrogram_seconds if streamed else math.inf
-    shown_out = int(min(out_length, seconds * out_rate))
-    shown_in = int(min(span.length, seconds * span.sample_rate))
-    audio = span.target if features else span  # the audio input.wav holds
-    audio_samples = (0 if audio is None else audio.samples.size) if features \
-        else span.channels * span.length
-    plots = 0
-    if draws:
-        panel_in = [] if audio is None else [
-            (int(min(audio.samples.shape[-1], seconds * audio.sample_rate)), audio.sample_rate)
-            if features else (shown_in, span.sample_rate)]
-        panels = panel_in + [(shown_out, float(out_rate))] \
-            * cfg.plots.spectrogram_channels(out_channels)
-        plots = budget.spectrogram_figure_bytes(panels, cfg.plots.window_ms)
-    evaluates = evaluate_on and out_rate != span.sample_rate \
-        and out_rate.denominator == 1 and not features
-    evaluate = shown_out * budget.EVALUATE_BYTES_PER_SAMPLE if evaluates else 0
-    wav_sub = cfg.stream.subtype if streamed else cfg.audio.subtype
-    output = 0
-    wav = 0
-    if cfg.audio.enabled:
-        output += audio_samples * budget.subtype_bytes(cfg.audio.subtype)
-        if out_rate.denominator == 1:
-            output += out_channels * out_length * budget.subtype_bytes(wav_sub)
-        wav = 0 if streamed else out_channels * out_length * budget.WAV_BYTES_PER_SAMPLE
-    if evaluates:
-        output += shown_out * budget.subtype_bytes(cfg.audio.subtype)  # reference.wav
-    # one-shot: the trace; streamed: the window the spectrogram and evaluate read (pipeline.
-    # consumers keeps the drawn channels and the evaluated one, input and output)
-    window = (span.channels * shown_in + (cfg.plots.spectrogram_channels(out_channels) + 1)
-              * shown_out) * budget.FLOAT32 if draws or evaluate_on \
-        else 0
-    kept = window if streamed else forward.bytes
-    return Estimate(forward, streamed, block_samples if streamed else None,
-                    Peak(plots, "plots.spectrogram" if not streamed
-                         else "plots.spectrogram_seconds"),
-                    Peak(evaluate, "evaluate.enabled"), wav, kept, output,
-                    budget.macs(plans))
-
-
-def block_samples(blocks: BlockSize, plans: list[LayerPlan], output_rate: Fraction) -> int:
-    """Output samples per streamed block: `blocks.seconds` of output, cut so that one block's
-    arrays stay within `blocks.mb` however far the stack upsamples."""
-    wanted = max(1, round(blocks.seconds * output_rate))
-    per_sample = budget.elements_per_output_sample(plans) * budget.FLOAT32 * 2
-    cap = max(1, int(blocks.mb * 1e6 / max(per_sample, 1e-9)))
-    return min(wanted, cap)
-
-
 def check_limits(cfg: RunConfig, estimate: Estimate, limit: int | None, how: str,
                  out_dir: Path, what_to_do: str, heaviest: str) -> None:
     """Refuse, naming the key and the figure, what exceeds a limit; `heaviest`: the key of the
@@ -266,11 +210,6 @@ def check_limits(cfg: RunConfig, estimate: Estimate, limit: int | None, how: str
             "shorten the segment (data.end) or set audio.enabled=false")
 
 
-def heaviest_layer(plans: list[LayerPlan]) -> str:
-    """The key of the top-level layer with the most MACs (what a time refusal names)."""
-    return max(plans, key=budget.count_macs).key
-
-
 def _free_disk(path: Path) -> int | None:
     for parent in (Path(path), *Path(path).parents):
         if parent.exists():
@@ -281,37 +220,86 @@ def _free_disk(path: Path) -> int | None:
     return None
 
 
-def preflight(cfg: RunConfig, span: SegmentSpan | FeatureInput, plans: list[LayerPlan],
-              out_dir: Path, stream_blocker: str | None,
-              device: torch.device = torch.device("cpu")) -> Preflight:
-    """The estimate of this run and the choice one-shot / streamed, refused where over a limit.
+def check_parameters(limits: LimitsConfig, plans: list[LayerPlan]) -> None:
+    """Refuse, before it is built, a config stack whose weights alone exceed the memory limit
+    (a typo's kernel_size=10**11): building it is the allocation, so the estimate of its
+    forward, which needs the built model, could not come first."""
+    limit, how = memory_limit(limits, machine_memory_bytes())
+    weights = budget.parameter_bytes(plans)
+    if limit is not None and weights.bytes > limit:
+        raise ConvscopeError(
+            f"{weights.key}: the stack's weights alone would take ~{fmt_bytes(weights.bytes)}, "
+            f"more than the memory limit {fmt_bytes(limit)} ({how}); lower kernel_size or "
+            "channels")
 
-    `stream_blocker`: why this stack cannot stream (None: it can); `decide` makes the choice.
-    `cfg` is read, never rewritten: the block size on `device` and the stages turned off are
-    the returned Decision's (the run context carries them, shapes.json records them)."""
+
+def preflight(cfg: RunConfig, source: Source, subject: Subject, out_dir: Path,
+              stream_blocker: str | None,
+              device: torch.device = torch.device("cpu")) -> Preflight:
+    """The estimate of this run and the choice one-shot / streamed, refused where over a limit,
+    for every run: a config stack (`subject.plans`) or any nn.Module. The forward's figures are
+    convscope.estimate's (sizing.Subject.estimated), the stages' follow from its output.
+
+    `stream_blocker`: why a config stack cannot stream (None: it can); a module's is its
+    estimate's (an unbounded context). `decide` makes the choice. `cfg` is read, never
+    rewritten: the block size on `device` and the stages turned off are the returned
+    Decision's (the run context carries them, shapes.json records them). A module whose
+    forward fake tensors cannot run is decided without a figure (estimate None)."""
     limit, how = memory_limit(cfg.limits, machine_memory_bytes())
-    one_shot = estimate_run(cfg, span, plans, streamed=False)
-    decision = decide(cfg.stream, cfg.limits, span.end - span.start,
-                      # a config stack that streams has a block rule for every leaf
-                      # (stream_blocker, streaming.unsupported_reason, names one without)
-                      one_shot.peak_bytes, stream_blocker, block_rules=True)
-    streamed = decision.streamed
-    if streamed:  # a streamed run draws plots.spectrogram_start.. of the segment, not all of it
-        check_spectrogram_window(cfg.plots, span.length / span.sample_rate)
-    rate = layer_rates(plans, Fraction(span.sample_rate))[-1]
-    blocks = device_blocks(cfg.stream, cfg.limits, device)
-    block = block_samples(blocks, plans, rate) if streamed else None
+    input_rate, shape = exact_rate(source.sample_rate), tuple(source.shape)
+    seconds, stack = source.end - source.start, subject.plans is not None
+    blocks = device_blocks(cfg.stream, cfg.limits, device) if stack else None
+    if stack:
+        ratio = stack_ratio(subject.plans)
+        probe = probe_block(blocks.seconds, input_rate, ratio, shape[-1])
+    else:
+        probe = min(max(1, round(cfg.stream.block_seconds * input_rate)), shape[-1])
+    try:
+        found = subject.estimated(shape, input_rate, probe)
+    except EstimateFailed as exc:  # an op that needs real values: decided without a figure
+        if stack or isinstance(exc.__cause__, ForwardFailed):  # the model's own error
+            raise
+        log.warning("%s; decided without it", exc)
+        return Preflight(None, limit, decide(cfg.stream, cfg.limits, seconds, 0,
+                                             "no estimate of its context"))
+    log.info("estimate: %s", found.summary())
+    if not stack:  # stack.module_cells words what has no cell when it is asked to stream
+        stream_blocker = None if cfg.stream.mode == "stateful" else found.unbounded_reason
+    kept = budget.trace_kept_bytes(subject.plans) if stack \
+        else module_kept_bytes(cfg, found, shape)
+    whole = Peak(found.one_shot_bytes, subject.forward_key)
+    one_shot = stage_estimate(cfg, source, found, whole, kept, streamed=False)
+    # a config stack that streams has a block rule for every leaf (stream_blocker,
+    # streaming.unsupported_reason, names one without)
+    decision = decide(cfg.stream, cfg.limits, seconds, one_shot.peak_bytes, stream_blocker,
+                      block_rules=stack)
+    streamed, block = decision.streamed, None
+    if streamed and stack:  # it draws plots.spectrogram_start.. of the segment, not all of it
+        check_spectrogram_window(cfg.plots, shape[-1] / source.sample_rate)
+        wanted = max(1, round(blocks.seconds * input_rate * ratio))
+        block = capped_block(found, wanted, blocks.mb)
+        if block < wanted:  # shorter than the probe, for limits.block_mb: its own figures
+            found = subject.estimated(shape, input_rate, max(1, math.ceil(block / ratio)))
+    forward = Peak(found.block_bytes or 0, subject.forward_key) if streamed else whole
     # the optional stages too heavy on the path taken are turned off, then the path is estimated
-    off, turned_off = lighten(cfg, estimate_run(cfg, span, plans, streamed, block))
-    chosen = estimate_run(cfg, span, plans, streamed, block, off)
+    off, turned_off = lighten(cfg, stage_estimate(cfg, source, found, forward, kept, streamed,
+                                                  block))
+    chosen = stage_estimate(cfg, source, found, forward, kept, streamed, block, off)
+    if not stack and not streamed and limit is not None and found.one_shot_bytes > limit:
+        why = (f"it cannot stream ({stream_blocker})" if stream_blocker else
+               "stream it (stream.enabled=auto or true)")
+        raise ConvscopeError(f"{subject.key}: {subject.label} needs "
+                             f"~{fmt_bytes(found.one_shot_bytes)} for one forward of "
+                             f"{list(shape)} (limit {fmt_bytes(limit)} = {how}); {why}, or "
+                             "shorten the segment (data.end)")
     if streamed:
         what = "lower the stride/channels, plots.spectrogram_seconds or shorten the segment"
     else:
         what = ("stream it (stream.enabled=auto or true) or shorten the segment (data.end)"
                 if stream_blocker is None else
                 f"it cannot stream ({stream_blocker}): shorten the segment (data.end)")
-    check_limits(cfg, chosen, limit, how, out_dir, what, heaviest_layer(plans))
-    log.info("estimate: %s", chosen.summary())
+    check_limits(cfg, chosen, limit, how, out_dir, what, subject.heaviest)
+    log.info("run estimate: %s", chosen.summary())
     return Preflight(chosen, limit, replace(decision, turned_off=turned_off, off=off,
                                             blocks=blocks))
 

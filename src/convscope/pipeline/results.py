@@ -54,7 +54,7 @@ class RunContext:
     input_rate: Fraction
     device: torch.device
     model_label: str  # model.target, or the Python object's class for convscope.run(model=...)
-    estimate: Optional[dict]  # ModelEstimate.as_json(); None where the model cannot be estimated
+    estimate: Optional[dict]  # preflight's Estimate.as_json(); None: no estimate (see preflight)
     streamed: bool
     why: str
     command: Optional[RunCommand] = None

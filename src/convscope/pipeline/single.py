@@ -37,12 +37,13 @@ from convscope.pipeline.figures import PLOTTED
 from convscope.pipeline.oneshot import run_one_shot
 from convscope.pipeline.preflight import (
     Preflight,
-    decide,
+    check_parameters,
     machine_memory_bytes,
     memory_limit,
     preflight,
 )
 from convscope.pipeline.results import RunContext, RunResult, StreamedRun
+from convscope.pipeline.sizing import Subject
 from convscope.pipeline.stages import log_input
 from convscope.pipeline.streamed import (
     readable_span,
@@ -51,17 +52,13 @@ from convscope.pipeline.streamed import (
     run_streamed_features,
 )
 from convscope.report.page import RunCommand
-from convscope.stack.analysis import ForwardFailed
-from convscope.stack.estimate import EstimateFailed, estimate
 from convscope.stack.plan import LayerPlan, plan_stack
 from convscope.stack.preset_weights import build_with_weights, weights_to_save
 from convscope.stack.rates import exact_rate
 from convscope.stack.rows import layer_rows
 from convscope.stack.streaming import unsupported_reason
 from convscope.stack.trace import pick_device
-from convscope.stack.user_calls import users_code
 from convscope.stack.user_module import load_user_module, resolve
-from convscope.text import fmt_bytes
 
 log = logging.getLogger("convscope")
 
@@ -95,9 +92,11 @@ def run_stack(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.devic
     if source is None:  # not a file soundfile reads block by block: librosa decodes it whole
         loaded = stack_input(cfg, base_dir)
         plans = plan_stack(cfg.model.layers, loaded.shape, causal=cfg.model.causal)
+        check_parameters(cfg.limits, plans)
         stack = _build(cfg, plans)
-        ctx = _stack_context(cfg, out_dir, loaded, device, command, None, plans, stack)
-        return _one_shot(ctx, cfg, stack)
+        log_input(loaded, device)
+        return run_decided(_stack_context(cfg, out_dir, loaded, device, command, None, plans,
+                                          stack), cfg, stack, plans)
     plans = plan_stack(cfg.model.layers, source.shape, causal=cfg.model.causal)
     if features:
         blocker = unsupported_reason(plans) or (
@@ -105,22 +104,21 @@ def run_stack(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.devic
             "lack)" if source.target is None else None)
     else:
         blocker = None if cfg.stream.mode == "stateful" else unsupported_reason(plans)
-    checked = preflight(cfg, source, plans, out_dir, blocker, device)
+    check_parameters(cfg.limits, plans)  # building allocates the weights: refused before
+    # the model, obtained (its weights loaded) before any file, and estimated as any module is
+    stack = _build(cfg, plans)
+    checked = preflight(cfg, source, Subject(stack, plans), out_dir, blocker, device)
     if features and checked.decision.engine == "stateful":
         raise ConvscopeError(
             f"stream.mode=stateful: data.features={cfg.data.features} frames stream only "
             "with stream.mode=overlap (the stateful cells take waveform chunks); set "
             "stream.mode=overlap, or stream.enabled=false for one shot")
-    stack = _build(cfg, plans)  # the model, obtained: its weights loaded before any file
     ctx = _stack_context(cfg, out_dir, source, device, command, checked, plans, stack)
-    if checked.streamed and features:
-        log.info("streaming block by block over %s frames", cfg.data.features)
-        return run_streamed_features(ctx, cfg, source, plans, stack)
-    if checked.streamed:
-        return run_streamed(ctx, cfg, source, plans, stack)
-    if not features:  # the whole segment, loaded (a span only says where it lies)
+    if not checked.streamed and not features:  # the whole segment (a span says where it lies)
         ctx = replace(ctx, source=stack_input(cfg, base_dir))
-    return _one_shot(ctx, cfg, stack)
+    if not checked.streamed:
+        log_input(ctx.source, device)
+    return run_decided(ctx, cfg, stack, plans)
 
 
 def _build(cfg: RunConfig, plans) -> nn.Sequential:
@@ -128,11 +126,22 @@ def _build(cfg: RunConfig, plans) -> nn.Sequential:
     return build_with_weights(plans, cfg.seed, cfg.model)
 
 
-def _one_shot(ctx: RunContext, cfg: RunConfig, model: nn.Module) -> RunResult:
-    """The one-shot path every model takes (oneshot.run_one_shot), on ctx.source loaded whole."""
-    log_input(ctx.source, ctx.device)
+def run_decided(ctx: RunContext, cfg: RunConfig, model: nn.Module,
+                plans: Optional[list[LayerPlan]] = None) -> RunResult | StreamedRun:
+    """Below the decision, for every model: one shot through oneshot.run_one_shot on the whole
+    ctx.source, or streamed by the engine decide() named. The per-layer engines (block rules,
+    and the plan's stateful cells, which also take blocks and residual units) read the model's
+    plan, so they stream what has one; the overlap streamer and the module cells stream any
+    module from its analysis (run_model_streamed)."""
+    if ctx.streamed and plans is not None and isinstance(ctx.source, FeatureInput):
+        log.info("streaming block by block over %s frames", cfg.data.features)
+        return run_streamed_features(ctx, cfg, ctx.source, plans, model)
+    if ctx.streamed and plans is not None:
+        return run_streamed(ctx, cfg, ctx.source, plans, model)
     model = model.to(ctx.device)
     x = torch.as_tensor(ctx.source.samples[None], dtype=_float_dtype(model), device=ctx.device)
+    if ctx.streamed:
+        return run_model_streamed(ctx, cfg, model, x)
     return run_one_shot(ctx, cfg, model, x)
 
 
@@ -189,49 +198,26 @@ def run_module(cfg: RunConfig, out_dir: Path, base_dir: Path, device: torch.devi
                  target, ", ".join(f"{k}={v!r}" for k, v in cfg.model.kwargs.items()),
                  sum(p.numel() for p in module.parameters()),
                  cfg.model.weights or f"seed {cfg.seed}")
-    x = torch.as_tensor(source.samples[None], dtype=_float_dtype(module), device=device)
     key = "model.target" if not given else "model"
-    ctx = _decided(cfg, out_dir, source, input_rate, device, command, module, x, key, target,
+    ctx = _decided(cfg, out_dir, source, input_rate, device, command, module, key, target,
                    model_info)
-    if ctx.streamed:
-        return run_model_streamed(ctx, cfg, module, x)
-    return run_one_shot(ctx, cfg, module, x)
+    return run_decided(ctx, cfg, module)
 
 
 def _decided(cfg: RunConfig, out_dir: Path, source, input_rate: Fraction, device: torch.device,
-             command: Optional[RunCommand], module: nn.Module, x: torch.Tensor, key: str,
-             label: str, model_info: dict) -> RunContext:
-    """The estimate of the model on this input (stack.estimate: fake tensors at full size, the
-    context from one small real forward), and preflight.decide's choice. A model that cannot
-    stream (unbounded context) and whose one shot exceeds the memory limit is refused here,
-    naming the row that makes the context unbounded."""
-    block = max(1, round(cfg.stream.block_seconds * input_rate))
-    try:
-        with users_code(key, label, list(x.shape)):  # its forward runs, on fake tensors too
-            found = estimate(module, tuple(x.shape), sample_rate=input_rate,
-                             block_samples=min(block, x.shape[-1]))
-    except EstimateFailed as exc:  # an op that needs real values: decided without a figure
-        if isinstance(exc.__cause__, ForwardFailed):  # its real forward raised: the model's error
-            raise
-        log.warning("%s; decided without it", exc)
-        found = None
-    if found is not None:
-        log.info("estimate: %s", found.summary())
-    one_shot = 0 if found is None else found.one_shot_bytes
-    blocker = ("no estimate of its context" if found is None else found.unbounded_reason)
-    if cfg.stream.mode == "stateful" and found is not None:
-        blocker = None  # stack.module_cells words what has no cell when it is asked to stream
-    decision = decide(cfg.stream, cfg.limits, source.end - source.start, one_shot, blocker)
-    limit, how = memory_limit(cfg.limits, machine_memory_bytes())
-    if not decision.streamed and limit is not None and one_shot > limit:
-        why = (f"it cannot stream ({blocker})" if blocker else
-               "stream it (stream.enabled=auto or true)")
-        raise ConvscopeError(f"{key}: {label} needs ~{fmt_bytes(one_shot)} for one forward of "
-                             f"{list(x.shape)} (limit {fmt_bytes(limit)} = {how}); {why}, or "
-                             "shorten the segment (data.end)")
+             command: Optional[RunCommand], module: nn.Module, key: str, label: str,
+             model_info: dict) -> RunContext:
+    """The pre-flight of the model on this input (pipeline.preflight, as a config stack's:
+    convscope.estimate's forward, the stages, the limits) and preflight.decide's choice. A
+    model that cannot stream (unbounded context) and whose one shot exceeds the memory limit is
+    refused there, naming the row that makes the context unbounded."""
+    checked = preflight(cfg, source, Subject(module, None, key, label), out_dir, None, device)
+    decision = checked.decision
     return RunContext(out_dir, source, input_rate, device, label,
-                      None if found is None else found.as_json(), decision.streamed,
-                      decision.why, command, model_info, decision=decision.as_json(),
+                      None if checked.estimate is None else checked.estimate.as_json(),
+                      decision.streamed, decision.why, command, model_info,
+                      spectrogram="spectrogram" not in decision.off,
+                      evaluate="evaluate" not in decision.off, decision=decision.as_json(),
                       model_key=key,
                       weights_of=partial(weights_to_save, model=cfg.model))
 

@@ -1,12 +1,13 @@
-"""Pre-flight resource estimate of a run: pure arithmetic over a plan, before anything is built.
+"""Pre-flight figures of a run that are not the forward's: shape arithmetic over the output.
 
-Peak memory of the forward (one shot: the input and every layer's output, which the trace keeps,
-plus the largest call's transient buffers; streamed: one block of every layer), of the plots (the
-spectrogram's STFT frames), of the evaluate stage (the reference resampled to the output rate and
-the STFTs of the metrics), the bytes written on disk (WAVs) and the MACs. The pipeline decides
-from these figures whether to stream, how long a block may be, and what to refuse
-(pipeline/preflight.py). Coefficients are bytes per element of the arrays the code really makes;
-tests/test_budget.py checks the totals against measured peak RSS.
+The forward's memory and MACs (one shot, and one streamed block) are convscope.estimate's
+(stack/estimate.py: the model's own ops on fake tensors), for a config stack as for any module.
+What follows the forward is sized here from the output's shape and rate: the plots (the
+spectrogram's STFT frames), the evaluate stage (the reference resampled to the output rate and
+the STFTs of the metrics), writing the WAVs and their bytes on disk, and what a config stack's
+one-shot trace keeps. pipeline/preflight.py decides from the sum whether to stream, how long a
+block may be, and what to refuse. Coefficients are bytes per element of the arrays the code
+really makes; tests/test_budget.py checks the total against measured peak RSS.
 """
 
 from __future__ import annotations
@@ -14,9 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from convscope.stack.layers import KERNEL_SPANS, WORKSPACES
 from convscope.stack.plan import LayerPlan, leaf_plans
-from convscope.stack.rows import count_macs
 from convscope.text import fmt_bytes, fmt_macs
 
 FLOAT32 = 4
@@ -34,9 +33,6 @@ SPECTROGRAM_BYTES_PER_FRAME_SAMPLE = 3 * FLOAT64 + 16 // 2 + FLOAT64 // 2
 MAX_SPECTROGRAM_FRAMES = 2000  # plots/layers.py's bound on the frames of one panel
 # WAV writing (audio/wav.write_wav): a float32 copy scaled by the gain, then the encoded frames
 WAV_BYTES_PER_SAMPLE = FLOAT32 + 4
-# Arrays alive at once inside a generator block (Parallel of Sequential of Residual): the
-# block's input, the branches' running sum, a residual's input, a leaf's input and output
-LIVE_IN_BLOCK = 5
 
 
 def numel(shape) -> int:
@@ -53,25 +49,27 @@ class Peak:
 
 @dataclass(frozen=True)
 class Estimate:
-    """What a run will need, known before anything is built."""
+    """What a run will need, known before its forward runs."""
 
-    forward: Peak  # the forward pass: one-shot or one block
+    forward: Peak  # convscope.estimate's peak of the forward: one-shot or one block
     streamed: bool
-    block_samples: int | None  # output samples per block when streamed
+    block_samples: int | None  # output samples per block of a streamed config stack
     plots: Peak
     evaluate: Peak
     wav_bytes: int  # peak of writing the WAVs (one-shot: all channels at once)
-    kept_bytes: int  # what stays in memory through plots, WAVs and evaluate (one-shot trace)
+    kept_bytes: int  # what stays in memory through plots, WAVs and evaluate
     output_bytes: int  # WAVs on disk
-    macs: int
+    macs: int  # convscope.estimate's MACs of the whole forward (streamed or not)
+    model: dict  # convscope.estimate's figures (ModelEstimate.as_json())
 
     @property
     def peak_bytes(self) -> int:
-        """The run's peak: what the forward keeps, plus the largest stage that follows it."""
+        """The run's peak: what the run keeps (a one-shot trace's outputs, a streamed run's
+        captured window), which lives through the forward and the stages after it, plus the
+        larger of the forward's peak and the largest stage. One shot, the forward's peak counts
+        again the tensors its trace keeps while they are live: at most its input and output."""
         after = max(self.plots.bytes, self.evaluate.bytes, self.wav_bytes)
-        if self.streamed:  # the captured window lives through the blocks and the stages after
-            return self.kept_bytes + max(self.forward.bytes, after)
-        return max(self.forward.bytes, self.kept_bytes + after)
+        return self.kept_bytes + max(self.forward.bytes, after)
 
     def dominant(self) -> Peak:
         """The stage whose figure sets the peak (the forward's layer key, or a stage's key)."""
@@ -80,14 +78,18 @@ class Estimate:
 
     def summary(self) -> str:
         mode = f"per block of {self.block_samples} samples" if self.streamed else "one-shot"
+        if self.streamed and self.block_samples is None:
+            mode = "per block"
         return (f"forward peak {fmt_bytes(self.forward.bytes)} ({mode}), plots "
                 f"{fmt_bytes(self.plots.bytes)}, evaluate {fmt_bytes(self.evaluate.bytes)}, "
                 f"run peak {fmt_bytes(self.peak_bytes)}, output {fmt_bytes(self.output_bytes)} "
                 f"on disk, {fmt_macs(self.macs)}")
 
     def as_json(self) -> dict:
-        return {"mode": "streamed" if self.streamed else "one-shot",
-                "block_samples": self.block_samples,
+        """shapes.json["estimate"], the same keys for every run: convscope.estimate's figures,
+        then the run's (its stages, its peak, output samples per streamed block)."""
+        return {**self.model, "mode": "streamed" if self.streamed else "one-shot",
+                "block_output_samples": self.block_samples,
                 "forward_bytes": self.forward.bytes, "forward_key": self.forward.key,
                 "plots_bytes": self.plots.bytes, "evaluate_bytes": self.evaluate.bytes,
                 "wav_bytes": self.wav_bytes, "kept_bytes": self.kept_bytes,
@@ -95,74 +97,35 @@ class Estimate:
                 "macs": self.macs}
 
 
-def workspace_elements(leaf: LayerPlan) -> int:
-    """Transient elements torch's CPU kernel allocates for one call: Conv1d's im2col columns
-    (C_in·k per output sample), ConvTranspose1d's col2im columns (C_out·k per input sample), and
-    an output-sized temporary for the other layers that make one (interpolation, blocks).
-    The families own their kernels' figures (stack.layers.WORKSPACES)."""
-    workspace = WORKSPACES.get(leaf.type)
-    return workspace(leaf) if workspace else numel(leaf.output_shape)
+def trace_kept_bytes(plans: list[LayerPlan]) -> int:
+    """What a config stack's one-shot trace keeps for the figures (pipeline.oneshot): its input
+    and every top-level layer's output, float32. Shapes from the plans: bookkeeping of what is
+    kept, not a model of the forward's allocations (those are convscope.estimate's)."""
+    return FLOAT32 * (numel(plans[0].input_shape) + sum(numel(p.output_shape) for p in plans))
 
 
-def one_shot_forward(plans: list[LayerPlan]) -> Peak:
-    """The one-shot trace: input and every top-level output stay alive; the largest call adds
-    its output (inside a block the running result sits beside it) and its workspace."""
-    kept = numel(plans[0].input_shape) + sum(numel(plan.output_shape) for plan in plans)
-    worst = max(leaf_plans(plans), key=lambda leaf: workspace_elements(leaf)
-                + numel(leaf.output_shape))
-    transient = workspace_elements(worst) + (numel(worst.output_shape) if worst.path else 0)
-    return Peak(FLOAT32 * (kept + transient), _largest_layer(plans).key)
+def largest_layer(plans: list[LayerPlan]) -> str:
+    """The key of the leaf with the largest output: what a memory refusal of a config stack
+    names (the forward's figure itself is convscope.estimate's)."""
+    return max(leaf_plans(plans), key=lambda leaf: numel(leaf.output_shape)).key
 
 
-def _largest_layer(plans: list[LayerPlan]) -> LayerPlan:
-    return max(leaf_plans(plans), key=lambda leaf: numel(leaf.output_shape)
-               + workspace_elements(leaf))
+def parameter_count(leaf: LayerPlan) -> int:
+    """The weights and biases building `leaf` allocates (a conv's C_out*C_in/groups*k + C_out,
+    a Snake's alpha per channel); other layers hold none worth counting."""
+    kwargs = leaf.kwargs
+    if leaf.type in ("Conv1d", "ConvTranspose1d"):
+        weights = (int(kwargs["in_channels"]) * int(kwargs["out_channels"])
+                   // max(1, int(kwargs.get("groups", 1))) * int(kwargs["kernel_size"]))
+        return weights + (int(kwargs["out_channels"]) if kwargs.get("bias", True) else 0)
+    return leaf.input_shape[1] if leaf.type in ("Snake", "SnakeBeta") else 0
 
 
-def elements_per_output_sample(plans: list[LayerPlan]) -> float:
-    """Elements every layer holds per sample of the stack's output, in one block."""
-    last = max(1, plans[-1].output_shape[-1])
+def parameter_bytes(plans: list[LayerPlan]) -> Peak:
+    """The float32 bytes building the stack allocates, named after its largest layer."""
     leaves = leaf_plans(plans)
-    held = _held_at_once([numel(leaf.output_shape) for leaf in leaves],
-                         [workspace_elements(leaf) for leaf in leaves],
-                         [numel(plan.output_shape) for plan in plans])
-    return (numel(plans[0].input_shape) + held) / last
-
-
-def _held_at_once(outputs: list[int], workspaces: list[int], top: list[int]) -> int:
-    """Elements alive at once, from each leaf's output and workspace and each top-level output:
-    all of them for a flat stack; in a deep one (a vocoder's generator blocks: over a hundred
-    leaves) at most every top-level output (a sink may hold a block of each), LIVE_IN_BLOCK
-    arrays the size of the largest leaf output and one call's workspace (calls run one by one).
-    """
-    every = sum(outputs) + sum(workspaces)
-    return min(every, sum(top) + LIVE_IN_BLOCK * max(outputs, default=0)
-               + max(workspaces, default=0))
-
-
-def block_forward(plans: list[LayerPlan], block_samples: int) -> Peak:
-    """One streamed block: every layer's share of `block_samples` output samples, plus each
-    layer's context (its kernel span) on either side."""
-    last = max(1, plans[-1].output_shape[-1])
-
-    def held(plan: LayerPlan, elements: int) -> int:  # `elements` over the whole signal
-        length = plan.output_shape[-1]
-        share = math.ceil(block_samples * length / last) + 2 * _span(plan)
-        return int(elements / max(1, length) * min(share, length))
-
-    leaves = leaf_plans(plans)
-    total = _held_at_once([held(leaf, numel(leaf.output_shape)) for leaf in leaves],
-                          [held(leaf, workspace_elements(leaf)) for leaf in leaves],
-                          [held(plan, numel(plan.output_shape)) for plan in plans])
-    share_in = math.ceil(block_samples * plans[0].input_shape[-1] / last) + 1
-    total += plans[0].input_shape[1] * min(share_in, plans[0].input_shape[-1])
-    return Peak(2 * FLOAT32 * total, _largest_layer(plans).key)  # 2: input slices and outputs
-
-
-def _span(leaf: LayerPlan) -> int:
-    """The samples one kernel window covers: the family's (stack.layers.KERNEL_SPANS), else 1."""
-    span = KERNEL_SPANS.get(leaf.type)
-    return span(leaf) if span else 1
+    largest = max(leaves, key=parameter_count)
+    return Peak(FLOAT32 * sum(parameter_count(leaf) for leaf in leaves), largest.key)
 
 
 def spectrogram_bytes(samples: int, rate: float, window_ms: float) -> tuple[int, int]:
@@ -185,7 +148,3 @@ def spectrogram_figure_bytes(panels: list[tuple[int, float]], window_ms: float) 
 
 def subtype_bytes(subtype: str) -> int:
     return SUBTYPE_BYTES.get(subtype, 4)
-
-
-def macs(plans: list[LayerPlan]) -> int:
-    return sum(count_macs(plan) for plan in plans)

@@ -61,12 +61,13 @@ class ModelEstimate:
     input_shape: tuple[int, ...] = ()
     sample_rate: Optional[Fraction] = None
     parameter_bytes: int = 0  # the model's parameters and buffers, already in memory
+    output_shape: tuple[int, ...] = ()  # what the one-shot forward returns (its first tensor)
 
     def as_json(self) -> dict:
         return {"input_shape": list(self.input_shape),
                 "sample_rate": None if self.sample_rate is None else str(self.sample_rate),
                 "one_shot_bytes": self.one_shot_bytes, "one_shot_macs": self.one_shot_macs,
-                "parameter_bytes": self.parameter_bytes,
+                "parameter_bytes": self.parameter_bytes, "output_shape": list(self.output_shape),
                 "left_context": self.left_context, "right_context": self.right_context,
                 "unbounded_reason": self.unbounded_reason,
                 "block_samples": self.block_samples, "block_bytes": self.block_bytes,
@@ -112,7 +113,7 @@ def estimate(model: nn.Module, input_shape: Sequence[int], *, sample_rate: Optio
     return ModelEstimate(
         whole.peak_bytes, whole.macs, left, right, reason, block_samples,
         None if block is None else block.peak_bytes, None if block is None else block.macs,
-        output_rate, shape, rate, sum(parameters.values()))
+        output_rate, shape, rate, sum(parameters.values()), whole.output_shape)
 
 
 def _checked_shape(input_shape: Sequence[int], block_samples: Optional[int]) -> tuple[int, ...]:

@@ -54,11 +54,6 @@ def _by_planned_type(table: str) -> dict[str, Callable]:
 # planned layer type -> the family's length rule, (L_out, formula text), which stack.plan (a
 # config's values) and stack.layer_formulas (a built layer's) both ask: one per type
 LENGTH_RULES: dict[str, Callable[..., tuple[int, str]]] = _by_planned_type("LENGTH_RULES")
-# planned layer type -> the transient elements one call allocates, and the samples one kernel
-# window covers (stack.budget's pre-flight; a type with neither makes an output-sized temporary
-# and covers 1 sample)
-WORKSPACES: dict[str, Callable[[Any], int]] = _by_planned_type("WORKSPACES")
-KERNEL_SPANS: dict[str, Callable[[Any], int]] = _by_planned_type("KERNEL_SPANS")
 
 
 # built module class -> its Relation (stack.receptive asks, for a module running that class's

@@ -120,28 +120,6 @@ def pool_length_rule(layer: nn.Module, length: int) -> tuple[int, str]:
     return out, f"L_out = ceil({span}) + 1 = {out}"
 
 
-
-# --- a planned layer's memory (stack.budget's pre-flight estimate) ------------------------------
-
-
-# plan: a stack.plan.LayerPlan (not imported: stack.plan imports this family's length rule)
-
-
-def kernel_span(plan) -> int:
-    """Samples one window covers, d*(k-1) + 1: the extent of the family's relation."""
-    window = conv_relation(plan.kwargs["kernel_size"], 1, 0, plan.kwargs["dilation"]).deps[0]
-    return window[-1] - window[0] + 1
-
-
-def conv1d_workspace(plan) -> int:
-    """torch's CPU Conv1d unfolds its input (im2col): C_in*k elements per output sample."""
-    n, c_in, _ = plan.input_shape
-    return n * c_in * plan.kwargs["kernel_size"] * plan.output_shape[-1]
-
-
-# planned layer type -> the transient elements one call allocates, and its kernel span
-WORKSPACES = {"Conv1d": conv1d_workspace}
-KERNEL_SPANS = {"Conv1d": kernel_span}
 OPS = {"conv1d": conv1d, "max_pool1d": pool1d, "_max_pool1d": pool1d,
        "max_pool1d_with_indices": pool1d, "avg_pool1d": pool1d}
 

@@ -10,7 +10,7 @@ from torch import nn
 
 from convscope.stack.blocks import KaiserUpsample
 from convscope.stack.causal import CausalConvTranspose1d, causal_formula, causal_output_length
-from convscope.stack.layers.convolution import kernel_span, one, single, single_int, time_input
+from convscope.stack.layers.convolution import one, single, single_int, time_input
 from convscope.stack.layers.flow import Flow, Op
 from convscope.stack.layers.relation import Relation
 from convscope.stack.lengths import conv_transpose1d_formula, conv_transpose1d_output_length
@@ -62,19 +62,6 @@ def conv_transpose1d_macs(op: Op) -> int:
 MACS = {"conv_transpose1d": conv_transpose1d_macs}
 # planned layer type -> its length rule (stack.plan and stack.layer_formulas ask it)
 LENGTH_RULES = {"ConvTranspose1d": conv_transpose1d_length_rule}
-
-
-def conv_transpose1d_workspace(plan) -> int:
-    """torch's CPU ConvTranspose1d scatters through col2im columns: C_out*k elements per *input*
-    sample (plan: a stack.plan.LayerPlan)."""
-    n, _, l_in = plan.input_shape
-    return n * plan.output_shape[1] * plan.kwargs["kernel_size"] * l_in
-
-
-# planned layer type -> the transient elements one call allocates (stack.budget), and the
-# kernel span (one input scatters over the span its Conv1d window would read)
-WORKSPACES = {"ConvTranspose1d": conv_transpose1d_workspace}
-KERNEL_SPANS = {"ConvTranspose1d": kernel_span}
 OPS = {"conv_transpose1d": conv_transpose1d}
 
 
