@@ -39,6 +39,7 @@ from convscope.stack.budget import Estimate, Peak
 from convscope.stack.estimate import EstimateFailed
 from convscope.stack.plan import LayerPlan
 from convscope.stack.rates import exact_rate
+from convscope.stack.rows import count_macs
 from convscope.text import fmt_bytes
 
 log = logging.getLogger("convscope")
@@ -224,6 +225,8 @@ def check_parameters(limits: LimitsConfig, plans: list[LayerPlan]) -> None:
     """Refuse, before it is built, a config stack whose weights alone exceed the memory limit
     (a typo's kernel_size=10**11): building it is the allocation, so the estimate of its
     forward, which needs the built model, could not come first."""
+    for plan in plans:  # a layer torch cannot even size a tensor for is named as that first
+        count_macs(plan)
     limit, how = memory_limit(limits, machine_memory_bytes())
     weights = budget.parameter_bytes(plans)
     if limit is not None and weights.bytes > limit:
@@ -254,8 +257,11 @@ def preflight(cfg: RunConfig, source: Source, subject: Subject, out_dir: Path,
         probe = probe_block(blocks.seconds, input_rate, ratio, shape[-1])
     else:
         probe = min(max(1, round(cfg.stream.block_seconds * input_rate)), shape[-1])
+    # a streamed block's figures cost fake forwards of their own (a second of a big generator's
+    # CPU): asked for only where the config asks to stream, or once auto has decided to
+    asked = cfg.stream.enabled != "false" and stream_reason(cfg.stream, seconds) is not None
     try:
-        found = subject.estimated(shape, input_rate, probe)
+        found = subject.estimated(shape, input_rate, probe if asked else None)
     except EstimateFailed as exc:  # an op that needs real values: decided without a figure
         if stack or isinstance(exc.__cause__, ForwardFailed):  # the model's own error
             raise
@@ -274,6 +280,9 @@ def preflight(cfg: RunConfig, source: Source, subject: Subject, out_dir: Path,
     decision = decide(cfg.stream, cfg.limits, seconds, one_shot.peak_bytes, stream_blocker,
                       block_rules=stack)
     streamed, block = decision.streamed, None
+    if streamed and found.block_bytes is None:  # auto found the one shot too heavy
+        found = subject.estimated(shape, input_rate, probe)
+        log.info("estimate of a streamed block: %s", found.summary())
     if streamed and stack:  # it draws plots.spectrogram_start.. of the segment, not all of it
         check_spectrogram_window(cfg.plots, shape[-1] / source.sample_rate)
         wanted = max(1, round(blocks.seconds * input_rate * ratio))

@@ -37,14 +37,20 @@ class FakeForward:
 class _LiveBytes(TorchDispatchMode):
     """Bytes of the storages the ops made that some tensor still holds, and their peak."""
 
-    def __init__(self) -> None:
+    def __init__(self, count_macs: bool = True) -> None:
         super().__init__()
         self.live = 0
         self.peak = 0
         self.holders: dict[int, list[int]] = {}  # storage key -> [tensors holding it, bytes]
+        # torch's own FLOP formulas (FlopCounterMode's registry), applied op by op: the same
+        # count without FlopCounterMode's module tracking, which costs more than the ops here
+        self.flops = 0 if count_macs else None
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        if self.flops is not None and (counter := _flop_rule(func)) is not None:
+            self.flops += counter(*args, **kwargs, out_val=out)
         for tensor in tensors_in(out):
             storage = tensor.untyped_storage()
             key = storage._cdata  # the StorageImpl's address: one per storage while it lives
@@ -85,20 +91,17 @@ def fake_forward(model: nn.Module, shape: Sequence[int], dtype: torch.dtype,
     """Run `model` on a fake input of `shape` (eval mode, no grad, training flags restored).
     Raises what the forward raises (an op fake tensors cannot run: `.item()`, data-dependent
     shapes, a C++ extension without a meta kernel). The module's hooks do not run: this is
-    not the user's forward. Without `count_macs` (macs 0) it skips FlopCounterMode, whose
-    module tracking costs more than the fake ops themselves."""
+    not the user's forward. Without `count_macs`, macs is 0."""
     # imported here: `import convscope; convscope.describe` stays light (test_describe)
     from torch._subclasses.fake_tensor import FakeTensorMode
-    from torch.utils.flop_counter import FlopCounterMode
 
     modes = {m: m.training for m in model.modules()}
-    live = _LiveBytes()
+    live = _LiveBytes(count_macs)
     try:
         model.eval()
         with torch.no_grad(), hooks_suspended(model), FakeTensorMode(allow_non_fake_inputs=True):
             x = torch.empty(tuple(shape), dtype=dtype, device=device)  # fake: no storage
-            flops = FlopCounterMode(display=False) if count_macs else contextlib.nullcontext()
-            with flops, live:
+            with live:
                 output = model(x)
             returned = tensors_in(output)
             out_shape = tuple(returned[0].shape) if returned else ()
@@ -106,5 +109,11 @@ def fake_forward(model: nn.Module, shape: Sequence[int], dtype: torch.dtype,
     finally:
         for m, training in modes.items():
             m.training = training
-    macs = flops.get_total_flops() // 2 if count_macs else 0
-    return FakeForward(live.peak, macs, out_shape)
+    return FakeForward(live.peak, (live.flops or 0) // 2, out_shape)
+
+
+def _flop_rule(func: Any):
+    """torch's FLOP formula for an aten op (torch.utils.flop_counter's registry), or None."""
+    from torch.utils.flop_counter import flop_registry
+
+    return flop_registry.get(func._overloadpacket)
