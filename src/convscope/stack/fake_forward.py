@@ -114,6 +114,7 @@ def fake_forward(model: nn.Module, shape: Sequence[int], dtype: torch.dtype,
 
 def _flop_rule(func: Any):
     """torch's FLOP formula for an aten op (torch.utils.flop_counter's registry), or None."""
+    # imported here, as FakeTensorMode: `import convscope; convscope.describe` stays light
     from torch.utils.flop_counter import flop_registry
 
     return flop_registry.get(func._overloadpacket)
