@@ -39,7 +39,6 @@ from convscope.stack.budget import Estimate, Peak
 from convscope.stack.estimate import EstimateFailed
 from convscope.stack.plan import LayerPlan
 from convscope.stack.rates import exact_rate
-from convscope.stack.rows import count_macs
 from convscope.text import fmt_bytes
 
 log = logging.getLogger("convscope")
@@ -225,8 +224,6 @@ def check_parameters(limits: LimitsConfig, plans: list[LayerPlan]) -> None:
     """Refuse, before it is built, a config stack whose weights alone exceed the memory limit
     (a typo's kernel_size=10**11): building it is the allocation, so the estimate of its
     forward, which needs the built model, could not come first."""
-    for plan in plans:  # a layer torch cannot even size a tensor for is named as that first
-        count_macs(plan)
     limit, how = memory_limit(limits, machine_memory_bytes())
     weights = budget.parameter_bytes(plans)
     if limit is not None and weights.bytes > limit:

@@ -15,7 +15,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from convscope.stack.plan import LayerPlan, leaf_plans
+from convscope.stack.plan import CONV_TYPES, LayerPlan, leaf_plans
+from convscope.stack.rows import planned_conv
 from convscope.text import fmt_bytes, fmt_macs
 
 FLOAT32 = 4
@@ -111,13 +112,11 @@ def largest_layer(plans: list[LayerPlan]) -> str:
 
 
 def parameter_count(leaf: LayerPlan) -> int:
-    """The weights and biases building `leaf` allocates (a conv's C_out*C_in/groups*k + C_out,
-    a Snake's alpha per channel); other layers hold none worth counting."""
-    kwargs = leaf.kwargs
-    if leaf.type in ("Conv1d", "ConvTranspose1d"):
-        weights = (int(kwargs["in_channels"]) * int(kwargs["out_channels"])
-                   // max(1, int(kwargs.get("groups", 1))) * int(kwargs["kernel_size"]))
-        return weights + (int(kwargs["out_channels"]) if kwargs.get("bias", True) else 0)
+    """The weights and biases building `leaf` allocates: a conv's, counted on the layer made on
+    the meta device (rows.planned_conv, which names a kernel torch cannot size), a Snake's
+    alpha per channel; other layers hold none worth counting."""
+    if leaf.type in CONV_TYPES:
+        return sum(p.numel() for p in planned_conv(leaf).parameters())
     return leaf.input_shape[1] if leaf.type in ("Snake", "SnakeBeta") else 0
 
 

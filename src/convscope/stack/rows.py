@@ -220,11 +220,18 @@ def count_macs(plan: LayerPlan) -> int:
                            plan.input_shape, plan.output_shape)
     if plan.type not in CONV_TYPES:
         return 0
+    return module_macs(planned_conv(plan), list(plan.input_shape), list(plan.output_shape))
+
+
+def planned_conv(plan: LayerPlan) -> nn.Module:
+    """A planned Conv1d / ConvTranspose1d made on the meta device (shapes, no memory): what its
+    MACs and its parameters are counted on before it is built. A kernel too large for torch to
+    size is one line naming the layer."""
     try:
         try:
-            module = _meta_layer(layer_class(plan), tuple(sorted(plan.kwargs.items())))
+            return _meta_layer(layer_class(plan), tuple(sorted(plan.kwargs.items())))
         except TypeError:  # an unhashable argument: made afresh
-            module = layer_class(plan)(**plan.kwargs, device="meta")
+            return layer_class(plan)(**plan.kwargs, device="meta")
     except RuntimeError as exc:  # kernel_size=2**63-1: torch's own size arithmetic overflows
         weights = (plan.kwargs["in_channels"] * plan.kwargs["out_channels"]
                    // plan.kwargs.get("groups", 1) * plan.kwargs["kernel_size"])
@@ -232,7 +239,6 @@ def count_macs(plan: LayerPlan) -> int:
             f"{plan.key}: a {plan.type} of kernel_size={plan.kwargs['kernel_size']} has "
             f"{weights:.3g} weights, more than torch can size a tensor for; use a kernel "
             "that fits memory") from exc
-    return module_macs(module, list(plan.input_shape), list(plan.output_shape))
 
 
 @functools.lru_cache(maxsize=256)
