@@ -55,7 +55,7 @@ from convscope.report.page import RunCommand
 from convscope.stack.plan import LayerPlan, plan_stack
 from convscope.stack.preset_weights import build_with_weights, weights_to_save
 from convscope.stack.rates import exact_rate
-from convscope.stack.rows import layer_rows
+from convscope.stack.rows import leaf_keys
 from convscope.stack.streaming import unsupported_reason
 from convscope.stack.trace import pick_device
 from convscope.stack.user_module import load_user_module, resolve
@@ -153,9 +153,7 @@ def _stack_context(cfg: RunConfig, out_dir: Path, source, device: torch.device,
     config key of each of its layers and calls, and its figures: one per layer."""
     weights_of = partial(weights_to_save, model=cfg.model)
     rate = exact_rate(source.sample_rate, "data.sr")
-    keys = {str(plan.index): plan.key for plan in plans}
-    keys.update((row.name, row.key) for row in layer_rows(plans, stack))
-    named = dict(model_key="model.layers", keys=keys, figures="each layer",
+    named = dict(model_key="model.layers", keys=leaf_keys(plans, stack), figures="each layer",
                  weights_of=weights_of)
     if checked is None:
         return RunContext(out_dir, source, rate, device, cfg.model.name, None, False,

@@ -151,6 +151,21 @@ def layer_rows(plans: list[LayerPlan], stack: nn.Sequential,
     return rows
 
 
+def leaf_keys(plans: list[LayerPlan], stack: nn.Sequential) -> dict[str, str]:
+    """The config key of every layer and block of a config stack, by its name in the built
+    module (as describe() names it: `0`, `3.inner.1`): what a run's rows and errors call it."""
+    keys: dict[str, str] = {}
+
+    def add(plan: LayerPlan, name: str, module: nn.Module) -> None:
+        keys[name] = plan.key
+        for child, (suffix, submodule) in zip(plan.children, child_modules(plan, module)):
+            add(child, f"{name}.{suffix}", submodule)
+
+    for plan, module in zip(plans, stack):
+        add(plan, str(plan.index), module)
+    return keys
+
+
 def row_formula(module: nn.Module, input_shape: Optional[list[int]],
                 output_shape: Optional[list[int]]) -> str:
     """The layer's length formula for this call; what was measured where there is none."""
