@@ -12,7 +12,6 @@ import math
 from contextlib import nullcontext
 from dataclasses import replace
 from fractions import Fraction
-from pathlib import Path
 from typing import Mapping, Optional
 
 import numpy as np
