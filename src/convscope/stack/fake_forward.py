@@ -7,7 +7,8 @@ it would in the real forward (no_grad: autograd keeps nothing). The peak is the 
 total after any op, plus that op's transient workspace: torch's CPU convolution unfolds its
 input into columns (im2col: C_in·k per output sample; col2im for a transposed conv: C_out·k
 per input sample), a buffer the op frees before it returns. A pointwise conv (k = 1) is a plain
-matrix product and needs none. MACs are torch's own FLOP formulas (FlopCounterMode's registry), halved.
+matrix product and needs none. MACs are torch's own FLOP formulas (FlopCounterMode's
+registry), halved.
 
 Cost: one pass over the model's ops at a few tens of microseconds each, whatever the length.
 """
